@@ -1,0 +1,33 @@
+"""Point-in-time customer features from a transaction log.
+
+Public API: :func:`load_transactions`, :func:`validate_transactions`, :func:`build_features`,
+:func:`make_labels`, :func:`cohort_table`. Every function takes an explicit ``as_of``; only
+transactions on or before that day are read. This package imports nothing else of churnclv.
+"""
+
+from features.build import build_features
+from features.cohorts import cohort_table, plot_cohort_table
+from features.io import (
+    ChurnclvError,
+    TransactionsError,
+    load_transactions,
+    read_cdnow,
+    validate_transactions,
+    write_atomic,
+    write_table,
+)
+from features.labels import make_labels
+
+__all__ = [
+    "ChurnclvError",
+    "TransactionsError",
+    "build_features",
+    "cohort_table",
+    "load_transactions",
+    "make_labels",
+    "plot_cohort_table",
+    "read_cdnow",
+    "validate_transactions",
+    "write_atomic",
+    "write_table",
+]

@@ -1,0 +1,195 @@
+"""Shared one-pass preparation for the point-in-time feature families.
+
+Everything here works on integer arrays: customer ids are encoded once, timestamps become
+day numbers (days since 1970-01-01) once, and the distinct purchase days of every customer
+come from a single sort of one int64 key (``customer * span + day``). The feature families
+(``rfm``, ``behaviour``, ``cohorts``, ``labels``) read the resulting :class:`History` and
+aggregate with ``np.bincount``; nothing loops over customers in Python.
+
+Conventions (see ``notes/common.md``): purchases are rows with ``amount >= 0``, returns are
+rows with ``amount < 0``; ``as_of`` names a calendar day and the whole day is included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CUSTOMER_ID = "customer_id"
+_REQUIRED = ("customer_id", "timestamp", "amount")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A transaction frame as integer arrays, independent of any as-of date.
+
+    Attributes
+    ----------
+    frame : the original frame (never modified; optional columns are read from it).
+    codes : int64 per row, index into ``uniques``.
+    uniques : distinct customer ids, in order of first appearance.
+    day : int64 per row, day number (days since 1970-01-01, floored).
+    amount : float64 per row; negative = return.
+    """
+
+    frame: pd.DataFrame
+    codes: np.ndarray
+    uniques: pd.Index
+    day: np.ndarray
+    amount: np.ndarray
+
+
+@dataclass(frozen=True)
+class Customers:
+    """The customers with at least one purchase at or before the as-of day.
+
+    ``ids`` is sorted and named ``customer_id``; ``rank[code]`` is a customer's position in
+    ``ids`` (-1 for customers without a purchase by then). ``purchase`` and ``history`` are
+    row masks: purchases at or before as-of, and all rows at or before as-of.
+    """
+
+    as_of: int
+    ids: pd.Index
+    rank: np.ndarray
+    purchase: np.ndarray
+    history: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class History:
+    """Purchases at or before the as-of day, by customer position (``0 .. n-1``).
+
+    Row level (purchase rows): ``p_cust``, ``p_day``, ``p_amount``.
+    Distinct purchase days, sorted by (customer, day): ``pair_cust``, ``pair_day``.
+    Per customer: ``starts`` (first pair index), ``n_days`` (distinct purchase days),
+    ``first_day`` and ``last_day`` (day numbers).
+    """
+
+    enc: Encoded
+    cust: Customers
+    p_cust: np.ndarray
+    p_day: np.ndarray
+    p_amount: np.ndarray
+    pair_cust: np.ndarray
+    pair_day: np.ndarray
+    starts: np.ndarray
+    n_days: np.ndarray
+    first_day: np.ndarray
+    last_day: np.ndarray
+
+    @property
+    def as_of(self) -> int:
+        return self.cust.as_of
+
+    @property
+    def n(self) -> int:
+        return self.cust.n
+
+
+def as_of_day(as_of: Any) -> int:
+    """Day number (days since 1970-01-01) of the calendar day named by ``as_of``."""
+    ts = pd.Timestamp(as_of)
+    if ts is pd.NaT:
+        raise ValueError(f"as_of must be a date, got {as_of!r}")
+    if ts.tzinfo is not None:
+        raise ValueError(f"as_of must be time-zone naive like the transaction timestamps, got {as_of!r}")
+    return int(ts.to_datetime64().astype("datetime64[D]").astype(np.int64))
+
+
+def day_numbers(timestamps: pd.Series) -> np.ndarray:
+    """Day numbers (int64 days since 1970-01-01, floored) of tz-naive datetime64 values."""
+    if not pd.api.types.is_datetime64_dtype(timestamps.dtype):
+        raise TypeError(f"timestamp must be tz-naive datetime64, got dtype {timestamps.dtype}")
+    values = timestamps.to_numpy()
+    ticks = values.view(np.int64)
+    if np.isnat(values).any():
+        raise ValueError(f"timestamp has {int(np.isnat(values).sum())} missing values")
+    unit, count = np.datetime_data(values.dtype)
+    per_day = int(np.timedelta64(1, "D") // np.timedelta64(count, unit))
+    return ticks // per_day
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (int64, -1 for missing) and uniques of a column, by hashing once."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(np.int64), pd.Index(values.cat.categories)
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64, copy=False), pd.Index(uniques)
+
+
+def encode(transactions: pd.DataFrame) -> Encoded:
+    """Encode a canonical transaction frame once (ids, day numbers, amounts)."""
+    missing = [c for c in _REQUIRED if c not in transactions.columns]
+    if missing:
+        raise ValueError(f"transactions lack required column(s) {missing}; have {list(transactions.columns)}")
+    codes, uniques = factorize(transactions[CUSTOMER_ID])
+    if len(codes) and codes.min() < 0:
+        raise ValueError(f"customer_id has {int((codes < 0).sum())} missing values")
+    amount = transactions["amount"].to_numpy(np.float64)
+    return Encoded(transactions, codes, uniques, day_numbers(transactions["timestamp"]), amount)
+
+
+def customers(enc: Encoded, *, as_of: Any) -> Customers:
+    """Customers with a purchase at or before ``as_of``, sorted by id."""
+    day = as_of_day(as_of)
+    history = enc.day <= day
+    purchase = history & (enc.amount >= 0)
+    present = np.flatnonzero(np.bincount(enc.codes[purchase], minlength=len(enc.uniques)))
+    ids = enc.uniques.take(present)
+    order = ids.argsort()
+    rank = np.full(len(enc.uniques), -1, dtype=np.int64)
+    rank[present[order]] = np.arange(len(present))
+    sorted_ids = pd.Index(ids.take(order), name=CUSTOMER_ID)
+    return Customers(day, sorted_ids, rank, purchase, history)
+
+
+def unique_sorted(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int64 array (one sort, no inverse)."""
+    if len(keys) == 0:
+        return keys.copy()
+    ordered = np.sort(keys)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def history(enc: Encoded, *, as_of: Any) -> History:
+    """Purchases at or before ``as_of`` and each customer's distinct purchase days."""
+    cust = customers(enc, as_of=as_of)
+    p_cust = cust.rank[enc.codes[cust.purchase]]
+    p_day = enc.day[cust.purchase]
+    p_amount = enc.amount[cust.purchase]
+    d0 = int(p_day.min()) if len(p_day) else cust.as_of
+    span = cust.as_of - d0 + 1
+    pairs = unique_sorted(p_cust * span + (p_day - d0))
+    pair_cust = pairs // span
+    pair_day = pairs - pair_cust * span + d0
+    n_days = np.bincount(pair_cust, minlength=cust.n)
+    starts = np.cumsum(n_days) - n_days
+    return History(
+        enc, cust, p_cust, p_day, p_amount, pair_cust, pair_day,
+        starts, n_days, pair_day[starts], pair_day[starts + n_days - 1],
+    )
+
+
+def per_customer_distinct(cust: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Number of distinct ``values`` (non-negative int codes) per customer position ``0..n-1``."""
+    if len(values) == 0:
+        return np.zeros(n, dtype=np.int64)
+    width = int(values.max()) + 1
+    if n * width < 2**62:
+        pairs = unique_sorted(cust * width + values)
+        return np.bincount(pairs // width, minlength=n)
+    order = np.lexsort((values, cust))
+    c, v = cust[order], values[order]
+    new = np.ones(len(c), dtype=bool)
+    new[1:] = (c[1:] != c[:-1]) | (v[1:] != v[:-1])
+    return np.bincount(c[new], minlength=n)

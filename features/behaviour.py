@@ -1,0 +1,135 @@
+"""Behavioural features: recent activity windows, purchase gaps, spend trend, baskets, returns.
+
+All windows are relative to the as-of day ``D`` (day numbers): a window of ``w`` days is
+``(D - w, D]``, i.e. purchase days with ``D - day < w``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features._prep import History, encode, factorize, history, per_customer_distinct
+
+WINDOWS = (30, 90, 180, 365)
+BEHAVIOUR_COLUMNS = (
+    *(f"purchases_{w}d" for w in WINDOWS),
+    *(f"spend_{w}d" for w in WINDOWS),
+    "n_transactions", "total_spend", "days_since_last", "gap_mean", "gap_std", "gap_last",
+    "overdue_ratio", "spend_trend", "avg_basket", "return_rate", "n_categories", "n_channels",
+)
+
+
+def _window_table(cust: np.ndarray, days_ago: np.ndarray, n: int, weights=None) -> np.ndarray:
+    """(n, len(WINDOWS) + 1) sums by band: band j holds days_ago in [WINDOWS[j-1], WINDOWS[j])."""
+    band = np.searchsorted(np.asarray(WINDOWS), days_ago, side="right")
+    k = len(WINDOWS) + 1
+    return np.bincount(cust * k + band, weights=weights, minlength=n * k).reshape(n, k)
+
+
+def window_features(h: History) -> dict[str, np.ndarray]:
+    """Distinct purchase days and spend in the trailing windows, total spend and spend trend."""
+    days = np.cumsum(_window_table(h.pair_cust, h.as_of - h.pair_day, h.n), axis=1, dtype=np.float64)
+    spend_bands = _window_table(h.p_cust, h.as_of - h.p_day, h.n, weights=h.p_amount)
+    spend = np.cumsum(spend_bands, axis=1)
+    recent, before = spend[:, 1], spend_bands[:, 2]  # (D-90, D] and (D-180, D-90]
+    both = recent + before
+    trend = np.divide(recent - before, both, out=np.zeros(h.n), where=both > 0)
+    out = {f"purchases_{w}d": days[:, j] for j, w in enumerate(WINDOWS)}
+    out |= {f"spend_{w}d": spend[:, j] for j, w in enumerate(WINDOWS)}
+    return out | {"total_spend": spend[:, -1], "spend_trend": trend}
+
+
+def gap_features(h: History) -> dict[str, np.ndarray]:
+    """Days since the last purchase day and the gaps (days) between consecutive purchase days.
+
+    ``gap_mean`` and ``gap_last`` need one gap, ``gap_std`` (sample, ddof=1) needs two; NaN
+    otherwise. ``overdue_ratio`` = days_since_last / gap_mean.
+    """
+    gaps_n = (h.n_days - 1).astype(np.float64)
+    gaps_sum = (h.last_day - h.first_day).astype(np.float64)
+    same = h.pair_cust[1:] == h.pair_cust[:-1]
+    gaps = np.diff(h.pair_day)[same].astype(np.float64)
+    gaps_sq = np.bincount(h.pair_cust[1:][same], weights=gaps * gaps, minlength=h.n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(gaps_n >= 1, gaps_sum / gaps_n, np.nan)
+        var = (gaps_n * gaps_sq - gaps_sum * gaps_sum) / (gaps_n * (gaps_n - 1))
+        std = np.where(gaps_n >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    last = h.starts + h.n_days - 1
+    gap_last = np.where(gaps_n >= 1, (h.pair_day[last] - h.pair_day[last - 1]).astype(np.float64), np.nan)
+    since = (h.as_of - h.last_day).astype(np.float64)
+    return {
+        "days_since_last": since, "gap_mean": mean, "gap_std": std, "gap_last": gap_last,
+        "overdue_ratio": since / mean,
+    }
+
+
+def n_transactions(h: History) -> np.ndarray:
+    """Purchase rows per customer, or distinct ``order_id`` among them when that column exists.
+
+    A purchase row without an order id counts as its own transaction.
+    """
+    if "order_id" not in h.enc.frame.columns:
+        return np.bincount(h.p_cust, minlength=h.n).astype(np.float64)
+    orders, _ = factorize(h.enc.frame["order_id"][h.cust.purchase])
+    missing = orders < 0
+    orders = np.where(missing, orders.max(initial=-1) + 1 + np.cumsum(missing), orders)
+    return per_customer_distinct(h.p_cust, orders, h.n).astype(np.float64)
+
+
+def distinct_values(h: History, column: str) -> np.ndarray:
+    """Distinct non-missing values of ``column`` among each customer's rows up to as-of.
+
+    NaN for every customer when the frame has no such column.
+    """
+    if column not in h.enc.frame.columns:
+        return np.full(h.n, np.nan)
+    values, _ = factorize(h.enc.frame[column][h.cust.history])
+    cust = h.cust.rank[h.enc.codes[h.cust.history]]
+    keep = (cust >= 0) & (values >= 0)
+    return per_customer_distinct(cust[keep], values[keep], h.n).astype(np.float64)
+
+
+def returned_amount(h: History) -> np.ndarray:
+    """Total |amount| of returns (amount < 0) at or before as-of, per customer."""
+    rows = h.cust.history & (h.enc.amount < 0)
+    cust = h.cust.rank[h.enc.codes[rows]]
+    keep = cust >= 0
+    return np.bincount(cust[keep], weights=-h.enc.amount[rows][keep], minlength=h.n)
+
+
+def behaviour_from_history(h: History) -> dict[str, np.ndarray]:
+    """All behaviour columns (float64 arrays aligned with ``h.cust.ids``), in BEHAVIOUR_COLUMNS order.
+
+    ``avg_basket`` = total_spend / n_transactions; ``return_rate`` = returned amount / total
+    spend (0 without returns, NaN when there are returns but total spend is 0).
+    """
+    out = window_features(h) | gap_features(h)
+    out["n_transactions"] = n_transactions(h)
+    out["avg_basket"] = out["total_spend"] / out["n_transactions"]
+    returned, spend = returned_amount(h), out["total_spend"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["return_rate"] = np.where(returned > 0, returned / spend, 0.0)
+    out["return_rate"][(returned > 0) & (spend == 0)] = np.nan
+    out["n_categories"] = distinct_values(h, "category")
+    out["n_channels"] = distinct_values(h, "channel")
+    return {name: out[name] for name in BEHAVIOUR_COLUMNS}
+
+
+def behaviour_features(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
+    """Behavioural features per customer with a purchase at or before ``as_of``.
+
+    Parameters
+    ----------
+    transactions : canonical frame (customer_id, timestamp, amount [, order_id, channel, category]).
+    as_of : the last calendar day observed (whole day included).
+
+    Returns
+    -------
+    DataFrame indexed by sorted ``customer_id`` with BEHAVIOUR_COLUMNS (float64; days,
+    currency units, counts).
+    """
+    h = history(encode(transactions), as_of=as_of)
+    return pd.DataFrame(behaviour_from_history(h), index=h.cust.ids)

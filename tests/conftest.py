@@ -1,0 +1,78 @@
+"""Shared fixtures: the seed data, and one model trained on it in a temporary MLflow store.
+
+MLflow always points at a temporary directory here, never at the repository's ``mlruns/``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SEED_CSV = Path(__file__).resolve().parents[1] / "seeds" / "transactions.csv"
+SEED_AS_OF = pd.Timestamp("2025-12-31")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_state(tmp_path_factory):
+    """No test may touch the repository's state or a real tracking server."""
+    home = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.get(k) for k in ("CHURNCLV_HOME", "MLFLOW_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR")}
+    os.environ["CHURNCLV_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path_factory.mktemp("prometheus"))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def seed_transactions() -> pd.DataFrame:
+    from features import load_transactions
+
+    return load_transactions(SEED_CSV)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A CHURNCLV_HOME with a registered champion trained on the seed data and its score table."""
+
+    home: Path
+    tracking_uri: str
+    version: str
+    run_id: str
+    as_of: pd.Timestamp
+    scores_path: Path
+
+
+def fast_config():
+    from training.churn import BoostSettings, CutoffPlan
+    from training.pipeline import TrainConfig
+
+    return TrainConfig(horizon_days=90, plan=CutoffPlan(n_cutoffs=4, step_days=28),
+                       boost=BoostSettings(n_estimators=300, learning_rate=0.08, early_stopping_rounds=30))
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory, seed_transactions) -> Trained:
+    from features import write_table
+    from training.bundle import score_table
+    from training.jobs import run_training
+    from training.registry import connect, load_bundle
+
+    home = tmp_path_factory.mktemp("trained")
+    uri = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"
+    client = connect(uri, home / "mlruns" / "artifacts")
+    outcome = run_training(seed_transactions, as_of=SEED_AS_OF, config=fast_config(), dataset="seed",
+                           client=client, artifact_root=home / "mlruns" / "artifacts", plots_dir=home / "plots")
+    bundle = load_bundle(client, "models:/churn-clv@champion")
+    scores = write_table(score_table(bundle, seed_transactions, as_of=SEED_AS_OF, explain=True),
+                         home / "scores" / "latest.parquet")
+    return Trained(home=home, tracking_uri=uri, version=outcome.logged.version, run_id=outcome.logged.run_id,
+                   as_of=SEED_AS_OF, scores_path=scores)

@@ -1,0 +1,167 @@
+"""The transaction contract: readers, validation messages, the bad-rows policy, atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import TransactionsError, load_transactions, validate_transactions, write_table
+
+
+def write_csv(tmp_path, text: str, name: str = "tx.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+GOOD = "customer_id,timestamp,amount\nA,2024-01-01,10\nA,2024-01-05 10:30,5.5\nB,2024-01-02,-3\n"
+
+
+def test_csv_is_read_into_the_canonical_schema(tmp_path):
+    tx = load_transactions(write_csv(tmp_path, GOOD))
+    assert list(tx.columns) == ["customer_id", "timestamp", "amount"]
+    assert tx["customer_id"].tolist() == ["A", "A", "B"]
+    assert tx["timestamp"].dtype == "datetime64[ns]"
+    assert tx["timestamp"].iloc[1] == pd.Timestamp("2024-01-05 10:30")
+    assert tx["amount"].tolist() == [10.0, 5.5, -3.0]
+
+
+def test_leading_zeros_of_ids_are_kept(tmp_path):
+    tx = load_transactions(write_csv(tmp_path, "customer_id,timestamp,amount\n007,2024-01-01,1\n"))
+    assert tx["customer_id"].iloc[0] == "007"
+
+
+def test_parquet_with_other_column_names_is_mapped(tmp_path):
+    raw = pd.DataFrame({"cust": [1, 2], "when": pd.to_datetime(["2024-01-01", "2024-02-01"]), "value": [1.0, 2.0],
+                        "channel": ["web", "store"]})
+    raw.to_parquet(tmp_path / "t.parquet")
+    tx = load_transactions(tmp_path / "t.parquet", customer_col="cust", timestamp_col="when", amount_col="value")
+    assert tx["customer_id"].tolist() == ["1", "2"]
+    assert tx["channel"].tolist() == ["web", "store"]
+
+
+def test_timezones_become_utc_naive(tmp_path):
+    tx = load_transactions(write_csv(tmp_path, "customer_id,timestamp,amount\nA,2024-01-01T23:30:00-02:00,1\n"))
+    assert tx["timestamp"].iloc[0] == pd.Timestamp("2024-01-02 01:30")
+
+
+def test_cdnow_is_the_real_master_log():
+    tx = load_transactions("cdnow")
+    assert len(tx) == 69_659
+    assert tx["customer_id"].nunique() == 23_570
+    assert tx["timestamp"].min() == pd.Timestamp("1997-01-01")
+    assert tx["timestamp"].max() == pd.Timestamp("1998-06-30")
+    assert tx["amount"].sum() == pytest.approx(2_500_315.63, abs=0.01)
+
+
+def test_missing_columns_name_the_columns_and_the_options(tmp_path):
+    with pytest.raises(TransactionsError) as err:
+        load_transactions(write_csv(tmp_path, "user,date,amount\nA,2024-01-01,1\n"))
+    message = str(err.value)
+    assert "'customer_id'" in message and "'timestamp'" in message
+    assert "user, date, amount" in message
+    assert "--customer-col" in message and "--timestamp-col" in message
+
+
+@pytest.mark.parametrize(
+    "body, column, count, example",
+    [
+        ("A,2024-01-01,1\nB,not a date,2\nC,2024-13-45,3\n", "timestamp", 2, "'not a date'"),
+        ("A,2024-01-01,1\nB,2024-01-02,$5\nC,2024-01-02,abc\n", "amount", 2, "'$5'"),
+        ("A,2024-01-01,1\n,2024-01-02,2\n  ,2024-01-02,3\n", "customer_id", 2, "row 2"),
+        ("A,2024-01-01,inf\n", "amount", 1, "'inf'"),
+    ],
+)
+def test_bad_values_are_reported_with_column_count_and_examples(tmp_path, body, column, count, example):
+    with pytest.raises(TransactionsError) as err:
+        load_transactions(write_csv(tmp_path, "customer_id,timestamp,amount\n" + body))
+    message = str(err.value)
+    assert f"column '{column}': {count} row(s)" in message
+    assert example in message
+    assert "--bad-rows drop" in message
+
+
+def test_duplicate_order_rows_are_an_error(tmp_path):
+    body = "customer_id,timestamp,amount,order_id\nA,2024-01-01,1,o1\nA,2024-01-01,1,o1\nA,2024-01-01,1,o2\n"
+    with pytest.raises(TransactionsError, match=r"'order_id': 1 row\(s\) duplicate an earlier row"):
+        load_transactions(write_csv(tmp_path, body))
+
+
+def test_identical_rows_without_order_ids_are_two_purchases():
+    # CDNOW holds 255 such rows: two identical CDs bought on one day are two transactions.
+    tx, rejected = validate_transactions(
+        pd.DataFrame({"customer_id": ["A", "A"], "timestamp": ["2024-01-01"] * 2, "amount": [1.0, 1.0]})
+    )
+    assert len(tx) == 2 and rejected.empty
+
+
+def test_drop_policy_writes_every_dropped_row_to_the_report(tmp_path):
+    path = write_csv(tmp_path, "customer_id,timestamp,amount\nA,2024-01-01,1\nB,bad,2\nC,2024-01-02,x\nD,2024-01-03,4\n")
+    report = tmp_path / "rejected.csv"
+    tx = load_transactions(path, bad_rows="drop", report_path=report)
+    assert tx["customer_id"].tolist() == ["A", "D"]
+    rejected = pd.read_csv(report)
+    assert rejected["row"].tolist() == [2, 3]
+    assert rejected["column"].tolist() == ["timestamp", "amount"]
+    assert rejected["value"].tolist() == ["bad", "x"]
+
+
+def test_drop_policy_needs_a_report_path(tmp_path):
+    with pytest.raises(ValueError, match="report_path"):
+        load_transactions(write_csv(tmp_path, GOOD), bad_rows="drop")
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("none.csv", None, "no such file"),
+        ("empty.csv", "", "not a readable"),
+        ("header.csv", "customer_id,timestamp,amount\n", "no transactions"),
+        ("data.json", '{"a": 1}', "unknown file type"),
+        ("binary.parquet", "this is not parquet", "not a readable"),
+    ],
+)
+def test_files_a_user_could_hand_by_mistake(tmp_path, name, content, match):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(TransactionsError, match=match):
+        load_transactions(path)
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    with pytest.raises(TransactionsError, match="folder"):
+        load_transactions(tmp_path)
+
+
+def test_every_row_bad_is_an_error_even_when_dropping():
+    raw = pd.DataFrame({"customer_id": ["A"], "timestamp": ["nope"], "amount": [1]})
+    with pytest.raises(TransactionsError, match="every one of the 1 rows"):
+        validate_transactions(raw, bad_rows="drop")
+
+
+def test_write_table_is_atomic_and_keeps_the_earlier_file_on_failure(tmp_path):
+    target = tmp_path / "out.parquet"
+    write_table(pd.DataFrame({"a": [1, 2]}), target)
+    unserialisable = pd.DataFrame({"a": [object()]})
+    with pytest.raises(Exception):
+        write_table(unserialisable, target)
+    assert pd.read_parquet(target)["a"].tolist() == [1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
+
+
+def test_write_table_by_extension(tmp_path):
+    frame = pd.DataFrame({"a": [1.5], "b": ["x"]})
+    write_table(frame, tmp_path / "t.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), frame, check_dtype=False)
+    with pytest.raises(Exception, match="unknown output type"):
+        write_table(frame, tmp_path / "t.xlsx")
+
+
+def test_validation_does_not_mutate_its_input():
+    raw = pd.DataFrame({"customer_id": [" A "], "timestamp": ["2024-01-01"], "amount": ["1"]})
+    before = raw.copy()
+    validate_transactions(raw)
+    pd.testing.assert_frame_equal(raw, before)
+    assert np.isfinite(validate_transactions(raw)[0]["amount"]).all()

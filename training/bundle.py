@@ -1,0 +1,135 @@
+"""The MLflow pyfunc model "churn-clv": transactions + as-of day -> the score table.
+
+It holds fitted parameters only (CLV parameters, the churn model and its calibrator, the purchase
+model, the segment policy, the horizon) and computes every feature by calling ``features/``; no
+training data is stored in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from training.churn import ChurnModel, PurchaseModel, top_drivers
+from training.policy import Policy, recommended_action
+from training.snapshot import snapshot
+
+SCORE_COLUMNS = (
+    "customer_id",
+    "churn_probability",
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "clv",
+    "value_at_risk",
+    "segment",
+    "recommended_action",
+)
+PURCHASE_METHODS = ("bgnbd", "bgnbd_scaled", "lightgbm_poisson")
+
+
+@dataclass
+class Models:
+    """Everything fitted at one as-of day (for the backtest, or for the registered model)."""
+
+    as_of: pd.Timestamp
+    horizon_days: int
+    clv: object
+    churn: ChurnModel
+    purchases: PurchaseModel
+    rfm_logistic: object
+    bgnbd_scale: float
+    cutoffs: list = field(default_factory=list)
+
+
+def expected_purchases(models: Models, table: pd.DataFrame, method: str) -> np.ndarray:
+    """Purchases expected in the horizon by one of :data:`PURCHASE_METHODS`."""
+    bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float)
+    if method == "bgnbd":
+        return bgnbd
+    if method == "bgnbd_scaled":
+        return bgnbd * models.bgnbd_scale
+    if method == "lightgbm_poisson":
+        return models.purchases.predict(table)
+    raise ValueError(f"unknown purchases method {method!r}; use one of {PURCHASE_METHODS}")
+
+
+class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
+    """Scores customers from their transactions at an as-of day; see :meth:`score`."""
+
+    def __init__(self, *, models: Models, purchases_method: str, policy: Policy, metadata: dict | None = None):
+        self.models = models
+        self.purchases_method = purchases_method
+        self.policy = policy
+        self.metadata = dict(metadata or {})
+
+    @property
+    def horizon_days(self) -> int:
+        return self.models.horizon_days
+
+    def snapshot(self, transactions: pd.DataFrame, *, as_of) -> pd.DataFrame:
+        return snapshot(transactions, as_of=pd.Timestamp(as_of), clv=self.models.clv, horizon_days=self.horizon_days)
+
+    def values(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The numeric scores of a :func:`snapshot`, indexed by customer_id."""
+        churn = self.models.churn.predict_proba(table)
+        purchases = expected_purchases(self.models, table, self.purchases_method)
+        bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float)
+        ratio = np.divide(purchases, bgnbd, out=np.ones_like(purchases), where=bgnbd > 1e-9)
+        clv = table["bgnbd_clv"].to_numpy(dtype=float) * ratio
+        return pd.DataFrame(
+            {
+                "churn_probability": churn,
+                "p_alive": table["bgnbd_p_alive"].to_numpy(dtype=float),
+                "expected_purchases": purchases,
+                "expected_spend": purchases * table["bgnbd_expected_spend_per_purchase"].to_numpy(dtype=float),
+                "clv": clv,
+                "value_at_risk": churn * clv,
+            },
+            index=table.index,
+        )
+
+    def score_snapshot(self, table: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
+        """The score table (one row per customer, ``customer_id`` a column) from a :func:`snapshot`."""
+        scores = self.values(table)
+        segment = self.policy.segment(scores.assign(T=table["T"]))
+        scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))
+        if explain:
+            scores["drivers"] = top_drivers(self.models.churn.contributions(table), table)
+        return scores.reset_index()
+
+    def score(self, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:
+        """Score every customer with a purchase on or before ``as_of`` in a canonical transaction frame."""
+        return self.score_snapshot(self.snapshot(transactions, as_of=as_of), explain=explain)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """MLflow entry point: ``params={"as_of": "YYYY-MM-DD"}`` (required)."""
+        params = params or {}
+        if not params.get("as_of"):
+            raise ValueError("params must include as_of, e.g. {'as_of': '1997-09-30'}")
+        from features import validate_transactions
+
+        transactions, _ = validate_transactions(model_input)
+        return self.score(transactions, as_of=params["as_of"])
+
+
+def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:
+    """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text and, in ``attrs``
+    (kept in Parquet metadata), the as-of day and the model that produced it."""
+    import json
+
+    table = bundle.score(transactions, as_of=as_of, explain=explain)
+    if explain:
+        table["drivers"] = table["drivers"].map(json.dumps)
+    meta = bundle.metadata
+    table.attrs = {
+        "as_of": f"{pd.Timestamp(as_of):%Y-%m-%d}",
+        "model_uri": str(meta.get("uri", "")),
+        "model_version": str(meta.get("version", "")),
+        "trained_as_of": str(meta.get("as_of", "")),
+        "horizon_days": str(bundle.horizon_days),
+    }
+    return table

@@ -1,0 +1,62 @@
+"""The training job the CLI runs: train, draw the report, log and register in MLflow, gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features import write_atomic
+from training import plots
+from training.pipeline import Progress, TrainConfig, TrainResult, train
+from training.registry import Logged, gate, log_training
+
+
+@dataclass
+class Outcome:
+    result: TrainResult
+    logged: Logged
+    promoted: bool
+    reason: str
+    plots_dir: Path
+
+
+def report_figures(result: TrainResult) -> dict:
+    """The backtest plots: calibration, lift/gain, importance, purchases by frequency, P(alive)."""
+    bt = result.backtest
+    y = bt["actual_churned"].to_numpy(dtype=float)
+    scores = {"LightGBM": bt["churn_probability"].to_numpy(), "BG/NBD": bt["bgnbd_p_no_purchase"].to_numpy(),
+              "RFM logistic": bt["rfm_logistic"].to_numpy()}
+    return {
+        "calibration": plots.calibration_curve(y, scores["LightGBM"], baselines={"BG/NBD": scores["BG/NBD"]}),
+        "lift_gain": plots.lift_gain_chart(y, scores),
+        "feature_importance": plots.feature_importance(result.bundle.models.churn.importance()),
+        "purchases_by_frequency": plots.purchases_by_frequency(
+            bt["frequency"].to_numpy(), bt["expected_purchases"].to_numpy(), bt["actual_purchases"].to_numpy()
+        ),
+        "p_alive": plots.p_alive_matrix(bt["frequency"].to_numpy(), bt["recency"].to_numpy(), bt["p_alive"].to_numpy()),
+    }
+
+
+def save_figures(figures: dict, folder: Path) -> None:
+    for name, figure in figures.items():
+        write_atomic(folder / f"{name}.png", lambda tmp, f=figure: f.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+
+
+def example_input(transactions: pd.DataFrame, *, as_of: pd.Timestamp, rows: int = 20) -> pd.DataFrame:
+    """A few transactions of the first customer active by ``as_of`` (the logged input example)."""
+    seen = transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
+    first = seen["customer_id"].iloc[0]
+    return seen.loc[seen["customer_id"] == first].head(rows).reset_index(drop=True)
+
+
+def run_training(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, dataset: str, client,
+                 artifact_root: Path | None, plots_dir: Path, progress: Progress | None = None) -> Outcome:
+    result = train(transactions, as_of=as_of, config=config, progress=progress)
+    figures = report_figures(result)
+    save_figures(figures, plots_dir)
+    logged = log_training(result, dataset=dataset, params=config.flat(), figures=figures, client=client,
+                          artifact_root=artifact_root, input_example=example_input(transactions, as_of=as_of))
+    promoted, reason = gate(client, logged)
+    return Outcome(result=result, logged=logged, promoted=promoted, reason=reason, plots_dir=plots_dir)

@@ -1,0 +1,226 @@
+"""Training end to end: fit at ``as_of − horizon``, backtest on what followed, refit at ``as_of``.
+
+The registered bundle is the refit; its recorded metrics are those of the held-out run, which was
+fitted with the same settings on data that ended one horizon earlier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from features import build_features, make_labels
+from training.backtest import churn_metrics, forecast_metrics
+from training.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
+from training.churn import (
+    BoostSettings,
+    ChurnModel,
+    CutoffPlan,
+    PurchaseModel,
+    RFM,
+    TrainingError,
+    cutoff_dates,
+    fit_rfm_logistic,
+)
+from training.clv import CLVModel
+from training.policy import Policy
+from training.snapshot import labelled_snapshot
+
+log = logging.getLogger("churnclv.training")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run (logged to MLflow as parameters)."""
+
+    horizon_days: int = 90
+    clv_horizon_days: int = 365
+    discount_rate: float = 0.10
+    time_unit_days: float = 7.0
+    plan: CutoffPlan = CutoffPlan()
+    boost: BoostSettings = BoostSettings()
+    policy: Policy = Policy()
+
+    def __post_init__(self):
+        if self.horizon_days <= 0:
+            raise ValueError(f"horizon_days must be a positive number of days, not {self.horizon_days}")
+
+    def flat(self) -> dict:
+        """Parameters as a flat dict for logging."""
+        out = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, dict):
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out
+
+    def clv_model(self) -> CLVModel:
+        return CLVModel(
+            time_unit_days=self.time_unit_days,
+            discount_rate=self.discount_rate,
+            clv_horizon_days=self.clv_horizon_days,
+        )
+
+
+@dataclass
+class TrainResult:
+    bundle: ChurnCLVBundle
+    metrics: dict[str, dict[str, float]]
+    backtest: pd.DataFrame
+    backtest_models: Models
+    fingerprint: dict
+    figures: dict = field(default_factory=dict)
+
+
+def until(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Rows on or before the as-of day (the whole day included)."""
+    return transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
+
+
+def fingerprint(transactions: pd.DataFrame) -> dict:
+    """Rows, customers, date range and an order-independent hash of the transactions."""
+    hashed = pd.util.hash_pandas_object(transactions[["customer_id", "timestamp", "amount"]], index=False)
+    digest = hashlib.sha256(np.uint64(hashed.to_numpy().sum()).tobytes()).hexdigest()[:16]
+    return {
+        "rows": int(len(transactions)),
+        "customers": int(transactions["customer_id"].nunique()),
+        "first_day": f"{transactions['timestamp'].min():%Y-%m-%d}",
+        "last_day": f"{transactions['timestamp'].max():%Y-%m-%d}",
+        "hash": digest,
+    }
+
+
+def stacked_snapshots(
+    transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, progress: Progress | None = None
+) -> pd.DataFrame:
+    """Labelled snapshots at every cutoff whose label window ends by ``as_of``, stacked (oldest first).
+
+    The CLV model of each snapshot is fitted on the data up to that cutoff only.
+    """
+    first_day = transactions["timestamp"].min().normalize()
+    cutoffs = cutoff_dates(as_of=as_of, first_day=first_day, horizon_days=config.horizon_days, plan=config.plan)
+    frames = []
+    for cutoff in cutoffs:
+        if progress:
+            progress(f"snapshot {cutoff:%Y-%m-%d}")
+        clv = config.clv_model().fit(build_features(transactions, as_of=cutoff))
+        frames.append(labelled_snapshot(transactions, cutoff=cutoff, clv=clv, horizon_days=config.horizon_days))
+    return pd.concat(frames)
+
+
+def fit_models(
+    transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, progress: Progress | None = None
+) -> Models:
+    """Fit the CLV model at ``as_of`` and the churn/purchase models on stacked past snapshots."""
+    visible = until(transactions, as_of)
+    stacked = stacked_snapshots(visible, as_of=as_of, config=config, progress=progress)
+    if stacked["churned"].nunique() < 2:
+        raise TrainingError(
+            f"every customer in the {stacked['cutoff'].nunique()} training snapshot(s) had the same outcome: "
+            "a churn model needs customers who bought again and customers who did not. Use more history."
+        )
+    if progress:
+        progress("LightGBM churn and purchase models")
+    latest = stacked.loc[stacked["cutoff"] == stacked["cutoff"].max()]
+    predicted = latest["bgnbd_expected_purchases"].sum()
+    if progress:
+        progress(f"CLV model at {as_of:%Y-%m-%d}")
+    return Models(
+        as_of=as_of,
+        horizon_days=config.horizon_days,
+        clv=config.clv_model().fit(build_features(visible, as_of=as_of)),
+        churn=ChurnModel(settings=config.boost).fit(stacked),
+        purchases=PurchaseModel(settings=config.boost).fit(stacked),
+        rfm_logistic=fit_rfm_logistic(stacked),
+        bgnbd_scale=float(latest["purchases"].sum() / predicted) if predicted > 0 else 1.0,
+        cutoffs=sorted(stacked["cutoff"].unique()),
+    )
+
+
+def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp, config: TrainConfig):
+    """Score the backtest models at ``origin`` and compare with what happened in the next horizon.
+
+    Returns (metrics by model, per-customer backtest table, chosen purchases method).
+    """
+    table = ChurnCLVBundle(models=models, purchases_method="bgnbd", policy=config.policy).snapshot(
+        transactions, as_of=origin
+    )
+    actual = make_labels(transactions, as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
+    y = actual["churned"].to_numpy(dtype=float)
+    errors = {
+        m: forecast_metrics(pd.Series(expected_purchases(models, table, m), index=table.index),
+                            actual["purchases"], name="purchases")
+        for m in PURCHASE_METHODS
+    }
+    method = min(PURCHASE_METHODS, key=lambda m: errors[m]["purchases_mae"])
+    scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy).values(table)
+    scored["rfm_logistic"] = models.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
+    metrics = {
+        "lightgbm": {
+            **churn_metrics(y, scored["churn_probability"].to_numpy()),
+            **errors[method],
+            **forecast_metrics(scored["expected_spend"], actual["spend"], name="spend"),
+            **{f"purchases_{k}.{m}": errors[m][f"purchases_{k}"] for m in PURCHASE_METHODS
+               for k in ("total_error_pct", "mae")},
+        },
+        "bgnbd": {
+            **churn_metrics(y, table["bgnbd_p_no_purchase"].to_numpy()),
+            **errors["bgnbd"],
+            **forecast_metrics(table["bgnbd_expected_spend"], actual["spend"], name="spend"),
+        },
+        "rfm_logistic": churn_metrics(y, scored["rfm_logistic"].to_numpy()),
+    }
+    backtest = scored.join(actual[["purchases", "spend", "churned"]].add_prefix("actual_")).join(
+        table[["frequency", "recency", "T", "bgnbd_p_no_purchase", "bgnbd_expected_purchases"]]
+    )
+    return metrics, backtest, method
+
+
+def planned_steps(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> int:
+    """How many progress steps :func:`train` reports (snapshots of both fits, plus 2 model steps each)."""
+    first_day = transactions["timestamp"].min().normalize()
+    origins = (as_of - pd.Timedelta(days=config.horizon_days), as_of)
+    return sum(
+        len(cutoff_dates(as_of=o, first_day=first_day, horizon_days=config.horizon_days, plan=config.plan)) + 2
+        for o in origins
+    )
+
+
+def train(
+    transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig = TrainConfig(),
+    progress: Progress | None = None
+) -> TrainResult:
+    """Backtest on the latest full horizon before ``as_of``, then refit on everything up to ``as_of``."""
+    as_of = pd.Timestamp(as_of).normalize()
+    visible = until(transactions, as_of)
+    origin = as_of - pd.Timedelta(days=config.horizon_days)
+    backtest_models = fit_models(visible, as_of=origin, config=config, progress=progress)
+    metrics, backtest, method = evaluate(backtest_models, visible, origin=origin, config=config)
+    final = fit_models(visible, as_of=as_of, config=config, progress=progress)
+    unsegmented = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy)
+    current = unsegmented.values(unsegmented.snapshot(visible, as_of=as_of))
+    data_print = fingerprint(visible)
+    metadata = {
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "horizon_days": config.horizon_days,
+        "backtest_origin": f"{origin:%Y-%m-%d}",
+        "purchases_method": method,
+        "metrics": metrics["lightgbm"],
+        "baselines": {k: v for k, v in metrics.items() if k != "lightgbm"},
+        "cutoffs": [f"{c:%Y-%m-%d}" for c in final.cutoffs],
+        "features": final.churn.features_,
+        "data": data_print,
+        "clv_fit": getattr(final.clv, "fit_report_", {}),
+    }
+    bundle = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy.fit(current["clv"]),
+                            metadata=metadata)
+    log.info("trained: %s cutoffs, purchases by %s", len(final.cutoffs), method)
+    return TrainResult(bundle=bundle, metrics=metrics, backtest=backtest, backtest_models=backtest_models,
+                       fingerprint=data_print)

@@ -1,0 +1,171 @@
+"""MLflow: log a training run, register the bundle as "churn-clv", and gate the champion alias."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from features import ChurnclvError
+
+MODEL_NAME = "churn-clv"
+CHAMPION = "champion"
+REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "scikit-learn", "lightgbm", "lifetimes", "mlflow")
+log = logging.getLogger("churnclv.training.registry")
+
+
+def connect(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClient:
+    """Point MLflow at ``tracking_uri`` (creating a local SQLite store's folder) and return a client."""
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    if artifact_root is not None:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri)
+
+
+def experiment_id(client: MlflowClient, dataset: str, artifact_root: Path | None) -> str:
+    """The experiment of one dataset ("churn-clv/<dataset>"), created on first use."""
+    name = f"churn-clv/{dataset}"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = str(artifact_root / dataset) if artifact_root is not None else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{"lightgbm": {"roc_auc": ..}} -> {"lightgbm.roc_auc": ..}, finite values only."""
+    return {
+        f"{model}.{name}": float(value)
+        for model, values in metrics.items()
+        for name, value in values.items()
+        if pd.notna(value)
+    }
+
+
+@dataclass(frozen=True)
+class Logged:
+    run_id: str
+    version: str
+    experiment_id: str
+
+
+def log_training(result, *, dataset: str, params: dict, figures: dict, client: MlflowClient,
+                 artifact_root: Path | None, input_example: pd.DataFrame) -> Logged:
+    """Log parameters, metrics, plots and the bundle in one run, and register the bundle."""
+    bundle = result.bundle
+    meta = bundle.metadata
+    exp = experiment_id(client, dataset, artifact_root)
+    with mlflow.start_run(experiment_id=exp, run_name=f"train as of {meta['as_of']}") as run:
+        mlflow.log_params({**params, "as_of": meta["as_of"], "purchases_method": meta["purchases_method"],
+                           "backtest_origin": meta["backtest_origin"], "dataset": dataset,
+                           **{f"data.{k}": v for k, v in meta["data"].items()}})
+        mlflow.log_metrics(flat_metrics(result.metrics))
+        mlflow.set_tags({"dataset": dataset, "data.hash": meta["data"]["hash"]})
+        mlflow.log_dict(meta, "metadata.json")
+        mlflow.log_text("\n".join(meta["features"]), "features.txt")
+        for name, figure in figures.items():
+            mlflow.log_figure(figure, f"plots/{name}.png")
+        output = bundle.score(input_example, as_of=meta["as_of"])
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=bundle,
+            pip_requirements=[f"{p}=={installed_version(p)}" for p in REQUIREMENTS],
+            signature=infer_signature(input_example, output, params={"as_of": meta["as_of"]}),
+            input_example=(input_example, {"as_of": meta["as_of"]}),
+            registered_model_name=MODEL_NAME,
+        )
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(MODEL_NAME, version, "as_of", meta["as_of"])
+    return Logged(run_id=run.info.run_id, version=version, experiment_id=exp)
+
+
+def champion(client: MlflowClient):
+    """The model version holding the champion alias, or None."""
+    try:
+        return client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def compare(new: dict[str, float], old: dict[str, float]) -> tuple[bool, str]:
+    """Is the new backtest at least as good as the old on churn AUC and on |total purchases error|?"""
+    auc_new, auc_old = new["lightgbm.roc_auc"], old.get("lightgbm.roc_auc", float("-inf"))
+    err_new = abs(new["lightgbm.purchases_total_error_pct"])
+    err_old = abs(old.get("lightgbm.purchases_total_error_pct", float("inf")))
+    verdict = auc_new >= auc_old and err_new <= err_old
+    return verdict, (
+        f"churn AUC {auc_new:.4f} vs champion's {auc_old:.4f}; "
+        f"|total purchases error| {err_new:.1f}% vs {err_old:.1f}%"
+    )
+
+
+def gate(client: MlflowClient, logged: Logged) -> tuple[bool, str]:
+    """Give ``logged`` the champion alias if it is at least as good as the current champion."""
+    current = champion(client)
+    if current is None:
+        promote(client, logged.version)
+        return True, "the first registered version becomes champion"
+    new = client.get_run(logged.run_id).data
+    old = client.get_run(current.run_id).data
+    better, reason = compare(new.metrics, old.metrics)
+    same = new.params.get("backtest_origin") == old.params.get("backtest_origin") and \
+        new.tags.get("data.hash") == old.tags.get("data.hash")
+    if not same:
+        reason += f" (champion v{current.version} was measured on another window or data)"
+    if better:
+        promote(client, logged.version)
+        return True, f"promoted over v{current.version}: {reason}"
+    client.set_model_version_tag(MODEL_NAME, logged.version, "role", "challenger")
+    return False, f"kept v{current.version} as champion; v{logged.version} is a challenger: {reason}"
+
+
+def promote(client: MlflowClient, version: str | int) -> None:
+    """Point the champion alias at ``version`` (must exist)."""
+    try:
+        client.get_model_version(MODEL_NAME, str(version))
+    except MlflowException:
+        raise ChurnclvError(f"model {MODEL_NAME} has no version {version}") from None
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+    client.set_model_version_tag(MODEL_NAME, str(version), "role", "champion")
+
+
+def resolve(client: MlflowClient, uri: str) -> tuple[str, object]:
+    """Pin a models:/ URI (alias or version) to ``models:/churn-clv/<version>`` and return its version."""
+    if not uri.startswith("models:/"):
+        return uri, None
+    name, _, ref = uri.removeprefix("models:/").partition("@")
+    try:
+        if ref:
+            mv = client.get_model_version_by_alias(name, ref)
+        else:
+            name, _, number = name.partition("/")
+            mv = client.get_model_version(name, number)
+    except MlflowException:
+        raise ChurnclvError(
+            f"no model at {uri}: train one first (churnclv train ...) or pass --model with a registered version"
+        ) from None
+    return f"models:/{mv.name}/{mv.version}", mv
+
+
+def load_bundle(client: MlflowClient, uri: str):
+    """The bundle at a models:/ URI, pinned to a version, with its registry facts in ``metadata``."""
+    pinned, mv = resolve(client, uri)
+    bundle = mlflow.pyfunc.load_model(pinned).unwrap_python_model()
+    if mv is not None:
+        bundle.metadata.update({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
+                                "uri": pinned})
+    return bundle
+
+
+def metadata_json(bundle) -> str:
+    return json.dumps(bundle.metadata, indent=2, default=str)

@@ -1,0 +1,21 @@
+"""One customer table at one as-of day: the features plus the BG/NBD outputs of a fitted CLV model."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features import build_features, make_labels
+
+
+def snapshot(transactions: pd.DataFrame, *, as_of: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:
+    """Features at ``as_of`` joined with ``clv.predict`` (prefixed ``bgnbd_``), one row per customer."""
+    table = build_features(transactions, as_of=as_of)
+    outputs = clv.predict(table, horizon_days=horizon_days)
+    return table.join(outputs.add_prefix("bgnbd_"))
+
+
+def labelled_snapshot(transactions: pd.DataFrame, *, cutoff: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:
+    """A training snapshot: :func:`snapshot` at ``cutoff`` plus what happened in the next ``horizon_days``."""
+    labels = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)
+    table = snapshot(transactions, as_of=cutoff, clv=clv, horizon_days=horizon_days)
+    return table.join(labels, how="left").assign(cutoff=cutoff)
