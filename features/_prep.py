@@ -2,7 +2,7 @@
 
 Everything here works on integer arrays: customer ids are encoded once, timestamps become
 day numbers (days since 1970-01-01) once, and the distinct purchase days of every customer
-come from a single sort of one int64 key (``customer * span + day``). The feature families
+come from a single sort of one integer key (``customer * span + day``). The feature families
 (``rfm``, ``behaviour``, ``cohorts``, ``labels``) read the resulting :class:`History` and
 aggregate with ``np.bincount``; nothing loops over customers in Python.
 
@@ -13,12 +13,15 @@ rows with ``amount < 0``; ``as_of`` names a calendar day and the whole day is in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 CUSTOMER_ID = "customer_id"
+WINDOWS = (30, 90, 180, 365)
+"""Trailing windows in days: window ``w`` holds days ``as_of - w < day <= as_of``."""
 _REQUIRED = ("customer_id", "timestamp", "amount")
 
 
@@ -29,9 +32,9 @@ class Encoded:
     Attributes
     ----------
     frame : the original frame (never modified; optional columns are read from it).
-    codes : int64 per row, index into ``uniques``.
+    codes : int32 (int64 beyond 2**31 customers) per row, index into ``uniques``.
     uniques : distinct customer ids, in order of first appearance.
-    day : int64 per row, day number (days since 1970-01-01, floored).
+    day : int32 per row, day number (days since 1970-01-01, floored).
     amount : float64 per row; negative = return.
     """
 
@@ -48,7 +51,9 @@ class Customers:
 
     ``ids`` is sorted and named ``customer_id``; ``rank[code]`` is a customer's position in
     ``ids`` (-1 for customers without a purchase by then). ``purchase`` and ``history`` are
-    row masks: purchases at or before as-of, and all rows at or before as-of.
+    row masks: purchases at or before as-of, and all rows at or before as-of; ``p_codes`` are
+    the customer codes of the purchase rows and ``p_rows`` the number of purchase rows of
+    each customer (aligned with ``ids``).
     """
 
     as_of: int
@@ -56,6 +61,8 @@ class Customers:
     rank: np.ndarray
     purchase: np.ndarray
     history: np.ndarray
+    p_codes: np.ndarray
+    p_rows: np.ndarray
 
     @property
     def n(self) -> int:
@@ -92,6 +99,29 @@ class History:
     def n(self) -> int:
         return self.cust.n
 
+    @cached_property
+    def spend_bands(self) -> np.ndarray:
+        """(n, len(WINDOWS) + 1) purchase amount by band of days before as-of (see window_table)."""
+        return window_table(self.p_cust, self.as_of - self.p_day, self.n, weights=self.p_amount)
+
+    @cached_property
+    def total_spend(self) -> np.ndarray:
+        """Purchase amount at or before as-of, per customer."""
+        return self.spend_bands.sum(axis=1)
+
+
+def window_table(cust: np.ndarray, days_ago: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(n, len(WINDOWS) + 1) counts or sums by band of ``days_ago``.
+
+    Band 0 holds ``days_ago < WINDOWS[0]``, band j holds ``WINDOWS[j-1] <= days_ago < WINDOWS[j]``,
+    the last band everything older; a cumulative sum over bands gives the trailing windows.
+    """
+    band = sum((days_ago >= w).view(np.int8) for w in WINDOWS)
+    k = len(WINDOWS) + 1
+    index = combine(cust, band, k, n)
+    table = np.bincount(index, minlength=n * k) if weights is None else weighted_sum(index, weights, n * k)
+    return table.reshape(n, k)
+
 
 def as_of_day(as_of: Any) -> int:
     """Day number (days since 1970-01-01) of the calendar day named by ``as_of``."""
@@ -104,7 +134,7 @@ def as_of_day(as_of: Any) -> int:
 
 
 def day_numbers(timestamps: pd.Series) -> np.ndarray:
-    """Day numbers (int64 days since 1970-01-01, floored) of tz-naive datetime64 values."""
+    """Day numbers (int32 days since 1970-01-01, floored) of tz-naive datetime64 values."""
     if not pd.api.types.is_datetime64_dtype(timestamps.dtype):
         raise TypeError(f"timestamp must be tz-naive datetime64, got dtype {timestamps.dtype}")
     values = timestamps.to_numpy()
@@ -113,15 +143,27 @@ def day_numbers(timestamps: pd.Series) -> np.ndarray:
         raise ValueError(f"timestamp has {int(np.isnat(values).sum())} missing values")
     unit, count = np.datetime_data(values.dtype)
     per_day = int(np.timedelta64(1, "D") // np.timedelta64(count, unit))
-    return ticks // per_day
+    return (ticks // per_day).astype(np.int32)
+
+
+def index_dtype(size: int) -> type[np.signedinteger]:
+    """The narrowest of int32/int64 holding integers in ``[-size, size]``."""
+    return np.int32 if size < 2**31 - 1 else np.int64
+
+
+def combine(major: np.ndarray, minor: np.ndarray, width: int, n_major: int) -> np.ndarray:
+    """``major * width + minor`` for ``0 <= major < n_major``, ``0 <= minor < width``, without overflow."""
+    dtype = index_dtype(n_major * width)
+    return major.astype(dtype, copy=False) * dtype(width) + minor.astype(dtype, copy=False)
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (int64, -1 for missing) and uniques of a column, by hashing once."""
+    """Integer codes (int32 or int64, -1 for missing) and uniques of a column, hashing once."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(np.int64), pd.Index(values.cat.categories)
-    codes, uniques = pd.factorize(values)
-    return codes.astype(np.int64, copy=False), pd.Index(uniques)
+        codes, uniques = values.cat.codes.to_numpy(), pd.Index(values.cat.categories)
+    else:
+        codes, uniques = pd.factorize(values)
+    return codes.astype(index_dtype(len(uniques)), copy=False), pd.Index(uniques)
 
 
 def encode(transactions: pd.DataFrame) -> Encoded:
@@ -141,17 +183,24 @@ def customers(enc: Encoded, *, as_of: Any) -> Customers:
     day = as_of_day(as_of)
     history = enc.day <= day
     purchase = history & (enc.amount >= 0)
-    present = np.flatnonzero(np.bincount(enc.codes[purchase], minlength=len(enc.uniques)))
+    p_codes = enc.codes[purchase]
+    rows = np.bincount(p_codes, minlength=len(enc.uniques))
+    present = np.flatnonzero(rows)
     ids = enc.uniques.take(present)
-    order = ids.argsort()
-    rank = np.full(len(enc.uniques), -1, dtype=np.int64)
+    order = np.asarray(ids.argsort())
+    rank = np.full(len(enc.uniques), -1, dtype=enc.codes.dtype)
     rank[present[order]] = np.arange(len(present))
     sorted_ids = pd.Index(ids.take(order), name=CUSTOMER_ID)
-    return Customers(day, sorted_ids, rank, purchase, history)
+    return Customers(day, sorted_ids, rank, purchase, history, p_codes, rows[present[order]])
+
+
+def weighted_sum(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """float64 sums of ``weights`` by ``index`` in ``0..n-1`` (``np.bincount``, also when empty)."""
+    return np.bincount(index, weights=weights, minlength=n).astype(np.float64, copy=False)
 
 
 def unique_sorted(keys: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of an int64 array (one sort, no inverse)."""
+    """Sorted distinct values of an integer array (one sort, no inverse)."""
     if len(keys) == 0:
         return keys.copy()
     ordered = np.sort(keys)
@@ -164,14 +213,14 @@ def unique_sorted(keys: np.ndarray) -> np.ndarray:
 def history(enc: Encoded, *, as_of: Any) -> History:
     """Purchases at or before ``as_of`` and each customer's distinct purchase days."""
     cust = customers(enc, as_of=as_of)
-    p_cust = cust.rank[enc.codes[cust.purchase]]
+    p_cust = cust.rank[cust.p_codes]
     p_day = enc.day[cust.purchase]
     p_amount = enc.amount[cust.purchase]
     d0 = int(p_day.min()) if len(p_day) else cust.as_of
     span = cust.as_of - d0 + 1
-    pairs = unique_sorted(p_cust * span + (p_day - d0))
-    pair_cust = pairs // span
-    pair_day = pairs - pair_cust * span + d0
+    pairs = unique_sorted(combine(p_cust, p_day - np.int32(d0), span, cust.n))
+    pair_cust = (pairs // span).astype(p_cust.dtype, copy=False)
+    pair_day = (pairs - pair_cust * pairs.dtype.type(span) + d0).astype(np.int32, copy=False)
     n_days = np.bincount(pair_cust, minlength=cust.n)
     starts = np.cumsum(n_days) - n_days
     return History(
@@ -186,7 +235,7 @@ def per_customer_distinct(cust: np.ndarray, values: np.ndarray, n: int) -> np.nd
         return np.zeros(n, dtype=np.int64)
     width = int(values.max()) + 1
     if n * width < 2**62:
-        pairs = unique_sorted(cust * width + values)
+        pairs = unique_sorted(combine(cust, values, width, n))
         return np.bincount(pairs // width, minlength=n)
     order = np.lexsort((values, cust))
     c, v = cust[order], values[order]

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._prep import History, encode, factorize, history, per_customer_distinct
+from features._prep import (
+    WINDOWS, History, encode, factorize, history, per_customer_distinct, weighted_sum, window_table,
+)
 
-WINDOWS = (30, 90, 180, 365)
 BEHAVIOUR_COLUMNS = (
     *(f"purchases_{w}d" for w in WINDOWS),
     *(f"spend_{w}d" for w in WINDOWS),
@@ -22,24 +23,16 @@ BEHAVIOUR_COLUMNS = (
 )
 
 
-def _window_table(cust: np.ndarray, days_ago: np.ndarray, n: int, weights=None) -> np.ndarray:
-    """(n, len(WINDOWS) + 1) sums by band: band j holds days_ago in [WINDOWS[j-1], WINDOWS[j])."""
-    band = np.searchsorted(np.asarray(WINDOWS), days_ago, side="right")
-    k = len(WINDOWS) + 1
-    return np.bincount(cust * k + band, weights=weights, minlength=n * k).reshape(n, k)
-
-
 def window_features(h: History) -> dict[str, np.ndarray]:
     """Distinct purchase days and spend in the trailing windows, total spend and spend trend."""
-    days = np.cumsum(_window_table(h.pair_cust, h.as_of - h.pair_day, h.n), axis=1, dtype=np.float64)
-    spend_bands = _window_table(h.p_cust, h.as_of - h.p_day, h.n, weights=h.p_amount)
-    spend = np.cumsum(spend_bands, axis=1)
-    recent, before = spend[:, 1], spend_bands[:, 2]  # (D-90, D] and (D-180, D-90]
+    days = np.cumsum(window_table(h.pair_cust, h.as_of - h.pair_day, h.n), axis=1, dtype=np.float64)
+    spend = np.cumsum(h.spend_bands, axis=1)
+    recent, before = spend[:, 1], h.spend_bands[:, 2]  # (D-90, D] and (D-180, D-90]
     both = recent + before
     trend = np.divide(recent - before, both, out=np.zeros(h.n), where=both > 0)
     out = {f"purchases_{w}d": days[:, j] for j, w in enumerate(WINDOWS)}
     out |= {f"spend_{w}d": spend[:, j] for j, w in enumerate(WINDOWS)}
-    return out | {"total_spend": spend[:, -1], "spend_trend": trend}
+    return out | {"total_spend": h.total_spend, "spend_trend": trend}
 
 
 def gap_features(h: History) -> dict[str, np.ndarray]:
@@ -50,9 +43,9 @@ def gap_features(h: History) -> dict[str, np.ndarray]:
     """
     gaps_n = (h.n_days - 1).astype(np.float64)
     gaps_sum = (h.last_day - h.first_day).astype(np.float64)
-    same = h.pair_cust[1:] == h.pair_cust[:-1]
-    gaps = np.diff(h.pair_day)[same].astype(np.float64)
-    gaps_sq = np.bincount(h.pair_cust[1:][same], weights=gaps * gaps, minlength=h.n)
+    gaps = np.diff(h.pair_day).astype(np.float64)
+    gaps[h.pair_cust[1:] != h.pair_cust[:-1]] = 0.0  # a customer's first day has no gap
+    gaps_sq = weighted_sum(h.pair_cust[1:], gaps * gaps, h.n)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(gaps_n >= 1, gaps_sum / gaps_n, np.nan)
         var = (gaps_n * gaps_sq - gaps_sum * gaps_sum) / (gaps_n * (gaps_n - 1))
@@ -72,7 +65,7 @@ def n_transactions(h: History) -> np.ndarray:
     A purchase row without an order id counts as its own transaction.
     """
     if "order_id" not in h.enc.frame.columns:
-        return np.bincount(h.p_cust, minlength=h.n).astype(np.float64)
+        return h.cust.p_rows.astype(np.float64)
     orders, _ = factorize(h.enc.frame["order_id"][h.cust.purchase])
     missing = orders < 0
     orders = np.where(missing, orders.max(initial=-1) + 1 + np.cumsum(missing), orders)
@@ -97,7 +90,14 @@ def returned_amount(h: History) -> np.ndarray:
     rows = h.cust.history & (h.enc.amount < 0)
     cust = h.cust.rank[h.enc.codes[rows]]
     keep = cust >= 0
-    return np.bincount(cust[keep], weights=-h.enc.amount[rows][keep], minlength=h.n)
+    return weighted_sum(cust[keep], -h.enc.amount[rows][keep], h.n)
+
+
+def return_rate(returned: np.ndarray, spend: np.ndarray) -> np.ndarray:
+    """returned / spend; 0 without returns, NaN for returns without any spend."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(spend > 0, returned / spend, np.nan)
+    return np.where(returned > 0, rate, 0.0)
 
 
 def behaviour_from_history(h: History) -> dict[str, np.ndarray]:
@@ -109,10 +109,7 @@ def behaviour_from_history(h: History) -> dict[str, np.ndarray]:
     out = window_features(h) | gap_features(h)
     out["n_transactions"] = n_transactions(h)
     out["avg_basket"] = out["total_spend"] / out["n_transactions"]
-    returned, spend = returned_amount(h), out["total_spend"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["return_rate"] = np.where(returned > 0, returned / spend, 0.0)
-    out["return_rate"][(returned > 0) & (spend == 0)] = np.nan
+    out["return_rate"] = return_rate(returned_amount(h), out["total_spend"])
     out["n_categories"] = distinct_values(h, "category")
     out["n_channels"] = distinct_values(h, "channel")
     return {name: out[name] for name in BEHAVIOUR_COLUMNS}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features._prep import History, customers, encode, history, unique_sorted
+from features._prep import History, combine, customers, encode, history, unique_sorted
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,7 +65,7 @@ def _active_months(transactions: pd.DataFrame, as_of: Any) -> tuple[np.ndarray, 
     months = month_numbers(enc.day[cust.purchase])
     m0 = int(months.min()) if len(months) else as_of_month
     width = as_of_month - m0 + 1
-    pairs = unique_sorted(enc.codes[cust.purchase] * width + (months - m0))
+    pairs = unique_sorted(combine(cust.p_codes, months - m0, width, len(enc.uniques)))
     owner, month = pairs // width, pairs % width
     is_first = np.ones(len(pairs), dtype=bool)
     is_first[1:] = owner[1:] != owner[:-1]

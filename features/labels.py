@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._prep import Customers, Encoded, customers, encode, unique_sorted
+from features._prep import Customers, Encoded, combine, customers, encode, unique_sorted, weighted_sum
 
 
 def check_horizon(horizon_days: Any) -> int:
@@ -27,8 +27,8 @@ def labels_from_encoded(enc: Encoded, cust: Customers, horizon_days: int) -> dic
     owner = cust.rank[enc.codes[window]]
     known = owner >= 0
     owner, day = owner[known], enc.day[window][known]
-    spend = np.bincount(owner, weights=enc.amount[window][known], minlength=cust.n)
-    days = unique_sorted(owner * horizon_days + (day - cust.as_of - 1))
+    spend = weighted_sum(owner, enc.amount[window][known], cust.n)
+    days = unique_sorted(combine(owner, day - (cust.as_of + 1), horizon_days, cust.n))
     purchases = np.bincount(days // horizon_days, minlength=cust.n)
     return {"purchases": purchases, "spend": spend, "churned": purchases == 0}
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._prep import History, encode, history
+from features._prep import History, encode, history, weighted_sum
 
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
@@ -28,10 +28,9 @@ def rfm_from_history(h: History) -> dict[str, np.ndarray]:
         monetary_value : mean daily spend over the repeat purchase days (0 without repeats).
     """
     frequency = (h.n_days - 1).astype(np.float64)
-    spend = np.bincount(h.p_cust, weights=h.p_amount, minlength=h.n)
     on_first_day = h.p_day == h.first_day[h.p_cust]
-    first_day_spend = np.bincount(h.p_cust[on_first_day], weights=h.p_amount[on_first_day], minlength=h.n)
-    repeat_spend = spend - first_day_spend
+    first_day_spend = weighted_sum(h.p_cust[on_first_day], h.p_amount[on_first_day], h.n)
+    repeat_spend = h.total_spend - first_day_spend
     monetary = np.divide(repeat_spend, frequency, out=np.zeros(h.n), where=frequency > 0)
     return {
         "frequency": frequency,

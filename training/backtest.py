@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, mean_poisson_deviance, roc_auc_score
 
 
 def calibration_error(y_true: np.ndarray, y_prob: np.ndarray, *, n_bins: int = 10) -> float:
@@ -52,6 +52,14 @@ def forecast_metrics(predicted: pd.Series, actual: pd.Series, *, name: str) -> d
         f"{name}_mae": float(np.mean(np.abs(p - a))),
         f"{name}_spearman": float(spearmanr(p, a).statistic),
     }
+
+
+def purchase_metrics(predicted: pd.Series, actual: pd.Series) -> dict[str, float]:
+    """:func:`forecast_metrics` of purchase counts plus the mean Poisson deviance (a proper score for
+    expected counts, used to choose the forecast: MAE would reward forecasting zero for everyone)."""
+    a = actual.reindex(predicted.index).to_numpy(dtype=float)
+    deviance = mean_poisson_deviance(a, np.clip(predicted.to_numpy(dtype=float), 1e-9, None))
+    return {**forecast_metrics(predicted, actual, name="purchases"), "purchases_poisson_deviance": float(deviance)}
 
 
 def comparison_table(metrics: dict[str, dict[str, float]]) -> pd.DataFrame:

@@ -63,32 +63,36 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])]
 
 
-def _split_last(stacked: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Train on every cutoff but the latest, validate on the latest (time-based, never random)."""
-    cutoffs = stacked["cutoff"].unique()
-    if len(cutoffs) < 2:
+def time_split(stacked: pd.DataFrame, *, horizon_days: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Validate on the latest cutoff; train on the cutoffs whose label windows end by then.
+
+    Snapshots of one customer at nearby cutoffs share most of their future, so a training cutoff whose
+    label window overlaps the validation window would leak the answer. Never a random split.
+    """
+    latest = stacked["cutoff"].max()
+    train = stacked.loc[stacked["cutoff"] + pd.Timedelta(days=horizon_days) <= latest]
+    if train.empty:
         return stacked, None
-    latest = stacked["cutoff"] == cutoffs.max()
-    return stacked.loc[~latest], stacked.loc[latest]
+    return train, stacked.loc[stacked["cutoff"] == latest]
 
 
 @dataclass(frozen=True)
 class BoostSettings:
     """LightGBM settings shared by the churn classifier and the purchase-count regressor."""
 
-    n_estimators: int = 2000
-    learning_rate: float = 0.03
+    n_estimators: int = 1000
+    learning_rate: float = 0.05
     num_leaves: int = 15
     min_child_samples: int = 100
     subsample: float = 0.8
     colsample_bytree: float = 0.8
-    early_stopping_rounds: int = 100
+    early_stopping_rounds: int = 50
     fixed_rounds: int = 200
     seed: int = 42
 
-    def estimator_args(self) -> dict:
+    def estimator_args(self, n_estimators: int) -> dict:
         return dict(
-            n_estimators=self.n_estimators,
+            n_estimators=n_estimators,
             learning_rate=self.learning_rate,
             num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples,
@@ -103,19 +107,23 @@ class BoostSettings:
         )
 
 
-def _fit_boosted(estimator, stacked: pd.DataFrame, target: str, columns: list[str], settings: BoostSettings):
-    """Fit with early stopping on the latest cutoff; with a single cutoff, a fixed number of rounds."""
-    train, valid = _split_last(stacked)
+def _fit_boosted(make, stacked: pd.DataFrame, target: str, columns: list[str], settings: BoostSettings,
+                 horizon_days: int):
+    """Pick the number of rounds by early stopping on a later, non-overlapping cutoff, then refit on all cutoffs.
+
+    Returns the refitted estimator and, when there was a validation cutoff, the held-out model's raw
+    scores on it with the outcomes (to calibrate on data the model never saw).
+    """
+    train, valid = time_split(stacked, horizon_days=horizon_days)
     if valid is None:
-        estimator.set_params(n_estimators=settings.fixed_rounds)
-        return estimator.fit(train[columns], train[target]), None
-    estimator.fit(
-        train[columns],
-        train[target],
-        eval_set=[(valid[columns], valid[target])],
+        return make(settings.fixed_rounds).fit(stacked[columns], stacked[target]), None
+    held_out = make(settings.n_estimators).fit(
+        train[columns], train[target], eval_X=(valid[columns],), eval_y=(valid[target],),
         callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
     )
-    return estimator, valid
+    rounds = int(held_out.best_iteration_ or settings.n_estimators)
+    raw = held_out.predict(valid[columns], raw_score=True)
+    return make(rounds).fit(stacked[columns], stacked[target]), (raw, valid[target].to_numpy())
 
 
 class ChurnModel:
@@ -129,15 +137,13 @@ class ChurnModel:
     def __init__(self, *, settings: BoostSettings = BoostSettings()):
         self.settings = settings
 
-    def fit(self, stacked: pd.DataFrame) -> "ChurnModel":
+    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> "ChurnModel":
         self.features_ = feature_columns(stacked)
-        model = lgb.LGBMClassifier(objective="binary", **self.settings.estimator_args())
-        self.model_, valid = _fit_boosted(model, stacked, "churned", self.features_, self.settings)
-        self.best_iteration_ = int(self.model_.best_iteration_ or self.model_.n_estimators)
+        make = lambda n: lgb.LGBMClassifier(objective="binary", **self.settings.estimator_args(n))  # noqa: E731
+        self.model_, held_out = _fit_boosted(make, stacked, "churned", self.features_, self.settings, horizon_days)
         self.calibrator_ = None
-        if valid is not None and valid["churned"].nunique() == 2:
-            raw = self._raw(valid).reshape(-1, 1)
-            self.calibrator_ = LogisticRegression(C=1e6).fit(raw, valid["churned"].to_numpy())
+        if held_out is not None and len(np.unique(held_out[1])) == 2:
+            self.calibrator_ = LogisticRegression(C=1e6).fit(held_out[0].reshape(-1, 1), held_out[1])
         return self
 
     def _raw(self, frame: pd.DataFrame) -> np.ndarray:
@@ -166,10 +172,10 @@ class PurchaseModel:
     def __init__(self, *, settings: BoostSettings = BoostSettings()):
         self.settings = settings
 
-    def fit(self, stacked: pd.DataFrame) -> "PurchaseModel":
+    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> "PurchaseModel":
         self.features_ = feature_columns(stacked)
-        model = lgb.LGBMRegressor(objective="poisson", **self.settings.estimator_args())
-        self.model_, _ = _fit_boosted(model, stacked, "purchases", self.features_, self.settings)
+        make = lambda n: lgb.LGBMRegressor(objective="poisson", **self.settings.estimator_args(n))  # noqa: E731
+        self.model_, _ = _fit_boosted(make, stacked, "purchases", self.features_, self.settings, horizon_days)
         return self
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

@@ -25,10 +25,11 @@ are in days; the conversion to the fitting time unit happens inside.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ __all__ = [
     "CLVFitError",
     "CLVModel",
     "bgnbd_expected_purchases",
+    "bgnbd_expected_purchases_if_alive",
     "bgnbd_p_alive",
     "bgnbd_p_no_purchase",
     "compress_bgnbd",
@@ -79,8 +81,6 @@ OPTIMIZER_TOL = 1e-7  # lifetimes' default ``tol``
 WARM_START_MIN_ROWS = 5_000
 WARM_START_CUSTOMERS = 20_000
 LIFETIMES_DEFAULT_START = 0.1  # lifetimes starts every log-parameter at 0.1
-
-_TRY_NEXT = "Try another penalizer"
 
 
 class CLVFitError(ChurnclvError, ValueError):
@@ -205,11 +205,28 @@ def _lifetimes_objectives() -> dict[str, Any]:
     return {"bgnbd": (value_and_grad(bg), hessian(bg)), "gamma_gamma": (value_and_grad(gg), hessian(gg))}
 
 
+@contextlib.contextmanager
+def _numerics() -> Iterator[None]:
+    """Silence floating-point warnings at trial points and undo the ``warnings.simplefilter`` calls that
+    lifetimes' likelihoods make on every evaluation (no global state is changed by a fit)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def _minimize(fun_and_grad: Callable, x0: np.ndarray, args: tuple, *, hess_inv0=None, tol=OPTIMIZER_TOL):
     """lifetimes' optimiser call (BFGS, analytic gradient, tol 1e-7), optionally with an initial inverse Hessian."""
     options = {} if hess_inv0 is None else {"hess_inv0": hess_inv0}
-    with np.errstate(all="ignore"):
+    with _numerics():
         return minimize(fun_and_grad, x0, jac=True, args=args, method="BFGS", tol=tol, options=options)
+
+
+def _hessian(hessian_fn: Callable, x: np.ndarray, args: tuple) -> np.ndarray | None:
+    """The symmetrised Hessian at x, or None unless it is finite and positive definite."""
+    with _numerics():
+        H = np.asarray(hessian_fn(x, *args), dtype=np.float64)
+    H = (H + H.T) / 2
+    return H if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0 else None
 
 
 def _judge_optimum(res: OptimizeResult, hessian_fn: Callable, args: tuple) -> tuple[str, str, float]:
@@ -222,9 +239,8 @@ def _judge_optimum(res: OptimizeResult, hessian_fn: Callable, args: tuple) -> tu
         return "converged", "", max_grad
     if max_grad > GRAD_TOL:
         return "rejected", f"optimizer stopped ({res.message}) with max |gradient| {max_grad:.1e} > {GRAD_TOL:g}", max_grad
-    with np.errstate(all="ignore"):
-        H = np.asarray(hessian_fn(res.x, *args), dtype=np.float64)
-    if not np.all(np.isfinite(H)) or np.linalg.eigvalsh((H + H.T) / 2).min() <= 0:
+    H = _hessian(hessian_fn, res.x, args)
+    if H is None:
         return "rejected", f"optimizer stopped ({res.message}) where the Hessian is not positive definite", max_grad
     step = float(np.max(np.abs(np.linalg.solve(H, grad))))
     if step > NEWTON_STEP_TOL:
@@ -234,64 +250,76 @@ def _judge_optimum(res: OptimizeResult, hessian_fn: Callable, args: tuple) -> tu
 
 def _degenerate(params: dict[str, float], *, shapes: Sequence[str], scales: dict[str, float]) -> str:
     """Why the parameters are degenerate or absurd ('' if they are fine). ``scales``: name -> data scale."""
-    lo, hi = SHAPE_RANGE
-    bad = [f"{k}={params[k]:.3g}" for k in shapes if not lo <= params[k] <= hi]
-    lo_s, hi_s = SCALE_RANGE
-    bad += [f"{k}={params[k]:.3g}" for k, s in scales.items() if not lo_s <= params[k] / s <= hi_s]
-    return f"degenerate or absurd parameters ({', '.join(bad)})" if bad else ""
+    ratios = {k: (params[k], SHAPE_RANGE) for k in shapes} | {k: (params[k] / s, SCALE_RANGE) for k, s in scales.items()}
+    low = [f"{k}={params[k]:.3g}" for k, (v, (lo, _)) in ratios.items() if not v >= lo]
+    high = [f"{k}={params[k]:.3g}" for k, (v, (_, hi)) in ratios.items() if not v <= hi]
+    parts = ([f"degenerate, near 0: {', '.join(low)}"] if low else []) + (
+        [f"absurdly large: {', '.join(high)}"] if high else [])
+    return f"parameters {'; '.join(parts)}" if parts else ""
+
+
+def _attempt(
+    objective: tuple[Callable, Callable], x0: np.ndarray, args: tuple, *, hess_inv0, label: str,
+    to_params: Callable[[np.ndarray], dict[str, float]], check: Callable[[dict[str, float]], str],
+) -> tuple[dict, OptimizeResult]:
+    """One BFGS run judged: a JSON-ready record (outcome 'converged', 'precision_loss_accepted' or 'rejected')."""
+    fun_and_grad, hessian_fn = objective
+    res = _minimize(fun_and_grad, np.asarray(x0, dtype=np.float64), args, hess_inv0=hess_inv0)
+    path, reason, max_grad = _judge_optimum(res, hessian_fn, args)
+    finite = bool(np.all(np.isfinite(res.x)))
+    params = to_params(res.x) if finite else {}
+    if path != "rejected" and check(params):
+        path, reason = "rejected", check(params)
+    record = {
+        "penalizer": float(args[-1]), "start": label, "status": int(res.status), "message": str(res.message),
+        "iterations": int(res.nit), "evaluations": int(res.nfev), "max_abs_gradient": max_grad,
+        "params": {k: float(v) for k, v in params.items()}, "outcome": path, "reason": reason,
+    }
+    return record, res
 
 
 def _search(
     *,
     model: str,
-    names: Sequence[str],
     penalizers: Sequence[float],
     build_args: Callable[[float], tuple],
     to_params: Callable[[np.ndarray], dict[str, float]],
     check: Callable[[dict[str, float]], str],
     first_start: tuple[str, np.ndarray, Any],
-    moment_start: np.ndarray,
+    later_start: tuple[str, np.ndarray, Any],
 ) -> tuple[dict[str, float], dict]:
-    """Try penalizers in order, each from up to three starts; return the first acceptable optimum.
+    """Try penalizers in order, each from up to four starts; return the first acceptable optimum.
 
-    Starts per penalizer: the warm start (first penalizer only) or the method-of-moments start; a
-    restart from where a precision-loss stop ended; lifetimes' default start (all log-parameters 0.1).
-    Returns (params, report); raises CLVFitError listing every attempt when none is acceptable.
+    Starts per penalizer: ``first_start`` (first penalizer; ``later_start`` for the others), then
+    lifetimes' default start (all log-parameters 0.1), each followed by a restart from where it
+    ended if BFGS stopped with precision loss. Returns (params, report); raises CLVFitError listing every attempt.
     """
-    fun_and_grad, hessian_fn = _lifetimes_objectives()[model]
+    objective = _lifetimes_objectives()[model]
+    default = ("lifetimes_default", np.full(len(later_start[1]), LIFETIMES_DEFAULT_START), None)
     attempts: list[dict] = []
     for i, penalizer in enumerate(penalizers):
         args = build_args(float(penalizer))
-        starts = [first_start if i == 0 else ("moments", moment_start, None)]
+        starts = [first_start if i == 0 else later_start, default]
         while starts:
             label, x0, hess_inv0 = starts.pop(0)
-            res = _minimize(fun_and_grad, np.asarray(x0, dtype=np.float64), args, hess_inv0=hess_inv0)
-            path, reason, max_grad = _judge_optimum(res, hessian_fn, args)
-            params = to_params(res.x) if np.all(np.isfinite(res.x)) else dict.fromkeys(names, math.nan)
-            reason = reason if path == "rejected" else (check(params) or reason)
-            accepted = path != "rejected" and not check(params)
-            attempts.append({
-                "penalizer": float(penalizer), "start": label, "status": int(res.status),
-                "message": str(res.message), "iterations": int(res.nit), "evaluations": int(res.nfev),
-                "max_abs_gradient": max_grad, "params": {k: float(v) for k, v in params.items()},
-                "outcome": path if accepted else "rejected", "reason": reason,
-            })
-            if accepted:
-                return params, _search_report(penalizer, path, reason, attempts)
-            logger.info("%s fit with penalizer %g from the %s start rejected: %s", model, penalizer, label, reason)
-            if label != "restart" and res.status == 2 and np.all(np.isfinite(res.x)):
+            record, res = _attempt(objective, x0, args, hess_inv0=hess_inv0, label=label,
+                                   to_params=to_params, check=check)
+            attempts.append(record)
+            if record["outcome"] != "rejected":
+                return record["params"], _search_report(record, attempts)
+            logger.info("%s fit with penalizer %g from the %s start rejected: %s",
+                        model, penalizer, label, record["reason"])
+            if label != "restart" and res.status == 2 and record["params"]:
                 starts.insert(0, ("restart", res.x, None))
-            if label != "lifetimes_default" and not any(s[0] == "lifetimes_default" for s in starts):
-                starts.append(("lifetimes_default", np.full(len(names), LIFETIMES_DEFAULT_START), None))
     raise CLVFitError(_failure_message(model, attempts))
 
 
-def _search_report(penalizer: float, path: str, reason: str, attempts: list[dict]) -> dict:
+def _search_report(record: dict, attempts: list[dict]) -> dict:
     return {
-        "penalizer": float(penalizer),
-        "path": path,
-        "precision_loss_accepted": path == "precision_loss_accepted",
-        "detail": reason,
+        "penalizer": record["penalizer"],
+        "path": record["outcome"],
+        "precision_loss_accepted": record["outcome"] == "precision_loss_accepted",
+        "detail": record["reason"],
         "attempts": attempts,
         "n_attempts": len(attempts),
         "iterations": int(sum(a["iterations"] for a in attempts)),
@@ -301,16 +329,14 @@ def _search_report(penalizer: float, path: str, reason: str, attempts: list[dict
 def _failure_message(model: str, attempts: list[dict]) -> str:
     tried = "; ".join(f"penalizer {a['penalizer']:g} from the {a['start']} start: {a['reason']}" for a in attempts)
     label = "BG/NBD" if model == "bgnbd" else "Gamma-Gamma"
-    advice = (
-        "Check the RFM input (frequency = repeat purchase days, recency and T in days), use a longer "
-        "history or a later as-of date so more customers have repeat purchases, or pass larger "
-        "penalizers, e.g. CLVModel(penalizers=(0.1, 0.5, 1.0))."
-    )
     if model == "gamma_gamma":
-        advice = (
-            "Check monetary_value for outliers or a currency mix-up; Gamma-Gamma needs q > 1 (a finite "
-            "mean spend) and enough repeat customers with positive spend."
-        )
+        advice = ("Check monetary_value for outliers or a currency mix-up; Gamma-Gamma needs q > 1 (a finite "
+                  "mean spend) and enough repeat customers with positive spend.")
+    else:
+        advice = ("Check the RFM input (frequency = repeat purchase days, recency and T in days). Parameters "
+                  "running off to infinity call for larger penalizers, e.g. CLVModel(penalizers=(0.1, 0.5, 1.0)); "
+                  "a or b near 0 means the data show (almost) no dropout or all-or-nothing dropout: use a "
+                  "longer history or a later as-of date, or smaller penalizers (they pull a and b towards 0).")
     return f"The {label} model could not be fitted after {len(attempts)} attempt(s) ({tried}). {advice}"
 
 
@@ -332,26 +358,28 @@ def _bgnbd_moments(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray)
     return np.log([r, r / m, 1.0, 3.0])
 
 
-def _bgnbd_warm_start(summary: pd.DataFrame, args: tuple, x0: np.ndarray, funcs) -> tuple[str, np.ndarray, Any, dict]:
-    """Fit a ~WARM_START_CUSTOMERS subsample (binomial thinning of the counts, seeded) to get a start
-    point and an exact inverse Hessian for BFGS on the full data. Falls back to the moments start."""
+def _bgnbd_warm_start(summary: pd.DataFrame, args: tuple, x0: np.ndarray) -> tuple[tuple, dict | None]:
+    """Start for the full fit: ('subsample', optimum, inverse Hessian) of a ~WARM_START_CUSTOMERS
+    subsample (binomial thinning of the counts, seeded), or ('moments', x0, None) for small inputs.
+
+    BFGS from the subsample optimum with its exact inverse Hessian needs a handful of iterations on
+    the full rows instead of 20-30. Returns (start, report or None).
+    """
     n = int(summary["weight"].sum())
     if len(summary) <= WARM_START_MIN_ROWS or n <= 2 * WARM_START_CUSTOMERS:
-        return "moments", x0, None, {}
-    fun_and_grad, hessian_fn = funcs
+        return ("moments", x0, None), None
+    fun_and_grad, hessian_fn = _lifetimes_objectives()["bgnbd"]
     w_sub = np.random.default_rng(0).binomial(summary["weight"].to_numpy(), WARM_START_CUSTOMERS / n)
     keep = w_sub > 0
     sub_args = (args[0][keep], args[1][keep], args[2][keep], w_sub[keep].astype(np.float64), args[4])
     res = _minimize(fun_and_grad, x0, sub_args, tol=1e-5)
-    info = {"customers": int(w_sub.sum()), "rows": int(keep.sum()), "iterations": int(res.nit)}
-    if not np.all(np.isfinite(res.x)):
-        return "moments", x0, None, info | {"used": False}
-    with np.errstate(all="ignore"):
-        H = np.asarray(hessian_fn(res.x, *sub_args), dtype=np.float64)
-    ok = np.all(np.isfinite(H)) and np.linalg.eigvalsh((H + H.T) / 2).min() > 0
-    hess_inv0 = np.linalg.inv((H + H.T) / 2) if ok else None
-    hess_inv0 = (hess_inv0 + hess_inv0.T) / 2 if ok else None
-    return "subsample", res.x, hess_inv0, info | {"used": True}
+    H = _hessian(hessian_fn, res.x, sub_args) if np.all(np.isfinite(res.x)) else None
+    report = {"customers": int(w_sub.sum()), "rows": int(keep.sum()), "iterations": int(res.nit),
+              "used": H is not None}
+    if H is None:
+        return ("moments", x0, None), report
+    hess_inv0 = np.linalg.inv(H)
+    return ("subsample", res.x, (hess_inv0 + hess_inv0.T) / 2), report
 
 
 def fit_bgnbd(summary: pd.DataFrame, *, penalizers: Sequence[float] = (0.0, 0.001, 0.01, 0.1)) -> tuple[dict, dict]:
@@ -375,7 +403,7 @@ def fit_bgnbd(summary: pd.DataFrame, *, penalizers: Sequence[float] = (0.0, 0.00
     """
     x, t_x, T_, w = (summary[c].to_numpy() for c in ("x", "t_x", "T", "weight"))
     n, n_repeat = int(w.sum()), int(w[x > 0].sum())
-    _check_enough(n, n_repeat, what="BG/NBD", no_repeat_hint="the dropout parameters a and b")
+    _check_enough(n, n_repeat)
     if T_.max() <= 0:
         raise CLVFitError("Every customer made their first purchase within half a time unit of the as-of date; "
                           "the BG/NBD model needs observed time after the first purchase. Use a later as-of date.")
@@ -385,32 +413,32 @@ def fit_bgnbd(summary: pd.DataFrame, *, penalizers: Sequence[float] = (0.0, 0.00
     def build_args(penalizer: float) -> tuple:
         return (x, t_x * scale, T_ * scale, w.astype(np.float64), penalizer)
 
-    funcs = _lifetimes_objectives()["bgnbd"]
     x0 = _bgnbd_moments(x, t_x * scale, T_ * scale, w.astype(np.float64))
-    label, start, hess_inv0, warm = _bgnbd_warm_start(summary, build_args(float(penalizers[0])), x0, funcs)
+    first_start, warm = _bgnbd_warm_start(summary, build_args(float(penalizers[0])), x0)
 
     def to_params(log_params: np.ndarray) -> dict[str, float]:
         r, alpha, a, b = np.exp(log_params)
         return {"r": float(r), "alpha": float(alpha / scale), "a": float(a), "b": float(b)}
 
     params, report = _search(
-        model="bgnbd", names=("r", "alpha", "a", "b"), penalizers=penalizers, build_args=build_args,
+        model="bgnbd", penalizers=penalizers, build_args=build_args,
         to_params=to_params, check=lambda p: _degenerate(p, shapes=("r", "a", "b"), scales={"alpha": 1 / scale}),
-        first_start=(label, start, hess_inv0), moment_start=x0,
+        first_start=first_start, later_start=("moments", x0, None),
     )
-    return params, report | {"warm_start": warm or None, "customers": n, "repeat_customers": n_repeat}
+    return params, report | {"warm_start": warm, "customers": n, "repeat_customers": n_repeat}
 
 
-def _check_enough(n: int, n_repeat: int, *, what: str, no_repeat_hint: str) -> None:
+def _check_enough(n: int, n_repeat: int) -> None:
+    """CLVFitError for inputs no BG/NBD fit can work on: too few customers, (almost) no repeat purchases."""
     if n < MIN_CUSTOMERS:
         raise CLVFitError(
-            f"Only {n} customer(s): the {what} model needs at least {MIN_CUSTOMERS} (hundreds for stable "
+            f"Only {n} customer(s): the BG/NBD model needs at least {MIN_CUSTOMERS} (hundreds for stable "
             "estimates). Use more customers or a longer history."
         )
     if n_repeat < MIN_REPEAT_CUSTOMERS:
         raise CLVFitError(
-            f"Only {n_repeat} of {n} customers have a repeat purchase (frequency > 0): {no_repeat_hint} "
-            f"of the {what} model cannot be identified. Use a longer history or a later as-of date."
+            f"Only {n_repeat} of {n} customers have a repeat purchase (frequency > 0): the dropout parameters "
+            "a and b of the BG/NBD model cannot be identified. Use a longer history or a later as-of date."
         )
 
 
@@ -437,7 +465,11 @@ def fit_gamma_gamma(
     population mean spend ``p v / (q - 1)``).
     """
     x, m, w = (summary[c].to_numpy() for c in ("x", "m", "weight"))
-    _check_enough(int(w.sum()), int(w.sum()), what="Gamma-Gamma", no_repeat_hint="spend per purchase")
+    if w.sum() < MIN_CUSTOMERS:
+        raise CLVFitError(
+            f"Only {int(w.sum())} repeat customer(s) with positive monetary_value: the Gamma-Gamma spend model "
+            f"needs at least {MIN_CUSTOMERS} (hundreds for stable estimates). Use a longer history."
+        )
     c = float(np.sum(w * m) / np.sum(w))
 
     def build_args(penalizer: float) -> tuple:
@@ -451,10 +483,10 @@ def fit_gamma_gamma(
         reason = _degenerate(params, shapes=("p", "q"), scales={"v": c})
         return reason or ("" if params["q"] > 1 else f"q={params['q']:.3g} <= 1 (infinite mean spend)")
 
-    x0 = np.log([1.0, 3.0, 2.0])  # mean spend p v / (q - 1) = 1 in the scaled unit
+    typical = ("typical", np.log([1.0, 3.0, 2.0]), None)  # mean spend p v / (q - 1) = 1 in the scaled unit
     params, report = _search(
-        model="gamma_gamma", names=("p", "q", "v"), penalizers=penalizers, build_args=build_args,
-        to_params=to_params, check=check, first_start=("moments", x0, None), moment_start=x0,
+        model="gamma_gamma", penalizers=penalizers, build_args=build_args,
+        to_params=to_params, check=check, first_start=typical, later_start=typical,
     )
     return params, report | {"customers": int(w.sum()), "spend_scale": c}
 
@@ -485,11 +517,11 @@ def bgnbd_p_alive(x, t_x, T, *, r: float, alpha: float, a: float, b: float) -> n
     return expit(-_log_death_odds(x, t_x, T, r=r, alpha=alpha, a=a, b=b))
 
 
-def bgnbd_expected_purchases(t, x, t_x, T, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:
-    """E[Y(t) | x, t_x, T]: expected purchases in (T, T+t] — Fader, Hardie & Lee (2005) eq. 10.
+def bgnbd_expected_purchases_if_alive(t, x, T, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:
+    """E[Y(t) | alive at T, x, T]: the numerator of Fader, Hardie & Lee (2005) eq. 10,
 
-    ``(a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)] P(alive)`` with
-    ``z = t/(alpha+T+t)``. The hypergeometric term is evaluated after Euler's transformation,
+    ``(a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)]``, ``z = t/(alpha+T+t)``.
+    It does not depend on t_x. The hypergeometric term is evaluated after Euler's transformation,
     ``(1-z)^(r+x) 2F1(r+x, b+x; c; z) = (1-z)^(a-1) 2F1(a+b-1-r, a-1; c; z)``, which stays finite for
     large x (lifetimes falls back to it only when the direct form overflows).
     """
@@ -501,8 +533,17 @@ def bgnbd_expected_purchases(t, x, t_x, T, *, r: float, alpha: float, a: float, 
     c = a + b + x - 1.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         hyp_term = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-        expected = c / (a - 1.0) * (1.0 - hyp_term)
-    return np.maximum(expected, 0.0) * bgnbd_p_alive(x, t_x, T, r=r, alpha=alpha, a=a, b=b)
+        return np.maximum(c / (a - 1.0) * (1.0 - hyp_term), 0.0)
+
+
+def bgnbd_expected_purchases(t, x, t_x, T, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:
+    """E[Y(t) | x, t_x, T]: expected purchases in (T, T+t] — Fader, Hardie & Lee (2005) eq. 10,
+
+    ``P(alive | x, t_x, T) * E[Y(t) | alive at T, x, T]`` (see ``bgnbd_expected_purchases_if_alive``).
+    Times in the unit of ``alpha``.
+    """
+    params = {"r": r, "alpha": alpha, "a": a, "b": b}
+    return bgnbd_p_alive(x, t_x, T, **params) * bgnbd_expected_purchases_if_alive(t, x, T, **params)
 
 
 def bgnbd_p_no_purchase(t, x, t_x, T, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:
@@ -541,6 +582,31 @@ def discount_schedule(*, horizon_days: float, annual_rate: float) -> tuple[np.nd
     n_months = max(1, math.ceil(horizon_days / MONTH_DAYS - 1e-9))
     ends = np.minimum(np.arange(1, n_months + 1) * MONTH_DAYS, float(horizon_days))
     return ends, (1.0 + annual_rate) ** (-ends / DAYS_PER_YEAR)
+
+
+def _fit_warnings(bg_report: dict, gg_report: dict, *, excluded: int) -> list[str]:
+    """Human-readable notes on anything but a clean, unpenalised fit."""
+    notes = []
+    for label, report in (("BG/NBD", bg_report), ("Gamma-Gamma", gg_report)):
+        if report["penalizer"]:
+            notes.append(f"{label} needed penalizer {report['penalizer']:g} (estimates are shrunk towards 0)")
+        if report["path"] == "precision_loss_accepted":
+            notes.append(f"{label}: optimizer reported precision loss at an optimum; accepted ({report['detail']})")
+    if excluded:
+        notes.append(f"{excluded} repeat customer(s) with monetary_value <= 0 left out of the Gamma-Gamma fit")
+    return notes
+
+
+def _log_fit(report: dict) -> None:
+    bg, gg = report["bgnbd"], report["gamma_gamma"]
+    logger.info(
+        "CLV fit: BG/NBD %s with penalizer %g after %d attempt(s), %d iterations, on %d rows (%d customers); "
+        "Gamma-Gamma %s with penalizer %g after %d attempt(s) on %d rows",
+        bg["path"], bg["penalizer"], bg["n_attempts"], bg["iterations"], bg["rows_after"], bg["rows_before"],
+        gg["path"], gg["penalizer"], gg["n_attempts"], gg["rows_after"],
+    )
+    for note in report["warnings"]:
+        logger.warning("CLV fit: %s", note)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -607,41 +673,23 @@ class CLVModel:
         self._check_settings()
         validate_rfm(rfm)
         x, t_x, T = _rfm_arrays(rfm)
-        summary = compress_bgnbd(x, t_x, T, time_unit_days=self.time_unit_days)
-        bgnbd, bg_report = fit_bgnbd(summary, penalizers=self.penalizers)
         m = rfm["monetary_value"].to_numpy(dtype=np.float64)
-        gg, gg_report = fit_gamma_gamma(compress_gamma_gamma(x, m), penalizers=self.penalizers)
+        bg_summary = compress_bgnbd(x, t_x, T, time_unit_days=self.time_unit_days)
+        bgnbd, bg_report = fit_bgnbd(bg_summary, penalizers=self.penalizers)
+        gg_summary = compress_gamma_gamma(x, m)
+        gg, gg_report = fit_gamma_gamma(gg_summary, penalizers=self.penalizers)
         self.bgnbd_params_ = bgnbd | {"time_unit_days": float(self.time_unit_days)}
         self.gg_params_ = gg
-        self.fit_report_ = self._report(rfm, summary, bg_report, gg_report, x=x, m=m)
-        return self
-
-    def _report(self, rfm, summary, bg_report, gg_report, *, x, m) -> dict:
         excluded = int(np.sum((x > 0) & ~(m > 0)))
-        rows_gg = bg_report.pop("_", None)  # placeholder keeps the dict shape stable
-        del rows_gg
-        warnings_ = [f"{r['model']}: {r['detail']}" for r in (
-            {"model": "BG/NBD", **bg_report}, {"model": "Gamma-Gamma", **gg_report}) if r["path"] != "converged"]
-        warnings_ += [f"BG/NBD needed penalizer {bg_report['penalizer']:g}"] if bg_report["penalizer"] else []
-        warnings_ += [f"Gamma-Gamma needed penalizer {gg_report['penalizer']:g}"] if gg_report["penalizer"] else []
-        if excluded:
-            warnings_.append(f"{excluded} repeat customer(s) with monetary_value <= 0 left out of the Gamma-Gamma fit")
-        report = {
+        self.fit_report_ = {
             "time_unit_days": float(self.time_unit_days),
-            "bgnbd": bg_report | {"rows_before": len(rfm), "rows_after": len(summary)},
-            "gamma_gamma": gg_report | {"rows_before": int(np.sum(x > 0)), "rows_after": len(gg_report["attempts"]) and None,
+            "bgnbd": bg_report | {"rows_before": len(rfm), "rows_after": len(bg_summary)},
+            "gamma_gamma": gg_report | {"rows_before": int(np.sum(x > 0)) - excluded, "rows_after": len(gg_summary),
                                         "excluded_nonpositive_spend": excluded},
-            "warnings": warnings_,
+            "warnings": _fit_warnings(bg_report, gg_report, excluded=excluded),
         }
-        report["gamma_gamma"]["rows_after"] = gg_report.get("rows", None)
-        for w in warnings_:
-            logger.warning("CLV fit: %s", w)
-        logger.info(
-            "CLV fit: BG/NBD %s with penalizer %g after %d attempt(s) on %d rows (%d customers); "
-            "Gamma-Gamma %s with penalizer %g", bg_report["path"], bg_report["penalizer"], bg_report["n_attempts"],
-            len(summary), len(rfm), gg_report["path"], gg_report["penalizer"],
-        )
-        return report
+        _log_fit(self.fit_report_)
+        return self
 
     def _fitted(self) -> None:
         if not hasattr(self, "bgnbd_params_"):
@@ -670,28 +718,33 @@ class CLVModel:
         x, t_x, T = _rfm_arrays(rfm)
         unit = self.bgnbd_params_["time_unit_days"]
         bg = {k: self.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")}
-        t_x, T, t = t_x / unit, T / unit, horizon_days / unit
+        t_x, T = t_x / unit, T / unit
+        p_alive = bgnbd_p_alive(x, t_x, T, **bg)
+        # E[Y(t) | alive] depends on (x, T) only, which many customers share: evaluate 2F1 once per pair.
+        codes, pairs = pd.factorize(x + 1j * T)
+        x_u, T_u = pairs.real, pairs.imag
+        purchases = p_alive * bgnbd_expected_purchases_if_alive(horizon_days / unit, x_u, T_u, **bg)[codes]
+        discounted = p_alive * self._discounted_purchases_if_alive(x_u, T_u, bg)[codes]
         spend = gamma_gamma_expected_spend(x, rfm["monetary_value"].to_numpy(dtype=np.float64), **self.gg_params_)
-        purchases = bgnbd_expected_purchases(t, x, t_x, T, **bg)
         return pd.DataFrame(
             {
-                "p_alive": bgnbd_p_alive(x, t_x, T, **bg),
+                "p_alive": p_alive,
                 "expected_purchases": purchases,
-                "p_no_purchase": bgnbd_p_no_purchase(t, x, t_x, T, **bg),
+                "p_no_purchase": bgnbd_p_no_purchase(horizon_days / unit, x, t_x, T, **bg),
                 "expected_spend_per_purchase": spend,
                 "expected_spend": purchases * spend,
-                "clv": spend * self._discounted_purchases(x, t_x, T, bg),
+                "clv": spend * discounted,
             },
             index=rfm.index,
         )
 
-    def _discounted_purchases(self, x, t_x, T, bg: dict) -> np.ndarray:
-        """Sum over months k of (E[Y(t_k)] - E[Y(t_{k-1})]) / (1 + d)^(t_k/365), times in days -> units."""
+    def _discounted_purchases_if_alive(self, x, T, bg: dict) -> np.ndarray:
+        """Sum over months k of (E[Y(t_k) | alive] - E[Y(t_{k-1}) | alive]) / (1 + d)^(t_k/365); times in units."""
         ends, factors = discount_schedule(horizon_days=self.clv_horizon_days, annual_rate=self.discount_rate)
         unit = self.bgnbd_params_["time_unit_days"]
         total, previous = np.zeros(len(x)), np.zeros(len(x))
-        for end, factor in zip(ends, factors):  # a dozen months, each vectorised over customers
-            cumulative = bgnbd_expected_purchases(end / unit, x, t_x, T, **bg)
+        for end, factor in zip(ends, factors):  # a dozen months, each vectorised over (x, T) pairs
+            cumulative = bgnbd_expected_purchases_if_alive(end / unit, x, T, **bg)
             total += factor * (cumulative - previous)
             previous = cumulative
         return total

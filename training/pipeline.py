@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features import build_features, make_labels
-from training.backtest import churn_metrics, forecast_metrics
+from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
 from training.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
 from training.churn import (
     BoostSettings,
@@ -136,8 +136,8 @@ def fit_models(
         as_of=as_of,
         horizon_days=config.horizon_days,
         clv=config.clv_model().fit(build_features(visible, as_of=as_of)),
-        churn=ChurnModel(settings=config.boost).fit(stacked),
-        purchases=PurchaseModel(settings=config.boost).fit(stacked),
+        churn=ChurnModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days),
+        purchases=PurchaseModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days),
         rfm_logistic=fit_rfm_logistic(stacked),
         bgnbd_scale=float(latest["purchases"].sum() / predicted) if predicted > 0 else 1.0,
         cutoffs=sorted(stacked["cutoff"].unique()),
@@ -155,11 +155,10 @@ def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp
     actual = make_labels(transactions, as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
     y = actual["churned"].to_numpy(dtype=float)
     errors = {
-        m: forecast_metrics(pd.Series(expected_purchases(models, table, m), index=table.index),
-                            actual["purchases"], name="purchases")
+        m: purchase_metrics(pd.Series(expected_purchases(models, table, m), index=table.index), actual["purchases"])
         for m in PURCHASE_METHODS
     }
-    method = min(PURCHASE_METHODS, key=lambda m: errors[m]["purchases_mae"])
+    method = min(PURCHASE_METHODS, key=lambda m: errors[m]["purchases_poisson_deviance"])
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy).values(table)
     scored["rfm_logistic"] = models.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
     metrics = {
@@ -168,7 +167,7 @@ def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp
             **errors[method],
             **forecast_metrics(scored["expected_spend"], actual["spend"], name="spend"),
             **{f"purchases_{k}.{m}": errors[m][f"purchases_{k}"] for m in PURCHASE_METHODS
-               for k in ("total_error_pct", "mae")},
+               for k in ("total_error_pct", "mae", "poisson_deviance")},
         },
         "bgnbd": {
             **churn_metrics(y, table["bgnbd_p_no_purchase"].to_numpy()),

@@ -1,0 +1,3 @@
+from churnclv.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""Who to contact first: rank customers by the expected value a touchpoint saves.
+
+A touchpoint to a customer saves ``value_at_risk × save_rate − contact_cost`` (currency) in
+expectation; only customers for whom that is positive qualify. With ``save_rate`` and
+``contact_cost`` the same for everyone, that order is the order of ``value_at_risk``, so the
+ranking is sorted once when the score table is loaded (:func:`build_ranking`) and a request is a
+prefix scan (:func:`prioritise`): O(limit × segments), whatever the number of customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Customers by decreasing value at risk: row positions, values, and running totals."""
+
+    positions: np.ndarray  # int64 row positions in the score table
+    value_at_risk: np.ndarray  # float64, decreasing; NaN became -inf (never qualifies)
+    cumulative: np.ndarray  # float64, len n + 1: cumulative[k] = sum of the first k values
+
+
+@dataclass(frozen=True)
+class Ranking:
+    everyone: Ladder
+    by_segment: dict[str, Ladder]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The chosen customers (best first) and the totals of the summary."""
+
+    positions: np.ndarray
+    value_at_risk: np.ndarray
+    expected_value_saved: np.ndarray
+    qualifying: int
+    saved_returned: float
+    saved_qualifying: float
+
+
+def _ladder(positions: np.ndarray, value_at_risk: np.ndarray) -> Ladder:
+    finite = np.isfinite(value_at_risk)
+    return Ladder(positions, value_at_risk,
+                  np.concatenate([[0.0], np.cumsum(np.where(finite, value_at_risk, 0.0))]))
+
+
+def build_ranking(value_at_risk: np.ndarray, segment: np.ndarray) -> Ranking:
+    """Sort once by value at risk (decreasing; ties keep table order), overall and per segment."""
+    var = np.where(np.isnan(value_at_risk), -np.inf, value_at_risk.astype(float))
+    order = np.argsort(-var, kind="stable")
+    ranked_var, ranked_segment = var[order], segment[order]
+    by_segment = {
+        str(name): _ladder(order[mask], ranked_var[mask])
+        for name in np.unique(ranked_segment)
+        for mask in [ranked_segment == name]
+    }
+    return Ranking(_ladder(order, ranked_var), by_segment)
+
+
+def qualifying(ladder: Ladder, *, contact_cost: float, save_rate: float) -> int:
+    """How many customers of a ladder have ``value_at_risk × save_rate − contact_cost > 0``."""
+    if save_rate <= 0:
+        return 0
+    saved_desc = ladder.value_at_risk  # decreasing, so the qualifying ones are a prefix
+    k = int(np.searchsorted(-saved_desc, -(contact_cost / save_rate), side="left"))
+    while k > 0 and not saved_desc[k - 1] * save_rate - contact_cost > 0:  # floating-point edges
+        k -= 1
+    while k < len(saved_desc) and saved_desc[k] * save_rate - contact_cost > 0:
+        k += 1
+    return k
+
+
+def prioritise(ranking: Ranking, *, limit: int, contact_cost: float, save_rate: float,
+               segments: list[str] | None = None) -> Plan:
+    """The ``limit`` customers who save the most per touchpoint, among ``segments`` (default all)."""
+    ladders = [ranking.everyone] if segments is None else [
+        ranking.by_segment[s] for s in dict.fromkeys(segments) if s in ranking.by_segment]
+    counts = [qualifying(ladder, contact_cost=contact_cost, save_rate=save_rate) for ladder in ladders]
+    heads = [(ladder.positions[: min(k, limit)], ladder.value_at_risk[: min(k, limit)])
+             for ladder, k in zip(ladders, counts)]
+    positions = np.concatenate([p for p, _ in heads] + [np.empty(0, np.int64)])
+    var = np.concatenate([v for _, v in heads] + [np.empty(0, float)])
+    best = np.lexsort((positions, -var))[:limit]  # ties in table order, as in the overall ladder
+    positions, var = positions[best], var[best]
+    saved = var * save_rate - contact_cost
+    total = sum(save_rate * ladder.cumulative[k] - contact_cost * k for ladder, k in zip(ladders, counts))
+    return Plan(positions, var, saved, int(sum(counts)), float(saved.sum()), float(total))

@@ -1,0 +1,171 @@
+"""Typed requests and responses of the HTTP service (pydantic), and the limits they enforce.
+
+Every error the service returns, whatever its status, has one body: :class:`ErrorBody`,
+``{"error": {"code": ..., "message": ..., "details": [...]}}``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_IDS = 10_000
+MAX_TRANSACTIONS = 50_000
+MAX_PRIORITISE = 10_000
+
+
+class Request(BaseModel):
+    """Requests refuse unknown fields, so a misspelt option is an error rather than ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScoreRequest(Request):
+    customer_ids: Annotated[list[str], Field(min_length=1, max_length=MAX_IDS,
+                                             description=f"1 to {MAX_IDS:,} customer ids")]
+    explain: bool = Field(False, description="add each customer's top churn drivers")
+
+
+class Transaction(BaseModel):
+    """One transaction; checked by the same contract as a file (``features.validate_transactions``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    customer_id: str | int
+    timestamp: str = Field(description="ISO 8601 date or date-time, e.g. 2025-11-02 or 2025-11-02T14:05:00")
+    amount: float | str | None = Field(description="currency; negative = return/refund")
+    order_id: str | int | None = None
+    quantity: float | str | None = None
+    channel: str | None = None
+    category: str | None = None
+
+
+class ScoreTransactionsRequest(Request):
+    as_of: date = Field(description="score as of this day (YYYY-MM-DD); the whole day is included")
+    transactions: Annotated[list[Transaction], Field(min_length=1, max_length=MAX_TRANSACTIONS,
+                                                     description=f"1 to {MAX_TRANSACTIONS:,} rows")]
+    explain: bool = False
+
+
+class PrioritiseRequest(Request):
+    limit: int = Field(100, ge=1, le=MAX_PRIORITISE, description="at most this many customers")
+    contact_cost: float = Field(1.0, ge=0, allow_inf_nan=False, description="cost of one touchpoint, currency")
+    save_rate: float = Field(0.1, gt=0, le=1, description="share of the value at risk a touchpoint saves")
+    segments: Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, description="only these segments (default: all)")
+
+
+class ReloadRequest(Request):
+    force: bool = Field(False, description="reload the model and the table even if they look unchanged")
+
+
+class Driver(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float
+
+
+class CustomerScore(BaseModel):
+    customer_id: str
+    churn_probability: float
+    p_alive: float
+    expected_purchases: float = Field(description="purchases expected over the model's horizon")
+    expected_spend: float = Field(description="spend expected over the model's horizon, currency")
+    clv: float = Field(description="discounted expected spend over the CLV horizon, currency")
+    value_at_risk: float = Field(description="churn_probability x clv, currency")
+    segment: str
+    recommended_action: str
+    drivers: list[Driver] | None = None
+
+
+class ScoreResponse(BaseModel):
+    as_of: str = Field(description="the day the scores were computed as of")
+    model_version: str
+    scores: list[CustomerScore]
+    unknown_ids: list[str] = Field(description="ids not in the score table (not an error)")
+    warnings: list[str] = []
+
+
+class ScoreTransactionsResponse(BaseModel):
+    as_of: str
+    model_version: str
+    scores: list[CustomerScore]
+    unscored_ids: list[str] = Field(description="customers of the posted history without a purchase by as_of")
+    transactions_used: int
+
+
+class Prioritised(BaseModel):
+    rank: int
+    customer_id: str
+    expected_value_saved: float = Field(description="value_at_risk x save_rate - contact_cost, currency")
+    value_at_risk: float
+    churn_probability: float
+    clv: float
+    segment: str
+    recommended_action: str
+
+
+class PrioritiseSummary(BaseModel):
+    qualifying: int = Field(description="customers whose expected value saved is positive")
+    returned: int
+    expected_value_saved_returned: float
+    expected_value_saved_qualifying: float
+    contact_cost: float
+    save_rate: float
+    segments: list[str] | None
+
+
+class PrioritiseResponse(BaseModel):
+    as_of: str
+    model_version: str
+    customers: list[Prioritised]
+    summary: PrioritiseSummary
+
+
+class ScoreTableInfo(BaseModel):
+    path: str
+    as_of: str
+    customers: int
+    model_version: str
+    trained_as_of: str
+    has_drivers: bool
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    uri: str
+    run_id: str
+    trained_as_of: str
+    horizon_days: int
+    metrics: dict[str, Any] = Field(description="backtest metrics of the served model")
+    baselines: dict[str, Any]
+    data: dict[str, Any] = Field(description="fingerprint of the training data")
+    score_table: ScoreTableInfo | None
+    warnings: list[str] = []
+
+
+class ReloadResponse(BaseModel):
+    model_version: str | None
+    score_table_as_of: str | None
+    customers: int
+    reloaded: list[str] = Field(description="what was swapped in: 'model', 'score_table'")
+    problems: list[str] = Field(description="what is still missing, and what to run")
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    issue: str
+    count: int | None = None
+
+
+class Error(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorBody(BaseModel):
+    error: Error

@@ -1,0 +1,345 @@
+"""What the service serves: the pinned model bundle and the batch score table, loaded and swapped.
+
+:class:`ServingState` holds one reference, ``current`` (a frozen :class:`Served`). A reload (``POST
+/reload`` or the periodic check) loads whatever changed completely, then replaces that reference in
+one assignment: requests in flight keep the snapshot they started with, new ones see the new one.
+Nothing here reads the environment at import; :meth:`ServeConfig.from_env` is called by the service.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from serving.errors import ApiError
+from serving.policy import Ranking, build_ranking
+
+log = logging.getLogger("churnclv.serving")
+DEFAULT_MODEL = "models:/churn-clv@champion"
+NUMBERS = ("churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk")
+TEXTS = ("segment", "recommended_action")
+TRAIN_HINT = "train one first: churnclv train --transactions <file>"
+SCORE_HINT = "write one first: churnclv score --transactions <file> [--explain]"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where the model and the score table come from, read from the environment by the service."""
+
+    model_uri: str
+    scores_path: Path
+    tracking_uri: str
+    artifact_root: Path | None
+    refresh_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls) -> "ServeConfig":
+        """CHURNCLV_MODEL_URI, CHURNCLV_SCORES_PATH, CHURNCLV_REFRESH_SECONDS (0 = no periodic check),
+        and the MLflow store of :class:`churnclv.settings.Settings` (CHURNCLV_HOME, MLFLOW_TRACKING_URI)."""
+        from churnclv.settings import Settings
+
+        settings = Settings()
+        return cls(
+            model_uri=os.environ.get("CHURNCLV_MODEL_URI") or DEFAULT_MODEL,
+            scores_path=Path(os.environ.get("CHURNCLV_SCORES_PATH") or settings.scores_path).expanduser(),
+            tracking_uri=settings.mlflow_uri,
+            artifact_root=settings.artifact_root if settings.tracking_uri is None else None,
+            refresh_seconds=float(os.environ.get("CHURNCLV_REFRESH_SECONDS") or 5.0),
+        )
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    bundle: Any
+    metadata: dict
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", ""))
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """The batch score table as column arrays, with an id -> row dict and the prioritisation ranking."""
+
+    path: str
+    fingerprint: tuple
+    attrs: dict
+    ids: np.ndarray  # object array of str
+    index: dict  # customer_id -> row position
+    numbers: dict  # column -> float64 array
+    texts: dict  # column -> object array (few distinct strings, shared)
+    drivers: pa.Array | None  # JSON text per row, kept in Arrow memory
+    ranking: Ranking = field(repr=False)
+
+    @property
+    def as_of(self) -> str:
+        return str(self.attrs.get("as_of", "unknown"))
+
+    @property
+    def model_version(self) -> str:
+        return str(self.attrs.get("model_version", "unknown"))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def file_fingerprint(path: Path) -> tuple | None:
+    """(inode, size, mtime in ns) of a file, or None when it is missing: cheap change detection."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_arrow(path: Path) -> tuple[pa.Table, dict]:
+    if path.suffix.lower() in (".csv", ".gz"):
+        frame = pd.read_csv(path, dtype={"customer_id": "str", "segment": "str", "recommended_action": "str"})
+        return pa.Table.from_pandas(frame, preserve_index=False), {}
+    table = pq.read_table(path)
+    attrs = json.loads((table.schema.metadata or {}).get(b"PANDAS_ATTRS", b"{}"))
+    return table, attrs
+
+
+def _texts(column: pa.ChunkedArray) -> np.ndarray:
+    """A text column with few distinct values as an object array sharing one str per value."""
+    encoded = column.combine_chunks().dictionary_encode()
+    names = np.asarray(encoded.dictionary.to_pylist() + [""], dtype=object)
+    return names[encoded.indices.fill_null(len(names) - 1).to_numpy(zero_copy_only=False)]
+
+
+def load_score_table(path: Path) -> ScoreTable:
+    """Read and index a score table written by ``churnclv score`` (Parquet, ``attrs`` in its metadata).
+
+    Raises ``ValueError`` with a message for the user when the file is not a usable score table.
+    """
+    fingerprint = file_fingerprint(path)
+    if fingerprint is None:
+        raise FileNotFoundError(f"no score table at {path}: {SCORE_HINT}")
+    table, attrs = _read_arrow(path)
+    missing = [c for c in ("customer_id", *NUMBERS, *TEXTS) if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{path} is not a score table: no column(s) {', '.join(missing)}; {SCORE_HINT}")
+    ids = np.asarray(table.column("customer_id").cast(pa.string()).to_pylist(), dtype=object)
+    index = dict(zip(ids.tolist(), range(len(ids))))
+    if len(index) != len(ids) or None in index:
+        raise ValueError(f"{path}: customer_id must be unique and non-empty in a score table")
+    numbers = {c: table.column(c).cast(pa.float64()).to_numpy() for c in NUMBERS}
+    texts = {c: _texts(table.column(c).cast(pa.string())) for c in TEXTS}
+    drivers = table.column("drivers").cast(pa.string()).combine_chunks() if "drivers" in table.column_names else None
+    return ScoreTable(str(path), fingerprint, attrs, ids, index, numbers, texts, drivers,
+                      build_ranking(numbers["value_at_risk"], texts["segment"]))
+
+
+def load_model(client, uri: str) -> ServedModel:
+    """The bundle at ``uri`` pinned to a registered version (``training.registry.load_bundle``)."""
+    from training.registry import load_bundle
+
+    bundle = load_bundle(client, uri)
+    return ServedModel(bundle, dict(bundle.metadata))
+
+
+def resolve_version(client, uri: str) -> str | None:
+    """The registered version an alias or version URI points at now (one registry query)."""
+    from training.registry import resolve
+
+    _, version = resolve(client, uri)
+    return None if version is None else str(version.version)
+
+
+@dataclass(frozen=True)
+class Served:
+    """One consistent snapshot of what is served; replaced whole, never changed."""
+
+    model: ServedModel | None = None
+    table: ScoreTable | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None and self.table is not None
+
+    def need_table(self) -> ScoreTable:
+        if self.table is None:
+            raise ApiError(503, "no_score_table", "no score table is loaded yet", _problem_details(self.problems))
+        return self.table
+
+    def need_model(self) -> ServedModel:
+        if self.model is None:
+            raise ApiError(503, "no_model", "no model is loaded yet", _problem_details(self.problems))
+        return self.model
+
+
+def _problem_details(problems: Sequence[str]) -> list[dict]:
+    return [{"field": None, "issue": p} for p in problems]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def lookup(table: ScoreTable, customer_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Row positions of the known ids (request order, each once) and the unknown ids, apart."""
+    index, found, unknown = table.index, [], []
+    for cid in dict.fromkeys(customer_ids):
+        position = index.get(cid)
+        if position is None:
+            unknown.append(cid)
+        else:
+            found.append(position)
+    return np.asarray(found, dtype=np.int64), unknown
+
+
+def records(table: ScoreTable, positions: np.ndarray, *, explain: bool = False) -> list[dict]:
+    """The score-table rows at ``positions`` as dicts (with parsed ``drivers`` when asked and present)."""
+    columns = {"customer_id": table.ids[positions].tolist()}
+    columns.update({c: table.numbers[c][positions].tolist() for c in NUMBERS})
+    columns.update({c: table.texts[c][positions].tolist() for c in TEXTS})
+    if explain and table.drivers is not None:
+        texts = table.drivers.take(pa.array(positions, type=pa.int64())).to_pylist()
+        columns["drivers"] = [json.loads(t) if t else None for t in texts]
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
+
+
+def frame_of(transactions: Sequence[Any]) -> pd.DataFrame:
+    """Posted transaction models as a raw table for ``features.validate_transactions`` (unused
+    optional columns left out, so that the contract sees what a file with those columns would hold)."""
+    names = ("customer_id", "timestamp", "amount", "order_id", "quantity", "channel", "category")
+    columns = {n: [getattr(t, n) for t in transactions] for n in names}
+    return pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in columns.items()
+                         if n in names[:3] or any(x is not None for x in v)})
+
+
+def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, explain: bool) -> tuple[list[dict], list[str], int]:
+    """Score posted transactions with the bundle, validated like a file.
+
+    Returns (rows, ids of posted customers without a purchase by ``as_of``, transactions used).
+    Raises :class:`ApiError` 422 with the contract's problems when the rows break it.
+    """
+    from features import ChurnclvError, TransactionsError, validate_transactions
+
+    try:
+        clean, _ = validate_transactions(frame_of(transactions))
+    except TransactionsError as exc:
+        details = [{"field": f"transactions.{p.column}", "issue": p.message(), "count": p.count}
+                   for p in exc.problems]
+        message = _first_line(exc) if not details else f"{len(details)} problem(s) in the transactions"
+        raise ApiError(422, "invalid_transactions", message, details) from None
+    try:
+        scored = model.bundle.score(clean, as_of=pd.Timestamp(as_of), explain=explain)
+    except (ChurnclvError, ValueError) as exc:
+        raise ApiError(422, "cannot_score", _first_line(exc)) from None
+    used = int((clean["timestamp"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)).sum())
+    known = set(scored["customer_id"])
+    unscored = [c for c in dict.fromkeys(clean["customer_id"].tolist()) if c not in known]
+    return scored.to_dict("records"), unscored, used
+
+
+class ServingState:
+    """The served snapshot, :meth:`refresh` to load what changed, and a periodic check (:meth:`watch`)."""
+
+    def __init__(self, config: ServeConfig, *, client: Any = None):
+        self.config = config
+        self.current = Served()
+        self._client = client
+        self._lock = threading.Lock()
+        self._failed: dict[str, tuple] = {}  # what failed to load, so the periodic check does not retry it
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def client(self):
+        if self._client is None:
+            from training.registry import connect
+
+            self._client = connect(self.config.tracking_uri, self.config.artifact_root)
+        return self._client
+
+    def refresh(self, *, force: bool = False) -> list[str]:
+        """Load a new model version and/or score table if they changed (or ``force``), then swap.
+
+        Never raises: what cannot be loaded is reported in ``current.problems`` and the previous
+        model/table keep being served. Returns what was swapped in ("model", "score_table").
+        """
+        with self._lock:
+            old = self.current
+            model, model_problem, new_model = self._next_model(old.model, force)
+            table, table_problem, new_table = self._next_table(old.table, force)
+            problems = tuple(p for p in (model_problem, table_problem) if p)
+            if new_model or new_table or problems != old.problems:
+                self.current = Served(model, table, problems)
+        changed = [name for name, new in (("model", new_model), ("score_table", new_table)) if new]
+        if changed:
+            log.info("now serving model v%s and the score table as of %s (%s customers)",
+                     model.version if model else None, table.as_of if table else None, len(table) if table else 0)
+        return changed
+
+    def _next_model(self, old: ServedModel | None, force: bool) -> tuple[ServedModel | None, str | None, bool]:
+        from features import ChurnclvError
+
+        still = f" (still serving v{old.version})" if old is not None else ""
+        try:
+            version = resolve_version(self.client(), self.config.model_uri)
+        except ChurnclvError as exc:
+            return old, f"{exc}{still}", False
+        except Exception as exc:  # the registry is unreachable: keep what is served
+            return old, f"cannot reach the model registry at {self.config.tracking_uri}: {_first_line(exc)}{still}", False
+        if not force and old is not None and (version is None or version == old.version):
+            return old, None, False
+        if not force and self._failed.get("model", (None,))[0] == version:
+            return old, self._failed["model"][1], False
+        try:
+            return load_model(self.client(), self.config.model_uri), None, True
+        except Exception as exc:
+            message = f"cannot load {self.config.model_uri} (v{version}): {_first_line(exc)}{still}"
+            log.warning(message)
+            self._failed["model"] = (version, message)
+            return old, message, False
+
+    def _next_table(self, old: ScoreTable | None, force: bool) -> tuple[ScoreTable | None, str | None, bool]:
+        path = self.config.scores_path
+        still = f" (still serving the table as of {old.as_of})" if old is not None else ""
+        fingerprint = file_fingerprint(path)
+        if fingerprint is None:
+            return old, f"no score table at {path}: {SCORE_HINT}{still}", False
+        if not force and old is not None and fingerprint == old.fingerprint:
+            return old, None, False
+        if not force and self._failed.get("table", (None,))[0] == fingerprint:
+            return old, self._failed["table"][1], False
+        try:
+            return load_score_table(path), None, True
+        except Exception as exc:
+            message = f"cannot load the score table {path}: {_first_line(exc)}{still}"
+            log.warning(message)
+            self._failed["table"] = (fingerprint, message)
+            return old, message, False
+
+    def watch(self) -> None:
+        """Check for a new champion or score table every ``refresh_seconds`` in a daemon thread."""
+        if self.config.refresh_seconds <= 0 or self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(self.config.refresh_seconds):
+                try:
+                    self.refresh()
+                except Exception:  # never let the checker die
+                    log.exception("periodic refresh failed")
+
+        self._watcher = threading.Thread(target=loop, name="churnclv-refresh", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()

@@ -1,0 +1,79 @@
+"""The command line writes what it says, explains itself, and fails without a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnclv.cli import app
+from tests.conftest import SEED_CSV
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", ["features", "cohorts", "train", "score", "promote", "quickstart"])
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_features_writes_one_row_per_customer_with_the_id_as_a_column(tmp_path):
+    out = tmp_path / "features.csv"
+    result = runner.invoke(app, ["features", "-t", str(SEED_CSV), "--as-of", "2025-06-30", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"customer_id": str})
+    raw = pd.read_csv(SEED_CSV, parse_dates=["timestamp"])
+    buyers = raw.loc[(raw["timestamp"] < "2025-07-01") & (raw["amount"] >= 0), "customer_id"].nunique()
+    assert len(table) == buyers
+    assert {"customer_id", "frequency", "recency", "T", "monetary_value", "cohort"} <= set(table.columns)
+
+
+def test_features_says_which_as_of_it_chose(tmp_path):
+    result = runner.invoke(app, ["features", "-t", "cdnow", "--out", str(tmp_path / "f.parquet")])
+    assert result.exit_code == 0, result.output
+    assert "As of 1998-06-30 (the last transaction day" in result.output
+    assert len(pd.read_parquet(tmp_path / "f.parquet")) == 23_570
+
+
+def test_cohorts_writes_the_table_and_a_png(tmp_path):
+    out = tmp_path / "cohorts.csv"
+    result = runner.invoke(app, ["cohorts", "-t", "cdnow", "--as-of", "1997-12-31", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert table["cohort"].tolist() == ["1997-01", "1997-02", "1997-03"]  # CDNOW acquired customers in Q1 1997
+    assert (tmp_path / "cohorts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_input_fails_with_a_message_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,timestamp,amount\nA,2024-01-01,1\nB,yesterday,2\n")
+    out = tmp_path / "f.csv"
+    out.write_text("earlier output\n")
+    proc = subprocess.run([sys.executable, "-m", "churnclv", "features", "-t", str(bad), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "column 'timestamp': 1 row(s) do not parse as dates (e.g. row 2: 'yesterday')" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert out.read_text() == "earlier output\n"
+
+
+def test_bad_rows_drop_writes_the_report(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,timestamp,amount\nA,2024-01-01,1\nB,yesterday,2\nA,2024-02-01,3\n")
+    report = tmp_path / "rejected.csv"
+    result = runner.invoke(app, ["features", "-t", str(bad), "--bad-rows", "drop", "--rejected", str(report),
+                                 "--out", str(tmp_path / "f.csv")])
+    assert result.exit_code == 0, result.output
+    assert "Dropped 1 bad row(s)" in result.output
+    assert pd.read_csv(report)["value"].tolist() == ["yesterday"]
+
+
+def test_a_bad_as_of_is_a_usage_error():
+    result = runner.invoke(app, ["features", "-t", "cdnow", "--as-of", "30/09/1997"])
+    assert result.exit_code == 2
+    assert "not a date like 1997-09-30" in result.output
