@@ -6,6 +6,7 @@ where its output went. Errors meant for the user are printed on one or two lines
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from datetime import date
@@ -316,10 +317,24 @@ def quickstart() -> None:
     console.print(f"[green]Done.[/] Outputs are in {settings.out_dir}")
 
 
+class _DropNoise(logging.Filter):
+    """MLflow's warning that pyfunc models are pickled: known and chosen (the bundle is our own class)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "CloudPickle" not in record.getMessage()
+
+
+def quiet_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").addFilter(_DropNoise())
+
+
 def main() -> None:
     """Console entry point: user errors become a short message and exit code 2."""
     from features import ChurnclvError
 
+    quiet_logging()
     try:
         app()
     except ChurnclvError as exc:

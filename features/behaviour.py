@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 
 from features._prep import (
-    WINDOWS, History, encode, factorize, history, per_customer_distinct, weighted_sum, window_table,
+    WINDOWS,
+    History,
+    encode,
+    factorize,
+    history,
+    per_customer_distinct,
+    weighted_sum,
+    window_table,
 )
 
 BEHAVIOUR_COLUMNS = (
@@ -35,6 +42,19 @@ def window_features(h: History) -> dict[str, np.ndarray]:
     return out | {"total_spend": h.total_spend, "spend_trend": trend}
 
 
+def _sum_of_squared_gaps(pair_day: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per customer, the sum of squared differences between consecutive purchase days.
+
+    ``pair_day[first[c]:last[c] + 1]`` are customer c's days; a running sum (exact int64) over
+    all consecutive differences, read at each customer's first and last day, leaves out the
+    differences across customers.
+    """
+    steps = np.diff(pair_day).astype(np.int64)
+    running = np.zeros(len(pair_day), dtype=np.int64)
+    np.cumsum(steps * steps, out=running[1:])
+    return running[last] - running[first]
+
+
 def gap_features(h: History) -> dict[str, np.ndarray]:
     """Days since the last purchase day and the gaps (days) between consecutive purchase days.
 
@@ -43,14 +63,12 @@ def gap_features(h: History) -> dict[str, np.ndarray]:
     """
     gaps_n = (h.n_days - 1).astype(np.float64)
     gaps_sum = (h.last_day - h.first_day).astype(np.float64)
-    gaps = np.diff(h.pair_day).astype(np.float64)
-    gaps[h.pair_cust[1:] != h.pair_cust[:-1]] = 0.0  # a customer's first day has no gap
-    gaps_sq = weighted_sum(h.pair_cust[1:], gaps * gaps, h.n)
+    last = h.starts + h.n_days - 1
+    gaps_sq = _sum_of_squared_gaps(h.pair_day, h.starts, last).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(gaps_n >= 1, gaps_sum / gaps_n, np.nan)
         var = (gaps_n * gaps_sq - gaps_sum * gaps_sum) / (gaps_n * (gaps_n - 1))
         std = np.where(gaps_n >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
-    last = h.starts + h.n_days - 1
     gap_last = np.where(gaps_n >= 1, (h.pair_day[last] - h.pair_day[last - 1]).astype(np.float64), np.nan)
     since = (h.as_of - h.last_day).astype(np.float64)
     return {

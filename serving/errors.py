@@ -109,7 +109,7 @@ class _QuietValidation(logging.Filter):
         if exc is not None and type(exc).__name__ == "ValidationError":
             record.exc_info, record.exc_text = None, None
             record.msg, record.args = "invalid request: %s", (str(exc).splitlines()[0],)
-            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return True
 
 

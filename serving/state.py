@@ -164,25 +164,26 @@ class Served:
 
     model: ServedModel | None = None
     table: ScoreTable | None = None
-    problems: tuple[str, ...] = ()
+    model_problem: str | None = None  # what is wrong with the model, and what to run
+    table_problem: str | None = None
 
     @property
     def ready(self) -> bool:
         return self.model is not None and self.table is not None
 
+    @property
+    def problems(self) -> list[str]:
+        return [p for p in (self.model_problem, self.table_problem) if p]
+
     def need_table(self) -> ScoreTable:
         if self.table is None:
-            raise ApiError(503, "no_score_table", "no score table is loaded yet", _problem_details(self.problems))
+            raise ApiError(503, "no_score_table", self.table_problem or "no score table is loaded yet")
         return self.table
 
     def need_model(self) -> ServedModel:
         if self.model is None:
-            raise ApiError(503, "no_model", "no model is loaded yet", _problem_details(self.problems))
+            raise ApiError(503, "no_model", self.model_problem or "no model is loaded yet")
         return self.model
-
-
-def _problem_details(problems: Sequence[str]) -> list[dict]:
-    return [{"field": None, "issue": p} for p in problems]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -277,9 +278,8 @@ class ServingState:
             old = self.current
             model, model_problem, new_model = self._next_model(old.model, force)
             table, table_problem, new_table = self._next_table(old.table, force)
-            problems = tuple(p for p in (model_problem, table_problem) if p)
-            if new_model or new_table or problems != old.problems:
-                self.current = Served(model, table, problems)
+            if new_model or new_table or (model_problem, table_problem) != (old.model_problem, old.table_problem):
+                self.current = Served(model, table, model_problem, table_problem)
         changed = [name for name, new in (("model", new_model), ("score_table", new_table)) if new]
         if changed:
             log.info("now serving model v%s and the score table as of %s (%s customers)",
@@ -343,3 +343,47 @@ class ServingState:
 
     def close(self) -> None:
         self._stop.set()
+
+
+NO_DRIVERS = ("the score table has no drivers: it was written without --explain "
+              "(rescore with churnclv score --transactions <file> --explain)")
+
+
+def check_segments(table: ScoreTable, segments: Sequence[str] | None) -> None:
+    """422 for a segment that no customer of the score table is in (most likely a typo)."""
+    unknown = [s for s in segments or () if s not in table.ranking.by_segment]
+    if unknown:
+        known = ", ".join(sorted(table.ranking.by_segment))
+        raise ApiError(422, "invalid_request", f"unknown segment(s) {', '.join(map(repr, unknown))}; the score "
+                       f"table has: {known}", [{"field": "segments", "issue": f"unknown segment {s!r}"} for s in unknown])
+
+
+def prioritised(table: ScoreTable, plan) -> list[dict]:
+    """The rows of a :class:`serving.policy.Plan`, best first, with rank and expected value saved."""
+    rows = records(table, plan.positions)
+    return [{**row, "rank": rank, "expected_value_saved": saved}
+            for rank, (row, saved) in enumerate(zip(rows, plan.expected_value_saved.tolist()), start=1)]
+
+
+def warnings(served: Served) -> list[str]:
+    """What a client should know: the table was scored by another model version, things missing."""
+    notes = list(served.problems)
+    if served.model and served.table and served.table.model_version != served.model.version:
+        notes.append(f"the score table was written by model v{served.table.model_version}, the served model is "
+                     f"v{served.model.version}: rescore (churnclv score ...) to make them agree")
+    return notes
+
+
+def model_info(served: Served) -> dict:
+    """What ``GET /model`` reports: the pinned model, its backtest, and the score table."""
+    meta, table = served.need_model().metadata, served.table
+    return {
+        "name": str(meta.get("name", "")), "version": str(meta.get("version", "")), "uri": str(meta.get("uri", "")),
+        "run_id": str(meta.get("run_id", "")), "trained_as_of": str(meta.get("as_of", "")),
+        "horizon_days": int(meta.get("horizon_days", 0)), "metrics": meta.get("metrics", {}),
+        "baselines": meta.get("baselines", {}), "data": meta.get("data", {}),
+        "score_table": None if table is None else {
+            "path": table.path, "as_of": table.as_of, "customers": len(table), "model_version": table.model_version,
+            "trained_as_of": str(table.attrs.get("trained_as_of", "unknown")), "has_drivers": table.drivers is not None},
+        "warnings": warnings(served),
+    }

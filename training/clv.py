@@ -606,7 +606,7 @@ def _log_fit(report: dict) -> None:
         gg["path"], gg["penalizer"], gg["n_attempts"], gg["rows_after"],
     )
     for note in report["warnings"]:
-        logger.warning("CLV fit: %s", note)
+        logger.info("CLV fit: %s", note)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -218,7 +218,7 @@ def train(
         "data": data_print,
         "clv_fit": getattr(final.clv, "fit_report_", {}),
     }
-    bundle = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy.fit(current["clv"]),
+    bundle = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy.fit(current),
                             metadata=metadata)
     log.info("trained: %s cutoffs, purchases by %s", len(final.cutoffs), method)
     return TrainResult(bundle=bundle, metrics=metrics, backtest=backtest, backtest_models=backtest_models,

@@ -6,13 +6,21 @@ Evaluated in this order (the first match wins):
 |--------------------|----------------------------------------------------------|---------------------|
 | new                | first purchase less than ``new_customer_days`` ago       | onboarding          |
 | lapsed             | P(alive) below ``lapsed_p_alive``: almost surely gone    | no_contact          |
-| high_value_at_risk | churn ≥ ``high_churn`` and CLV ≥ the high-value bar      | personal_outreach   |
-| at_risk            | churn ≥ ``high_churn``                                   | automated_winback   |
-| loyal              | churn < ``low_churn`` and CLV ≥ the high-value bar       | no_contact          |
+| high_value_at_risk | value at risk ≥ its bar and churn ≥ ``min_at_risk``      | personal_outreach   |
+| at_risk            | churn ≥ the at-risk bar                                  | automated_winback   |
+| loyal              | churn < the loyal bar and CLV ≥ the high-value bar       | no_contact          |
 | steady             | everyone else                                            | newsletter          |
 
-The high-value bar is the ``high_value_quantile`` of CLV among the customers scored when the model
-was trained (fixed in the bundle, so one customer's segment does not depend on who else is scored).
+The bars are fixed when the model is trained, from the customers scored at its as-of date, and kept in
+the bundle, so one customer's segment never depends on who else is scored:
+- value-at-risk bar: the ``value_at_risk_quantile`` of churn probability × CLV (default: the top 10%);
+- high-value bar: the ``high_value_quantile`` of CLV (default: the top 20% are high value);
+- at-risk bar: the ``at_risk_quantile`` of churn probability (default: the riskiest 30%), but never
+  below ``min_at_risk`` (a customer more likely to stay than go is not at risk);
+- loyal bar: the ``loyal_quantile`` of churn probability (default: the safest 30%), never above
+  ``max_loyal``.
+Quantiles rather than fixed probabilities because base rates differ by business: in CDNOW 80% of
+customers make no purchase in a quarter, so "churn ≥ 0.6" would flag nearly everyone.
 """
 
 from __future__ import annotations
@@ -35,30 +43,43 @@ ACTIONS = {
 
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds of the segment rules; ``high_value`` (CLV, currency) is set by :meth:`fit`."""
+    """Settings of the segment rules; :meth:`fit` fixes the bars (CLV in currency, churn in [0, 1])."""
 
     new_customer_days: int = 60
     lapsed_p_alive: float = 0.05
-    high_churn: float = 0.6
-    low_churn: float = 0.3
+    value_at_risk_quantile: float = 0.9
     high_value_quantile: float = 0.8
+    at_risk_quantile: float = 0.7
+    min_at_risk: float = 0.5
+    loyal_quantile: float = 0.3
+    max_loyal: float = 0.5
+    value_at_risk: float | None = None
     high_value: float | None = None
+    at_risk: float | None = None
+    loyal: float | None = None
 
-    def fit(self, clv: pd.Series) -> "Policy":
-        """Fix the high-value bar at the ``high_value_quantile`` of the given CLVs."""
-        return replace(self, high_value=float(np.quantile(clv.to_numpy(dtype=float), self.high_value_quantile)))
+    def fit(self, scores: pd.DataFrame) -> "Policy":
+        """Fix the bars from a score table's ``clv``, ``churn_probability`` and ``value_at_risk``."""
+        clv, churn = scores["clv"].to_numpy(dtype=float), scores["churn_probability"].to_numpy(dtype=float)
+        return replace(
+            self,
+            value_at_risk=float(np.quantile(scores["value_at_risk"].to_numpy(dtype=float), self.value_at_risk_quantile)),
+            high_value=float(np.quantile(clv, self.high_value_quantile)),
+            at_risk=max(self.min_at_risk, float(np.quantile(churn, self.at_risk_quantile))),
+            loyal=min(self.max_loyal, float(np.quantile(churn, self.loyal_quantile))),
+        )
 
     def segment(self, scores: pd.DataFrame) -> pd.Series:
-        """One segment per row of a score table (needs T, p_alive, churn_probability, clv)."""
+        """One segment per row of a score table (needs T, p_alive, churn_probability, clv, value_at_risk)."""
         if self.high_value is None:
-            raise ValueError("Policy.fit must set the high-value bar before segmenting")
+            raise ValueError("Policy.fit must fix the bars before segmenting")
         churn, high = scores["churn_probability"], scores["clv"] >= self.high_value
         conditions = [
             scores["T"] < self.new_customer_days,
             scores["p_alive"] < self.lapsed_p_alive,
-            (churn >= self.high_churn) & high,
-            churn >= self.high_churn,
-            (churn < self.low_churn) & high,
+            (scores["value_at_risk"] >= self.value_at_risk) & (churn >= self.min_at_risk),
+            churn >= self.at_risk,
+            (churn < self.loyal) & high,
         ]
         return pd.Series(np.select(conditions, SEGMENTS[:-1], SEGMENTS[-1]), index=scores.index, name="segment")
 

@@ -28,7 +28,7 @@ def random_transactions(seed: int = 0, *, n_rows: int = 4000, n_customers: int =
         "amount": amount,
     }
     if extras:
-        pick = lambda values: pd.array(rng.choice(np.array(values, dtype=object), n_rows), dtype="str")  # noqa: E731
+        pick = lambda values: pd.array(rng.choice(np.array(values, dtype=object), n_rows), dtype="str")
         columns |= {
             "order_id": pd.array([f"o{k}" for k in rng.integers(0, n_rows // 2, n_rows)], dtype="str"),
             "quantity": rng.integers(1, 4, n_rows).astype(float),

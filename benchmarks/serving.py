@@ -1,0 +1,275 @@
+"""Benchmark: the HTTP service against BentoML's own ``/healthz`` (the floor), on loopback.
+
+Trains a model on the seed data into a temporary CHURNCLV_HOME (fast settings; or reuses
+``--home`` if it already holds a champion), replaces its score table by a seeded synthetic one of
+``--customers`` rows (default 1,000,000), starts the real server (``bentoml serve``) and drives it
+from a separate process (wrk if installed, else an async httpx client) for ``--seconds`` per
+endpoint with ``--connections`` concurrent connections. Prints requests/s, p50 and p99 of:
+
+- ``GET /healthz`` (the floor), ``POST /score`` with 1 and with 100 random ids,
+- ``POST /score_transactions`` with one customer's 20 transactions, ``POST /prioritise`` limit 100,
+
+each as a ratio of the floor's requests/s, plus start-up time to ready and resident memory.
+
+    .venv/bin/python benchmarks/serving.py [--customers 1000000 --seconds 8 --connections 8 --workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_CSV = REPO / "seeds" / "transactions.csv"
+AS_OF = pd.Timestamp("2025-12-31")
+KEY = "bench-key"
+SEGMENTS = {"new": "onboarding", "lapsed": "no_contact", "high_value_at_risk": "personal_outreach",
+            "at_risk": "automated_winback", "loyal": "no_contact", "steady": "newsletter"}
+
+
+def train_home(home: Path) -> str:
+    """A champion trained on the seed data in ``home`` (fast settings); its version."""
+    from training.churn import BoostSettings, CutoffPlan
+    from training.jobs import run_training
+    from training.pipeline import TrainConfig
+    from training.registry import champion, connect
+
+    from features import load_transactions
+
+    client = connect(f"sqlite:///{home / 'mlruns' / 'mlflow.db'}", home / "mlruns" / "artifacts")
+    if (current := champion(client)) is not None:
+        return str(current.version)
+    config = TrainConfig(plan=CutoffPlan(n_cutoffs=4, step_days=28),
+                         boost=BoostSettings(n_estimators=300, learning_rate=0.08, early_stopping_rounds=30))
+    outcome = run_training(load_transactions(SEED_CSV), as_of=AS_OF, config=config, dataset="seed", client=client,
+                           artifact_root=home / "mlruns" / "artifacts", plots_dir=home / "plots")
+    return outcome.logged.version
+
+
+def synthetic_scores(n: int, *, version: str, seed: int = 0) -> pd.DataFrame:
+    """A score table of ``n`` customers with the batch table's columns and attrs (seeded)."""
+    rng = np.random.default_rng(seed)
+    churn = rng.beta(2.0, 2.5, n)
+    purchases = rng.gamma(1.2, 1.0, n)
+    spend = purchases * rng.lognormal(3.5, 0.6, n)
+    clv = spend * rng.uniform(2.5, 4.0, n)
+    segment = rng.choice(list(SEGMENTS), n, p=[0.05, 0.1, 0.05, 0.4, 0.15, 0.25])
+    table = pd.DataFrame({
+        "customer_id": pd.array([f"C{i:07d}" for i in range(n)], dtype="str"),
+        "churn_probability": churn, "p_alive": 1.0 - churn * rng.uniform(0.5, 1.0, n),
+        "expected_purchases": purchases, "expected_spend": spend, "clv": clv, "value_at_risk": churn * clv,
+        "segment": segment, "recommended_action": pd.Series(segment).map(SEGMENTS).to_numpy(),
+    })
+    table.attrs = {"as_of": f"{AS_OF:%Y-%m-%d}", "model_uri": f"models:/churn-clv/{version}",
+                   "model_version": version, "trained_as_of": f"{AS_OF:%Y-%m-%d}", "horizon_days": "90"}
+    return table
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants (Linux /proc), MiB."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            total += int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{p}/status").read_text()).group(1))
+        except (OSError, AttributeError):
+            pass
+    return total / 1024
+
+
+def start_server(home: Path, port: int, workers: int, log: Path) -> tuple[subprocess.Popen, float]:
+    env = {**os.environ, "CHURNCLV_HOME": str(home), "CHURNCLV_API_KEYS": KEY, "BENTOML_HOST": "127.0.0.1",
+           "CHURNCLV_REFRESH_SECONDS": "5", "BENTOML_DO_NOT_TRACK": "true",
+           "BENTOML_CONFIG_OPTIONS": f"services.churnclv.workers={workers}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnCLV", "--host",
+                             "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)],
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    import httpx
+
+    while time.perf_counter() - started < 120:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}; see {log}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc, time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the server was not ready after 120 s; see {log}")
+
+
+def lua_script(body: str, n_customers: int, ids: int) -> str:
+    """A wrk script posting ``body`` with ``ids`` random customer ids substituted for IDS."""
+    make = "" if ids == 0 else f"""
+  local parts = {{}}
+  for i = 1, {ids} do parts[i] = string.format('"C%07d"', math.random(0, {n_customers - 1})) end
+  b = string.gsub(b, "IDS", table.concat(parts, ","))"""
+    return f"""math.randomseed(7)
+wrk.method = "{'POST' if body else 'GET'}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {KEY}"
+request = function()
+  local b = {json.dumps(body)}{make}
+  return wrk.format(nil, nil, nil, b ~= "" and b or nil)
+end
+"""
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def run_wrk(url: str, script: str, *, seconds: float, connections: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, url],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(f.name)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)), "p99": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+async def _drive(url: str, bodies: list, seconds: float, connections: int) -> dict:
+    import httpx
+
+    latencies, errors, stop = [], 0, time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=connections)) as client:
+        async def worker(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                body = bodies[i % len(bodies)]
+                r = await (client.post(url, content=body, headers=headers) if body else client.get(url, headers=headers))
+                latencies.append((time.perf_counter() - t0) * 1e3)
+                errors += r.status_code >= 300
+                i += connections
+        await asyncio.gather(*(worker(k) for k in range(connections)))
+    lat = np.asarray(latencies)
+    return {"rps": len(lat) / seconds, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+            "errors": errors}
+
+
+def run_python_client(url: str, bodies: list, *, seconds: float, connections: int) -> dict:
+    """The fallback load generator, in its own process so it does not share the server's GIL."""
+    code = ("import asyncio, json, sys; sys.path.insert(0, %r); from benchmarks.serving import _drive; "
+            "a = json.load(sys.stdin); print(json.dumps(asyncio.run(_drive(*a))))") % str(REPO)
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps([url, bodies, seconds, connections]),
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def endpoints(n_customers: int, history: list[dict]) -> list[tuple[str, str, str, int]]:
+    """(label, path, body template, number of random ids to substitute for IDS)."""
+    tx = json.dumps({"as_of": f"{AS_OF:%Y-%m-%d}", "transactions": history})
+    return [
+        ("GET /healthz (floor)", "/healthz", "", 0),
+        ("POST /score, 1 id", "/score", '{"customer_ids": [IDS]}', 1),
+        ("POST /score, 100 ids", "/score", '{"customer_ids": [IDS]}', 100),
+        ("POST /score_transactions, 20 tx", "/score_transactions", tx, 0),
+        ("POST /prioritise, limit 100", "/prioritise", '{"limit": 100}', 0),
+    ]
+
+
+def one_history(rows: int = 20) -> list[dict]:
+    from features import load_transactions
+
+    tx = load_transactions(SEED_CSV)
+    counts = tx["customer_id"].value_counts()
+    customer = counts.index[counts >= rows][0]
+    mine = tx.loc[tx["customer_id"] == customer].head(rows)
+    return [{"customer_id": r.customer_id, "timestamp": f"{r.timestamp:%Y-%m-%dT%H:%M:%S}", "amount": r.amount}
+            for r in mine.itertuples()]
+
+
+def measure(port: int, n_customers: int, *, seconds: float, connections: int) -> list[tuple[str, dict]]:
+    rng = np.random.default_rng(11)
+    results = []
+    for label, path, template, ids in endpoints(n_customers, one_history()):
+        url = f"http://127.0.0.1:{port}{path}"
+        if shutil.which("wrk"):
+            run_wrk(url, lua_script(template, n_customers, ids), seconds=1, connections=connections)  # warm-up
+            result = run_wrk(url, lua_script(template, n_customers, ids), seconds=seconds, connections=connections)
+        else:
+            bodies = [template.replace("IDS", ",".join(f'"C{i:07d}"' for i in rng.integers(0, n_customers, ids)))
+                      for _ in range(200)]
+            result = run_python_client(url, bodies, seconds=seconds, connections=connections)
+        results.append((label, result))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--home", type=Path, help="reuse this CHURNCLV_HOME (trained once, kept)")
+    args = parser.parse_args()
+
+    from features import write_table
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="churnclv-bench-"))
+    t0 = time.perf_counter()
+    version = train_home(home)
+    print(f"model v{version} in {home} ({time.perf_counter() - t0:.1f} s)")
+    t0 = time.perf_counter()
+    path = write_table(synthetic_scores(args.customers, version=version), home / "scores" / "latest.parquet")
+    print(f"score table of {args.customers:,} customers: {path.stat().st_size / 2**20:.0f} MiB "
+          f"({time.perf_counter() - t0:.1f} s)")
+    port = free_port()
+    proc, startup = start_server(home, port, args.workers, home / "server.log")
+    try:
+        print(f"server ready in {startup:.1f} s; resident memory {rss_mib(proc.pid):.0f} MiB "
+              f"({args.workers} worker(s)); load: {'wrk' if shutil.which('wrk') else 'httpx'}, "
+              f"{args.connections} connections, {args.seconds:g} s per endpoint")
+        results = measure(port, args.customers, seconds=args.seconds, connections=args.connections)
+        floor = results[0][1]["rps"]
+        print(f"{'endpoint':<34}{'req/s':>9}{'of floor':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+        for label, r in results:
+            print(f"{label:<34}{r['rps']:>9.0f}{r['rps'] / floor:>9.0%} {r['p50']:>8.2f}{r['p99']:>9.2f}{r['errors']:>9}")
+        print(f"resident memory after the run: {rss_mib(proc.pid):.0f} MiB")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        if args.home is None:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+    main()

@@ -1,0 +1,214 @@
+"""API keys, the request size cap and one error format, as a pure ASGI middleware (:class:`Guard`).
+
+Every path but health, readiness, metrics and the OpenAPI docs needs ``Authorization: Bearer <key>``;
+the key is compared in constant time against every configured key. Bodies over the byte limit get
+413 whether or not they announce a Content-Length. Error answers from BentoML or Starlette are
+rewritten into ``{"error": {"code", "message", "details"}}`` (:func:`serving.errors.normalise`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
+
+from features import ChurnclvError
+from serving.errors import error_body, normalise
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json"})
+PUBLIC_PREFIXES = ("/static_content/", "/assets/")
+JSON_TYPES = (b"", b"application/json")
+TRUE = ("1", "true", "yes", "on")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class AccessError(ChurnclvError, ValueError):
+    """The server must not start with this access configuration (message meant for the user)."""
+
+
+@dataclass(frozen=True)
+class Access:
+    keys: tuple[bytes, ...]
+    open: bool = False
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def parse_keys(text: str) -> list[str]:
+    """Keys separated by commas or new lines; blanks and ``#`` comment lines are ignored."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    return [k.strip() for line in lines for k in line.split(",") if k.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_access(*, keys: list[str], open_: bool, host: str) -> None:
+    """Refuse to run without a key unless explicitly open, and open only on a loopback host."""
+    if open_ and not is_loopback(host):
+        raise AccessError(f"open mode (no API key) is allowed on a loopback host only (127.0.0.1, ::1, "
+                          f"localhost), not {host!r}; set CHURNCLV_API_KEYS or --api-keys-file instead")
+    if not open_ and not keys:
+        raise AccessError("no API key configured: set CHURNCLV_API_KEYS=<key>[,<key>...] or pass --api-keys-file "
+                          "FILE (one key a line); or pass --open to serve without keys on 127.0.0.1")
+
+
+def load_access(environ: Mapping[str, str] | None = None) -> Access:
+    """Keys from CHURNCLV_API_KEYS and the file CHURNCLV_API_KEYS_FILE (default: $CHURNCLV_HOME/
+    .churnclv_api_key when it exists); CHURNCLV_OPEN=1 with BENTOML_HOST a loopback address serves
+    without keys; CHURNCLV_MAX_BODY_BYTES caps request bodies. Raises :class:`AccessError`."""
+    from churnclv.settings import Settings
+
+    env = os.environ if environ is None else environ
+    keys = parse_keys(env.get("CHURNCLV_API_KEYS", ""))
+    named = env.get("CHURNCLV_API_KEYS_FILE")
+    file = Path(named).expanduser() if named else Settings().api_key_file
+    if named and not file.is_file():
+        raise AccessError(f"API keys file {file} does not exist")
+    if file.is_file():
+        keys += parse_keys(file.read_text())
+    open_ = env.get("CHURNCLV_OPEN", "").strip().lower() in TRUE
+    check_access(keys=keys, open_=open_, host=env.get("BENTOML_HOST", "0.0.0.0"))
+    limit = int(env.get("CHURNCLV_MAX_BODY_BYTES") or MAX_BODY_BYTES)
+    return Access(tuple(k.encode() for k in dict.fromkeys(keys)), open_ and not keys, limit)
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def authorised(access: Access, scope: Scope) -> bool:
+    """Bearer token equal to one of the keys, compared in constant time against every key."""
+    scheme, _, token = (header(scope, b"authorization") or b"").partition(b" ")
+    token = token.strip()
+    matched = False
+    for key in access.keys:
+        matched |= hmac.compare_digest(key, token)
+    return matched and scheme.lower() == b"bearer"
+
+
+async def answer(send: Send, status: int, code: str, message: str, extra: list | None = None) -> None:
+    body = error_body(code, message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it exceeds ``limit`` bytes (chunked bodies too)."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the buffered body over once, then defers to the real one."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
+
+
+def normalising(send: Send) -> Send:
+    """A ``send`` that passes successes through and rewrites error bodies into our format."""
+    held: dict[str, Any] = {}
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            held.update(start=message, body=[])
+            return
+        if "start" not in held or message["type"] != "http.response.body":
+            await send(message)
+            return
+        held["body"].append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        status, body = normalise(held["start"]["status"], b"".join(held["body"]))
+        headers = [(k, v) for k, v in held["start"].get("headers", []) if k not in (b"content-type", b"content-length")]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({**held["start"], "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return wrapped
+
+
+class Guard:
+    """ASGI middleware: API keys, body size cap, JSON-only bodies, one error format."""
+
+    def __init__(self, app: Callable, access: Access | None = None):
+        self.app = app
+        self.access = access if access is not None else load_access()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+        if not public and (refusal := self._refusal(scope)) is not None:
+            return await answer(send, *refusal)
+        limit = self.access.max_body_bytes
+        length = header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            status = 413 if length.isdigit() else 400
+            return await answer(send, status, "body_too_large" if status == 413 else "bad_request",
+                                f"the request body is over the limit of {limit:,} bytes" if status == 413
+                                else "the Content-Length header is not a number")
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            media = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+            if not public and media not in JSON_TYPES:
+                return await answer(send, 415, "unsupported_media_type", "send the body as application/json")
+            body = await read_body(receive, limit)
+            if body is None:
+                return await answer(send, 413, "body_too_large", f"the request body is over the limit of {limit:,} bytes")
+            receive = replay(body, receive)
+        await self.app(scope, receive, normalising(send))
+
+    def _refusal(self, scope: Scope) -> tuple | None:
+        if self.access.keys:
+            if authorised(self.access, scope):
+                return None
+            return (401, "unauthorized", "missing or invalid API key: send the header Authorization: Bearer <key>",
+                    [(b"www-authenticate", b"Bearer")])
+        client = (scope.get("client") or ("",))[0]
+        if self.access.open and (is_loopback(client) or not _is_ip(client)):
+            return None
+        return 403, "forbidden", "this server runs without API keys and answers loopback clients only"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False

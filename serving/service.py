@@ -1,0 +1,96 @@
+"""The churnclv HTTP service: ``bentoml serve serving.service:ChurnCLV`` (or ``churnclv serve``).
+
+Configured by environment variables (see :class:`serving.state.ServeConfig` and
+:func:`serving.auth.load_access`); helpers live in ``state``, ``policy``, ``auth`` and ``errors``.
+"""
+
+from __future__ import annotations
+
+import anyio
+import bentoml
+from fastapi import FastAPI
+
+from serving import policy
+from serving.auth import Guard, load_access
+from serving.errors import answers, quiet_validation_tracebacks
+from serving.schemas import (ModelInfo, PrioritiseRequest, PrioritiseResponse, PrioritiseSummary, ReloadRequest,
+                             ReloadResponse, ScoreRequest, ScoreResponse, ScoreTransactionsRequest,
+                             ScoreTransactionsResponse)
+from serving.state import (NO_DRIVERS, ServeConfig, ServingState, check_segments, lookup, model_info, prioritised,
+                           records, score_history)
+
+routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # for GET /model
+
+
+@bentoml.service(name="churnclv", workers=1, traffic={"timeout": 60})
+@bentoml.asgi_app(routes, path="/")
+class ChurnCLV:
+    def __init__(self) -> None:
+        quiet_validation_tracebacks()
+        load_access()  # refuses to start without an API key, unless open on loopback
+        self.state = ServingState(ServeConfig.from_env())
+        self.state.refresh(force=True)
+        self.state.watch()
+
+    def __is_ready__(self) -> bool:
+        return self.state.current.ready
+
+    @bentoml.api(route="/score")
+    @answers
+    async def score(self, request: ScoreRequest, /) -> ScoreResponse:
+        """The batch scores of known customers (top churn drivers if ``explain``); unknown ids apart."""
+        table = self.state.current.need_table()
+        positions, unknown = lookup(table, request.customer_ids)
+        rows = records(table, positions, explain=request.explain)
+        return ScoreResponse(as_of=table.as_of, model_version=table.model_version, scores=rows, unknown_ids=unknown,
+                             warnings=[NO_DRIVERS] if request.explain and table.drivers is None else [])
+
+    @bentoml.api(route="/score_transactions")
+    @answers
+    def score_transactions(self, request: ScoreTransactionsRequest, /) -> ScoreTransactionsResponse:
+        """Score the customers of a posted history with the served model, as of a day."""
+        model = self.state.current.need_model()
+        rows, unscored, used = score_history(model, request.transactions, as_of=request.as_of,
+                                             explain=request.explain)
+        return ScoreTransactionsResponse(as_of=f"{request.as_of:%Y-%m-%d}", model_version=model.version,
+                                         scores=rows, unscored_ids=unscored, transactions_used=used)
+
+    @bentoml.api(route="/prioritise")
+    @answers
+    async def prioritise(self, request: PrioritiseRequest, /) -> PrioritiseResponse:
+        """Who to contact first: expected value saved by a touchpoint, positive only, best first."""
+        table = self.state.current.need_table()
+        check_segments(table, request.segments)
+        plan = policy.prioritise(table.ranking, limit=request.limit, contact_cost=request.contact_cost,
+                                 save_rate=request.save_rate, segments=request.segments)
+        summary = PrioritiseSummary(qualifying=plan.qualifying, returned=len(plan.positions),
+                                    expected_value_saved_returned=plan.saved_returned,
+                                    expected_value_saved_qualifying=plan.saved_qualifying,
+                                    contact_cost=request.contact_cost, save_rate=request.save_rate,
+                                    segments=request.segments)
+        return PrioritiseResponse(as_of=table.as_of, model_version=table.model_version,
+                                  customers=prioritised(table, plan), summary=summary)
+
+    @routes.get("/model")
+    @answers
+    async def model(self) -> ModelInfo:
+        """The served model (pinned version, backtest, trained as of) and the score table's facts."""
+        return ModelInfo(**model_info(self.state.current))
+
+    @bentoml.api(route="/reload")
+    @answers
+    async def reload(self, request: ReloadRequest, /) -> ReloadResponse:
+        """Load a new champion and/or score table now; requests in flight finish on the old ones."""
+        changed = await anyio.to_thread.run_sync(lambda: self.state.refresh(force=request.force))
+        served = self.state.current
+        return ReloadResponse(model_version=served.model.version if served.model else None,
+                              score_table_as_of=served.table.as_of if served.table else None,
+                              customers=len(served.table) if served.table else 0,
+                              reloaded=changed, problems=list(served.problems))
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        self.state.close()
+
+
+ChurnCLV.add_asgi_middleware(Guard)
