@@ -107,7 +107,7 @@ def rss_mib(pid: int) -> float:
 
 def start_server(home: Path, port: int, workers: int, log: Path) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "CHURNCLV_HOME": str(home), "CHURNCLV_API_KEYS": KEY, "BENTOML_HOST": "127.0.0.1",
-           "CHURNCLV_REFRESH_SECONDS": "5", "BENTOML_DO_NOT_TRACK": "true",
+           "CHURNCLV_REFRESH_SECONDS": os.environ.get("CHURNCLV_REFRESH_SECONDS", "5"), "BENTOML_DO_NOT_TRACK": "true",
            "BENTOML_CONFIG_OPTIONS": f"services.churnclv.workers={workers}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     started = time.perf_counter()
@@ -153,7 +153,7 @@ def _ms(text: str) -> float:
 def run_wrk(url: str, script: str, *, seconds: float, connections: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, url],
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", f.name, url],
                          capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -102,25 +102,12 @@ class History:
     @cached_property
     def spend_bands(self) -> np.ndarray:
         """(n, len(WINDOWS) + 1) purchase amount by band of days before as-of (see window_table)."""
-        return window_table(self.p_cust, self.as_of - self.p_day, self.n, weights=self.p_amount)
+        return window_table(self.p_cust, self.p_day, self.as_of, self.n, weights=self.p_amount)
 
     @cached_property
     def total_spend(self) -> np.ndarray:
         """Purchase amount at or before as-of, per customer."""
         return self.spend_bands.sum(axis=1)
-
-
-def window_table(cust: np.ndarray, days_ago: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """(n, len(WINDOWS) + 1) counts or sums by band of ``days_ago``.
-
-    Band 0 holds ``days_ago < WINDOWS[0]``, band j holds ``WINDOWS[j-1] <= days_ago < WINDOWS[j]``,
-    the last band everything older; a cumulative sum over bands gives the trailing windows.
-    """
-    band = sum((days_ago >= w).view(np.int8) for w in WINDOWS)
-    k = len(WINDOWS) + 1
-    index = combine(cust, band, k, n)
-    table = np.bincount(index, minlength=n * k) if weights is None else weighted_sum(index, weights, n * k)
-    return table.reshape(n, k)
 
 
 def as_of_day(as_of: Any) -> int:
@@ -138,12 +125,13 @@ def day_numbers(timestamps: pd.Series) -> np.ndarray:
     if not pd.api.types.is_datetime64_dtype(timestamps.dtype):
         raise TypeError(f"timestamp must be tz-naive datetime64, got dtype {timestamps.dtype}")
     values = timestamps.to_numpy()
-    ticks = values.view(np.int64)
     if np.isnat(values).any():
         raise ValueError(f"timestamp has {int(np.isnat(values).sum())} missing values")
     unit, count = np.datetime_data(values.dtype)
     per_day = int(np.timedelta64(1, "D") // np.timedelta64(count, unit))
-    return (ticks // per_day).astype(np.int32)
+    days = np.empty(len(values), dtype=np.int32)
+    np.floor_divide(values.view(np.int64), per_day, out=days, casting="unsafe")  # no int64 temporary
+    return days
 
 
 def index_dtype(size: int) -> type[np.signedinteger]:
@@ -154,11 +142,34 @@ def index_dtype(size: int) -> type[np.signedinteger]:
 def combine(major: np.ndarray, minor: np.ndarray, width: int, n_major: int) -> np.ndarray:
     """``major * width + minor`` for ``0 <= major < n_major``, ``0 <= minor < width``, without overflow."""
     dtype = index_dtype(n_major * width)
-    return major.astype(dtype, copy=False) * dtype(width) + minor.astype(dtype, copy=False)
+    out = major.astype(dtype)
+    out *= width
+    out += minor
+    return out
+
+
+def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """Codes (int32) and uniques of a pyarrow-backed string column without missing values."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        return None
+    import pyarrow as pa  # present: pandas' "str" dtype is backed by it here
+    import pyarrow.compute as pc
+
+    arr = pa.array(values.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], type=arr.type)
+    if arr.null_count:
+        return None
+    encoded = pc.dictionary_encode(arr)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    return codes, pd.Index(pd.array(encoded.dictionary, dtype=values.dtype))
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (int32 or int64, -1 for missing) and uniques of a column, hashing once."""
+    """Integer codes (int32, int64 beyond 2**31 values; -1 for missing) and uniques, hashing once."""
+    fast = _arrow_factorize(values)
+    if fast is not None:
+        return fast
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes, uniques = values.cat.codes.to_numpy(), pd.Index(values.cat.categories)
     else:
@@ -178,16 +189,56 @@ def encode(transactions: pd.DataFrame) -> Encoded:
     return Encoded(transactions, codes, uniques, day_numbers(transactions["timestamp"]), amount)
 
 
+def _fixed_width_sort_keys(ids: pd.Index) -> np.ndarray | None:
+    """uint64 keys ordering pyarrow-backed ids like the strings, when they all have the same
+    UTF-8 byte length and differ only in their last 8 bytes (e.g. "C00012345"); else None.
+
+    Equal-length UTF-8 byte strings compare like their code points, so dropping the common
+    leading bytes and reading the rest as one big-endian integer preserves the order.
+    """
+    if not (isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow" and len(ids)):
+        return None
+    import pyarrow as pa
+
+    arr = pa.array(ids.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    width = int(offsets[1] - offsets[0])
+    if arr.null_count or width == 0 or (np.diff(offsets) != width).any():
+        return None
+    data = np.frombuffer(arr.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(len(arr), width)
+    varying = np.flatnonzero((data != data[0]).any(axis=0))
+    first = int(varying[0]) if len(varying) else width
+    if width - first > 8:
+        return None
+    padded = np.zeros((len(arr), 8), dtype=np.uint8)
+    padded[:, 8 - (width - first):] = data[:, first:]
+    return padded.view(">u8").ravel().astype(np.uint64)
+
+
+def argsort_ids(ids: pd.Index) -> np.ndarray:
+    """Positions that sort ``ids`` ascending (integer sort for fixed-width string ids)."""
+    keys = _fixed_width_sort_keys(ids)
+    return np.asarray(ids.argsort()) if keys is None else np.argsort(keys, kind="stable")
+
+
+def select(values: np.ndarray, mask: np.ndarray, everything: bool) -> np.ndarray:
+    """``values[mask]``, or ``values`` itself (no copy) when the mask selects everything."""
+    return values if everything else values[mask]
+
+
 def customers(enc: Encoded, *, as_of: Any) -> Customers:
     """Customers with a purchase at or before ``as_of``, sorted by id."""
     day = as_of_day(as_of)
     history = enc.day <= day
     purchase = history & (enc.amount >= 0)
-    p_codes = enc.codes[purchase]
+    p_codes = select(enc.codes, purchase, bool(purchase.all()))
     rows = np.bincount(p_codes, minlength=len(enc.uniques))
     present = np.flatnonzero(rows)
     ids = enc.uniques.take(present)
-    order = np.asarray(ids.argsort())
+    order = argsort_ids(ids)
     rank = np.full(len(enc.uniques), -1, dtype=enc.codes.dtype)
     rank[present[order]] = np.arange(len(present))
     sorted_ids = pd.Index(ids.take(order), name=CUSTOMER_ID)
@@ -197,6 +248,22 @@ def customers(enc: Encoded, *, as_of: Any) -> Customers:
 def weighted_sum(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """float64 sums of ``weights`` by ``index`` in ``0..n-1`` (``np.bincount``, also when empty)."""
     return np.bincount(index, weights=weights, minlength=n).astype(np.float64, copy=False)
+
+
+def window_table(cust: np.ndarray, day: np.ndarray, as_of: int, n: int,
+                 weights: np.ndarray | None = None) -> np.ndarray:
+    """(n, len(WINDOWS) + 1) counts or sums of rows by customer and band of days before as-of.
+
+    Band 0 holds ``as_of - day < WINDOWS[0]``, band j ``WINDOWS[j-1] <= as_of - day < WINDOWS[j]``,
+    the last band everything older; a cumulative sum over bands gives the trailing windows.
+    """
+    k = len(WINDOWS) + 1
+    index = cust.astype(np.intp)  # bincount wants intp: build it in place, once
+    index *= k
+    for w in WINDOWS:
+        index += day <= as_of - w
+    table = np.bincount(index, minlength=n * k) if weights is None else weighted_sum(index, weights, n * k)
+    return table.reshape(n, k)
 
 
 def unique_sorted(keys: np.ndarray) -> np.ndarray:
@@ -210,19 +277,43 @@ def unique_sorted(keys: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def _day_pairs(p_cust: np.ndarray, p_day: np.ndarray, as_of: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (customer, day) pairs of purchase rows, sorted: (pair_cust, pair_day)."""
+    d0 = int(p_day.min()) if len(p_day) else as_of
+    span = as_of - d0 + 1
+    dtype = index_dtype(n * span + abs(d0) + span)
+    key = p_cust.astype(dtype)  # customer * span + (day - d0), built in place
+    key *= span
+    key += p_day
+    key -= d0
+    pairs = unique_sorted(key)
+    pair_cust = pairs // span
+    pair_day = pair_cust * dtype(span)
+    np.subtract(pairs, pair_day, out=pair_day)
+    pair_day += d0
+    return pair_cust.astype(p_cust.dtype, copy=False), pair_day.astype(np.int32, copy=False)
+
+
+def _runs(sorted_values: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal values in a sorted array."""
+    if len(sorted_values) == 0:
+        return np.zeros(0, dtype=np.intp)
+    new = np.empty(len(sorted_values), dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=new[1:])
+    return np.flatnonzero(new)
+
+
 def history(enc: Encoded, *, as_of: Any) -> History:
     """Purchases at or before ``as_of`` and each customer's distinct purchase days."""
     cust = customers(enc, as_of=as_of)
+    everything = len(cust.p_codes) == len(enc.codes)
     p_cust = cust.rank[cust.p_codes]
-    p_day = enc.day[cust.purchase]
-    p_amount = enc.amount[cust.purchase]
-    d0 = int(p_day.min()) if len(p_day) else cust.as_of
-    span = cust.as_of - d0 + 1
-    pairs = unique_sorted(combine(p_cust, p_day - np.int32(d0), span, cust.n))
-    pair_cust = (pairs // span).astype(p_cust.dtype, copy=False)
-    pair_day = (pairs - pair_cust * pairs.dtype.type(span) + d0).astype(np.int32, copy=False)
-    n_days = np.bincount(pair_cust, minlength=cust.n)
-    starts = np.cumsum(n_days) - n_days
+    p_day = select(enc.day, cust.purchase, everything)
+    p_amount = select(enc.amount, cust.purchase, everything)
+    pair_cust, pair_day = _day_pairs(p_cust, p_day, cust.as_of, cust.n)
+    starts = _runs(pair_cust)  # every customer 0..n-1 has at least one purchase day
+    n_days = np.diff(starts, append=len(pair_cust))
     return History(
         enc, cust, p_cust, p_day, p_amount, pair_cust, pair_day,
         starts, n_days, pair_day[starts], pair_day[starts + n_days - 1],

@@ -32,7 +32,7 @@ BEHAVIOUR_COLUMNS = (
 
 def window_features(h: History) -> dict[str, np.ndarray]:
     """Distinct purchase days and spend in the trailing windows, total spend and spend trend."""
-    days = np.cumsum(window_table(h.pair_cust, h.as_of - h.pair_day, h.n), axis=1, dtype=np.float64)
+    days = np.cumsum(window_table(h.pair_cust, h.pair_day, h.as_of, h.n), axis=1, dtype=np.float64)
     spend = np.cumsum(h.spend_bands, axis=1)
     recent, before = spend[:, 1], h.spend_bands[:, 2]  # (D-90, D] and (D-180, D-90]
     both = recent + before
@@ -50,8 +50,9 @@ def _sum_of_squared_gaps(pair_day: np.ndarray, first: np.ndarray, last: np.ndarr
     differences across customers.
     """
     steps = np.diff(pair_day).astype(np.int64)
+    np.multiply(steps, steps, out=steps)
     running = np.zeros(len(pair_day), dtype=np.int64)
-    np.cumsum(steps * steps, out=running[1:])
+    np.cumsum(steps, out=running[1:])
     return running[last] - running[first]
 
 

@@ -22,7 +22,7 @@ from serving.state import (NO_DRIVERS, ServeConfig, ServingState, check_segments
 routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # for GET /model
 
 
-@bentoml.service(name="churnclv", workers=1, traffic={"timeout": 60})
+@bentoml.service(name="churnclv", workers=1, traffic={"timeout": 60}, tracing={"excluded_urls": "."})
 @bentoml.asgi_app(routes, path="/")
 class ChurnCLV:
     def __init__(self) -> None:

@@ -8,6 +8,7 @@ Nothing here reads the environment at import; :meth:`ServeConfig.from_env` is ca
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -249,6 +250,18 @@ def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, exp
     return scored.to_dict("records"), unscored, used
 
 
+def settle_memory() -> None:
+    """Collect what a swap left behind, then freeze what is live out of the cyclic GC's sight.
+
+    A full collection over the ~300k objects of the loaded libraries takes ~0.1 s and would stall
+    requests every so often (p99); frozen objects are skipped by it (``gc.freeze``). Called once
+    per swap, so old snapshots are still collected.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class ServingState:
     """The served snapshot, :meth:`refresh` to load what changed, and a periodic check (:meth:`watch`)."""
 
@@ -282,6 +295,7 @@ class ServingState:
                 self.current = Served(model, table, model_problem, table_problem)
         changed = [name for name, new in (("model", new_model), ("score_table", new_table)) if new]
         if changed:
+            settle_memory()
             log.info("now serving model v%s and the score table as of %s (%s customers)",
                      model.version if model else None, table.as_of if table else None, len(table) if table else 0)
         return changed

@@ -56,7 +56,7 @@ def fast_config():
     from training.pipeline import TrainConfig
 
     return TrainConfig(horizon_days=90, plan=CutoffPlan(n_cutoffs=4, step_days=28),
-                       boost=BoostSettings(n_estimators=300, learning_rate=0.08, early_stopping_rounds=30))
+                       boost=BoostSettings(n_estimators=150, learning_rate=0.1, num_leaves=7, early_stopping_rounds=20))
 
 
 @pytest.fixture(scope="session")

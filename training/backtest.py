@@ -47,10 +47,11 @@ def forecast_metrics(predicted: pd.Series, actual: pd.Series, *, name: str) -> d
     """Total % error, per-customer MAE and Spearman rank correlation of a per-customer forecast."""
     p = predicted.to_numpy(dtype=float)
     a = actual.reindex(predicted.index).to_numpy(dtype=float)
+    constant = np.ptp(p) == 0 or np.ptp(a) == 0
     return {
         f"{name}_total_error_pct": _pct_error(p.sum(), a.sum()),
         f"{name}_mae": float(np.mean(np.abs(p - a))),
-        f"{name}_spearman": float(spearmanr(p, a).statistic),
+        f"{name}_spearman": float("nan") if constant else float(spearmanr(p, a).statistic),
     }
 
 

@@ -44,11 +44,10 @@ def save_figures(figures: dict, folder: Path) -> None:
         write_atomic(folder / f"{name}.png", lambda tmp, f=figure: f.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
 
 
-def example_input(transactions: pd.DataFrame, *, as_of: pd.Timestamp, rows: int = 20) -> pd.DataFrame:
-    """A few transactions of the first customer active by ``as_of`` (the logged input example)."""
-    seen = transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
-    first = seen["customer_id"].iloc[0]
-    return seen.loc[seen["customer_id"] == first].head(rows).reset_index(drop=True)
+def example_input(*, as_of: pd.Timestamp) -> pd.DataFrame:
+    """A made-up customer's three purchases before ``as_of``: the logged input example (no real data)."""
+    days = pd.to_timedelta([200, 120, 30], unit="D")
+    return pd.DataFrame({"customer_id": "example-customer", "timestamp": as_of - days, "amount": [25.0, 40.0, 32.5]})
 
 
 def run_training(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, dataset: str, client,
@@ -57,6 +56,6 @@ def run_training(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: Tra
     figures = report_figures(result)
     save_figures(figures, plots_dir)
     logged = log_training(result, dataset=dataset, params=config.flat(), figures=figures, client=client,
-                          artifact_root=artifact_root, input_example=example_input(transactions, as_of=as_of))
+                          artifact_root=artifact_root, input_example=example_input(as_of=as_of))
     promoted, reason = gate(client, logged)
     return Outcome(result=result, logged=logged, promoted=promoted, reason=reason, plots_dir=plots_dir)

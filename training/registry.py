@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
@@ -11,7 +10,8 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.tracking import MlflowClient
 
 from features import ChurnclvError
@@ -20,6 +20,24 @@ MODEL_NAME = "churn-clv"
 CHAMPION = "champion"
 REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "scikit-learn", "lightgbm", "lifetimes", "mlflow")
 log = logging.getLogger("churnclv.training.registry")
+# The transaction contract as an MLflow schema: optional columns must be declared, or MLflow drops them.
+INPUT_SCHEMA = Schema([
+    ColSpec("string", "customer_id"),
+    ColSpec("datetime", "timestamp"),
+    ColSpec("double", "amount"),
+    ColSpec("string", "order_id", required=False),
+    ColSpec("double", "quantity", required=False),
+    ColSpec("string", "channel", required=False),
+    ColSpec("string", "category", required=False),
+])
+
+
+def signature(input_example: pd.DataFrame, output: pd.DataFrame, as_of: str) -> ModelSignature:
+    return ModelSignature(
+        inputs=INPUT_SCHEMA,
+        outputs=infer_signature(input_example, output).outputs,
+        params=ParamSchema([ParamSpec("as_of", "string", as_of)]),
+    )
 
 
 def connect(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClient:
@@ -80,7 +98,7 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
             name="model",
             python_model=bundle,
             pip_requirements=[f"{p}=={installed_version(p)}" for p in REQUIREMENTS],
-            signature=infer_signature(input_example, output, params={"as_of": meta["as_of"]}),
+            signature=signature(input_example, output, meta["as_of"]),
             input_example=(input_example, {"as_of": meta["as_of"]}),
             registered_model_name=MODEL_NAME,
         )
@@ -166,6 +184,3 @@ def load_bundle(client: MlflowClient, uri: str):
                                 "uri": pinned})
     return bundle
 
-
-def metadata_json(bundle) -> str:
-    return json.dumps(bundle.metadata, indent=2, default=str)

@@ -130,3 +130,19 @@ def test_dask_map_partitions_by_customer_gives_the_full_result():
             meta=build_features(tx.iloc[:0], as_of=AS_OF),
         ).compute()
     pd.testing.assert_frame_equal(got, full)
+
+
+@pytest.mark.parametrize("ids", [
+    [f"{i:05d}" for i in (907, 3, 44, 12000, 5)],          # fixed width: integer-key fast path
+    [f"CUST-{i:07d}" for i in (907, 3, 44, 12000, 5)],     # common prefix, 7 varying bytes
+    [f"{i:012d}" for i in (10**11, 3, 10**10 + 7, 44)],    # fixed width, > 8 varying bytes
+    ["b", "a10", "a9", "", "é", "z€", "a\x00"],            # variable length, non-ASCII, NUL
+])
+def test_customer_ids_sort_like_python_strings(ids):
+    rows = len(ids)
+    tx = pd.DataFrame({
+        "customer_id": pd.array(ids, dtype="str"),
+        "timestamp": pd.Series(pd.date_range("2024-01-01", periods=rows, freq="D")).astype("datetime64[ns]"),
+        "amount": np.ones(rows),
+    })
+    assert build_features(tx, as_of=AS_OF).index.tolist() == sorted(ids)

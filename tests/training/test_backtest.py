@@ -1,0 +1,45 @@
+"""Backtest metrics on hand-computed examples."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.backtest import calibration_error, churn_metrics, forecast_metrics, purchase_metrics, top_decile_lift
+
+
+def test_calibration_error_by_hand():
+    # two bins of two: predicted means 0.15 and 0.75, observed 0.0 and 1.0 -> (0.15*2 + 0.25*2) / 4
+    y = np.array([0, 0, 1, 1.0])
+    p = np.array([0.1, 0.2, 0.7, 0.8])
+    assert calibration_error(y, p, n_bins=2) == pytest.approx(0.2)
+
+
+def test_top_decile_lift_by_hand():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0.0])  # base rate 0.1
+    score = np.arange(20.0)[::-1]  # highest scores first: rows 0 and 1 are the top decile
+    assert top_decile_lift(y, score) == pytest.approx(0.5 / 0.1)
+
+
+def test_churn_metrics_of_a_perfect_score():
+    y = np.array([0, 1, 0, 1.0])
+    m = churn_metrics(y, y * 0.9 + 0.05)
+    assert m["roc_auc"] == 1.0 and m["pr_auc"] == 1.0
+    assert m["brier"] == pytest.approx(0.05**2)
+
+
+def test_forecast_metrics_by_hand():
+    predicted = pd.Series([1.0, 2.0, 3.0], index=["a", "b", "c"])
+    actual = pd.Series([2.0, 2.0, 4.0], index=["c", "b", "a"])  # aligned by customer, not by position
+    m = forecast_metrics(predicted, actual, name="x")
+    assert m["x_total_error_pct"] == pytest.approx(100 * (6 - 8) / 8)
+    assert m["x_mae"] == pytest.approx((3 + 0 + 1) / 3)
+    # ranks (1, 2, 3) against (3, 1.5, 1.5): r = -1.5 / sqrt(2 * 1.5)
+    assert m["x_spearman"] == pytest.approx(-np.sqrt(3) / 2)
+
+
+def test_poisson_deviance_prefers_the_right_mean_over_zero():
+    actual = pd.Series([0, 0, 0, 3.0], index=list("abcd"))
+    zero = purchase_metrics(pd.Series(0.0, index=actual.index), actual)
+    mean = purchase_metrics(pd.Series(0.75, index=actual.index), actual)
+    assert zero["purchases_mae"] < mean["purchases_mae"]  # MAE rewards forecasting nothing ...
+    assert mean["purchases_poisson_deviance"] < zero["purchases_poisson_deviance"]  # deviance does not

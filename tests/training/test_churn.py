@@ -1,0 +1,61 @@
+"""Stacked past cutoffs: label windows never pass the as-of date; validation never overlaps training."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.churn import CutoffPlan, TrainingError, cutoff_dates, feature_columns, time_split, top_drivers
+
+DAY = pd.Timedelta(days=1)
+
+
+def test_cutoffs_are_past_and_their_label_windows_end_by_as_of():
+    as_of = pd.Timestamp("2025-12-31")
+    cutoffs = cutoff_dates(as_of=as_of, first_day=pd.Timestamp("2024-01-01"), horizon_days=90,
+                           plan=CutoffPlan(n_cutoffs=5, step_days=14))
+    assert cutoffs == sorted(cutoffs) and len(cutoffs) == 5
+    assert max(cutoffs) + 90 * DAY == as_of
+    assert np.diff(cutoffs).tolist() == [14 * DAY] * 4
+
+
+def test_a_short_log_uses_as_many_cutoffs_as_fit():
+    # nine months of history, 90-day horizon, 56 days of history per snapshot: 270 - 90 - 56 = 124 days -> 9 cutoffs
+    cutoffs = cutoff_dates(as_of=pd.Timestamp("2025-09-28"), first_day=pd.Timestamp("2025-01-01"), horizon_days=90,
+                           plan=CutoffPlan(n_cutoffs=20, step_days=14, min_history_days=56))
+    assert len(cutoffs) == 124 // 14 + 1
+    assert min(cutoffs) - pd.Timestamp("2025-01-01") >= 56 * DAY
+
+
+def test_too_little_history_says_how_much_is_needed():
+    with pytest.raises(TrainingError, match=r"100 days from 2025-01-01.*needs 146 days"):
+        cutoff_dates(as_of=pd.Timestamp("2025-04-11"), first_day=pd.Timestamp("2025-01-01"), horizon_days=90,
+                     plan=CutoffPlan(min_history_days=56))
+
+
+def test_time_split_keeps_training_label_windows_before_the_validation_cutoff():
+    cutoffs = pd.date_range("2025-01-01", periods=10, freq="14D")
+    stacked = pd.DataFrame({"cutoff": np.repeat(cutoffs, 3), "x": range(30)})
+    train, valid = time_split(stacked, horizon_days=30)
+    assert (valid["cutoff"] == cutoffs[-1]).all()
+    assert (train["cutoff"] + 30 * DAY <= cutoffs[-1]).all()
+    assert train["cutoff"].max() == cutoffs[-4]  # the 2 cutoffs 14 and 28 days before the last are left out
+
+
+def test_time_split_without_room_for_validation_trains_on_everything():
+    stacked = pd.DataFrame({"cutoff": pd.to_datetime(["2025-01-01", "2025-01-15"]), "x": [1, 2]})
+    train, valid = time_split(stacked, horizon_days=90)
+    assert valid is None and len(train) == 2
+
+
+def test_feature_columns_leave_out_labels_and_bookkeeping():
+    frame = pd.DataFrame({"frequency": [1.0], "cohort": ["2025-01"], "cutoff": [pd.Timestamp("2025-01-01")],
+                          "purchases": [1], "spend": [1.0], "churned": [False], "bgnbd_p_alive": [0.5]})
+    assert feature_columns(frame) == ["frequency", "bgnbd_p_alive"]
+
+
+def test_top_drivers_are_the_largest_positive_contributions():
+    contrib = pd.DataFrame({"a": [0.5, -1.0], "b": [0.1, 2.0], "c": [0.9, 0.0]}, index=["x", "y"])
+    values = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0]}, index=["x", "y"])
+    drivers = top_drivers(contrib, values, k=2)
+    assert [d["feature"] for d in drivers["x"]] == ["c", "a"]
+    assert drivers["y"][0] == {"feature": "b", "value": 4.0, "contribution": 2.0}
