@@ -305,16 +305,52 @@ def seed_path() -> Path:
     return Path(str(importlib.resources.files("seeds") / "transactions.csv"))
 
 
+def ensure_api_key(settings: Settings) -> str:
+    """The local API key in $CHURNCLV_HOME (created once, readable by its owner only)."""
+    import secrets
+
+    from features import write_atomic
+
+    path = settings.api_key_file
+    if not path.exists():
+        key = secrets.token_urlsafe(32)
+        write_atomic(path, lambda tmp: (tmp.write_text(key + "\n"), tmp.chmod(0o600)))
+    return path.read_text().strip()
+
+
 @app.command()
-def quickstart() -> None:
-    """The main job end to end on the seed data: features and cohorts, written under $CHURNCLV_HOME/out."""
+def quickstart(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the HTTP service at the end.")] = True,
+    port: Annotated[int, typer.Option(help="Port of the HTTP service.")] = 3000,
+) -> None:
+    """The main job end to end on the seed data: features, cohorts, train (if no champion yet), score, serve."""
+    from training.registry import champion
+
     settings = Settings()
     source = str(seed_path())
-    features(transactions=source, out=None, as_of=None, customer_col="customer_id", timestamp_col="timestamp",
-             amount_col="amount", date_format=None, bad_rows="fail", rejected=None)
-    cohorts(transactions=source, out=None, plot=None, as_of=None, customer_col="customer_id",
-            timestamp_col="timestamp", amount_col="amount", date_format=None, bad_rows="fail", rejected=None)
-    console.print(f"[green]Done.[/] Outputs are in {settings.out_dir}")
+    columns = dict(customer_col="customer_id", timestamp_col="timestamp", amount_col="amount", date_format=None,
+                   bad_rows="fail", rejected=None)
+    features(transactions=source, out=None, as_of=None, **columns)
+    cohorts(transactions=source, out=None, plot=None, as_of=None, **columns)
+    current = champion(_client(settings))
+    if current is None:
+        train(transactions=source, as_of=None, horizon_days=90, clv_horizon_days=365, discount_rate=0.10,
+              cutoffs=11, step_days=14, dataset="seed", **columns)
+    else:
+        console.print(f"churn-clv v{current.version} is the champion already (retrain with churnclv train).")
+    score(transactions=source, as_of=None, model="models:/churn-clv@champion", out=None, explain=True, **columns)
+    key = ensure_api_key(settings)
+    console.print(f"[green]Done.[/] Features and cohorts in {settings.out_dir}, scores in {settings.scores_path}, "
+                  f"plots in {settings.plots_dir}, MLflow store at {settings.mlflow_uri}.")
+    console.print(f"API key (kept in {settings.api_key_file}):\n  {key}")
+    example = (f"curl -s -X POST http://127.0.0.1:{port}/prioritise -H 'Authorization: Bearer {key}' "
+               "-H 'Content-Type: application/json' -d '{\"limit\": 5}'")
+    console.print(f"Try:\n  {example}", highlight=False, soft_wrap=True)
+    if serve_after:
+        from serving.cli_serve import serve as run_server
+
+        run_server(host="127.0.0.1", port=port, model="models:/churn-clv@champion", scores=None,
+                   api_keys_file=settings.api_key_file, open_=False)
 
 
 class _DropNoise(logging.Filter):
