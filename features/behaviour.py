@@ -42,18 +42,21 @@ def window_features(h: History) -> dict[str, np.ndarray]:
     return out | {"total_spend": h.total_spend, "spend_trend": trend}
 
 
-def _sum_of_squared_gaps(pair_day: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+def _sum_of_squared_gaps(pair_day: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Per customer, the sum of squared differences between consecutive purchase days.
 
-    ``pair_day[first[c]:last[c] + 1]`` are customer c's days; a running sum (exact int64) over
-    all consecutive differences, read at each customer's first and last day, leaves out the
-    differences across customers.
+    ``pair_day`` holds each customer's days in a run beginning at ``starts``; differences across
+    two customers are zeroed, so each run's sum is that customer's own (int64, exact).
     """
-    steps = np.diff(pair_day).astype(np.int64)
+    steps = np.zeros(len(pair_day), dtype=np.int64 if len(pair_day) == 0 else pair_day.dtype)
+    np.subtract(pair_day[1:], pair_day[:-1], out=steps[:-1])
+    steps[starts[1:] - 1] = 0
+    if len(steps) and int(steps.max()) >= 46_341:  # its square would overflow int32
+        steps = steps.astype(np.int64)
     np.multiply(steps, steps, out=steps)
-    running = np.zeros(len(pair_day), dtype=np.int64)
-    np.cumsum(steps, out=running[1:])
-    return running[last] - running[first]
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.add.reduceat(steps, starts, dtype=np.int64)
 
 
 def gap_features(h: History) -> dict[str, np.ndarray]:
@@ -65,7 +68,7 @@ def gap_features(h: History) -> dict[str, np.ndarray]:
     gaps_n = (h.n_days - 1).astype(np.float64)
     gaps_sum = (h.last_day - h.first_day).astype(np.float64)
     last = h.starts + h.n_days - 1
-    gaps_sq = _sum_of_squared_gaps(h.pair_day, h.starts, last).astype(np.float64)
+    gaps_sq = _sum_of_squared_gaps(h.pair_day, h.starts).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(gaps_n >= 1, gaps_sum / gaps_n, np.nan)
         var = (gaps_n * gaps_sq - gaps_sum * gaps_sum) / (gaps_n * (gaps_n - 1))

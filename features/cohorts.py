@@ -62,7 +62,9 @@ def _active_months(transactions: pd.DataFrame, as_of: Any) -> tuple[np.ndarray, 
     enc = encode(transactions)
     cust = customers(enc, as_of=as_of)
     as_of_month = int(month_numbers(np.array([cust.as_of]))[0])
-    months = month_numbers(enc.day[cust.purchase])
+    days = enc.day[cust.purchase]
+    d0 = int(days.min()) if len(days) else cust.as_of
+    months = month_numbers(np.arange(d0, cust.as_of + 1))[days - d0]  # calendar lookup per distinct day
     m0 = int(months.min()) if len(months) else as_of_month
     width = as_of_month - m0 + 1
     pairs = unique_sorted(combine(cust.p_codes, months - m0, width, len(enc.uniques)))
@@ -100,6 +102,25 @@ def _cell_text(share: float) -> str:
     return f"{percent:.0f}%" if percent >= 9.95 or percent == 0 else f"{percent:.1f}%"
 
 
+def _annotate(ax, shares: np.ndarray, vmax: float) -> None:
+    """Write each defined cell's percentage, white on dark cells."""
+    for i, j in zip(*np.nonzero(np.isfinite(shares))):
+        colour = "white" if shares[i, j] > 0.6 * vmax else "black"
+        ax.text(j, i, _cell_text(shares[i, j]), ha="center", va="center", fontsize=7, color=colour)
+
+
+def _label_axes(ax, table: pd.DataFrame) -> None:
+    """Months on x, "cohort (n=size)" on y, thinned out for large tables."""
+    n_rows, n_cols = len(table), table.shape[1] - 1
+    step = max(1, n_cols // 24)
+    ax.set_xticks(range(0, n_cols, step), [str(c) for c in table.columns[1::step]])
+    ystep = max(1, n_rows // 40)
+    labels = [f"{c}  (n={n:,})" for c, n in zip(table.index, table["customers"])]
+    ax.set_yticks(range(0, n_rows, ystep), labels[::ystep])
+    ax.set_xlabel("months since first purchase")
+    ax.set_ylabel("cohort (first purchase month)")
+
+
 def plot_cohort_table(table: pd.DataFrame, *, max_annotated_cells: int = 600) -> Figure:
     """Heat-map of a :func:`cohort_table` (rows: cohorts with their sizes; columns: months).
 
@@ -128,15 +149,6 @@ def plot_cohort_table(table: pd.DataFrame, *, max_annotated_cells: int = 600) ->
                       interpolation="nearest")
     fig.colorbar(image, ax=ax, label="share of cohort (month 0 = 100%)", format=PercentFormatter(xmax=1.0))
     if shares.size <= max_annotated_cells:
-        for i, j in zip(*np.nonzero(np.isfinite(shares))):
-            dark = shares[i, j] > 0.6 * vmax
-            ax.text(j, i, _cell_text(shares[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if dark else "black")
-    step = max(1, n_cols // 24)
-    ax.set_xticks(range(0, n_cols, step), [str(c) for c in table.columns[1::step]])
-    ystep = max(1, n_rows // 40)
-    labels = [f"{c}  (n={n:,})" for c, n in zip(table.index, table["customers"])]
-    ax.set_yticks(range(0, n_rows, ystep), labels[::ystep])
-    ax.set_xlabel("months since first purchase")
-    ax.set_ylabel("cohort (first purchase month)")
+        _annotate(ax, shares, vmax)
+    _label_axes(ax, table)
     return fig

@@ -43,7 +43,9 @@ class Problem:
         return int(len(self.rows))
 
     def message(self) -> str:
-        shown = ", ".join(f"row {r + 1}: {v!r}" for r, v in zip(self.rows[:_EXAMPLES], self.examples))
+        shown = ", ".join(
+            f"row {r + 1}: {'(empty)' if v is None else repr(v)}" for r, v in zip(self.rows[:_EXAMPLES], self.examples)
+        )
         return f"column '{self.column}': {self.count:,} row(s) {self.issue} (e.g. {shown})"
 
 

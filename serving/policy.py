@@ -21,6 +21,7 @@ class Ladder:
     positions: np.ndarray  # int64 row positions in the score table
     value_at_risk: np.ndarray  # float64, decreasing; NaN became -inf (never qualifies)
     cumulative: np.ndarray  # float64, len n + 1: cumulative[k] = sum of the first k values
+    negated: np.ndarray  # -value_at_risk, increasing: what np.searchsorted needs
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Plan:
 def _ladder(positions: np.ndarray, value_at_risk: np.ndarray) -> Ladder:
     finite = np.isfinite(value_at_risk)
     return Ladder(positions, value_at_risk,
-                  np.concatenate([[0.0], np.cumsum(np.where(finite, value_at_risk, 0.0))]))
+                  np.concatenate([[0.0], np.cumsum(np.where(finite, value_at_risk, 0.0))]), -value_at_risk)
 
 
 def build_ranking(value_at_risk: np.ndarray, segment: np.ndarray) -> Ranking:
@@ -65,7 +66,7 @@ def qualifying(ladder: Ladder, *, contact_cost: float, save_rate: float) -> int:
     if save_rate <= 0:
         return 0
     saved_desc = ladder.value_at_risk  # decreasing, so the qualifying ones are a prefix
-    k = int(np.searchsorted(-saved_desc, -(contact_cost / save_rate), side="left"))
+    k = int(np.searchsorted(ladder.negated, -(contact_cost / save_rate), side="left"))
     while k > 0 and not saved_desc[k - 1] * save_rate - contact_cost > 0:  # floating-point edges
         k -= 1
     while k < len(saved_desc) and saved_desc[k] * save_rate - contact_cost > 0:

@@ -146,3 +146,25 @@ def test_customer_ids_sort_like_python_strings(ids):
         "amount": np.ones(rows),
     })
     assert build_features(tx, as_of=AS_OF).index.tolist() == sorted(ids)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_timestamp_resolution_does_not_matter(unit):
+    tx = random_transactions(seed=8, extras=False)
+    coarse = tx.assign(timestamp=tx["timestamp"].dt.floor("s").astype(f"datetime64[{unit}]"))
+    pd.testing.assert_frame_equal(build_features(coarse, as_of=AS_OF), build_features(tx, as_of=AS_OF))
+
+
+def test_object_dtype_ids_give_the_same_features():
+    tx = random_transactions(seed=9)
+    as_objects = tx.assign(customer_id=tx["customer_id"].astype(object))
+    pd.testing.assert_frame_equal(
+        build_features(as_objects, as_of=AS_OF), build_features(tx, as_of=AS_OF), check_index_type=False,
+    )
+
+
+def test_missing_customer_ids_are_rejected():
+    tx = random_transactions(seed=10, extras=False)
+    tx.loc[3, "customer_id"] = None
+    with pytest.raises(ValueError, match="customer_id has 1 missing"):
+        build_features(tx, as_of=AS_OF)

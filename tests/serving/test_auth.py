@@ -1,0 +1,133 @@
+"""API keys, body size cap, content type and the error format, on a tiny app behind :class:`Guard`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from serving import auth
+from serving.auth import Access, AccessError, Guard, check_access, load_access, parse_keys, read_body
+
+
+async def echo(request: Request):
+    return JSONResponse({"bytes": len(await request.body())})
+
+
+async def boom(request: Request):
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+APP = Starlette(routes=[Route("/score", echo, methods=["POST"]), Route("/healthz", echo, methods=["GET"]),
+                        Route("/boom", boom, methods=["GET"])])
+
+
+def client(**access) -> TestClient:
+    settings = {"keys": (b"alpha", b"beta"), "max_body_bytes": 100, **access}
+    return TestClient(Guard(APP, access=Access(**settings)), raise_server_exceptions=False)
+
+
+def error_of(response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"])
+    return body["error"]
+
+
+def test_missing_or_wrong_key_gets_401_in_our_format():
+    c = client()
+    for headers in ({}, {"Authorization": "Bearer gamma"}, {"Authorization": "Basic alpha"},
+                    {"Authorization": "Bearer "}, {"Authorization": "alpha"}):
+        r = c.post("/score", json={}, headers=headers)
+        assert r.status_code == 401, headers
+        assert error_of(r)["code"] == "unauthorized"
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_any_configured_key_is_accepted():
+    c = client()
+    for key in ("alpha", "beta"):
+        assert c.post("/score", json={"a": 1}, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_every_key_is_compared_in_constant_time(monkeypatch):
+    seen = []
+    monkeypatch.setattr(auth.hmac, "compare_digest", lambda a, b: seen.append(a) or a == b)
+    scope = {"headers": [(b"authorization", b"Bearer alpha")]}
+    assert auth.authorised(Access(keys=(b"alpha", b"beta", b"gamma")), scope)
+    assert seen == [b"alpha", b"beta", b"gamma"]  # no early exit on the first match
+
+
+def test_health_needs_no_key():
+    assert client().get("/healthz").status_code == 200
+
+
+def test_body_over_the_limit_gets_413_with_and_without_content_length():
+    c = client()
+    headers = {"Authorization": "Bearer alpha", "Content-Type": "application/json"}
+    r = c.post("/score", content=b"x" * 101, headers=headers)
+    assert r.status_code == 413 and error_of(r)["code"] == "body_too_large" and "100" in error_of(r)["message"]
+    r = c.post("/score", content=iter([b"x" * 60, b"x" * 60]), headers=headers)  # chunked, no length
+    assert r.status_code == 413
+    assert c.post("/score", content=iter([b"x" * 50, b"x" * 50]), headers=headers).json() == {"bytes": 100}
+
+
+def test_chunked_body_is_counted_across_messages():
+    messages = iter([{"type": "http.request", "body": b"x" * 40, "more_body": True}] * 3
+                    + [{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive():
+        return next(messages)
+
+    assert asyncio.run(read_body(receive, 100)) is None
+
+
+def test_non_json_body_gets_415():
+    r = client().post("/score", data={"a": "b"}, headers={"Authorization": "Bearer alpha"})
+    assert r.status_code == 415 and error_of(r)["code"] == "unsupported_media_type"
+
+
+def test_errors_of_the_app_are_rewritten_into_our_format():
+    c = client()
+    r = c.get("/boom", headers={"Authorization": "Bearer alpha"})
+    assert r.status_code == 500 and error_of(r)["code"] == "internal"
+    r = c.get("/nowhere", headers={"Authorization": "Bearer alpha"})
+    assert r.status_code == 404 and error_of(r)["code"] == "not_found"
+    assert int(r.headers["content-length"]) == len(r.content)
+
+
+def test_open_mode_answers_loopback_clients_only():
+    c = TestClient(Guard(APP, access=Access(keys=(), open=True)), client=("127.0.0.1", 5000))
+    assert c.post("/score", json={}).status_code == 200
+    far = TestClient(Guard(APP, access=Access(keys=(), open=True)), client=("10.1.2.3", 5000))
+    assert far.post("/score", json={}).status_code == 403
+
+
+def test_parse_keys_accepts_commas_lines_and_comments():
+    assert parse_keys("a, b\n# note\n\nc\n") == ["a", "b", "c"]
+
+
+def test_refuses_to_start_without_a_key_or_open_off_loopback():
+    with pytest.raises(AccessError, match="no API key"):
+        check_access(keys=[], open_=False, host="127.0.0.1")
+    with pytest.raises(AccessError, match="loopback"):
+        check_access(keys=[], open_=True, host="0.0.0.0")
+    check_access(keys=[], open_=True, host="localhost")
+    check_access(keys=["k"], open_=False, host="0.0.0.0")
+
+
+def test_load_access_reads_env_and_key_file(tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# ours\nfrom-file\n")
+    access = load_access({"CHURNCLV_API_KEYS": "a,b", "CHURNCLV_API_KEYS_FILE": str(keys)})
+    assert access.keys == (b"a", b"b", b"from-file") and not access.open
+    with pytest.raises(AccessError, match="does not exist"):
+        load_access({"CHURNCLV_API_KEYS_FILE": str(tmp_path / "missing")})
+    with pytest.raises(AccessError, match="loopback"):  # open needs BENTOML_HOST on loopback; default 0.0.0.0
+        load_access({"CHURNCLV_OPEN": "1"})
+    assert load_access({"CHURNCLV_OPEN": "1", "BENTOML_HOST": "127.0.0.1"}).open

@@ -1,0 +1,126 @@
+"""Loading and indexing the score table; what a refresh swaps in and what it keeps (registry stubbed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving import state
+from serving.state import ServeConfig, ServingState, load_score_table, lookup, records
+from tests.serving.conftest import write_scores
+
+
+def small_table(n: int = 4, *, drivers: bool = True) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)],
+        "churn_probability": np.linspace(0.1, 0.9, n), "p_alive": np.linspace(0.9, 0.1, n),
+        "expected_purchases": np.arange(n, dtype=float), "expected_spend": np.arange(n) * 10.0,
+        "clv": np.arange(n) * 100.0 + 1.0, "value_at_risk": np.linspace(0.1, 0.9, n) * (np.arange(n) * 100.0 + 1.0),
+        "segment": ["steady", "at_risk", "at_risk", "loyal"][:n] + ["steady"] * max(0, n - 4),
+        "recommended_action": ["newsletter", "automated_winback", "automated_winback", "no_contact"][:n]
+        + ["newsletter"] * max(0, n - 4),
+    })
+    if drivers:
+        frame["drivers"] = [json.dumps([{"feature": "recency", "value": float(i), "contribution": 0.1}]) for i in range(n)]
+    return frame
+
+
+def test_load_index_and_lookup(tmp_path):
+    path = write_scores(small_table(), tmp_path / "s.parquet", model_version="7")
+    table = load_score_table(path)
+    assert len(table) == 4 and table.as_of == "2025-12-31" and table.model_version == "7"
+    positions, unknown = lookup(table, ["c2", "zz", "c0", "c2"])
+    assert positions.tolist() == [2, 0] and unknown == ["zz"]
+    rows = records(table, positions, explain=True)
+    assert rows[0]["customer_id"] == "c2" and rows[0]["segment"] == "at_risk"
+    assert rows[0]["clv"] == pytest.approx(201.0)
+    assert rows[1]["drivers"] == [{"feature": "recency", "value": 0.0, "contribution": 0.1}]
+    assert "drivers" not in records(table, positions)[0]
+
+
+def test_a_table_without_drivers_loads_and_says_so(tmp_path):
+    table = load_score_table(write_scores(small_table(drivers=False), tmp_path / "s.parquet"))
+    assert table.drivers is None
+    assert "drivers" not in records(table, np.array([1]), explain=True)[0]
+
+
+def test_unusable_tables_are_refused_with_a_message(tmp_path):
+    with pytest.raises(ValueError, match="no column.*clv"):
+        load_score_table(write_scores(small_table().drop(columns="clv"), tmp_path / "a.parquet"))
+    dup = small_table().assign(customer_id=["a", "a", "b", "c"])
+    with pytest.raises(ValueError, match="unique"):
+        load_score_table(write_scores(dup, tmp_path / "b.parquet"))
+    with pytest.raises(FileNotFoundError, match="churnclv score"):
+        load_score_table(tmp_path / "missing.parquet")
+
+
+class FakeModel:
+    def __init__(self, version):
+        self.version = version
+        self.metadata = {"version": version}
+
+
+@pytest.fixture()
+def registry(monkeypatch):
+    """A stub registry: ``registry["version"]`` is what the alias points at, ``registry["loads"]`` counts loads."""
+    stub = {"version": "1", "loads": 0, "down": False}
+
+    def resolve(client, uri):
+        if stub["down"]:
+            raise ConnectionError("registry down")
+        return stub["version"]
+
+    def load(client, uri):
+        stub["loads"] += 1
+        return FakeModel(stub["version"])
+
+    monkeypatch.setattr(state, "resolve_version", resolve)
+    monkeypatch.setattr(state, "load_model", load)
+    return stub
+
+
+def make_state(tmp_path) -> ServingState:
+    config = ServeConfig(model_uri="models:/churn-clv@champion", scores_path=tmp_path / "scores.parquet",
+                         tracking_uri="sqlite:///unused", artifact_root=None, refresh_seconds=0)
+    return ServingState(config, client=object())
+
+
+def test_refresh_loads_what_changed_and_nothing_else(tmp_path, registry):
+    served = make_state(tmp_path)
+    assert served.refresh() == ["model"]
+    assert served.current.model.version == "1" and served.current.table is None
+    assert "churnclv score" in served.current.table_problem and not served.current.ready
+    write_scores(small_table(), tmp_path / "scores.parquet")
+    assert served.refresh() == ["score_table"] and served.current.ready
+    assert served.refresh() == [] and registry["loads"] == 1
+    registry["version"] = "2"
+    write_scores(small_table(3), tmp_path / "scores.parquet", model_version="2")
+    assert served.refresh() == ["model", "score_table"]
+    assert served.current.model.version == "2" and len(served.current.table) == 3
+
+
+def test_a_bad_new_table_keeps_the_old_one_and_is_not_retried(tmp_path, registry, monkeypatch):
+    served = make_state(tmp_path)
+    write_scores(small_table(), tmp_path / "scores.parquet")
+    served.refresh()
+    before = served.current.table
+    (tmp_path / "scores.parquet").write_bytes(b"not parquet")
+    assert served.refresh() == []
+    assert served.current.table is before
+    assert "cannot load the score table" in served.current.table_problem
+    assert "still serving the table as of 2025-12-31" in served.current.table_problem
+    monkeypatch.setattr(state, "load_score_table", lambda path: pytest.fail("retried a known-bad file"))
+    served.refresh()
+
+
+def test_registry_down_keeps_the_model(tmp_path, registry):
+    served = make_state(tmp_path)
+    served.refresh()
+    registry["down"] = True
+    assert served.refresh() == []
+    assert served.current.model.version == "1"
+    assert "cannot reach the model registry" in served.current.model_problem
+    assert "still serving v1" in served.current.model_problem
