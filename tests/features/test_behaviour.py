@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features.behaviour import BEHAVIOUR_COLUMNS, behaviour_features
+from tests.features.frames import canonical
 
 AS_OF = pd.Timestamp("2024-06-30")
 
@@ -13,13 +14,7 @@ AS_OF = pd.Timestamp("2024-06-30")
 def frame(rows, **extra):
     """rows: (customer, days before AS_OF, amount); extra: optional columns, one value per row."""
     ids, days_ago, amount = zip(*rows)
-    columns = {
-        "customer_id": pd.array(ids, dtype="str"),
-        "timestamp": (AS_OF - pd.to_timedelta(np.array(days_ago), unit="D")).astype("datetime64[ns]"),
-        "amount": np.array(amount, dtype=float),
-    }
-    columns |= {name: pd.array(values, dtype="str") for name, values in extra.items()}
-    return pd.DataFrame(columns)
+    return canonical(ids, list(AS_OF - pd.to_timedelta(np.array(days_ago), unit="D")), amount, **extra)
 
 
 ROWS = [

@@ -8,18 +8,9 @@ import numpy as np
 import pandas as pd
 
 from features.cohorts import cohort_features, cohort_table, plot_cohort_table
+from tests.features.frames import frame
 
 AS_OF = "2024-03-15"
-
-
-def frame(rows):
-    """rows: (customer, timestamp string, amount)."""
-    ids, ts, amount = zip(*rows)
-    return pd.DataFrame({
-        "customer_id": pd.array(ids, dtype="str"),
-        "timestamp": pd.to_datetime(list(ts), format="ISO8601").astype("datetime64[ns]"),
-        "amount": np.array(amount, dtype=float),
-    })
 
 
 ROWS = [

@@ -6,17 +6,9 @@ import pytest
 
 from features.build import build_features
 from features.labels import make_labels
+from tests.features.frames import frame
 
 AS_OF = "2024-03-31"
-
-
-def frame(rows):
-    ids, ts, amount = zip(*rows)
-    return pd.DataFrame({
-        "customer_id": pd.array(ids, dtype="str"),
-        "timestamp": pd.to_datetime(list(ts), format="ISO8601").astype("datetime64[ns]"),
-        "amount": np.array(amount, dtype=float),
-    })
 
 
 ROWS = [

@@ -1,10 +1,10 @@
 """RFM on hand-computed frames: lifetimes conventions in days, same-day collapsing, as_of edges."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from features.rfm import RFM_COLUMNS, rfm_features
+from tests.features.frames import canonical
 
 DAY0 = pd.Timestamp("2024-01-01")
 AS_OF = "2024-02-10"  # day 40
@@ -13,12 +13,7 @@ AS_OF = "2024-02-10"  # day 40
 def frame(rows):
     """rows: (customer, day offset or Timestamp, amount)."""
     ids, ts, amount = zip(*rows)
-    stamps = [t if isinstance(t, pd.Timestamp) else DAY0 + pd.Timedelta(days=t) for t in ts]
-    return pd.DataFrame({
-        "customer_id": pd.array(ids, dtype="str"),
-        "timestamp": pd.to_datetime(stamps).astype("datetime64[ns]"),
-        "amount": np.array(amount, dtype=float),
-    })
+    return canonical(ids, [t if isinstance(t, pd.Timestamp) else DAY0 + pd.Timedelta(days=t) for t in ts], amount)
 
 
 ROWS = [
