@@ -5,11 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-slow bench lint clean
+.PHONY: run test test-fast bench lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade "pip>=24"
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
@@ -19,12 +18,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
-test-slow: $(STAMP)
-	$(VENV)/bin/python -m pytest -m slow
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/features.py
 	$(VENV)/bin/python benchmarks/clv.py
+	$(VENV)/bin/python benchmarks/serving.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

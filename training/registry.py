@@ -70,6 +70,16 @@ def flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
+def clv_params(clv) -> dict:
+    """The fitted BG/NBD and Gamma-Gamma parameters and the path each fit took."""
+    report = clv.fit_report_
+    return {
+        **{f"clv.bgnbd.{k}": round(v, 6) for k, v in clv.bgnbd_params_.items()},
+        **{f"clv.gamma_gamma.{k}": round(v, 6) for k, v in clv.gg_params_.items()},
+        **{f"clv.{m}.{k}": report[m][k] for m in ("bgnbd", "gamma_gamma") for k in ("path", "penalizer")},
+    }
+
+
 @dataclass(frozen=True)
 class Logged:
     run_id: str
@@ -86,6 +96,7 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
     with mlflow.start_run(experiment_id=exp, run_name=f"train as of {meta['as_of']}") as run:
         mlflow.log_params({**params, "as_of": meta["as_of"], "purchases_method": meta["purchases_method"],
                            "backtest_origin": meta["backtest_origin"], "dataset": dataset,
+                           "n_cutoffs": len(meta["cutoffs"]), **clv_params(bundle.models.clv),
                            **{f"data.{k}": v for k, v in meta["data"].items()}})
         mlflow.log_metrics(flat_metrics(result.metrics))
         mlflow.set_tags({"dataset": dataset, "data.hash": meta["data"]["hash"]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -77,3 +78,31 @@ def test_a_bad_as_of_is_a_usage_error():
     result = runner.invoke(app, ["features", "-t", "cdnow", "--as-of", "30/09/1997"])
     assert result.exit_code == 2
     assert "not a date like 1997-09-30" in result.output
+
+
+@pytest.fixture()
+def short_log(tmp_path):
+    """The seed data cut to nine months (2025-04-01 .. 2025-12-31): a young shop."""
+    raw = pd.read_csv(SEED_CSV)
+    young = raw.loc[raw["timestamp"] >= "2025-04-01"]
+    path = tmp_path / "young.csv"
+    young.to_csv(path, index=False)
+    return path
+
+
+def test_train_on_a_short_log_uses_the_cutoffs_that_fit_and_says_how_many(short_log, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHURNCLV_HOME", str(tmp_path))
+    result = runner.invoke(app, ["train", "-t", str(short_log), "--step-days", "28"])
+    assert result.exit_code == 0, result.output
+    # every 28 days back from 2025-10-02 (as-of minus the horizon) while 56 days of history remain
+    assert "5 stacked cutoffs (2025-06-12 .. 2025-10-02)" in " ".join(result.output.split())
+    assert "registered as churn-clv v1" in result.output
+
+
+def test_train_without_enough_history_says_how_much_is_needed(short_log, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "churnclv", "train", "-t", str(short_log), "--as-of", "2025-08-01"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "CHURNCLV_HOME": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    message = " ".join(proc.stderr.split())
+    assert "too little history before 2025-05-03: 32 days from 2025-04-01" in message
+    assert "needs 146 days" in message and "Traceback" not in message

@@ -19,6 +19,7 @@ def test_a_run_logs_params_metrics_plots_and_the_data_fingerprint(trained_home):
     params, metrics = run.data.params, run.data.metrics
     assert params["as_of"] == "2025-12-31" and params["horizon_days"] == "90"
     assert params["boost.seed"] == "42" and params["data.rows"] == "25057"
+    assert params["clv.bgnbd.path"] in ("converged", "precision_loss_accepted") and float(params["clv.bgnbd.r"]) > 0
     assert {"lightgbm.roc_auc", "bgnbd.roc_auc", "rfm_logistic.roc_auc", "lightgbm.purchases_total_error_pct",
             "lightgbm.spend_spearman", "lightgbm.brier", "lightgbm.lift_top_decile"} <= set(metrics)
     names = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
