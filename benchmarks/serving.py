@@ -11,7 +11,7 @@ endpoint with ``--connections`` concurrent connections. Prints requests/s, p50 a
 
 each as a ratio of the floor's requests/s, plus start-up time to ready and resident memory.
 
-    .venv/bin/python benchmarks/serving.py [--customers 1000000 --seconds 8 --connections 8 --workers 1]
+    .venv/bin/python benchmarks/serving.py [--customers 1000000 --seconds 8 --connections 8 --workers 2]
 """
 
 from __future__ import annotations
@@ -43,12 +43,11 @@ SEGMENTS = {"new": "onboarding", "lapsed": "no_contact", "high_value_at_risk": "
 
 def train_home(home: Path) -> str:
     """A champion trained on the seed data in ``home`` (fast settings); its version."""
+    from features import load_transactions
     from training.churn import BoostSettings, CutoffPlan
     from training.jobs import run_training
     from training.pipeline import TrainConfig
     from training.registry import champion, connect
-
-    from features import load_transactions
 
     client = connect(f"sqlite:///{home / 'mlruns' / 'mlflow.db'}", home / "mlruns" / "artifacts")
     if (current := champion(client)) is not None:
@@ -105,10 +104,12 @@ def rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def start_server(home: Path, port: int, workers: int, log: Path) -> tuple[subprocess.Popen, float]:
+def start_server(home: Path, port: int, workers: int, log: Path, *,
+                 access_log: bool = False) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "CHURNCLV_HOME": str(home), "CHURNCLV_API_KEYS": KEY, "BENTOML_HOST": "127.0.0.1",
            "CHURNCLV_REFRESH_SECONDS": os.environ.get("CHURNCLV_REFRESH_SECONDS", "5"), "BENTOML_DO_NOT_TRACK": "true",
-           "BENTOML_CONFIG_OPTIONS": f"services.churnclv.workers={workers}"}
+           "BENTOML_CONFIG_OPTIONS": f"services.churnclv.workers={workers}"
+                                     f" services.churnclv.logging.access.enabled={str(access_log).lower()}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnCLV", "--host",
@@ -150,16 +151,43 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def run_wrk(url: str, script: str, *, seconds: float, connections: int) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", f.name, url],
-                         capture_output=True, text=True, check=True).stdout
-    os.unlink(f.name)
+def _parse_wrk(out: str) -> dict:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)), "p99": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
             "errors": int(errors.group(1)) if errors else 0}
+
+
+def run_wrk(url: str, script: str, *, seconds: float, connections: int, clients: int = 1) -> dict:
+    """``clients`` wrk processes sharing ``connections``, started 0.2 s apart.
+
+    A BentoML worker accepts every connection waiting when it wakes up, so one wrk opening all its
+    keep-alive connections at once often lands them all on one worker; staggered clients spread
+    them as a real population of clients would. requests/s are summed; p50 is the request-weighted
+    mean of the clients' p50s and p99 the largest of their p99s (an upper bound).
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    shares = [connections // clients + (i < connections % clients) for i in range(clients)]
+    procs = []
+    for share in shares:
+        procs.append(subprocess.Popen(["wrk", "-t1", f"-c{share}", f"-d{max(1, round(seconds))}s", "--latency", "-s",
+                                       f.name, url], stdout=subprocess.PIPE, text=True))
+        time.sleep(0.2)
+    parts = [_parse_wrk(p.communicate()[0]) for p in procs]
+    os.unlink(f.name)
+    total = sum(p["rps"] for p in parts)
+    return {"rps": total, "p50": sum(p["p50"] * p["rps"] for p in parts) / total,
+            "p99": max(p["p99"] for p in parts), "errors": sum(p["errors"] for p in parts)}
+
+
+def worker_split(log: Path, start: int) -> str:
+    """Share of the requests logged since byte ``start`` that each worker answered."""
+    with log.open("rb") as f:
+        f.seek(start)
+        workers = re.findall(rb"\[entry_service:churnclv:(\d+)\]", f.read())
+    counts = [workers.count(w) for w in sorted(set(workers))]
+    return "/".join(f"{c / max(1, len(workers)):.0%}" for c in counts) or "-"
 
 
 async def _drive(url: str, bodies: list, seconds: float, connections: int) -> dict:
@@ -186,8 +214,8 @@ async def _drive(url: str, bodies: list, seconds: float, connections: int) -> di
 
 def run_python_client(url: str, bodies: list, *, seconds: float, connections: int) -> dict:
     """The fallback load generator, in its own process so it does not share the server's GIL."""
-    code = ("import asyncio, json, sys; sys.path.insert(0, %r); from benchmarks.serving import _drive; "
-            "a = json.load(sys.stdin); print(json.dumps(asyncio.run(_drive(*a))))") % str(REPO)
+    code = (f"import asyncio, json, sys; sys.path.insert(0, {str(REPO)!r}); from benchmarks.serving import _drive; "
+            "a = json.load(sys.stdin); print(json.dumps(asyncio.run(_drive(*a))))")
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps([url, bodies, seconds, connections]),
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)
@@ -216,18 +244,22 @@ def one_history(rows: int = 20) -> list[dict]:
             for r in mine.itertuples()]
 
 
-def measure(port: int, n_customers: int, *, seconds: float, connections: int) -> list[tuple[str, dict]]:
+def measure(port: int, n_customers: int, *, seconds: float, connections: int, clients: int,
+            log: Path) -> list[tuple[str, dict]]:
     rng = np.random.default_rng(11)
     results = []
     for label, path, template, ids in endpoints(n_customers, one_history()):
         url = f"http://127.0.0.1:{port}{path}"
         if shutil.which("wrk"):
-            run_wrk(url, lua_script(template, n_customers, ids), seconds=1, connections=connections)  # warm-up
-            result = run_wrk(url, lua_script(template, n_customers, ids), seconds=seconds, connections=connections)
+            script = lua_script(template, n_customers, ids)
+            run_wrk(url, script, seconds=1, connections=connections)  # warm-up
+            start = log.stat().st_size
+            result = run_wrk(url, script, seconds=seconds, connections=connections, clients=clients)
+            result["split"] = worker_split(log, start)
         else:
             bodies = [template.replace("IDS", ",".join(f'"C{i:07d}"' for i in rng.integers(0, n_customers, ids)))
                       for _ in range(200)]
-            result = run_python_client(url, bodies, seconds=seconds, connections=connections)
+            result = {**run_python_client(url, bodies, seconds=seconds, connections=connections), "split": "-"}
         results.append((label, result))
     return results
 
@@ -237,7 +269,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (the service default: 2)")
+    parser.add_argument("--access-log", action="store_true", help="log every request (shows the per-worker split)")
+    parser.add_argument("--clients", type=int, default=4, help="wrk processes sharing the connections, staggered")
     parser.add_argument("--home", type=Path, help="reuse this CHURNCLV_HOME (trained once, kept)")
     args = parser.parse_args()
 
@@ -252,16 +286,19 @@ def main() -> None:
     print(f"score table of {args.customers:,} customers: {path.stat().st_size / 2**20:.0f} MiB "
           f"({time.perf_counter() - t0:.1f} s)")
     port = free_port()
-    proc, startup = start_server(home, port, args.workers, home / "server.log")
+    proc, startup = start_server(home, port, args.workers, home / "server.log", access_log=args.access_log)
     try:
         print(f"server ready in {startup:.1f} s; resident memory {rss_mib(proc.pid):.0f} MiB "
               f"({args.workers} worker(s)); load: {'wrk' if shutil.which('wrk') else 'httpx'}, "
-              f"{args.connections} connections, {args.seconds:g} s per endpoint")
-        results = measure(port, args.customers, seconds=args.seconds, connections=args.connections)
+              f"{args.connections} connections, {args.seconds:g} s per endpoint; {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.2f}")
+        results = measure(port, args.customers, seconds=args.seconds, connections=args.connections,
+                          clients=max(1, min(args.clients, args.connections)), log=home / "server.log")
         floor = results[0][1]["rps"]
-        print(f"{'endpoint':<34}{'req/s':>9}{'of floor':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+        print(f"{'endpoint':<34}{'req/s':>9}{'of floor':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}  per worker")
         for label, r in results:
-            print(f"{label:<34}{r['rps']:>9.0f}{r['rps'] / floor:>9.0%} {r['p50']:>8.2f}{r['p99']:>9.2f}{r['errors']:>9}")
+            print(f"{label:<34}{r['rps']:>9.0f}{r['rps'] / floor:>9.0%} {r['p50']:>8.2f}{r['p99']:>9.2f}{r['errors']:>9}"
+                  f"  {r['split']}")
         print(f"resident memory after the run: {rss_mib(proc.pid):.0f} MiB")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -298,6 +298,24 @@ def promote(version: Annotated[str, typer.Argument(help="The churn-clv version t
     console.print(f"churn-clv v{version} is now the champion.")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on; anything but loopback needs API keys.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 3000,
+    model: ModelUri = "models:/churn-clv@champion",
+    scores: Annotated[Optional[Path], typer.Option(help="Score table to serve. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
+    api_keys_file: Annotated[Optional[Path], typer.Option(help="File of API keys, one a line (or CHURNCLV_API_KEYS=k1,k2; default: $CHURNCLV_HOME/.churnclv_api_key if present).")] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Serve without API keys (loopback host only).")] = False,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes, each holding the model and the table. Default: 2.")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log a line per request.")] = False,
+) -> None:
+    """Start the HTTP service (BentoML): /score, /score_transactions, /prioritise, /model, /reload."""
+    from serving.cli_serve import serve as run_server
+
+    run_server(host=host, port=port, model=model, scores=scores, api_keys_file=api_keys_file, open_=open_,
+               workers=workers, access_log=access_log)
+
+
 def seed_path() -> Path:
     """The committed seed transactions shipped in ``seeds/``."""
     import importlib.resources

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from features import ChurnclvError
 from serving.errors import error_body, normalise
@@ -103,6 +104,20 @@ def authorised(access: Access, scope: Scope) -> bool:
     return matched and scheme.lower() == b"bearer"
 
 
+def too_large(limit: int) -> str:
+    return f"the request body is over the limit of {limit:,} bytes"
+
+
+def size_refusal(scope: Scope, limit: int) -> tuple | None:
+    """400/413 from the Content-Length header alone, when it is not a number or over ``limit``."""
+    length = header(scope, b"content-length")
+    if length is None:
+        return None
+    if not length.isdigit():
+        return 400, "bad_request", "the Content-Length header is not a number"
+    return (413, "body_too_large", too_large(limit)) if int(length) > limit else None
+
+
 async def answer(send: Send, status: int, code: str, message: str, extra: list | None = None) -> None:
     body = error_body(code, message)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -178,19 +193,15 @@ class Guard:
         if not public and (refusal := self._refusal(scope)) is not None:
             return await answer(send, *refusal)
         limit = self.access.max_body_bytes
-        length = header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            status = 413 if length.isdigit() else 400
-            return await answer(send, status, "body_too_large" if status == 413 else "bad_request",
-                                f"the request body is over the limit of {limit:,} bytes" if status == 413
-                                else "the Content-Length header is not a number")
+        if (refusal := size_refusal(scope, limit)) is not None:
+            return await answer(send, *refusal)
         if scope["method"] in ("POST", "PUT", "PATCH"):
             media = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
             if not public and media not in JSON_TYPES:
                 return await answer(send, 415, "unsupported_media_type", "send the body as application/json")
             body = await read_body(receive, limit)
             if body is None:
-                return await answer(send, 413, "body_too_large", f"the request body is over the limit of {limit:,} bytes")
+                return await answer(send, 413, "body_too_large", too_large(limit))
             receive = replay(body, receive)
         await self.app(scope, receive, normalising(send))
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from serving.auth import load_access
 from serving.state import DEFAULT_MODEL
@@ -20,7 +20,8 @@ SERVICE = "serving.service:ChurnCLV"
 
 
 def serve_environment(*, host: str, port: int, model: str, scores: Path | None, api_keys_file: Path | None,
-                      open_: bool, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+                      open_: bool, workers: int | None = None, access_log: bool = False,
+                      environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of the server process; raises :class:`serving.auth.AccessError` (a
     ``ChurnclvError``) when it must not start: no API key and not ``open_``, or open off loopback."""
     from churnclv.settings import Settings
@@ -32,6 +33,13 @@ def serve_environment(*, host: str, port: int, model: str, scores: Path | None, 
                BENTOML_HOST=host, BENTOML_PORT=str(port))
     if api_keys_file is not None:
         env["CHURNCLV_API_KEYS_FILE"] = str(api_keys_file.expanduser().resolve())
+    options = [env.get("BENTOML_CONFIG_OPTIONS", "")]
+    if workers is not None:
+        options.append(f"services.churnclv.workers={workers}")
+    if access_log:
+        options.append("services.churnclv.logging.access.enabled=true")
+    if " ".join(options).strip():
+        env["BENTOML_CONFIG_OPTIONS"] = " ".join(options).strip()
     if open_:
         env["CHURNCLV_OPEN"] = "1"
     else:
@@ -41,21 +49,28 @@ def serve_environment(*, host: str, port: int, model: str, scores: Path | None, 
 
 
 def serve(host: str = "127.0.0.1", port: int = 3000, model: str = DEFAULT_MODEL, scores: Path | None = None,
-          api_keys_file: Path | None = None, open_: bool = False) -> None:
-    """Run the HTTP service in the foreground until interrupted (Ctrl-C)."""
+          api_keys_file: Path | None = None, open_: bool = False, workers: int | None = None,
+          access_log: bool = False) -> None:
+    """Run the HTTP service in the foreground until interrupted (Ctrl-C).
+
+    ``workers`` processes each load the model and the score table (default: the service's 2);
+    ``access_log`` logs a line per request (off by default: /metrics counts requests).
+    """
     from features import ChurnclvError
 
     if not 0 < port < 65536:
         raise ChurnclvError(f"--port must be between 1 and 65535, not {port}")
+    if workers is not None and workers < 1:
+        raise ChurnclvError(f"--workers must be at least 1, not {workers}")
     env = serve_environment(host=host, port=port, model=model, scores=scores, api_keys_file=api_keys_file,
-                            open_=open_)
+                            open_=open_, workers=workers, access_log=access_log)
     print(f"Serving {model} and {env['CHURNCLV_SCORES_PATH']} on http://{host}:{port} "
           f"({'open, no API key' if open_ and not load_access(env).keys else 'Authorization: Bearer <key>'}); "
           "GET /readyz says when it is ready.", file=sys.stderr)
     command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port),
                "--working-dir", str(Path(__file__).resolve().parents[1])]
     try:
-        code = subprocess.run(command, env=env).returncode
+        code = subprocess.run(command, env=env, check=False).returncode
     except KeyboardInterrupt:
         return
     if code not in (0, -2, 130):

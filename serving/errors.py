@@ -12,8 +12,10 @@ import functools
 import inspect
 import json
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from pydantic import BaseModel
 from starlette.responses import Response
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -38,22 +40,30 @@ def error_response(error: ApiError) -> Response:
                     media_type="application/json")
 
 
+def json_response(model: BaseModel) -> Response:
+    """A pydantic response as one JSON body with a Content-Length (BentoML would stream it chunked)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 def answers(handler: Callable) -> Callable:
-    """Decorate an API method so that a raised :class:`ApiError` becomes its JSON error response."""
+    """Decorate an API method: its pydantic result is sent by :func:`json_response`, and a raised
+    :class:`ApiError` becomes its JSON error response. The annotations (and so the OpenAPI schema)
+    stay those of ``handler``."""
     if inspect.iscoroutinefunction(handler):
         @functools.wraps(handler)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return await handler(*args, **kwargs)
+                return json_response(await handler(*args, **kwargs))
             except ApiError as error:
                 return error_response(error)
     else:
         @functools.wraps(handler)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return handler(*args, **kwargs)
+                return json_response(handler(*args, **kwargs))
             except ApiError as error:
                 return error_response(error)
+    wrapper.__signature__ = inspect.signature(handler)  # BentoML inspects the handler on every call
     return wrapper
 
 

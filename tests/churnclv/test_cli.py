@@ -16,7 +16,7 @@ from tests.conftest import SEED_CSV
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", ["features", "cohorts", "train", "score", "promote", "quickstart"])
+@pytest.mark.parametrize("command", ["features", "cohorts", "train", "score", "promote", "serve", "quickstart"])
 def test_every_command_has_help(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output

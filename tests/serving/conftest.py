@@ -16,7 +16,7 @@ import pytest
 
 with warnings.catch_warnings():  # starlette's note about httpx2, once
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient  # noqa: F401
+    from starlette.testclient import TestClient
 
 KEY = "test-key-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -34,9 +34,9 @@ class Harness:
         from serving.state import ServeConfig
 
         home = self.trained.home
-        settings = dict(model_uri="models:/churn-clv@champion", scores_path=self.trained.scores_path,
-                        tracking_uri=self.trained.tracking_uri, artifact_root=home / "mlruns" / "artifacts",
-                        refresh_seconds=0)
+        settings = {"model_uri": "models:/churn-clv@champion", "scores_path": self.trained.scores_path,
+                    "tracking_uri": self.trained.tracking_uri, "artifact_root": home / "mlruns" / "artifacts",
+                    "refresh_seconds": 0}
         return ServeConfig(**{**settings, **changes})
 
 

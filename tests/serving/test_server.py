@@ -85,3 +85,15 @@ def test_serve_refuses_to_start_without_a_key_or_open_off_loopback(monkeypatch, 
                             api_keys_file=None, open_=True, environ={})
     assert env["CHURNCLV_OPEN"] == "1" and env["BENTOML_HOST"] == "127.0.0.1"
     assert env["CHURNCLV_SCORES_PATH"] == str(tmp_path.resolve() / "scores" / "latest.parquet")
+
+
+def test_bentoml_build_packages_the_service(tmp_path):
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    done = subprocess.run([sys.executable, "-m", "bentoml", "build", str(REPO)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Successfully built" in done.stdout
+    bento = next((tmp_path / "bentoml" / "bentos" / "churnclv").glob("*/bento.yaml")).parent
+    assert (bento / "src" / "serving" / "service.py").is_file() and (bento / "src" / "features" / "io.py").is_file()
+    assert not list((bento / "src").glob("tests*"))
+    assert "bentoml==1.4.40" in (bento / "env" / "python" / "requirements.txt").read_text()

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -185,6 +184,14 @@ def test_customers_without_a_purchase_by_as_of_are_listed_apart(api):
     body = post(api, "/score_transactions", {"as_of": "2025-12-31", "transactions": rows}).json()
     assert [s["customer_id"] for s in body["scores"]] == ["early"]
     assert body["unscored_ids"] == ["late"] and body["transactions_used"] == 2
+
+
+def test_a_history_without_any_purchase_by_as_of_scores_nobody(api):
+    rows = [{"customer_id": "late", "timestamp": "2026-02-01", "amount": 10.0},
+            {"customer_id": "refund", "timestamp": "2025-02-01", "amount": -10.0}]
+    r = post(api, "/score_transactions", {"as_of": "2025-12-31", "transactions": rows})
+    assert r.status_code == 200
+    assert r.json()["scores"] == [] and r.json()["unscored_ids"] == ["late", "refund"]
 
 
 def test_posted_transactions_are_checked_by_the_file_contract(api):
