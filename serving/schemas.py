@@ -54,7 +54,8 @@ class PrioritiseRequest(Request):
     contact_cost: float = Field(1.0, ge=0, allow_inf_nan=False, description="cost of one touchpoint, currency")
     save_rate: float = Field(0.1, gt=0, le=1, description="share of the value at risk a touchpoint saves")
     segments: Annotated[list[str], Field(min_length=1)] | None = Field(
-        None, description="only these segments (default: all)")
+        None, description="only these segments (default: every segment whose recommended action is a "
+                           "touchpoint, i.e. not 'no_contact')")
 
 
 class ReloadRequest(Request):

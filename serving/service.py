@@ -86,13 +86,14 @@ class ChurnCLV:
         """Who to contact first: expected value saved by a touchpoint, positive only, best first."""
         table = self.state.current.need_table()
         check_segments(table, request.segments)
+        segments = table.contactable if request.segments is None else request.segments
         plan = policy.prioritise(table.ranking, limit=request.limit, contact_cost=request.contact_cost,
-                                 save_rate=request.save_rate, segments=request.segments)
+                                 save_rate=request.save_rate, segments=segments)
         summary = PrioritiseSummary(qualifying=plan.qualifying, returned=len(plan.positions),
                                     expected_value_saved_returned=plan.saved_returned,
                                     expected_value_saved_qualifying=plan.saved_qualifying,
                                     contact_cost=request.contact_cost, save_rate=request.save_rate,
-                                    segments=request.segments)
+                                    segments=segments)
         return PrioritiseResponse(as_of=table.as_of, model_version=table.model_version,
                                   customers=prioritised(table, plan), summary=summary)
 

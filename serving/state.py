@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,12 @@ class ScoreTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def contactable(self) -> list[str]:
+        """Segments whose recommended action is a touchpoint (the policy says no_contact for the rest)."""
+        contact = self.texts["recommended_action"] != "no_contact"
+        return sorted(set(self.texts["segment"][contact].tolist()))
 
 
 def file_fingerprint(path: Path) -> tuple | None:

@@ -232,7 +232,9 @@ def test_too_many_transactions_gets_413_naming_the_limit(api):
 def test_prioritise_ranks_by_expected_value_saved(api, batch):
     body = post(api, "/prioritise", {"limit": 25, "contact_cost": 2.0, "save_rate": 0.2}).json()
     saved = batch["value_at_risk"] * 0.2 - 2.0
-    qualifying = batch.assign(saved=saved).loc[saved > 0].sort_values("saved", ascending=False, kind="stable")
+    contactable = batch["recommended_action"] != "no_contact"  # the policy's default: no touchpoint for these
+    qualifying = batch.assign(saved=saved).loc[(saved > 0) & contactable].sort_values(
+        "saved", ascending=False, kind="stable")
     assert [c["customer_id"] for c in body["customers"]] == qualifying["customer_id"].head(25).tolist()
     assert [c["rank"] for c in body["customers"]] == list(range(1, 26))
     summary = body["summary"]
@@ -240,6 +242,8 @@ def test_prioritise_ranks_by_expected_value_saved(api, batch):
     assert summary["expected_value_saved_qualifying"] == pytest.approx(qualifying["saved"].sum())
     assert summary["expected_value_saved_returned"] == pytest.approx(qualifying["saved"].head(25).sum())
     assert all(c["expected_value_saved"] > 0 for c in body["customers"])
+    assert all(c["recommended_action"] != "no_contact" for c in body["customers"])
+    assert set(summary["segments"]) == set(batch.loc[contactable, "segment"])
 
 
 def test_prioritise_within_segments(api, batch):
