@@ -173,6 +173,7 @@ ModelUri = Annotated[str, typer.Option("--model", help="Registered model URI (al
 def _client(settings: Settings):
     from training.registry import connect
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: MLflow sets INFO on import
     return connect(settings.mlflow_uri, settings.artifact_root if settings.tracking_uri is None else None)
 
 
@@ -380,7 +381,6 @@ class _DropNoise(logging.Filter):
 
 def quiet_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("mlflow.pyfunc").addFilter(_DropNoise())
 
 
