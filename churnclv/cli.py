@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -34,14 +35,14 @@ Transactions = Annotated[
     ),
 ]
 AsOf = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(help="Use transactions up to and including this day (YYYY-MM-DD). Default: the last day in the data."),
 ]
 CustomerCol = Annotated[str, typer.Option(help="Name of the customer id column in the input.")]
 TimestampCol = Annotated[str, typer.Option(help="Name of the date/time column in the input.")]
 AmountCol = Annotated[str, typer.Option(help="Name of the amount column (negative = return).")]
 DateFormat = Annotated[
-    Optional[str], typer.Option(help="strftime format of the dates, e.g. %d/%m/%Y. Default: ISO 8601 or inferred.")
+    str | None, typer.Option(help="strftime format of the dates, e.g. %d/%m/%Y. Default: ISO 8601 or inferred.")
 ]
 BadRowsOpt = Annotated[
     str,
@@ -51,7 +52,7 @@ BadRowsOpt = Annotated[
     ),
 ]
 Rejected = Annotated[
-    Optional[Path], typer.Option(help="Where 'drop' writes the rejected rows. Default: $CHURNCLV_HOME/reports/rejected.csv.")
+    Path | None, typer.Option(help="Where 'drop' writes the rejected rows. Default: $CHURNCLV_HOME/reports/rejected.csv.")
 ]
 
 
@@ -117,7 +118,7 @@ def _default_out(name: str, settings: Settings) -> Path:
 @app.command()
 def features(
     transactions: Transactions,
-    out: Annotated[Optional[Path], typer.Option(help="Output .csv or .parquet. Default: $CHURNCLV_HOME/out/features.parquet.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output .csv or .parquet. Default: $CHURNCLV_HOME/out/features.parquet.")] = None,
     as_of: AsOf = None,
     customer_col: CustomerCol = "customer_id",
     timestamp_col: TimestampCol = "timestamp",
@@ -142,8 +143,8 @@ def features(
 @app.command()
 def cohorts(
     transactions: Transactions,
-    out: Annotated[Optional[Path], typer.Option(help="Retention table .csv or .parquet. Default: $CHURNCLV_HOME/out/cohorts.csv.")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Heat-map PNG. Default: beside --out, with .png.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Retention table .csv or .parquet. Default: $CHURNCLV_HOME/out/cohorts.csv.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Heat-map PNG. Default: beside --out, with .png.")] = None,
     as_of: AsOf = None,
     customer_col: CustomerCol = "customer_id",
     timestamp_col: TimestampCol = "timestamp",
@@ -190,7 +191,7 @@ def train(
     discount_rate: Annotated[float, typer.Option(min=0.0, help="Annual discount rate of the CLV.")] = 0.10,
     cutoffs: Annotated[int, typer.Option(min=1, help="At most this many past snapshots are stacked.")] = 11,
     step_days: Annotated[int, typer.Option(min=1, help="Days between stacked snapshots.")] = 14,
-    dataset: Annotated[Optional[str], typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
     customer_col: CustomerCol = "customer_id",
     timestamp_col: TimestampCol = "timestamp",
     amount_col: AmountCol = "amount",
@@ -262,7 +263,7 @@ def score(
     transactions: Transactions,
     as_of: AsOf = None,
     model: ModelUri = "models:/churn-clv@champion",
-    out: Annotated[Optional[Path], typer.Option(help="Output .parquet or .csv. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output .parquet or .csv. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
     explain: Annotated[bool, typer.Option(help="Add each customer's top churn drivers (JSON).")] = False,
     customer_col: CustomerCol = "customer_id",
     timestamp_col: TimestampCol = "timestamp",
@@ -273,8 +274,8 @@ def score(
 ) -> None:
     """Score every customer with the registered model and write the score table atomically."""
     from features import write_table
-    from training.registry import load_bundle
     from training.bundle import score_table
+    from training.registry import load_bundle
 
     settings = Settings()
     with step(f"Loading {model}"):
@@ -304,10 +305,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on; anything but loopback needs API keys.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 3000,
     model: ModelUri = "models:/churn-clv@champion",
-    scores: Annotated[Optional[Path], typer.Option(help="Score table to serve. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
-    api_keys_file: Annotated[Optional[Path], typer.Option(help="File of API keys, one a line (or CHURNCLV_API_KEYS=k1,k2; default: $CHURNCLV_HOME/.churnclv_api_key if present).")] = None,
+    scores: Annotated[Path | None, typer.Option(help="Score table to serve. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
+    api_keys_file: Annotated[Path | None, typer.Option(help="File of API keys, one a line (or CHURNCLV_API_KEYS=k1,k2; default: $CHURNCLV_HOME/.churnclv_api_key if present).")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Serve without API keys (loopback host only).")] = False,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes, each holding the model and the table. Default: 2.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes, each holding the model and the table. Default: 2.")] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log a line per request.")] = False,
 ) -> None:
     """Start the HTTP service (BentoML): /score, /score_transactions, /prioritise, /model, /reload."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.resources
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ class Problem:
 
     @property
     def count(self) -> int:
-        return int(len(self.rows))
+        return len(self.rows)
 
     def message(self) -> str:
         shown = ", ".join(

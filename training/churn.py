@@ -137,9 +137,9 @@ class ChurnModel:
     def __init__(self, *, settings: BoostSettings = BoostSettings()):
         self.settings = settings
 
-    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> "ChurnModel":
+    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> ChurnModel:
         self.features_ = feature_columns(stacked)
-        make = lambda n: lgb.LGBMClassifier(objective="binary", **self.settings.estimator_args(n))  # noqa: E731
+        make = lambda n: lgb.LGBMClassifier(objective="binary", **self.settings.estimator_args(n))
         self.model_, held_out = _fit_boosted(make, stacked, "churned", self.features_, self.settings, horizon_days)
         self.calibrator_ = None
         if held_out is not None and len(np.unique(held_out[1])) == 2:
@@ -172,9 +172,9 @@ class PurchaseModel:
     def __init__(self, *, settings: BoostSettings = BoostSettings()):
         self.settings = settings
 
-    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> "PurchaseModel":
+    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> PurchaseModel:
         self.features_ = feature_columns(stacked)
-        make = lambda n: lgb.LGBMRegressor(objective="poisson", **self.settings.estimator_args(n))  # noqa: E731
+        make = lambda n: lgb.LGBMRegressor(objective="poisson", **self.settings.estimator_args(n))
         self.model_, _ = _fit_boosted(make, stacked, "purchases", self.features_, self.settings, horizon_days)
         return self
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from features import write_atomic
 from training import plots
-from training.pipeline import Progress, TrainConfig, TrainResult, train
+from training.pipeline import Progress, TrainConfig, TrainResult, train, until, window_metrics
 from training.registry import Logged, gate, log_training
 
 
@@ -57,5 +57,8 @@ def run_training(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: Tra
     save_figures(figures, plots_dir)
     logged = log_training(result, dataset=dataset, params=config.flat(), figures=figures, client=client,
                           artifact_root=artifact_root, input_example=example_input(as_of=as_of))
-    promoted, reason = gate(client, logged)
+    origin = pd.Timestamp(result.bundle.metadata["backtest_origin"])
+    seen = until(transactions, as_of)
+    promoted, reason = gate(client, logged, rescore=lambda champion: window_metrics(
+        champion, seen, origin=origin, horizon_days=config.horizon_days))
     return Outcome(result=result, logged=logged, promoted=promoted, reason=reason, plots_dir=plots_dir)

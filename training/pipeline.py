@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,11 +18,11 @@ from features import build_features, make_labels
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
 from training.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
 from training.churn import (
+    RFM,
     BoostSettings,
     ChurnModel,
     CutoffPlan,
     PurchaseModel,
-    RFM,
     TrainingError,
     cutoff_dates,
     fit_rfm_logistic,
@@ -89,7 +89,7 @@ def fingerprint(transactions: pd.DataFrame) -> dict:
     hashed = pd.util.hash_pandas_object(transactions[["customer_id", "timestamp", "amount"]], index=False)
     digest = hashlib.sha256(np.uint64(hashed.to_numpy().sum()).tobytes()).hexdigest()[:16]
     return {
-        "rows": int(len(transactions)),
+        "rows": len(transactions),
         "customers": int(transactions["customer_id"].nunique()),
         "first_day": f"{transactions['timestamp'].min():%Y-%m-%d}",
         "last_day": f"{transactions['timestamp'].max():%Y-%m-%d}",
@@ -180,6 +180,18 @@ def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp
         table[["frequency", "recency", "T", "bgnbd_p_no_purchase", "bgnbd_expected_purchases"]]
     )
     return metrics, backtest, method
+
+
+def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, origin: pd.Timestamp,
+                   horizon_days: int) -> dict[str, float]:
+    """Churn AUC and total purchases error of any bundle scored at ``origin`` on the next ``horizon_days``
+    (the gate's measure: it scores the champion on a challenger's backtest window)."""
+    scores = bundle.score(transactions, as_of=origin).set_index("customer_id")
+    actual = make_labels(transactions, as_of=origin, horizon_days=horizon_days).reindex(scores.index)
+    churn = churn_metrics(actual["churned"].to_numpy(dtype=float), scores["churn_probability"].to_numpy())
+    purchases = forecast_metrics(scores["expected_purchases"], actual["purchases"], name="purchases")
+    return {"lightgbm.roc_auc": churn["roc_auc"],
+            "lightgbm.purchases_total_error_pct": purchases["purchases_total_error_pct"]}
 
 
 def planned_steps(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> int:

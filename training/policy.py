@@ -58,7 +58,7 @@ class Policy:
     at_risk: float | None = None
     loyal: float | None = None
 
-    def fit(self, scores: pd.DataFrame) -> "Policy":
+    def fit(self, scores: pd.DataFrame) -> Policy:
         """Fix the bars from a score table's ``clv``, ``churn_probability`` and ``value_at_risk``."""
         clv, churn = scores["clv"].to_numpy(dtype=float), scores["churn_probability"].to_numpy(dtype=float)
         return replace(

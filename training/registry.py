@@ -11,8 +11,8 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from features import ChurnclvError
 
@@ -138,19 +138,39 @@ def compare(new: dict[str, float], old: dict[str, float]) -> tuple[bool, str]:
     )
 
 
-def gate(client: MlflowClient, logged: Logged) -> tuple[bool, str]:
-    """Give ``logged`` the champion alias if it is at least as good as the current champion."""
+def _champion_metrics(client: MlflowClient, current, new, rescore) -> tuple[dict, str]:
+    """The champion's metrics on the challenger's backtest window, and how they were obtained.
+
+    When the champion was trained no later than the window's start (with the same horizon), its bundle
+    is scored on that very window (``rescore``): the same customers, the same outcomes. Otherwise its
+    recorded backtest metrics are used, and the reason says whether they came from the same window.
+    """
+    old = client.get_run(current.run_id).data
+    trained = old.params.get("as_of", "")
+    if rescore is not None and trained and trained <= new.params["backtest_origin"] \
+            and old.params.get("horizon_days") == new.params.get("horizon_days"):
+        bundle = load_bundle(client, f"models:/{MODEL_NAME}/{current.version}")
+        return rescore(bundle), f" (champion v{current.version} re-scored on this backtest window)"
+    same = new.params.get("backtest_origin") == old.params.get("backtest_origin") and \
+        new.tags.get("data.hash") == old.tags.get("data.hash")
+    note = "" if same else f" (champion v{current.version}'s recorded metrics come from another window or data)"
+    return old.metrics, note
+
+
+def gate(client: MlflowClient, logged: Logged, *, rescore=None) -> tuple[bool, str]:
+    """Give ``logged`` the champion alias if it is at least as good as the current champion.
+
+    ``rescore(bundle) -> {"lightgbm.roc_auc": .., "lightgbm.purchases_total_error_pct": ..}`` measures
+    a bundle on the challenger's backtest window (see :func:`_champion_metrics`).
+    """
     current = champion(client)
     if current is None:
         promote(client, logged.version)
         return True, "the first registered version becomes champion"
     new = client.get_run(logged.run_id).data
-    old = client.get_run(current.run_id).data
-    better, reason = compare(new.metrics, old.metrics)
-    same = new.params.get("backtest_origin") == old.params.get("backtest_origin") and \
-        new.tags.get("data.hash") == old.tags.get("data.hash")
-    if not same:
-        reason += f" (champion v{current.version} was measured on another window or data)"
+    old_metrics, note = _champion_metrics(client, current, new, rescore)
+    better, reason = compare(new.metrics, old_metrics)
+    reason += note
     if better:
         promote(client, logged.version)
         return True, f"promoted over v{current.version}: {reason}"

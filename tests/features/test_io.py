@@ -145,7 +145,7 @@ def test_write_table_is_atomic_and_keeps_the_earlier_file_on_failure(tmp_path):
     target = tmp_path / "out.parquet"
     write_table(pd.DataFrame({"a": [1, 2]}), target)
     unserialisable = pd.DataFrame({"a": [object()]})
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # pyarrow: ArrowInvalid, cannot convert the object
         write_table(unserialisable, target)
     assert pd.read_parquet(target)["a"].tolist() == [1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]

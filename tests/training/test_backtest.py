@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.backtest import calibration_error, churn_metrics, forecast_metrics, purchase_metrics, top_decile_lift
+from training.backtest import (
+    calibration_error,
+    churn_metrics,
+    forecast_metrics,
+    purchase_metrics,
+    top_decile_lift,
+)
 
 
 def test_calibration_error_by_hand():

@@ -72,3 +72,20 @@ def test_a_worse_model_is_registered_as_challenger_and_promote_overrides(tmp_pat
     assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == second.logged.version
     with pytest.raises(ChurnclvError, match="no version 99"):
         promote(client, "99")
+
+
+def test_the_gate_scores_an_older_champion_on_the_challengers_window(tmp_path, seed_transactions):
+    client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    common = dict(dataset="seed", client=client, artifact_root=tmp_path / "artifacts", plots_dir=tmp_path / "plots",
+                  config=fast_config())
+    old = run_training(seed_transactions, as_of=SEED_AS_OF - pd.Timedelta(days=120), **common)
+    new = run_training(seed_transactions, as_of=SEED_AS_OF, **common)
+    assert old.promoted
+    assert f"champion v{old.logged.version} re-scored on this backtest window" in new.reason
+    # the re-scored champion saw nothing after its own as-of: its window metrics are an honest comparison
+    from training.pipeline import until, window_metrics
+
+    champion = load_bundle(client, f"models:/{MODEL_NAME}/{old.logged.version}")
+    origin = pd.Timestamp(new.result.bundle.metadata["backtest_origin"])
+    measured = window_metrics(champion, until(seed_transactions, SEED_AS_OF), origin=origin, horizon_days=90)
+    assert f"vs champion's {measured['lightgbm.roc_auc']:.4f}" in new.reason
