@@ -6,10 +6,13 @@ where its output went. Errors meant for the user are printed on one or two lines
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import MISSING, dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -28,34 +31,6 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-Transactions = Annotated[
-    str,
-    typer.Option(
-        "--transactions", "-t", help="CSV or Parquet file of transactions, or 'cdnow' for the built-in CDNOW log."
-    ),
-]
-AsOf = Annotated[
-    str | None,
-    typer.Option(help="Use transactions up to and including this day (YYYY-MM-DD). Default: the last day in the data."),
-]
-CustomerCol = Annotated[str, typer.Option(help="Name of the customer id column in the input.")]
-TimestampCol = Annotated[str, typer.Option(help="Name of the date/time column in the input.")]
-AmountCol = Annotated[str, typer.Option(help="Name of the amount column (negative = return).")]
-DateFormat = Annotated[
-    str | None, typer.Option(help="strftime format of the dates, e.g. %d/%m/%Y. Default: ISO 8601 or inferred.")
-]
-BadRowsOpt = Annotated[
-    str,
-    typer.Option(
-        "--bad-rows",
-        help="'fail' stops on any bad row (default); 'drop' drops bad rows and writes them to --rejected.",
-    ),
-]
-Rejected = Annotated[
-    Path | None, typer.Option(help="Where 'drop' writes the rejected rows. Default: $CHURNCLV_HOME/reports/rejected.csv.")
-]
-
-
 @contextmanager
 def step(message: str) -> Iterator[None]:
     """A spinner for a step that may take a few seconds."""
@@ -63,52 +38,93 @@ def step(message: str) -> Iterator[None]:
         yield
 
 
-def load(
-    transactions: str,
-    *,
-    customer_col: str,
-    timestamp_col: str,
-    amount_col: str,
-    date_format: str | None,
-    bad_rows: str,
-    rejected: Path | None,
-    settings: Settings,
-) -> pd.DataFrame:
-    from features import load_transactions
+@dataclass(frozen=True)
+class Source:
+    """Where the transactions come from and how to read them: the options every data command shares."""
 
-    if bad_rows not in ("fail", "drop"):
-        raise typer.BadParameter("use 'fail' or 'drop'", param_hint="--bad-rows")
-    report = (rejected or settings.root / "reports" / "rejected.csv") if bad_rows == "drop" else None
-    with step(f"Reading {transactions}"):
-        tx = load_transactions(
-            transactions,
-            customer_col=customer_col,
-            timestamp_col=timestamp_col,
-            amount_col=amount_col,
-            date_format=date_format,
-            bad_rows=bad_rows,  # type: ignore[arg-type]
-            report_path=report,
+    transactions: str
+    as_of: str | None = None
+    customer_col: str = "customer_id"
+    timestamp_col: str = "timestamp"
+    amount_col: str = "amount"
+    date_format: str | None = None
+    bad_rows: str = "fail"
+    rejected: Path | None = None
+
+    def load(self, settings: Settings) -> pd.DataFrame:
+        """Read and validate the transactions; with ``--bad-rows drop``, say how many were dropped and where."""
+        from features import load_transactions
+
+        if self.bad_rows not in ("fail", "drop"):
+            raise typer.BadParameter("use 'fail' or 'drop'", param_hint="--bad-rows")
+        report = (self.rejected or settings.root / "reports" / "rejected.csv") if self.bad_rows == "drop" else None
+        with step(f"Reading {self.transactions}"):
+            tx = load_transactions(self.transactions, customer_col=self.customer_col, timestamp_col=self.timestamp_col,
+                                   amount_col=self.amount_col, date_format=self.date_format,
+                                   bad_rows=self.bad_rows, report_path=report)  # type: ignore[arg-type]
+        console.print(
+            f"Read {len(tx):,} transactions of {tx['customer_id'].nunique():,} customers "
+            f"({tx['timestamp'].min():%Y-%m-%d} to {tx['timestamp'].max():%Y-%m-%d})."
         )
-    console.print(
-        f"Read {len(tx):,} transactions of {tx['customer_id'].nunique():,} customers "
-        f"({tx['timestamp'].min():%Y-%m-%d} to {tx['timestamp'].max():%Y-%m-%d})."
-    )
-    if report is not None:
-        dropped = pd.read_csv(report)["row"].nunique()
-        console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
-    return tx
+        if report is not None:
+            dropped = pd.read_csv(report)["row"].nunique()
+            console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
+        return tx
+
+    def day(self, tx: pd.DataFrame) -> pd.Timestamp:
+        """The as-of day: the one asked for, or the last transaction day (and say so)."""
+        if self.as_of is None:
+            day = tx["timestamp"].max().normalize()
+            console.print(f"As of {day:%Y-%m-%d} (the last transaction day; set --as-of to change).")
+            return day
+        try:
+            return pd.Timestamp(date.fromisoformat(self.as_of))
+        except ValueError:
+            raise typer.BadParameter(f"{self.as_of!r} is not a date like 1997-09-30", param_hint="--as-of") from None
 
 
-def resolve_as_of(tx: pd.DataFrame, as_of: str | None) -> pd.Timestamp:
-    """The as-of day: the one asked for, or the last transaction day (and say so)."""
-    if as_of is None:
-        day = tx["timestamp"].max().normalize()
-        console.print(f"As of {day:%Y-%m-%d} (the last transaction day; set --as-of to change).")
-        return day
-    try:
-        return pd.Timestamp(date.fromisoformat(as_of))
-    except ValueError:
-        raise typer.BadParameter(f"{as_of!r} is not a date like 1997-09-30", param_hint="--as-of") from None
+SOURCE_OPTIONS = {
+    "transactions": Annotated[str, typer.Option(
+        "--transactions", "-t", help="CSV or Parquet file of transactions, or 'cdnow' for the built-in CDNOW log.")],
+    "as_of": Annotated[str | None, typer.Option(
+        help="Use transactions up to and including this day (YYYY-MM-DD). Default: the last day in the data.")],
+    "customer_col": Annotated[str, typer.Option(help="Name of the customer id column in the input.")],
+    "timestamp_col": Annotated[str, typer.Option(help="Name of the date/time column in the input.")],
+    "amount_col": Annotated[str, typer.Option(help="Name of the amount column (negative = return).")],
+    "date_format": Annotated[str | None, typer.Option(
+        help="strftime format of the dates, e.g. %d/%m/%Y. Default: ISO 8601 or inferred.")],
+    "bad_rows": Annotated[str, typer.Option(
+        "--bad-rows", help="'fail' stops on any bad row (default); 'drop' drops bad rows and writes them to --rejected.")],
+    "rejected": Annotated[Path | None, typer.Option(
+        help="Where 'drop' writes the rejected rows. Default: $CHURNCLV_HOME/reports/rejected.csv.")],
+}
+
+
+def reads_transactions(command):
+    """Give a command the shared input options (:data:`SOURCE_OPTIONS`); it receives them as ``source``.
+
+    --transactions and --as-of come first in --help, the column and bad-row options last.
+    """
+    defaults = {f.name: f.default for f in fields(Source)}
+
+    def option(name: str) -> inspect.Parameter:
+        default = defaults[name] if defaults[name] is not MISSING else inspect.Parameter.empty
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                 annotation=SOURCE_OPTIONS[name])
+
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "source"]
+    names = list(SOURCE_OPTIONS)
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        source = Source(**{name: kwargs.pop(name) for name in names if name in kwargs})
+        return command(source=source, **kwargs)
+
+    parameters = [option(n) for n in names[:2]] + own + [option(n) for n in names[2:]]
+    wrapper.__signature__ = inspect.Signature(parameters)
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
 
 
 def _default_out(name: str, settings: Settings) -> Path:
@@ -116,24 +132,17 @@ def _default_out(name: str, settings: Settings) -> Path:
 
 
 @app.command()
+@reads_transactions
 def features(
-    transactions: Transactions,
+    source: Source,
     out: Annotated[Path | None, typer.Option(help="Output .csv or .parquet. Default: $CHURNCLV_HOME/out/features.parquet.")] = None,
-    as_of: AsOf = None,
-    customer_col: CustomerCol = "customer_id",
-    timestamp_col: TimestampCol = "timestamp",
-    amount_col: AmountCol = "amount",
-    date_format: DateFormat = None,
-    bad_rows: BadRowsOpt = "fail",
-    rejected: Rejected = None,
 ) -> None:
     """Build point-in-time customer features (RFM, behaviour windows, cohort) and write them."""
     from features import build_features, write_table
 
     settings = Settings()
-    tx = load(transactions, customer_col=customer_col, timestamp_col=timestamp_col, amount_col=amount_col,
-              date_format=date_format, bad_rows=bad_rows, rejected=rejected, settings=settings)
-    day = resolve_as_of(tx, as_of)
+    tx = source.load(settings)
+    day = source.day(tx)
     with step("Building features"):
         table = build_features(tx, as_of=day)
     path = write_table(table.reset_index(), out or _default_out("features.parquet", settings))
@@ -141,25 +150,18 @@ def features(
 
 
 @app.command()
+@reads_transactions
 def cohorts(
-    transactions: Transactions,
+    source: Source,
     out: Annotated[Path | None, typer.Option(help="Retention table .csv or .parquet. Default: $CHURNCLV_HOME/out/cohorts.csv.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Heat-map PNG. Default: beside --out, with .png.")] = None,
-    as_of: AsOf = None,
-    customer_col: CustomerCol = "customer_id",
-    timestamp_col: TimestampCol = "timestamp",
-    amount_col: AmountCol = "amount",
-    date_format: DateFormat = None,
-    bad_rows: BadRowsOpt = "fail",
-    rejected: Rejected = None,
 ) -> None:
     """Write the cohort retention table (acquisition month x months since) and its heat-map."""
     from features import cohort_table, plot_cohort_table, write_atomic, write_table
 
     settings = Settings()
-    tx = load(transactions, customer_col=customer_col, timestamp_col=timestamp_col, amount_col=amount_col,
-              date_format=date_format, bad_rows=bad_rows, rejected=rejected, settings=settings)
-    day = resolve_as_of(tx, as_of)
+    tx = source.load(settings)
+    day = source.day(tx)
     table = cohort_table(tx, as_of=day)
     path = write_table(table.reset_index(), out or _default_out("cohorts.csv", settings))
     picture = plot or path.with_suffix(".png")
@@ -183,21 +185,15 @@ def _dataset_name(transactions: str) -> str:
 
 
 @app.command()
+@reads_transactions
 def train(
-    transactions: Transactions,
-    as_of: AsOf = None,
+    source: Source,
     horizon_days: Annotated[int, typer.Option(min=1, help="Churn = no purchase in this many days after as-of.")] = 90,
     clv_horizon_days: Annotated[int, typer.Option(min=1, help="CLV horizon in days.")] = 365,
     discount_rate: Annotated[float, typer.Option(min=0.0, help="Annual discount rate of the CLV.")] = 0.10,
     cutoffs: Annotated[int, typer.Option(min=1, help="At most this many past snapshots are stacked.")] = 11,
     step_days: Annotated[int, typer.Option(min=1, help="Days between stacked snapshots.")] = 14,
     dataset: Annotated[str | None, typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
-    customer_col: CustomerCol = "customer_id",
-    timestamp_col: TimestampCol = "timestamp",
-    amount_col: AmountCol = "amount",
-    date_format: DateFormat = None,
-    bad_rows: BadRowsOpt = "fail",
-    rejected: Rejected = None,
 ) -> None:
     """Fit, backtest on the latest full horizon, log to MLflow, register "churn-clv" and gate the champion."""
     from training.churn import CutoffPlan
@@ -205,16 +201,15 @@ def train(
     from training.pipeline import TrainConfig, planned_steps
 
     settings = Settings()
-    tx = load(transactions, customer_col=customer_col, timestamp_col=timestamp_col, amount_col=amount_col,
-              date_format=date_format, bad_rows=bad_rows, rejected=rejected, settings=settings)
-    day = resolve_as_of(tx, as_of)
+    tx = source.load(settings)
+    day = source.day(tx)
     config = TrainConfig(horizon_days=horizon_days, clv_horizon_days=clv_horizon_days, discount_rate=discount_rate,
                          plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
     total = planned_steps(tx, as_of=day, config=config)
     with progress_bar() as bar:
         task = bar.add_task("Training", total=total)
         outcome = run_training(
-            tx, as_of=day, config=config, dataset=dataset or _dataset_name(transactions), client=_client(settings),
+            tx, as_of=day, config=config, dataset=dataset or _dataset_name(source.transactions), client=_client(settings),
             artifact_root=settings.artifact_root if settings.tracking_uri is None else None,
             plots_dir=settings.plots_dir, progress=lambda what: bar.update(task, advance=1, description=what),
         )
@@ -259,18 +254,12 @@ def metrics_table(metrics: dict):
 
 
 @app.command()
+@reads_transactions
 def score(
-    transactions: Transactions,
-    as_of: AsOf = None,
+    source: Source,
     model: ModelUri = "models:/churn-clv@champion",
     out: Annotated[Path | None, typer.Option(help="Output .parquet or .csv. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
     explain: Annotated[bool, typer.Option(help="Add each customer's top churn drivers (JSON).")] = False,
-    customer_col: CustomerCol = "customer_id",
-    timestamp_col: TimestampCol = "timestamp",
-    amount_col: AmountCol = "amount",
-    date_format: DateFormat = None,
-    bad_rows: BadRowsOpt = "fail",
-    rejected: Rejected = None,
 ) -> None:
     """Score every customer with the registered model and write the score table atomically."""
     from features import write_table
@@ -280,9 +269,8 @@ def score(
     settings = Settings()
     with step(f"Loading {model}"):
         bundle = load_bundle(_client(settings), model)
-    tx = load(transactions, customer_col=customer_col, timestamp_col=timestamp_col, amount_col=amount_col,
-              date_format=date_format, bad_rows=bad_rows, rejected=rejected, settings=settings)
-    day = resolve_as_of(tx, as_of)
+    tx = source.load(settings)
+    day = source.day(tx)
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):
         table = score_table(bundle, tx, as_of=day, explain=explain)
     path = write_table(table, out or settings.scores_path)
@@ -348,17 +336,14 @@ def quickstart(
 
     settings = Settings()
     source = str(seed_path())
-    columns = dict(customer_col="customer_id", timestamp_col="timestamp", amount_col="amount", date_format=None,
-                   bad_rows="fail", rejected=None)
-    features(transactions=source, out=None, as_of=None, **columns)
-    cohorts(transactions=source, out=None, plot=None, as_of=None, **columns)
+    features(transactions=source)
+    cohorts(transactions=source)
     current = champion(_client(settings))
     if current is None:
-        train(transactions=source, as_of=None, horizon_days=90, clv_horizon_days=365, discount_rate=0.10,
-              cutoffs=11, step_days=14, dataset="seed", **columns)
+        train(transactions=source, dataset="seed")
     else:
         console.print(f"churn-clv v{current.version} is the champion already (retrain with churnclv train).")
-    score(transactions=source, as_of=None, model="models:/churn-clv@champion", out=None, explain=True, **columns)
+    score(transactions=source, explain=True)
     key = ensure_api_key(settings)
     console.print(f"[green]Done.[/] Features and cohorts in {settings.out_dir}, scores in {settings.scores_path}, "
                   f"plots in {settings.plots_dir}, MLflow store at {settings.mlflow_uri}.")
