@@ -21,7 +21,6 @@ import pandas as pd
 REQUIRED = ("customer_id", "timestamp", "amount")
 OPTIONAL_TEXT = ("order_id", "channel", "category")
 OPTIONAL_NUMBER = ("quantity",)
-OPTIONAL = ("order_id", "quantity", "channel", "category")
 BadRows = Literal["fail", "drop"]
 _EXAMPLES = 3
 
@@ -58,18 +57,18 @@ class TransactionsError(ChurnclvError, ValueError):
         self.problems = problems
 
 
-def _problem(frame: pd.DataFrame, column: str, mask: np.ndarray, issue: str, raw: pd.Series | None = None):
+def _problem(values: pd.Series, column: str, mask: np.ndarray, issue: str) -> Problem | None:
+    """A :class:`Problem` for the rows where ``mask`` is true (examples taken from ``values``), or None."""
     rows = np.flatnonzero(mask)
     if not len(rows):
         return None
-    values = (raw if raw is not None else frame[column]).iloc[rows[:_EXAMPLES]]
-    return Problem(column, issue, rows, tuple(None if pd.isna(v) else v for v in values))
+    return Problem(column, issue, rows, tuple(None if pd.isna(v) else v for v in values.iloc[rows[:_EXAMPLES]]))
 
 
 def _parse_ids(raw: pd.Series, column: str) -> tuple[pd.Series, Problem | None]:
     ids = raw.astype("str").str.strip()
     bad = ids.isna().to_numpy() | (ids == "").to_numpy()
-    return ids, _problem(pd.DataFrame({column: raw}), column, bad, "have an empty id")
+    return ids, _problem(raw, column, bad, "have an empty id")
 
 
 def _parse_timestamps(raw: pd.Series, date_format: str | None) -> tuple[pd.Series, Problem | None]:
@@ -85,7 +84,7 @@ def _parse_timestamps(raw: pd.Series, date_format: str | None) -> tuple[pd.Serie
     parsed = parsed.astype("datetime64[ns]")
     bad = parsed.isna().to_numpy()
     hint = f"do not parse as dates with format {date_format!r}" if date_format else "do not parse as dates"
-    return parsed, _problem(pd.DataFrame({"timestamp": raw}), "timestamp", bad, hint)
+    return parsed, _problem(raw, "timestamp", bad, hint)
 
 
 def _parse_numbers(raw: pd.Series, column: str, *, required: bool) -> tuple[pd.Series, Problem | None]:
@@ -93,7 +92,7 @@ def _parse_numbers(raw: pd.Series, column: str, *, required: bool) -> tuple[pd.S
     bad = ~np.isfinite(numbers.to_numpy())
     if not required:
         bad &= raw.notna().to_numpy()
-    return numbers, _problem(pd.DataFrame({column: raw}), column, bad, "are not finite numbers")
+    return numbers, _problem(raw, column, bad, "are not finite numbers")
 
 
 def _duplicate_orders(frame: pd.DataFrame) -> Problem | None:
@@ -101,7 +100,7 @@ def _duplicate_orders(frame: pd.DataFrame) -> Problem | None:
     if "order_id" not in frame:
         return None
     mask = frame.duplicated(keep="first").to_numpy()
-    return _problem(frame, "order_id", mask, "duplicate an earlier row with the same order id")
+    return _problem(frame["order_id"], "order_id", mask, "duplicate an earlier row with the same order id")
 
 
 def _rename(frame: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:

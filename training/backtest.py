@@ -62,7 +62,3 @@ def purchase_metrics(predicted: pd.Series, actual: pd.Series) -> dict[str, float
     deviance = mean_poisson_deviance(a, np.clip(predicted.to_numpy(dtype=float), 1e-9, None))
     return {**forecast_metrics(predicted, actual, name="purchases"), "purchases_poisson_deviance": float(deviance)}
 
-
-def comparison_table(metrics: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """Models side by side: one row per metric, one column per model (missing values blank)."""
-    return pd.DataFrame(metrics).rename_axis("metric")

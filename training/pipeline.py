@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,6 @@ class TrainResult:
     backtest: pd.DataFrame
     backtest_models: Models
     fingerprint: dict
-    figures: dict = field(default_factory=dict)
 
 
 def until(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
