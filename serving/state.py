@@ -249,8 +249,6 @@ def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, exp
         raise ApiError(422, "invalid_transactions", message, details) from None
     seen = (clean["timestamp"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)).to_numpy()
     posted = list(dict.fromkeys(clean["customer_id"].tolist()))
-    if not (seen & (clean["amount"] >= 0).to_numpy()).any():  # nobody has a purchase by as_of
-        return [], posted, int(seen.sum())
     try:
         scored = model.bundle.score(clean, as_of=pd.Timestamp(as_of), explain=explain)
     except (ChurnclvError, ValueError) as exc:

@@ -94,6 +94,9 @@ class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
 
     def score_snapshot(self, table: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
         """The score table (one row per customer, ``customer_id`` a column) from a :func:`snapshot`."""
+        if table.empty:  # nobody had bought by the as-of day: an empty table, not a model error
+            return pd.DataFrame({c: pd.Series(dtype="str" if c in ("customer_id", "segment", "recommended_action")
+                                              else "float64") for c in SCORE_COLUMNS})
         scores = self.values(table)
         segment = self.policy.segment(scores.assign(T=table["T"]))
         scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))

@@ -97,3 +97,9 @@ def test_cdnow_quality_targets():
     assert m["lightgbm"]["roc_auc"] >= m["bgnbd"]["roc_auc"] + 0.01
     assert abs(m["lightgbm"]["purchases_total_error_pct"]) <= 10
     assert m["bgnbd"]["purchases_total_error_pct"] < -10  # plain BG/NBD under-forecasts, as published
+
+
+def test_a_history_without_purchases_by_as_of_scores_to_an_empty_table(seed_transactions, seed_result):
+    later = seed_transactions.loc[seed_transactions["customer_id"] == "C00001"]
+    table = seed_result.bundle.score(later, as_of=later["timestamp"].min() - pd.Timedelta(days=1))
+    assert table.empty and list(table.columns[:9]) == list(seed_result.bundle.score(later, as_of=SEED_AS_OF).columns[:9])
