@@ -7,9 +7,11 @@ the column, how many rows, and a few examples.
 
 from __future__ import annotations
 
+import gzip
 import importlib.resources
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +80,9 @@ def _parse_timestamps(raw: pd.Series, date_format: str | None) -> tuple[pd.Serie
         text = raw.astype("str").str.strip()
         parsed = pd.to_datetime(text, errors="coerce", utc=True, format=date_format or "ISO8601")
         if date_format is None and parsed.isna().mean() > 0.5:  # not ISO: infer one format from the data
-            parsed = pd.to_datetime(text, errors="coerce", utc=True)
+            with warnings.catch_warnings():  # "could not infer format": the bad rows are reported below
+                warnings.simplefilter("ignore", UserWarning)
+                parsed = pd.to_datetime(text, errors="coerce", utc=True)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     parsed = parsed.astype("datetime64[ns]")
@@ -218,6 +222,16 @@ def read_cdnow() -> pd.DataFrame:
         )
 
 
+def _delimiter(path: Path) -> str:
+    """The header line's most frequent of , ; tab | (a European ';' export reads as well as a ',' one)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     suffixes = "".join(path.suffixes[-2:]).lower()
     if not path.exists():
@@ -228,8 +242,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         if suffixes.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if suffixes.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-            sep = "\t" if ".tsv" in suffixes else ","
-            return pd.read_csv(path, sep=sep, dtype="str", keep_default_na=False, na_values=[""])
+            return pd.read_csv(path, sep=_delimiter(path), dtype="str", keep_default_na=False, na_values=[""])
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TransactionsError(f"{path} is not a readable {path.suffix or 'table'} file: {first}") from None

@@ -41,6 +41,26 @@ def test_parquet_with_other_column_names_is_mapped(tmp_path):
     assert tx["channel"].tolist() == ["web", "store"]
 
 
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_the_delimiter_is_read_from_the_header(tmp_path, sep):
+    text = GOOD.replace(",", sep)
+    tx = load_transactions(write_csv(tmp_path, text, name="tx.csv"))
+    assert tx["amount"].tolist() == [10.0, 5.5, -3.0]
+
+
+def test_gzipped_csv(tmp_path):
+    import gzip
+
+    path = tmp_path / "tx.csv.gz"
+    path.write_bytes(gzip.compress(GOOD.encode()))
+    assert len(load_transactions(path)) == 3
+
+
+def test_epoch_numbers_are_not_dates(tmp_path):
+    with pytest.raises(TransactionsError, match=r"'timestamp': 2 row\(s\) do not parse as dates \(e.g. row 1: '1704067200'"):
+        load_transactions(write_csv(tmp_path, "customer_id,timestamp,amount\nA,1704067200,1\nB,1704153600,2\n"))
+
+
 def test_timezones_become_utc_naive(tmp_path):
     tx = load_transactions(write_csv(tmp_path, "customer_id,timestamp,amount\nA,2024-01-01T23:30:00-02:00,1\n"))
     assert tx["timestamp"].iloc[0] == pd.Timestamp("2024-01-02 01:30")
