@@ -43,6 +43,7 @@ class TrainConfig:
     clv_horizon_days: int = 365
     discount_rate: float = 0.10
     time_unit_days: float = 7.0
+    max_total_error_pct: float = 10.0
     plan: CutoffPlan = CutoffPlan()
     boost: BoostSettings = BoostSettings()
     policy: Policy = Policy()
@@ -143,6 +144,20 @@ def fit_models(
     )
 
 
+def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_error_pct: float) -> str:
+    """The forecast that fills ``expected_purchases``, judged on the backtest.
+
+    Among the methods whose total purchases are within ``max_total_error_pct`` of what happened (the
+    figure a business plans with), the best per customer by Poisson deviance (MAE would reward
+    forecasting that nobody buys); if none is within, the one with the smallest total error.
+    """
+    total = {m: abs(e["purchases_total_error_pct"]) for m, e in errors.items()}
+    within = [m for m in errors if total[m] <= max_total_error_pct]
+    if within:
+        return min(within, key=lambda m: errors[m]["purchases_poisson_deviance"])
+    return min(errors, key=total.get)
+
+
 def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp, config: TrainConfig):
     """Score the backtest models at ``origin`` and compare with what happened in the next horizon.
 
@@ -157,7 +172,7 @@ def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp
         m: purchase_metrics(pd.Series(expected_purchases(models, table, m), index=table.index), actual["purchases"])
         for m in PURCHASE_METHODS
     }
-    method = min(PURCHASE_METHODS, key=lambda m: errors[m]["purchases_poisson_deviance"])
+    method = choose_purchases_method(errors, max_total_error_pct=config.max_total_error_pct)
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy).values(table)
     scored["rfm_logistic"] = models.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
     metrics = {

@@ -49,3 +49,18 @@ def test_poisson_deviance_prefers_the_right_mean_over_zero():
     mean = purchase_metrics(pd.Series(0.75, index=actual.index), actual)
     assert zero["purchases_mae"] < mean["purchases_mae"]  # MAE rewards forecasting nothing ...
     assert mean["purchases_poisson_deviance"] < zero["purchases_poisson_deviance"]  # deviance does not
+
+
+def test_the_purchase_forecast_must_get_the_total_right_before_deviance_decides():
+    from training.pipeline import choose_purchases_method
+
+    errors = {
+        "bgnbd": {"purchases_total_error_pct": -13.0, "purchases_poisson_deviance": 0.80},
+        "bgnbd_scaled": {"purchases_total_error_pct": 4.0, "purchases_poisson_deviance": 0.84},
+        "lightgbm_poisson": {"purchases_total_error_pct": -2.0, "purchases_poisson_deviance": 0.82},
+    }
+    # bgnbd has the best deviance but misses the total by 13%: of the two within 10%, the better deviance
+    assert choose_purchases_method(errors, max_total_error_pct=10) == "lightgbm_poisson"
+    assert choose_purchases_method(errors, max_total_error_pct=15) == "bgnbd"
+    # none within 1%: the smallest total error
+    assert choose_purchases_method(errors, max_total_error_pct=1) == "lightgbm_poisson"
