@@ -177,7 +177,7 @@ def _client(settings: Settings):
     from training.registry import connect
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: MLflow sets INFO on import
-    return connect(settings.mlflow_uri, settings.artifact_root if settings.tracking_uri is None else None)
+    return connect(settings.mlflow_uri, settings.artifact_root)
 
 
 def _dataset_name(transactions: str) -> str:
@@ -210,7 +210,7 @@ def train(
         task = bar.add_task("Training", total=total)
         outcome = run_training(
             tx, as_of=day, config=config, dataset=dataset or _dataset_name(source.transactions), client=_client(settings),
-            artifact_root=settings.artifact_root if settings.tracking_uri is None else None,
+            artifact_root=settings.artifact_root,
             plots_dir=settings.plots_dir, progress=lambda what: bar.update(task, advance=1, description=what),
         )
         bar.update(task, completed=total, description="Trained and registered")

@@ -7,9 +7,6 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MODEL_NAME = "churn-clv"
-CHAMPION = "champion"
-
 
 class Settings(BaseSettings):
     """Where churnclv keeps its state and which MLflow store it talks to.
@@ -22,7 +19,6 @@ class Settings(BaseSettings):
 
     home: Path = Path(".")
     tracking_uri: str | None = Field(default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI"))
-    api_keys: str = ""
 
     @property
     def root(self) -> Path:
@@ -33,8 +29,9 @@ class Settings(BaseSettings):
         return self.tracking_uri or f"sqlite:///{self.root / 'mlruns' / 'mlflow.db'}"
 
     @property
-    def artifact_root(self) -> Path:
-        return self.root / "mlruns" / "artifacts"
+    def artifact_root(self) -> Path | None:
+        """Artifacts of the embedded store; None with a tracking server (it decides where they go)."""
+        return self.root / "mlruns" / "artifacts" if self.tracking_uri is None else None
 
     @property
     def scores_path(self) -> Path:
@@ -51,6 +48,3 @@ class Settings(BaseSettings):
     @property
     def api_key_file(self) -> Path:
         return self.root / ".churnclv_api_key"
-
-    def keys(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]

@@ -55,7 +55,7 @@ class ServeConfig:
             model_uri=os.environ.get("CHURNCLV_MODEL_URI") or DEFAULT_MODEL,
             scores_path=Path(os.environ.get("CHURNCLV_SCORES_PATH") or settings.scores_path).expanduser(),
             tracking_uri=settings.mlflow_uri,
-            artifact_root=settings.artifact_root if settings.tracking_uri is None else None,
+            artifact_root=settings.artifact_root,
             refresh_seconds=float(os.environ.get("CHURNCLV_REFRESH_SECONDS") or 5.0),
         )
 
