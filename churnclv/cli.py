@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated
 
 import pandas as pd
@@ -251,6 +252,115 @@ def metrics_table(metrics: dict):
     for key, label in METRIC_ROWS.items():
         table.add_row(label, *(f"{metrics[m][key]:.3f}" if key in metrics.get(m, {}) else "" for m in models))
     return table
+
+
+def _parse_days(texts: list[str] | None) -> list[pd.Timestamp]:
+    """The --as-of days of ``backtest``, sorted and unique; a ChurnclvError names any that is not a date."""
+    from features import ChurnclvError
+
+    days = set()
+    for text in texts or []:
+        try:
+            days.add(pd.Timestamp(date.fromisoformat(text)))
+        except ValueError:
+            raise ChurnclvError(f"--as-of {text!r} is not a date like 1997-09-30") from None
+    return sorted(days)
+
+
+def _latest_judgeable(tx: pd.DataFrame, horizon_days: int) -> pd.Timestamp:
+    """The default as-of day of ``backtest`` (and say so)."""
+    from training.realfuture import latest_judgeable
+
+    day = latest_judgeable(tx, horizon_days=horizon_days)
+    console.print(f"As of {day:%Y-%m-%d} (the last transaction day minus the {horizon_days}-day horizon: "
+                  "the latest cut whose future is all in the data; set --as-of to change).")
+    return day
+
+
+def _real_future_table(rows: pd.DataFrame):
+    """One date of :func:`training.realfuture.judge_many`: metrics down, models across."""
+    from rich.table import Table
+
+    from training.realfuture import MODEL_LABELS, MODEL_METRICS, MODELS
+
+    first = rows.iloc[0]
+    start = pd.Timestamp(first["as_of"]) + pd.Timedelta(days=1)
+    table = Table(title=f"Trained on data to {first['as_of']}; judged on {start:%Y-%m-%d} .. "
+                        f"{first['window_end']} (unseen)")
+    table.add_column("metric")
+    for m in MODELS:
+        table.add_column(MODEL_LABELS[m], justify="right")
+    labels = {**METRIC_ROWS, "purchases_poisson_deviance": "purchases Poisson deviance",
+              "purchases_spearman": "purchases Spearman"}
+    by_model = rows.set_index("model")
+    for key in MODEL_METRICS["churnclv"]:
+        cells = [("" if key not in MODEL_METRICS[m] else "n/a" if pd.isna(by_model.at[m, key])
+                  else f"{by_model.at[m, key]:.3f}") for m in MODELS]
+        table.add_row(labels[key], *cells)
+    return table
+
+
+_SHARED = SimpleNamespace(**SOURCE_OPTIONS)  # the shared input options, as annotations of ``backtest``
+
+
+@app.command()
+def backtest(
+    transactions: _SHARED.transactions,
+    as_of: Annotated[list[str] | None, typer.Option(
+        "--as-of", metavar="DATE",
+        help="Train on the transactions up to and including this day (YYYY-MM-DD) and judge on the next "
+             "--horizon-days; repeat for several days. Default: the last day minus the horizon.")] = None,
+    horizon_days: Annotated[int, typer.Option(
+        min=1, help="The judged window, and the model's horizon, in days.")] = 90,
+    cutoffs: Annotated[int, typer.Option(min=1, help="At most this many past snapshots are stacked.")] = 11,
+    step_days: Annotated[int, typer.Option(min=1, help="Days between stacked snapshots.")] = 14,
+    out: Annotated[Path | None, typer.Option(
+        help="Also write the results (one row per date and model) to this .csv or .parquet.")] = None,
+    customer_col: _SHARED.customer_col = "customer_id",
+    timestamp_col: _SHARED.timestamp_col = "timestamp",
+    amount_col: _SHARED.amount_col = "amount",
+    date_format: _SHARED.date_format = None,
+    bad_rows: _SHARED.bad_rows = "fail",
+    rejected: _SHARED.rejected = None,
+) -> None:
+    """Judge the model on the real future: for each --as-of day D, train as `train` does on the
+    transactions up to and including D only, then compare its scores with what really happened in the
+    next --horizon-days, (D, D + horizon], beside lifetimes' BG/NBD + Gamma-Gamma (fitted at D) and an RFM
+    logistic regression (trained on the horizon before D): no model sees a row after D. E.g. --as-of
+    1997-09-30 --horizon-days 91 trains on data to 1997-09-30 and judges on 1997-10-01 .. 1997-12-30. The
+    data must run to the end of each window. `train` instead reports a backtest on the horizon before its
+    as-of day, the window its purchase forecast is chosen on. Nothing is logged or registered here.
+    """
+    from features import write_table
+    from training.churn import CutoffPlan
+    from training.pipeline import TrainConfig
+    from training.realfuture import MODEL_LABELS, check_future, judge_many, judge_steps
+
+    source = Source(transactions=transactions, customer_col=customer_col, timestamp_col=timestamp_col,
+                    amount_col=amount_col, date_format=date_format, bad_rows=bad_rows, rejected=rejected)
+    days = _parse_days(as_of)
+    tx = source.load(Settings())
+    days = days or [_latest_judgeable(tx, horizon_days)]
+    for day in days:
+        check_future(tx, as_of=day, horizon_days=horizon_days)
+    config = TrainConfig(horizon_days=horizon_days, plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
+    total = sum(judge_steps(tx, as_of=day, config=config) for day in days)
+    with progress_bar() as bar:
+        task = bar.add_task("Training", total=total)
+        results = judge_many(tx, as_ofs=days, horizon_days=horizon_days, config=config,
+                             progress=lambda what: bar.update(task, advance=1, description=what))
+        bar.update(task, completed=total, description=f"Judged {len(days)} date(s)")
+    for _, rows in results.groupby("as_of", sort=True):
+        first = rows.iloc[0]
+        console.print(_real_future_table(rows))
+        console.print(f"{first['customers']:,} customers scored; in the window: {first['actual_purchases']:,} "
+                      f"purchases (customer-days), {first['actual_churn_rate']:.1%} bought nothing. churnclv's "
+                      f"expected purchases by {first['purchases_method']}.")
+        for _, row in rows.loc[rows["note"] != ""].iterrows():
+            style = "dim" if row["model"] == "churnclv" else "yellow"  # training notes | a failed baseline
+            console.print(f"[{style}]{MODEL_LABELS[row['model']]}: {row['note']}[/]", highlight=False)
+    if out is not None:
+        console.print(f"Wrote {len(results)} rows to [bold]{write_table(results, out)}[/]")
 
 
 @app.command()

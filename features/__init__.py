@@ -17,6 +17,7 @@ from features.io import (
     write_table,
 )
 from features.labels import make_labels
+from features.rfm import rfm_features
 
 __all__ = [
     "ChurnclvError",
@@ -27,6 +28,7 @@ __all__ = [
     "make_labels",
     "plot_cohort_table",
     "read_cdnow",
+    "rfm_features",
     "validate_transactions",
     "write_atomic",
     "write_table",

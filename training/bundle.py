@@ -28,7 +28,7 @@ SCORE_COLUMNS = (
     "segment",
     "recommended_action",
 )
-PURCHASE_METHODS = ("bgnbd", "bgnbd_scaled", "lightgbm_poisson")
+PURCHASE_METHODS = ("bgnbd", "lightgbm_poisson")
 
 
 @dataclass
@@ -38,31 +38,42 @@ class Models:
     as_of: pd.Timestamp
     horizon_days: int
     clv: object
-    churn: ChurnModel
-    purchases: PurchaseModel
-    rfm_logistic: object
-    bgnbd_scale: float
+    churn: ChurnModel | None  # None: too little history for stacked snapshots; churn = P(no purchase), BG/NBD
+    purchases: PurchaseModel | None
+    rfm_logistic: object | None
+    season_factor: float = 1.0  # the season ahead vs the BG/NBD forecast (training.season)
+    poisson_scale: float = 1.0  # brings the LightGBM forecast's total to the BG/NBD total at as_of
     cutoffs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # how this fit degraded, one line each
+
+    @property
+    def purchase_methods(self) -> tuple[str, ...]:
+        """The purchase forecasts these models can make."""
+        return PURCHASE_METHODS if self.purchases is not None else PURCHASE_METHODS[:1]
 
 
 def expected_purchases(models: Models, table: pd.DataFrame, method: str) -> np.ndarray:
-    """Purchases expected in the horizon by one of :data:`PURCHASE_METHODS`."""
-    bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float)
+    """Purchases expected in the horizon by one of :data:`PURCHASE_METHODS`.
+
+    The total level is BG/NBD's, times the factor of the season ahead; ``lightgbm_poisson`` spreads it
+    over customers by the LightGBM Poisson model (its scale fixed at training, so one customer's
+    forecast never depends on who else is scored).
+    """
     if method == "bgnbd":
-        return bgnbd
-    if method == "bgnbd_scaled":
-        return bgnbd * models.bgnbd_scale
-    if method == "lightgbm_poisson":
-        return models.purchases.predict(table)
-    raise ValueError(f"unknown purchases method {method!r}; use one of {PURCHASE_METHODS}")
+        return table["bgnbd_expected_purchases"].to_numpy(dtype=float) * models.season_factor
+    if method == "lightgbm_poisson" and models.purchases is not None:
+        return models.purchases.predict(table) * models.poisson_scale * models.season_factor
+    raise ValueError(f"unknown purchases method {method!r}; use one of {models.purchase_methods}")
 
 
 class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
     """Scores customers from their transactions at an as-of day; see :meth:`score`."""
 
-    def __init__(self, *, models: Models, purchases_method: str, policy: Policy, metadata: dict | None = None):
+    def __init__(self, *, models: Models, purchases_method: str, policy: Policy, metadata: dict | None = None,
+                 churn_method: str = "lightgbm"):
         self.models = models
         self.purchases_method = purchases_method
+        self.churn_method = churn_method if models.churn is not None else "bgnbd"
         self.policy = policy
         self.metadata = dict(metadata or {})
 
@@ -75,7 +86,8 @@ class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
 
     def values(self, table: pd.DataFrame) -> pd.DataFrame:
         """The numeric scores of a :func:`snapshot`, indexed by customer_id."""
-        churn = self.models.churn.predict_proba(table)
+        churn = (self.models.churn.predict_proba(table) if self.churn_method == "lightgbm"
+                 else table["bgnbd_p_no_purchase"].to_numpy(dtype=float))
         purchases = expected_purchases(self.models, table, self.purchases_method)
         bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float)
         ratio = np.divide(purchases, bgnbd, out=np.ones_like(purchases), where=bgnbd > 1e-9)
@@ -100,8 +112,10 @@ class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
         scores = self.values(table)
         segment = self.policy.segment(scores.assign(T=table["T"]))
         scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))
-        if explain:
+        if explain and self.churn_method == "lightgbm":
             scores["drivers"] = top_drivers(self.models.churn.contributions(table), table)
+        elif explain:
+            scores["drivers"] = pd.Series([[] for _ in range(len(scores))], index=scores.index, dtype=object)
         return scores.reset_index()
 
     def score(self, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:

@@ -28,8 +28,11 @@ from training.churn import (
     fit_rfm_logistic,
 )
 from training.clv import CLVModel
+from training.eligibility import Eligibility, check
+from training.mle import CLVFitError
 from training.policy import Policy
-from training.snapshot import labelled_snapshot
+from training.season import season_ahead
+from training.snapshot import labelled_snapshot, snapshot
 
 log = logging.getLogger("churnclv.training")
 Progress = Callable[[str], None]
@@ -98,49 +101,78 @@ def fingerprint(transactions: pd.DataFrame) -> dict:
 
 
 def stacked_snapshots(
-    transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, progress: Progress | None = None
-) -> pd.DataFrame:
-    """Labelled snapshots at every cutoff whose label window ends by ``as_of``, stacked (oldest first).
+    transactions: pd.DataFrame, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Labelled snapshots at ``cutoffs``, stacked (oldest first), and the cutoffs whose CLV fit failed.
 
-    The CLV model of each snapshot is fitted on the data up to that cutoff only.
+    The CLV model of each snapshot is fitted on the data up to that cutoff only. A cutoff where the data
+    cannot identify it keeps its features with the ``bgnbd_`` columns missing (LightGBM handles them).
     """
-    first_day = transactions["timestamp"].min().normalize()
-    cutoffs = cutoff_dates(as_of=as_of, first_day=first_day, horizon_days=config.horizon_days, plan=config.plan)
-    frames = []
+    frames, degraded = [], []
     for cutoff in cutoffs:
         if progress:
             progress(f"snapshot {cutoff:%Y-%m-%d}")
-        clv = config.clv_model().fit(build_features(transactions, as_of=cutoff))
+        try:
+            clv = config.clv_model().fit(build_features(transactions, as_of=cutoff))
+        except CLVFitError as exc:
+            clv = None
+            degraded.append({"cutoff": f"{cutoff:%Y-%m-%d}", "reason": str(exc)})
         frames.append(labelled_snapshot(transactions, cutoff=cutoff, clv=clv, horizon_days=config.horizon_days))
-    return pd.concat(frames)
+    return pd.concat(frames), degraded
+
+
+def _cutoffs(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[list, str]:
+    """The stacked cutoffs for a fit at ``as_of``, or ([], why) when the history is too short for one."""
+    first_day = transactions["timestamp"].min().normalize()
+    try:
+        return cutoff_dates(as_of=as_of, first_day=first_day, horizon_days=config.horizon_days,
+                            plan=config.plan), ""
+    except TrainingError as exc:
+        return [], str(exc)
 
 
 def fit_models(
     transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, progress: Progress | None = None
 ) -> Models:
-    """Fit the CLV model at ``as_of`` and the churn/purchase models on stacked past snapshots."""
+    """Fit the CLV model at ``as_of`` and the churn/purchase models on stacked past snapshots.
+
+    Without history for one snapshot, or when every snapshot had the same outcome, the BG/NBD model
+    alone gives churn (P(no purchase in the horizon)) and purchases, and ``notes`` says so.
+    """
     visible = until(transactions, as_of)
-    stacked = stacked_snapshots(visible, as_of=as_of, config=config, progress=progress)
-    if stacked["churned"].nunique() < 2:
-        raise TrainingError(
-            f"every customer in the {stacked['cutoff'].nunique()} training snapshot(s) had the same outcome: "
-            "a churn model needs customers who bought again and customers who did not. Use more history."
-        )
-    if progress:
-        progress("LightGBM churn and purchase models")
-    latest = stacked.loc[stacked["cutoff"] == stacked["cutoff"].max()]
-    predicted = latest["bgnbd_expected_purchases"].sum()
     if progress:
         progress(f"CLV model at {as_of:%Y-%m-%d}")
+    clv = config.clv_model().fit(build_features(visible, as_of=as_of))
+    season = season_ahead(visible, as_of=as_of, horizon_days=config.horizon_days,
+                          min_history_days=config.plan.min_history_days, clv_model=config.clv_model)
+    notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.seen else [])
+    cutoffs, why = _cutoffs(visible, as_of=as_of, config=config)
+    stacked, degraded = (stacked_snapshots(visible, cutoffs=cutoffs, config=config, progress=progress)
+                         if cutoffs else (None, []))
+    notes += [f"snapshot {d['cutoff']}: BG/NBD features missing ({d['reason']})" for d in degraded]
+    if stacked is not None and stacked["churned"].nunique() < 2:
+        stacked, why = None, "every customer in the training snapshots had the same outcome"
+    if stacked is None:
+        notes.append(f"BG/NBD alone for churn and purchases at {as_of:%Y-%m-%d}: {why}")
+        return Models(as_of=as_of, horizon_days=config.horizon_days, clv=clv, churn=None, purchases=None,
+                      rfm_logistic=None, season_factor=season.factor, cutoffs=[], notes=notes)
+    if progress:
+        progress("LightGBM churn and purchase models")
+    purchases = PurchaseModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days)
+    current = snapshot(visible, as_of=as_of, clv=clv, horizon_days=config.horizon_days)
+    lightgbm_total = float(purchases.predict(current).sum())
     return Models(
         as_of=as_of,
         horizon_days=config.horizon_days,
-        clv=config.clv_model().fit(build_features(visible, as_of=as_of)),
+        clv=clv,
         churn=ChurnModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days),
-        purchases=PurchaseModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days),
+        purchases=purchases,
         rfm_logistic=fit_rfm_logistic(stacked),
-        bgnbd_scale=float(latest["purchases"].sum() / predicted) if predicted > 0 else 1.0,
+        season_factor=season.factor,
+        poisson_scale=float(current["bgnbd_expected_purchases"].sum() / lightgbm_total) if lightgbm_total > 0 else 1.0,
         cutoffs=sorted(stacked["cutoff"].unique()),
+        notes=notes,
     )
 
 
@@ -161,7 +193,8 @@ def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_er
 def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp, config: TrainConfig):
     """Score the backtest models at ``origin`` and compare with what happened in the next horizon.
 
-    Returns (metrics by model, per-customer backtest table, chosen purchases method).
+    Returns (metrics by model, per-customer backtest table, chosen purchases method, chosen churn method).
+    The churn score is LightGBM's unless BG/NBD's P(no purchase) ranks this window better.
     """
     table = ChurnCLVBundle(models=models, purchases_method="bgnbd", policy=config.policy).snapshot(
         transactions, as_of=origin
@@ -170,30 +203,38 @@ def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp
     y = actual["churned"].to_numpy(dtype=float)
     errors = {
         m: purchase_metrics(pd.Series(expected_purchases(models, table, m), index=table.index), actual["purchases"])
-        for m in PURCHASE_METHODS
+        for m in models.purchase_methods
     }
     method = choose_purchases_method(errors, max_total_error_pct=config.max_total_error_pct)
-    scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy).values(table)
-    scored["rfm_logistic"] = models.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
+    bgnbd_churn = churn_metrics(y, table["bgnbd_p_no_purchase"].to_numpy())
+    churn_method = "bgnbd"
+    if models.churn is not None:
+        lightgbm_auc = churn_metrics(y, models.churn.predict_proba(table))["roc_auc"]
+        churn_method = "lightgbm" if not lightgbm_auc < bgnbd_churn["roc_auc"] else "bgnbd"
+    scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy,
+                            churn_method=churn_method).values(table)
+    scored["rfm_logistic"] = (models.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
+                              if models.rfm_logistic is not None else np.nan)
     metrics = {
         "lightgbm": {
             **churn_metrics(y, scored["churn_probability"].to_numpy()),
             **errors[method],
             **forecast_metrics(scored["expected_spend"], actual["spend"], name="spend"),
             **{f"purchases_{k}.{m}": errors[m][f"purchases_{k}"] for m in PURCHASE_METHODS
-               for k in ("total_error_pct", "mae", "poisson_deviance")},
+               for k in ("total_error_pct", "mae", "poisson_deviance") if m in errors},
         },
         "bgnbd": {
-            **churn_metrics(y, table["bgnbd_p_no_purchase"].to_numpy()),
+            **bgnbd_churn,
             **errors["bgnbd"],
             **forecast_metrics(table["bgnbd_expected_spend"], actual["spend"], name="spend"),
         },
-        "rfm_logistic": churn_metrics(y, scored["rfm_logistic"].to_numpy()),
+        "rfm_logistic": (churn_metrics(y, scored["rfm_logistic"].to_numpy())
+                         if models.rfm_logistic is not None else {}),
     }
     backtest = scored.join(actual[["purchases", "spend", "churned"]].add_prefix("actual_")).join(
         table[["frequency", "recency", "T", "bgnbd_p_no_purchase", "bgnbd_expected_purchases"]]
     )
-    return metrics, backtest, method
+    return metrics, backtest, method, churn_method
 
 
 def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, origin: pd.Timestamp,
@@ -208,14 +249,16 @@ def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, origin
             "lightgbm.purchases_total_error_pct": purchases["purchases_total_error_pct"]}
 
 
+def eligibility(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
+    """The eligibility report of a training run at ``as_of`` (see :mod:`training.eligibility`)."""
+    return check(transactions, as_of=as_of, horizon_days=config.horizon_days,
+                 snapshot_history_days=config.plan.min_history_days)
+
+
 def planned_steps(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> int:
     """How many progress steps :func:`train` reports (snapshots of both fits, plus 2 model steps each)."""
-    first_day = transactions["timestamp"].min().normalize()
     origins = (as_of - pd.Timedelta(days=config.horizon_days), as_of)
-    return sum(
-        len(cutoff_dates(as_of=o, first_day=first_day, horizon_days=config.horizon_days, plan=config.plan)) + 2
-        for o in origins
-    )
+    return sum(len(_cutoffs(transactions, as_of=o, config=config)[0]) + 2 for o in origins)
 
 
 def train(
@@ -225,11 +268,14 @@ def train(
     """Backtest on the latest full horizon before ``as_of``, then refit on everything up to ``as_of``."""
     as_of = pd.Timestamp(as_of).normalize()
     visible = until(transactions, as_of)
+    gates = eligibility(visible, as_of=as_of, config=config)
+    gates.raise_if_failed()
     origin = as_of - pd.Timedelta(days=config.horizon_days)
     backtest_models = fit_models(visible, as_of=origin, config=config, progress=progress)
-    metrics, backtest, method = evaluate(backtest_models, visible, origin=origin, config=config)
+    metrics, backtest, method, churn_method = evaluate(backtest_models, visible, origin=origin, config=config)
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
-    unsegmented = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy)
+    unsegmented = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy,
+                                 churn_method=churn_method)
     current = unsegmented.values(unsegmented.snapshot(visible, as_of=as_of))
     data_print = fingerprint(visible)
     metadata = {
@@ -237,15 +283,18 @@ def train(
         "horizon_days": config.horizon_days,
         "backtest_origin": f"{origin:%Y-%m-%d}",
         "purchases_method": method,
+        "churn_method": churn_method,
         "metrics": metrics["lightgbm"],
         "baselines": {k: v for k, v in metrics.items() if k != "lightgbm"},
         "cutoffs": [f"{c:%Y-%m-%d}" for c in final.cutoffs],
-        "features": final.churn.features_,
+        "features": final.churn.features_ if final.churn is not None else [],
         "data": data_print,
         "clv_fit": getattr(final.clv, "fit_report_", {}),
+        "eligibility": gates.to_dict(),
+        "notes": gates.warnings + [f"backtest: {n}" for n in backtest_models.notes] + final.notes,
     }
     bundle = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy.fit(current),
-                            metadata=metadata)
+                            metadata=metadata, churn_method=churn_method)
     log.info("trained: %s cutoffs, purchases by %s", len(final.cutoffs), method)
     return TrainResult(bundle=bundle, metrics=metrics, backtest=backtest, backtest_models=backtest_models,
                        fingerprint=data_print)

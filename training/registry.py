@@ -71,12 +71,12 @@ def flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def clv_params(clv) -> dict:
-    """The fitted BG/NBD and Gamma-Gamma parameters and the path each fit took."""
+    """The fitted BG/NBD and Gamma-Gamma parameters and the method and path each fit took."""
     report = clv.fit_report_
     return {
         **{f"clv.bgnbd.{k}": round(v, 6) for k, v in clv.bgnbd_params_.items()},
         **{f"clv.gamma_gamma.{k}": round(v, 6) for k, v in clv.gg_params_.items()},
-        **{f"clv.{m}.{k}": report[m][k] for m in ("bgnbd", "gamma_gamma") for k in ("path", "penalizer")},
+        **{f"clv.{m}.{k}": report[m][k] for m in ("bgnbd", "gamma_gamma") for k in ("method", "path")},
     }
 
 

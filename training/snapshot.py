@@ -5,12 +5,19 @@ from __future__ import annotations
 import pandas as pd
 
 from features import build_features, make_labels
+from training.clv import PREDICTION_COLUMNS
 
 
 def snapshot(transactions: pd.DataFrame, *, as_of: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:
-    """Features at ``as_of`` joined with ``clv.predict`` (prefixed ``bgnbd_``), one row per customer."""
+    """Features at ``as_of`` joined with ``clv.predict`` (prefixed ``bgnbd_``), one row per customer.
+
+    ``clv=None`` (its fit failed at this cutoff) leaves the ``bgnbd_`` columns missing (NaN).
+    """
     table = build_features(transactions, as_of=as_of)
-    outputs = clv.predict(table, horizon_days=horizon_days)
+    if clv is None:
+        outputs = pd.DataFrame(float("nan"), index=table.index, columns=list(PREDICTION_COLUMNS))
+    else:
+        outputs = clv.predict(table, horizon_days=horizon_days)
     return table.join(outputs.add_prefix("bgnbd_"))
 
 

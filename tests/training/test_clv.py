@@ -16,16 +16,15 @@ import pandas as pd
 import pytest
 from scipy.optimize import OptimizeResult
 
-from training import clv
-from training.clv import (
-    CLVFitError,
-    CLVModel,
+from training import clv, mle
+from training.btyd import (
     bgnbd_expected_purchases,
     bgnbd_p_alive,
     bgnbd_p_no_purchase,
-    compress_bgnbd,
     gamma_gamma_expected_spend,
 )
+from training.clv import CLVModel
+from training.mle import CLVFitError, compress_bgnbd
 
 with warnings.catch_warnings():
     from lifetimes import BetaGeoFitter, GammaGammaFitter
@@ -120,23 +119,26 @@ def test_cdnow_paper_values_on_the_exact_grid(cdnow_days):
     assert model.fit_report_["bgnbd"]["rows_after"] < len(cdnow_days)  # identical rows really merged
 
 
+def test_compressed_fit_on_the_exact_grid_equals_plain_lifetimes(cdnow_days):
+    """Weights on rows of identical customers give lifetimes' own estimates on the uncompressed summary."""
+    model = CLVModel(time_unit_days=0.07).fit(cdnow_days)
+    plain = _plain_lifetimes(_cdnow_weeks())
+    ours = dict(model.bgnbd_params_, alpha=model.bgnbd_params_["alpha"] * 0.07 / 7)
+    np.testing.assert_allclose([ours[k] for k in plain], list(plain.values()), rtol=5e-4)
+
+
 def test_cdnow_in_whole_weeks_stays_close_to_the_paper(cdnow_model):
-    """Rounding CDNOW's 0.01-week times to whole weeks (the default unit) moves a and b by about 2%."""
+    """Grouping CDNOW's 0.01-week times into whole-week cells (keeping each cell's mean times) moves no
+    parameter by more than 1% from the paper's exact fit."""
     assert cdnow_model.bgnbd_params_["time_unit_days"] == 7.0
     errors = _relative_error(cdnow_model.bgnbd_params_, PAPER_BGNBD)
-    assert errors["r"] < 0.01 and errors["alpha"] < 0.01 and max(errors.values()) < 0.025, errors
+    assert max(errors.values()) < 0.01, errors
     report = cdnow_model.fit_report_["bgnbd"]
-    assert (report["path"], report["penalizer"], report["rows_before"]) == ("converged", 0.0, 2357)
+    assert (report["path"], report["method"], report["rows_before"]) == ("converged", "mle", 2357)
     assert report["rows_after"] == 682
 
 
-def test_compressed_fit_equals_plain_lifetimes(cdnow_days, cdnow_model):
-    """Weights on compressed rows give lifetimes' own estimates on the same whole-week summary."""
-    weeks = cdnow_days.assign(recency=np.floor(cdnow_days["recency"] / 7 + 0.5),
-                              T=np.floor(cdnow_days["T"] / 7 + 0.5))
-    plain = _plain_lifetimes(weeks)
-    ours = {k: cdnow_model.bgnbd_params_[k] for k in plain}
-    np.testing.assert_allclose(list(ours.values()), list(plain.values()), rtol=5e-4)
+def test_gamma_gamma_equals_plain_lifetimes(cdnow_days, cdnow_model):
     repeat = cdnow_days[cdnow_days["frequency"] > 0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -148,13 +150,29 @@ def test_compress_bgnbd_keeps_every_customer_once():
     rfm = simulate_rfm(5_000, **CDNOW_LIKE_PER_DAY, days=730, seed=3, spend=False)
     summary = compress_bgnbd(rfm["frequency"], rfm["recency"], rfm["T"], time_unit_days=7.0)
     assert summary["weight"].sum() == len(rfm) and len(summary) < len(rfm)
-    assert not summary.duplicated(["x", "t_x", "T"]).any()
-    expanded = summary.loc[summary.index.repeat(summary["weight"]), ["x", "t_x", "T"]]
-    direct = pd.DataFrame({"x": rfm["frequency"].astype(np.int64),
-                           "t_x": np.floor(rfm["recency"] / 7 + 0.5).astype(np.int64),
-                           "T": np.floor(rfm["T"] / 7 + 0.5).astype(np.int64)})
-    pd.testing.assert_frame_equal(expanded.sort_values(["x", "t_x", "T"]).reset_index(drop=True),
-                                  direct.sort_values(["x", "t_x", "T"]).reset_index(drop=True))
+    cells = pd.DataFrame({"x": rfm["frequency"].astype(np.int64), "t_x": np.floor(rfm["recency"] / 7 + 0.5),
+                          "T": np.floor(rfm["T"] / 7 + 0.5)})
+    sizes = cells.value_counts().sort_index()
+    assert len(summary) == len(sizes) and sorted(summary["weight"]) == sorted(sizes)
+    for column, days in (("t_x", rfm["recency"]), ("T", rfm["T"])):  # cell means keep the totals
+        assert (summary[column] * summary["weight"]).sum() == pytest.approx(days.sum() / 7, rel=1e-12)
+    assert (summary.loc[summary["x"] > 0, "t_x"] > 0).all() and (summary.loc[summary["x"] == 0, "t_x"] == 0).all()
+
+
+def test_repeat_purchases_within_days_keep_the_likelihood_bounded():
+    """Customers who bought again within three days have x > 0 and recency < half a week. Rounded to whole
+    weeks their recency would be 0 and the likelihood unbounded as alpha -> 0; cell means keep the
+    weekly fit at the maximum likelihood, next to the day-level fit."""
+    rfm = simulate_rfm(4_000, r=2.0, alpha=20.0, a=0.8, b=3.0, days=200, seed=4, spend=False)
+    quick = rfm.index[:400]
+    rfm.loc[quick, "frequency"] = 1.0
+    rfm.loc[quick, "recency"] = np.minimum(np.arange(400) % 3 + 1.0, rfm.loc[quick, "T"])
+    rfm = rfm.loc[rfm["T"] >= 3]
+    weekly = CLVModel().fit(rfm.assign(monetary_value=0.0))
+    daily = CLVModel(time_unit_days=1.0).fit(rfm.assign(monetary_value=0.0))
+    assert weekly.fit_report_["bgnbd"]["method"] == "mle"
+    per_day = dict(weekly.bgnbd_params_, alpha=weekly.bgnbd_params_["alpha"] * 7)
+    assert max(_relative_error(per_day, {k: daily.bgnbd_params_[k] for k in PAPER_BGNBD}).values()) < 0.05
 
 
 # --------------------------------------------------------------------------------------------------
@@ -162,47 +180,56 @@ def test_compress_bgnbd_keeps_every_customer_once():
 # --------------------------------------------------------------------------------------------------
 
 
-def test_precision_loss_optimum_is_accepted_where_lifetimes_raises():
-    """Homogeneous dropout (a=50, b=500: a long flat ridge in a, b): lifetimes raises ConvergenceError;
-    BFGS reports precision loss at a point whose gradient and Newton step are tiny, which we accept."""
+def test_homogeneous_dropout_on_a_flat_ridge_is_recovered():
+    """Homogeneous dropout (a=50, b=500: a long flat ridge in a, b): the maximum likelihood is found on the
+    day-level data, with a tiny gradient, and recovers r, alpha and the mean dropout probability."""
     rfm = simulate_rfm(3_000, r=3.0, alpha=30.0, a=50.0, b=500.0, days=730, seed=0)
-    with pytest.raises(ConvergenceError):
-        _plain_lifetimes(rfm)
     model = CLVModel(time_unit_days=1.0).fit(rfm)
     report, p = model.fit_report_["bgnbd"], model.bgnbd_params_
-    assert report["path"] == "precision_loss_accepted" and report["precision_loss_accepted"]
-    assert report["penalizer"] == 0.0 and report["attempts"][-1]["max_abs_gradient"] < clv.GRAD_TOL
-    assert any("precision loss" in w for w in model.fit_report_["warnings"])
+    assert report["method"] == "mle" and report["attempts"][-1]["max_abs_gradient"] < mle.GRAD_TOL
     assert abs(p["r"] / 3.0 - 1) < 0.1 and abs(p["alpha"] / 30.0 - 1) < 0.1
     assert abs(p["a"] / (p["a"] + p["b"]) / (50 / 550) - 1) < 0.1  # mean dropout probability
 
 
-def test_penalizer_fallback_where_lifetimes_raises():
-    """Here the unpenalised optimum runs off to a, b -> infinity (absurd): the next penalizer is used."""
+def test_prior_keeps_a_runaway_estimate_finite_where_lifetimes_raises():
+    """Here the maximum-likelihood estimate runs off to a, b -> infinity (absurd): the posterior mode under a
+    weak log-normal prior is finite, recovers r, and the report says why."""
     rfm = simulate_rfm(3_000, r=0.3, alpha=60.0, a=50.0, b=500.0, days=730, seed=1)
     with pytest.raises(ConvergenceError):
         _plain_lifetimes(rfm)
     model = CLVModel().fit(rfm)
     report, p = model.fit_report_["bgnbd"], model.bgnbd_params_
-    assert report["penalizer"] == 0.001 and report["n_attempts"] > 1
+    assert report["method"].startswith("map_prior") and report["n_attempts"] > 1
     rejected = [a for a in report["attempts"] if a["outcome"] == "rejected"]
-    assert rejected and all(a["penalizer"] == 0.0 for a in rejected)
-    assert any("absurd" in a["reason"] for a in rejected)
-    assert all(clv.SHAPE_RANGE[0] < p[k] < clv.SHAPE_RANGE[1] for k in ("r", "a", "b"))
+    assert rejected and all(a["stage"] == "mle" for a in rejected)
+    assert all(mle.SHAPE_RANGE[0] < p[k] < mle.SHAPE_RANGE[1] for k in ("r", "a", "b"))
     assert abs(p["r"] / 0.3 - 1) < 0.1
-    assert "BG/NBD needed penalizer 0.001 (estimates are shrunk towards 0)" in model.fit_report_["warnings"]
+    assert any("prior" in w for w in model.fit_report_["warnings"])
 
 
-def test_degenerate_parameters_are_rejected_with_a_clear_error():
-    """Nobody drops out (p ~ Beta(0.01, 1000)): lifetimes with penalizer 0.1 returns a = b = 0."""
-    rfm = simulate_rfm(5_000, r=1.0, alpha=30.0, a=0.01, b=1000.0, days=730, seed=0)
-    plain = _plain_lifetimes(rfm, penalizer=0.1)
-    assert plain["a"] < 1e-4 and plain["b"] < 1e-3
-    with pytest.raises(CLVFitError) as err:
-        CLVModel(penalizers=(0.1,)).fit(rfm)
-    message = str(err.value)
-    assert "BG/NBD" in message and "penalizer 0.1" in message and "degenerate" in message
-    assert "penalizers=" in message  # says what to do
+def test_no_dropout_is_the_nbd_limit_not_an_error():
+    """Nobody drops out (p ~ Beta(1e-4, 100)): the likelihood runs to a -> 0 (the NBD limit); we fit the
+    limiting NBD model, recover r and alpha, and say so."""
+    rfm = simulate_rfm(5_000, r=1.0, alpha=30.0, a=1e-4, b=100.0, days=365, seed=0)
+    model = CLVModel().fit(rfm)
+    report, p = model.fit_report_["bgnbd"], model.bgnbd_params_
+    assert report["method"] == "nbd_limit" and p["a"] == 0.0
+    assert abs(p["r"] - 1.0) < 0.1 and abs(p["alpha"] / (30.0 / 7) - 1) < 0.1
+    assert any("no dropout" in w for w in model.fit_report_["warnings"])
+    out = model.predict(rfm, horizon_days=91)
+    assert (out["p_alive"] == 1.0).all() and np.isfinite(out.to_numpy()).all()
+    x, T = rfm["frequency"].to_numpy(), rfm["T"].to_numpy() / 7  # NBD: (r + x) t / (alpha + T)
+    np.testing.assert_allclose(out["expected_purchases"], (p["r"] + x) * 13 / (p["alpha"] + T), rtol=1e-12)
+
+
+def test_gamma_gamma_with_few_repeat_customers_uses_the_population_mean(cdnow_days):
+    few = pd.concat([cdnow_days[cdnow_days["frequency"] == 0], cdnow_days[cdnow_days["frequency"] > 0].head(5)])
+    model = CLVModel().fit(few)
+    assert model.fit_report_["gamma_gamma"]["method"] == "population_mean"
+    repeat = few[few["frequency"] > 0]
+    mean = (repeat["frequency"] * repeat["monetary_value"]).sum() / repeat["frequency"].sum()
+    spend = model.predict(few, horizon_days=91)["expected_spend_per_purchase"]
+    np.testing.assert_allclose(spend, mean, rtol=1e-4)
 
 
 def test_judge_optimum_accepts_only_a_true_optimum(cdnow_days):
@@ -210,21 +237,21 @@ def test_judge_optimum_accepts_only_a_true_optimum(cdnow_days):
     scale = 1 / summary["T"].max()
     args = (summary["x"].to_numpy(), summary["t_x"].to_numpy() * scale, summary["T"].to_numpy() * scale,
             summary["weight"].to_numpy(np.float64), 0.0)
-    fun_and_grad, hessian = clv._lifetimes_objectives()["bgnbd"]
-    best = clv._minimize(fun_and_grad, np.zeros(4), args)
+    fun_and_grad, hessian = mle._lifetimes_objectives()["bgnbd"]
+    best = mle._minimize(fun_and_grad, np.zeros(4), args)
     lost = "Desired error not necessarily achieved due to precision loss."
 
     def result(x):
         fun, jac = fun_and_grad(x, *args)
         return OptimizeResult(x=x, fun=fun, jac=jac, success=False, status=2, message=lost, nit=5)
 
-    assert clv._judge_optimum(result(best.x), hessian, args)[0] == "precision_loss_accepted"
-    path, reason, _ = clv._judge_optimum(result(best.x + 0.01), hessian, args)
+    assert mle._judge_optimum(result(best.x), hessian, args)[0] == "precision_loss_accepted"
+    path, reason, _ = mle._judge_optimum(result(best.x + 0.01), hessian, args)
     assert path == "rejected" and "gradient" in reason
 
 
 def test_hopeless_inputs_raise_clv_fit_error(cdnow_days):
-    with pytest.raises(CLVFitError, match="Only 3 customer"):
+    with pytest.raises(CLVFitError, match="only 3 customer"):
         CLVModel().fit(cdnow_days.head(3))
     no_repeats = cdnow_days[cdnow_days["frequency"] == 0]
     with pytest.raises(CLVFitError, match="repeat purchase") as err:
@@ -249,7 +276,7 @@ def test_fit_logs_the_path_and_leaves_warning_filters_alone(cdnow_days, caplog):
         warnings.resetwarnings()
         CLVModel().fit(cdnow_days)
         assert warnings.filters == []
-    assert any("BG/NBD converged with penalizer 0" in r.getMessage() for r in caplog.records)
+    assert any("BG/NBD by mle (converged)" in r.getMessage() for r in caplog.records)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -348,7 +375,7 @@ def test_seed_sample_recovers_true_parameters():
     errors = _relative_error(model.bgnbd_params_, want)
     tolerance = {"r": 0.20, "alpha": 0.20, "a": 0.40, "b": 0.55}
     assert all(errors[k] < tolerance[k] for k in tolerance), (model.bgnbd_params_, want)
-    assert model.fit_report_["bgnbd"]["penalizer"] == 0.0
+    assert model.fit_report_["bgnbd"]["method"] == "mle"
 
 
 def test_expected_purchases_stay_finite_where_the_direct_formula_fails():

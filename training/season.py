@@ -1,0 +1,75 @@
+"""The season ahead: how far the BG/NBD forecast missed in the same window of earlier years.
+
+BG/NBD is stationary: it forecasts a year's average rate whatever the season. When the history holds
+the same calendar window one or more years before the as-of date, a BG/NBD model fitted at each of
+those earlier dates (on the data up to it only) is compared with what happened in its next
+``horizon_days``. The ratio actual / forecast of the latest such year is the factor applied to the
+forecast now (earlier years are reported beside it: the bias of a stationary model drifts as the
+customer base ages, so the nearest year is the best guide). Years are 52 weeks (364 days), so weekdays
+line up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features import build_features, make_labels
+from training.mle import CLVFitError
+
+YEAR_DAYS = 364
+MAX_YEARS = 3
+#: The factor is kept within these bounds (a window with almost no purchases gives no reliable ratio).
+FACTOR_RANGE = (0.2, 5.0)
+MIN_WINDOW_PURCHASES = 30
+
+
+@dataclass(frozen=True)
+class Season:
+    """The seasonal factor for the window after ``as_of`` and the earlier windows it rests on."""
+
+    factor: float = 1.0
+    windows: list[dict] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def seen(self) -> bool:
+        return bool(self.windows)
+
+
+def same_season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, min_history_days: int) -> list[pd.Timestamp]:
+    """``as_of`` minus 1, 2, ... 52-week years, as long as each keeps ``min_history_days`` of history."""
+    years = [as_of - pd.Timedelta(days=YEAR_DAYS * k) for k in range(1, MAX_YEARS + 1)]
+    return [c for c in years if (c - first_day).days >= min_history_days]
+
+
+def season_ahead(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int, min_history_days: int,
+                 clv_model: Callable) -> Season:
+    """The :class:`Season` of the window ``(as_of, as_of + horizon_days]`` from rows on or before ``as_of``.
+
+    ``clv_model()`` makes an unfitted CLV model. Each earlier window's BG/NBD model is fitted on the rows
+    up to its own cutoff; its window ends before ``as_of``, so nothing after ``as_of`` is read.
+    """
+    first_day = transactions["timestamp"].min().normalize()
+    windows = []
+    for cutoff in same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days):
+        features = build_features(transactions, as_of=cutoff)
+        try:
+            forecast = clv_model().fit(features).predict(features, horizon_days=horizon_days)
+        except CLVFitError:
+            continue
+        actual = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum()
+        predicted = float(forecast["expected_purchases"].sum())
+        if actual >= MIN_WINDOW_PURCHASES and predicted > 0:
+            windows.append({"cutoff": f"{cutoff:%Y-%m-%d}", "actual": int(actual), "forecast": predicted,
+                            "ratio": float(actual / predicted)})
+    if not windows:  # the eligibility report says so
+        return Season()
+    factor = float(np.clip(windows[0]["ratio"], *FACTOR_RANGE))
+    return Season(factor=factor, windows=windows,
+                  note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier "
+                       f"({windows[0]['cutoff']} + {horizon_days} days: {windows[0]['actual']:,} purchases, "
+                       f"BG/NBD forecast {windows[0]['forecast']:,.0f})")
