@@ -10,6 +10,7 @@ import functools
 import inspect
 import logging
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
@@ -199,15 +200,19 @@ def train(
     """Fit, backtest on the latest full horizon, log to MLflow, register "churn-clv" and gate the champion."""
     from training.churn import CutoffPlan
     from training.jobs import run_training
-    from training.pipeline import TrainConfig, planned_steps
+    from training.pipeline import TrainConfig, eligibility, planned_steps
 
     settings = Settings()
     tx = source.load(settings)
     day = source.day(tx)
     config = TrainConfig(horizon_days=horizon_days, clv_horizon_days=clv_horizon_days, discount_rate=discount_rate,
                          plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
+    report = eligibility(tx, as_of=day, config=config)
+    console.print(eligibility_table(report))
+    report.raise_if_failed()
     total = planned_steps(tx, as_of=day, config=config)
-    with progress_bar() as bar:
+    with progress_bar() as bar, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
         task = bar.add_task("Training", total=total)
         outcome = run_training(
             tx, as_of=day, config=config, dataset=dataset or _dataset_name(source.transactions), client=_client(settings),
@@ -217,9 +222,15 @@ def train(
         bar.update(task, completed=total, description="Trained and registered")
     console.print(metrics_table(outcome.result.metrics))
     meta = outcome.result.bundle.metadata
-    console.print(f"Expected purchases by: {meta['purchases_method']}; {len(meta['cutoffs'])} stacked cutoffs "
-                  f"({meta['cutoffs'][0]} .. {meta['cutoffs'][-1]}); backtest window {meta['backtest_origin']} "
-                  f"+ {config.horizon_days} days")
+    stacked = (f"{len(meta['cutoffs'])} stacked cutoffs ({meta['cutoffs'][0]} .. {meta['cutoffs'][-1]})"
+               if meta["cutoffs"] else "no stacked cutoffs (BG/NBD alone)")
+    console.print(f"Churn by: {meta['churn_method']}; expected purchases by: {meta['purchases_method']}; {stacked}; "
+                  f"backtest window {meta['backtest_origin']} + {config.horizon_days} days (in-sample: "
+                  "churnclv backtest judges on the real future)")
+    numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    notes = meta["notes"] + ([f"{len(numeric)} numerical warning(s) at trial points were silenced"] if numeric else [])
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     console.print(f"MLflow run {outcome.logged.run_id}, registered as churn-clv v{outcome.logged.version}")
     console.print(f"[{'green' if outcome.promoted else 'yellow'}]{outcome.reason}[/]")
     console.print(f"Plots in {outcome.plots_dir}")
@@ -230,6 +241,21 @@ def progress_bar():
 
     return Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console, transient=False)
+
+
+def eligibility_table(report):
+    """The eligibility gates as a table: value, what the model needs, ok / warning / FAILED."""
+    from rich.table import Table
+
+    table = Table(title=f"Can this log support the models? (as of {report.as_of})")
+    for column in ("gate", "value", "needs", "status"):
+        table.add_column(column, justify="right" if column in ("value", "needs") else "left")
+    colour = {"ok": "green", "warning": "yellow", "FAILED": "red"}
+    for g in report.gates:
+        fmt = (lambda v: f"{v:.0%}") if g.name.startswith("share") else (lambda v: f"{v:,.0f}")
+        table.add_row(g.name, fmt(g.value), f"{'>=' if g.at_least else '<='} {fmt(g.threshold)}",
+                      f"[{colour[g.status]}]{g.status}[/]")
+    return table
 
 
 METRIC_ROWS = {

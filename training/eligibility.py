@@ -80,7 +80,7 @@ class Eligibility:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0%}" if 0 < value < 1 else f"{value:,.0f}"
+    return f"{value:.0%}" if 0 < value < 1 else f"{value:,.0f}"  # shares are below 1, counts and days above
 
 
 def _counts(transactions: pd.DataFrame, as_of: pd.Timestamp) -> tuple[int, int]:
@@ -105,7 +105,14 @@ def check(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int,
     history = (as_of - first.normalize()).days if len(purchases) else 0
     origin = as_of - pd.Timedelta(days=horizon_days)
     n, repeat = _counts(purchases, as_of)
-    n_origin, repeat_origin = _counts(purchases, origin) if history > horizon_days else (0, 0)
+    long_enough = history >= horizon_days + MIN_BACKTEST_HISTORY_DAYS
+    n_origin, repeat_origin = _counts(purchases, origin) if long_enough else (0, 0)
+    at_origin = (  # only where the backtest origin has the history (else the history gate says it)
+        Gate("repeat buyers at the backtest origin", repeat_origin, MIN_REPEAT_CUSTOMERS, True, True,
+             "The backtest model has no repeat buyer to learn from: use a later --as-of or a shorter --horizon-days."),
+        Gate("customers at the backtest origin", n_origin, MIN_CUSTOMERS, True, True,
+             "Too few customers before the backtest window: use a later --as-of or a shorter --horizon-days."),
+    ) if long_enough else ()
     one_time = 1.0 - repeat / n if n else 1.0
     gates = (
         Gate("customers", n, MIN_CUSTOMERS, True, True,
@@ -115,10 +122,7 @@ def check(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int,
         Gate("days of history", history, horizon_days + MIN_BACKTEST_HISTORY_DAYS, True, True,
              f"The backtest fits at as_of - {horizon_days} days and needs {MIN_BACKTEST_HISTORY_DAYS} days of "
              "history before it: use a later --as-of or a shorter --horizon-days."),
-        Gate("repeat buyers at the backtest origin", repeat_origin, MIN_REPEAT_CUSTOMERS, True, True,
-             "The backtest model has no repeat buyer to learn from: use a later --as-of or a shorter --horizon-days."),
-        Gate("customers at the backtest origin", n_origin, MIN_CUSTOMERS, True, True,
-             "Too few customers before the backtest window: use a later --as-of or a shorter --horizon-days."),
+        *at_origin,
         Gate("repeat buyers for stable estimates", repeat, STABLE_REPEAT_CUSTOMERS, True, False,
              "The BG/NBD and Gamma-Gamma estimates rest on few repeat buyers and may be unstable."),
         Gate("share of one-time buyers", one_time, MAX_ONE_TIME_SHARE, False, False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features import write_atomic
@@ -26,12 +27,15 @@ def report_figures(result: TrainResult) -> dict:
     """The backtest plots: calibration, lift/gain, importance, purchases by frequency, P(alive)."""
     bt = result.backtest
     y = bt["actual_churned"].to_numpy(dtype=float)
-    scores = {"LightGBM": bt["churn_probability"].to_numpy(), "BG/NBD": bt["bgnbd_p_no_purchase"].to_numpy(),
+    scores = {"churnclv": bt["churn_probability"].to_numpy(), "BG/NBD": bt["bgnbd_p_no_purchase"].to_numpy(),
               "RFM logistic": bt["rfm_logistic"].to_numpy()}
+    scores = {name: s for name, s in scores.items() if np.isfinite(s).all()}  # no RFM logistic without snapshots
+    churn = result.bundle.models.churn
+    importance = {"feature_importance": plots.feature_importance(churn.importance())} if churn is not None else {}
     return {
-        "calibration": plots.calibration_curve(y, scores["LightGBM"], baselines={"BG/NBD": scores["BG/NBD"]}),
+        "calibration": plots.calibration_curve(y, scores["churnclv"], baselines={"BG/NBD": scores["BG/NBD"]}),
         "lift_gain": plots.lift_gain_chart(y, scores),
-        "feature_importance": plots.feature_importance(result.bundle.models.churn.importance()),
+        **importance,
         "purchases_by_frequency": plots.purchases_by_frequency(
             bt["frequency"].to_numpy(), bt["expected_purchases"].to_numpy(), bt["actual_purchases"].to_numpy()
         ),

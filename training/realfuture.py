@@ -27,8 +27,8 @@ import pandas as pd
 
 from features import ChurnclvError, build_features, make_labels
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
+from training.btyd import bgnbd_p_no_purchase
 from training.churn import RFM, fit_rfm_logistic
-from training.clv import bgnbd_p_no_purchase
 from training.pipeline import TrainConfig, planned_steps, train, until
 
 Progress = Callable[[str], None]
@@ -50,11 +50,6 @@ METRIC_KEYS = CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS
 #: The columns of :meth:`Judgement.rows` and :func:`judge_many`.
 ROW_COLUMNS = ("as_of", "window_end", "horizon_days", "customers", "actual_purchases", "actual_spend",
                "actual_churn_rate", "purchases_method", "model", *METRIC_KEYS, "note")
-#: lifetimes' fits are called degenerate when a shape parameter (r, a, b, p, q) is outside SHAPE_RANGE or a
-#: scale parameter relative to the data's own scale (alpha / max T, v / mean spend) is outside SCALE_RANGE
-#: (the bounds churnclv's own fit applies).
-SHAPE_RANGE = (1e-4, 1e5)
-SCALE_RANGE = (1e-6, 1e6)
 #: Progress steps :func:`judge` reports beyond training (scoring, two baselines).
 EXTRA_STEPS = 3
 
@@ -203,19 +198,11 @@ def _quiet_lifetimes() -> Iterator[None]:
         yield
 
 
-def degenerate_reason(params: dict[str, float], *, shapes: Iterable[str], scales: dict[str, float]) -> str:
-    """Why fitted parameters are degenerate or absurd ('' if fine); ``scales``: name -> the data's scale."""
-    bad = [f"{k}={params[k]:.3g}" for k in shapes
-           if not SHAPE_RANGE[0] <= params[k] <= SHAPE_RANGE[1]]
-    bad += [f"{k}={params[k]:.3g}" for k, s in scales.items()
-            if not SCALE_RANGE[0] <= params[k] / s <= SCALE_RANGE[1]]
-    return f"degenerate parameters ({', '.join(bad)})" if bad else ""
-
-
 def fit_lifetimes_bgnbd(rfm: pd.DataFrame) -> tuple[object | None, str]:
     """lifetimes' ``BetaGeoFitter`` (penalizer 0, its defaults) on frequency/recency/T in days.
 
-    Returns (the fitter, '') or (None, why it failed or is degenerate); never raises for a bad fit.
+    Returns (the fitter, '') or (None, why it failed); never raises for a bad fit. Parameters at a boundary
+    (e.g. a -> 0) are kept: the baseline is lifetimes as a user gets it.
     """
     with _quiet_lifetimes():
         from lifetimes import BetaGeoFitter
@@ -224,9 +211,7 @@ def fit_lifetimes_bgnbd(rfm: pd.DataFrame) -> tuple[object | None, str]:
             fitter = BetaGeoFitter(penalizer_coef=0.0).fit(rfm["frequency"], rfm["recency"], rfm["T"])
         except Exception as exc:  # noqa: BLE001 - a baseline that cannot be fitted is reported, not fatal
             return None, f"BetaGeoFitter failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-    params = {k: float(v) for k, v in fitter.params_.items()}
-    reason = degenerate_reason(params, shapes=("r", "a", "b"), scales={"alpha": float(rfm["T"].max())})
-    return (None, f"BetaGeoFitter: {reason}") if reason else (fitter, "")
+    return fitter, ""
 
 
 def fit_lifetimes_gamma_gamma(rfm: pd.DataFrame) -> tuple[object | None, str]:
@@ -244,12 +229,8 @@ def fit_lifetimes_gamma_gamma(rfm: pd.DataFrame) -> tuple[object | None, str]:
             fitter = GammaGammaFitter(penalizer_coef=0.0).fit(repeat["frequency"], repeat["monetary_value"])
         except Exception as exc:  # noqa: BLE001 - as above
             return None, f"GammaGammaFitter failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-    params = {k: float(v) for k, v in fitter.params_.items()}
-    scale = {"v": float(repeat["monetary_value"].mean())}
-    reason = degenerate_reason(params, shapes=("p", "q"), scales=scale)
-    if not reason and params["q"] <= 1:
-        reason = f"q={params['q']:.3g} <= 1 (no finite mean spend)"
-    return (None, f"GammaGammaFitter: {reason}") if reason else (fitter, "")
+    q = float(fitter.params_["q"])
+    return (None, f"GammaGammaFitter: q={q:.3g} <= 1 (no finite mean spend)") if q <= 1 else (fitter, "")
 
 
 def lifetimes_baseline(rfm: pd.DataFrame, *, horizon_days: int) -> tuple[pd.DataFrame, dict[str, float], str]:

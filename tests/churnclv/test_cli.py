@@ -107,10 +107,20 @@ def test_train_on_a_short_log_uses_the_cutoffs_that_fit_and_says_how_many(short_
     assert "registered as churn-clv v1" in result.output
 
 
-def test_train_without_enough_history_says_how_much_is_needed(short_log, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "churnclv", "train", "-t", str(short_log), "--as-of", "2025-08-01"],
+def test_train_on_a_young_log_fits_the_btyd_model_alone(short_log, tmp_path, monkeypatch):
+    """122 days of history: too short for stacked snapshots (2 x 90 + 56 days), long enough for BG/NBD."""
+    monkeypatch.setenv("CHURNCLV_HOME", str(tmp_path))
+    result = runner.invoke(app, ["train", "-t", str(short_log), "--as-of", "2025-08-01"])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "BG/NBD alone for churn and purchases at 2025-08-01" in output
+    assert "no stacked cutoffs (BG/NBD alone)" in output and "registered as churn-clv v" in output
+
+
+def test_train_without_enough_history_names_the_failed_gate(short_log, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "churnclv", "train", "-t", str(short_log), "--as-of", "2025-06-15"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "CHURNCLV_HOME": str(tmp_path)})
     assert proc.returncode == 2, proc.stderr
     message = " ".join(proc.stderr.split())
-    assert "too little history before 2025-05-03: 32 days from 2025-04-01" in message
-    assert "needs 146 days" in message and "Traceback" not in message
+    assert "1 gate(s) failed; nothing was fitted" in message
+    assert "days of history: 75, needs >= 118" in message and "Traceback" not in message
