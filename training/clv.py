@@ -87,7 +87,7 @@ def _fit_warnings(bg_report: dict, gg_report: dict, *, excluded: int) -> list[st
     notes += [f"{label}: optimizer reported precision loss at an optimum; accepted ({report['detail']})"
               for label, report in (("BG/NBD", bg_report), ("Gamma-Gamma", gg_report))
               if report["path"] == "precision_loss_accepted"]
-    if excluded:
+    if excluded > 0.01 * bg_report["repeat_customers"]:  # a handful is in the report, not worth a line
         notes.append(f"{excluded} repeat customer(s) with monetary_value <= 0 left out of the Gamma-Gamma fit")
     return notes
 
