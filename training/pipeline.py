@@ -32,7 +32,7 @@ from training.eligibility import Eligibility, check
 from training.mle import CLVFitError
 from training.policy import Policy
 from training.season import season_ahead
-from training.snapshot import labelled_snapshot, snapshot
+from training.snapshot import labelled_snapshot, with_clv
 
 log = logging.getLogger("churnclv.training")
 Progress = Callable[[str], None]
@@ -143,7 +143,8 @@ def fit_models(
     visible = until(transactions, as_of)
     if progress:
         progress(f"CLV model at {as_of:%Y-%m-%d}")
-    clv = config.clv_model().fit(build_features(visible, as_of=as_of))
+    features = build_features(visible, as_of=as_of)
+    clv = config.clv_model().fit(features)
     season = season_ahead(visible, as_of=as_of, horizon_days=config.horizon_days,
                           min_history_days=config.plan.min_history_days, clv_model=config.clv_model)
     notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.seen else [])
@@ -160,7 +161,7 @@ def fit_models(
     if progress:
         progress("LightGBM churn and purchase models")
     purchases = PurchaseModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days)
-    current = snapshot(visible, as_of=as_of, clv=clv, horizon_days=config.horizon_days)
+    current = with_clv(features, clv=clv, horizon_days=config.horizon_days)
     lightgbm_total = float(purchases.predict(current).sum())
     return Models(
         as_of=as_of,

@@ -13,7 +13,11 @@ def snapshot(transactions: pd.DataFrame, *, as_of: pd.Timestamp, clv, horizon_da
 
     ``clv=None`` (its fit failed at this cutoff) leaves the ``bgnbd_`` columns missing (NaN).
     """
-    table = build_features(transactions, as_of=as_of)
+    return with_clv(build_features(transactions, as_of=as_of), clv=clv, horizon_days=horizon_days)
+
+
+def with_clv(table: pd.DataFrame, *, clv, horizon_days: int) -> pd.DataFrame:
+    """A feature table joined with ``clv.predict`` (prefixed ``bgnbd_``); NaN columns for ``clv=None``."""
     if clv is None:
         outputs = pd.DataFrame(float("nan"), index=table.index, columns=list(PREDICTION_COLUMNS))
     else:
