@@ -4,9 +4,10 @@ BG/NBD is stationary: it forecasts a year's average rate whatever the season. Wh
 the same calendar window one or more years before the as-of date, a BG/NBD model fitted at each of
 those earlier dates (on the data up to it only) is compared with what happened in its next
 ``horizon_days``. The ratio actual / forecast of the latest such year is the factor applied to the
-forecast now (earlier years are reported beside it: the bias of a stationary model drifts as the
-customer base ages, so the nearest year is the best guide). Years are 52 weeks (364 days), so weekdays
-line up.
+forecast now. The ratio drifts as the customer base ages (a donor base that gave 3.4x the stationary
+forecast at its first appeal gives 2.2x a year later), so with two or more years the factor follows
+half of the latest year-on-year change in the ratio (a damped trend, in log scale). Years are 52 weeks
+(364 days), so weekdays line up.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ MAX_YEARS = 3
 #: The factor is kept within these bounds (a window with almost no purchases gives no reliable ratio).
 FACTOR_RANGE = (0.2, 5.0)
 MIN_WINDOW_PURCHASES = 30
+#: The share of the latest year-on-year change of the ratio carried into the year ahead.
+TREND_DAMPING = 0.5
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,18 @@ def season_ahead(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_day
                             "ratio": float(actual / predicted)})
     if not windows:  # the eligibility report says so
         return Season()
-    factor = float(np.clip(windows[0]["ratio"], *FACTOR_RANGE))
+    factor = float(np.clip(damped_trend([w["ratio"] for w in windows]), *FACTOR_RANGE))
+    latest = windows[0]
+    trend = f", {len(windows)} years' trend" if len(windows) > 1 else ""
     return Season(factor=factor, windows=windows,
-                  note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier "
-                       f"({windows[0]['cutoff']} + {horizon_days} days: {windows[0]['actual']:,} purchases, "
-                       f"BG/NBD forecast {windows[0]['forecast']:,.0f})")
+                  note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier{trend} "
+                       f"({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, "
+                       f"BG/NBD forecast {latest['forecast']:,.0f}, ratio {latest['ratio']:.2f})")
+
+
+def damped_trend(ratios: list[float]) -> float:
+    """The ratio a year ahead from ``ratios`` (latest year first): the latest, moved by
+    :data:`TREND_DAMPING` of its change from the year before (in log scale)."""
+    if len(ratios) < 2:
+        return ratios[0]
+    return ratios[0] * (ratios[0] / ratios[1]) ** TREND_DAMPING
