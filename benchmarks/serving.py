@@ -44,10 +44,11 @@ SEGMENTS = {"new": "onboarding", "lapsed": "no_contact", "high_value_at_risk": "
 def train_home(home: Path) -> str:
     """A champion trained on the seed data in ``home`` (fast settings); its version."""
     from features import load_transactions
+    from scoring.registry import connect
     from training.churn import BoostSettings, CutoffPlan
     from training.jobs import run_training
     from training.pipeline import TrainConfig
-    from training.registry import champion, connect
+    from training.registry import champion
 
     client = connect(f"sqlite:///{home / 'mlruns' / 'mlflow.db'}", home / "mlruns" / "artifacts")
     if (current := champion(client)) is not None:
@@ -275,7 +276,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="reuse this CHURNCLV_HOME (trained once, kept)")
     args = parser.parse_args()
 
-    from features import write_table
+    from contract import write_table
 
     home = args.home or Path(tempfile.mkdtemp(prefix="churnclv-bench-"))
     t0 = time.perf_counter()

@@ -23,7 +23,8 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from churnclv.settings import Settings
+from contract.defaults import MODEL_URI
+from contract.settings import Settings
 
 app = typer.Typer(
     help="Churn and customer-lifetime-value scoring: features, training, batch scores and an HTTP service.",
@@ -140,7 +141,8 @@ def features(
     out: Annotated[Path | None, typer.Option(help="Output .csv or .parquet. Default: $CHURNCLV_HOME/out/features.parquet.")] = None,
 ) -> None:
     """Build point-in-time customer features (RFM, behaviour windows, cohort) and write them."""
-    from features import build_features, write_table
+    from contract import write_table
+    from features import build_features
 
     settings = Settings()
     tx = source.load(settings)
@@ -159,7 +161,8 @@ def cohorts(
     plot: Annotated[Path | None, typer.Option(help="Heat-map PNG. Default: beside --out, with .png.")] = None,
 ) -> None:
     """Write the cohort retention table (acquisition month x months since) and its heat-map."""
-    from features import cohort_table, plot_cohort_table, write_atomic, write_table
+    from contract import write_atomic, write_table
+    from features import cohort_table, plot_cohort_table
 
     settings = Settings()
     tx = source.load(settings)
@@ -176,7 +179,7 @@ ModelUri = Annotated[str, typer.Option("--model", help="Registered model URI (al
 
 
 def _client(settings: Settings):
-    from training.registry import connect
+    from scoring.registry import connect
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: MLflow sets INFO on import
     return connect(settings.mlflow_uri, settings.artifact_root)
@@ -282,7 +285,7 @@ def metrics_table(metrics: dict):
 
 def _parse_days(texts: list[str] | None) -> list[pd.Timestamp]:
     """The --as-of days of ``backtest``, sorted and unique; a ChurnclvError names any that is not a date."""
-    from features import ChurnclvError
+    from contract import ChurnclvError
 
     days = set()
     for text in texts or []:
@@ -357,7 +360,7 @@ def backtest(
     data must run to the end of each window. `train` instead reports a backtest on the horizon before its
     as-of day, the window its purchase forecast is chosen on. Nothing is logged or registered here.
     """
-    from features import write_table
+    from contract import write_table
     from training.churn import CutoffPlan
     from training.pipeline import TrainConfig
     from training.realfuture import MODEL_LABELS, check_future, judge_many, judge_steps
@@ -393,14 +396,14 @@ def backtest(
 @reads_transactions
 def score(
     source: Source,
-    model: ModelUri = "models:/churn-clv@champion",
+    model: ModelUri = MODEL_URI,
     out: Annotated[Path | None, typer.Option(help="Output .parquet or .csv. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
     explain: Annotated[bool, typer.Option(help="Add each customer's top churn drivers (JSON).")] = False,
 ) -> None:
     """Score every customer with the registered model and write the score table atomically."""
-    from features import write_table
-    from training.bundle import score_table
-    from training.registry import load_bundle
+    from contract import write_table
+    from scoring.bundle import score_table
+    from scoring.registry import load_bundle
 
     settings = Settings()
     with step(f"Loading {model}"):
@@ -428,7 +431,7 @@ def promote(version: Annotated[str, typer.Argument(help="The churn-clv version t
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on; anything but loopback needs API keys.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 3000,
-    model: ModelUri = "models:/churn-clv@champion",
+    model: ModelUri = MODEL_URI,
     scores: Annotated[Path | None, typer.Option(help="Score table to serve. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
     api_keys_file: Annotated[Path | None, typer.Option(help="File of API keys, one a line (or CHURNCLV_API_KEYS=k1,k2; default: $CHURNCLV_HOME/.churnclv_api_key if present).")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Serve without API keys (loopback host only).")] = False,
@@ -453,7 +456,7 @@ def ensure_api_key(settings: Settings) -> str:
     """The local API key in $CHURNCLV_HOME (created once, readable by its owner only)."""
     import secrets
 
-    from features import write_atomic
+    from contract import write_atomic
 
     path = settings.api_key_file
     if not path.exists():
@@ -490,7 +493,7 @@ def quickstart(
     if serve_after:
         from serving.cli_serve import serve as run_server
 
-        run_server(host="127.0.0.1", port=port, model="models:/churn-clv@champion", scores=None,
+        run_server(host="127.0.0.1", port=port, model=MODEL_URI, scores=None,
                    api_keys_file=settings.api_key_file, open_=False)
 
 
@@ -508,7 +511,7 @@ def quiet_logging() -> None:
 
 def main() -> None:
     """Console entry point: user errors become a short message and exit code 2."""
-    from features import ChurnclvError
+    from contract import ChurnclvError
 
     quiet_logging()
     try:

@@ -2,25 +2,16 @@
 
 Public API: :func:`load_transactions`, :func:`validate_transactions`, :func:`build_features`,
 :func:`make_labels`, :func:`cohort_table`. Every function takes an explicit ``as_of``; only
-transactions on or before that day are read. This package imports nothing else of churnclv.
+transactions on or before that day are read. This package imports only :mod:`contract` of churnclv.
 """
 
 from features.build import build_features
 from features.cohorts import cohort_table, plot_cohort_table
-from features.io import (
-    ChurnclvError,
-    TransactionsError,
-    load_transactions,
-    read_cdnow,
-    validate_transactions,
-    write_atomic,
-    write_table,
-)
+from features.io import TransactionsError, load_transactions, read_cdnow, validate_transactions
 from features.labels import make_labels
 from features.rfm import rfm_features
 
 __all__ = [
-    "ChurnclvError",
     "TransactionsError",
     "build_features",
     "cohort_table",
@@ -30,6 +21,4 @@ __all__ = [
     "read_cdnow",
     "rfm_features",
     "validate_transactions",
-    "write_atomic",
-    "write_table",
 ]

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contract.columns import TRANSACTION_REQUIRED
+
 CUSTOMER_ID = "customer_id"
 WINDOWS = (30, 90, 180, 365)
 """Trailing windows in days: window ``w`` holds days ``as_of - w < day <= as_of``."""
-_REQUIRED = ("customer_id", "timestamp", "amount")
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 def encode(transactions: pd.DataFrame) -> Encoded:
     """Encode a canonical transaction frame once (ids, day numbers, amounts)."""
-    missing = [c for c in _REQUIRED if c not in transactions.columns]
+    missing = [c for c in TRANSACTION_REQUIRED if c not in transactions.columns]
     if missing:
         raise ValueError(f"transactions lack required column(s) {missing}; have {list(transactions.columns)}")
     codes, uniques = factorize(transactions[CUSTOMER_ID])

@@ -10,9 +10,7 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import os
-import tempfile
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,15 +18,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-REQUIRED = ("customer_id", "timestamp", "amount")
-OPTIONAL_TEXT = ("order_id", "channel", "category")
-OPTIONAL_NUMBER = ("quantity",)
+from contract import ChurnclvError, write_table
+from contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
+
 BadRows = Literal["fail", "drop"]
 _EXAMPLES = 3
-
-
-class ChurnclvError(Exception):
-    """An error whose message is meant for the user, shown without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +104,7 @@ def _duplicate_orders(frame: pd.DataFrame) -> Problem | None:
 def _rename(frame: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:
     """Map the user's column names onto the canonical ones and check the required ones are there."""
     renamed = frame.rename(columns={src: dst for dst, src in column_map.items() if src and src != dst})
-    missing = [c for c in REQUIRED if c not in renamed.columns]
+    missing = [c for c in TRANSACTION_REQUIRED if c not in renamed.columns]
     if missing:
         have = ", ".join(map(str, frame.columns[:12])) or "none"
         options = [f"{c.removesuffix('_id')}_col" for c in missing]
@@ -178,10 +172,10 @@ def _parse_columns(raw: pd.DataFrame, date_format: str | None) -> tuple[dict, li
     amounts, p_amt = _parse_numbers(raw["amount"], "amount", required=True)
     columns = {"customer_id": ids, "timestamp": stamps, "amount": amounts}
     problems = [p_id, p_ts, p_amt]
-    for name in OPTIONAL_TEXT:
+    for name in TRANSACTION_OPTIONAL_TEXT:
         if name in raw:
             columns[name] = raw[name].astype("str").str.strip()
-    for name in OPTIONAL_NUMBER:
+    for name in TRANSACTION_OPTIONAL_NUMBER:
         if name in raw:
             columns[name], p = _parse_numbers(raw[name], name, required=False)
             problems.append(p)
@@ -285,32 +279,3 @@ def load_transactions(
     if report_path is not None:
         write_table(rejected, report_path)
     return clean
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
-
-    A failure leaves any earlier file at ``path`` untouched and no partial file behind.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = False) -> Path:
-    """Write a frame atomically as CSV or Parquet, chosen by the extension of ``path``."""
-    suffix = "".join(Path(path).suffixes[-2:]).lower()
-    if suffix.endswith((".parquet", ".pq")):
-        return write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=index))
-    if suffix.endswith((".csv", ".csv.gz")):
-        compression = "gzip" if suffix.endswith(".gz") else None
-        return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=index, compression=compression))
-    raise ChurnclvError(f"{path}: unknown output type; use .csv, .csv.gz or .parquet")

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from features import ChurnclvError
+from contract import ChurnclvError
+from contract.settings import Settings
 from serving.errors import error_body, normalise
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -71,8 +72,6 @@ def load_access(environ: Mapping[str, str] | None = None) -> Access:
     """Keys from CHURNCLV_API_KEYS and the file CHURNCLV_API_KEYS_FILE (default: $CHURNCLV_HOME/
     .churnclv_api_key when it exists); CHURNCLV_OPEN=1 with BENTOML_HOST a loopback address serves
     without keys; CHURNCLV_MAX_BODY_BYTES caps request bodies. Raises :class:`AccessError`."""
-    from churnclv.settings import Settings
-
     env = os.environ if environ is None else environ
     keys = parse_keys(env.get("CHURNCLV_API_KEYS", ""))
     named = env.get("CHURNCLV_API_KEYS_FILE")

@@ -13,8 +13,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from contract import ChurnclvError
+from contract.defaults import MODEL_URI
+from contract.settings import Settings
 from serving.auth import load_access
-from serving.state import DEFAULT_MODEL
 
 SERVICE = "serving.service:ChurnCLV"
 
@@ -24,8 +26,6 @@ def serve_environment(*, host: str, port: int, model: str, scores: Path | None, 
                       environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of the server process; raises :class:`serving.auth.AccessError` (a
     ``ChurnclvError``) when it must not start: no API key and not ``open_``, or open off loopback."""
-    from churnclv.settings import Settings
-
     settings = Settings()
     env = dict(os.environ if environ is None else environ)
     env.update(CHURNCLV_HOME=str(settings.root), CHURNCLV_MODEL_URI=model,
@@ -48,7 +48,7 @@ def serve_environment(*, host: str, port: int, model: str, scores: Path | None, 
     return env
 
 
-def serve(host: str = "127.0.0.1", port: int = 3000, model: str = DEFAULT_MODEL, scores: Path | None = None,
+def serve(host: str = "127.0.0.1", port: int = 3000, model: str = MODEL_URI, scores: Path | None = None,
           api_keys_file: Path | None = None, open_: bool = False, workers: int | None = None,
           access_log: bool = False) -> None:
     """Run the HTTP service in the foreground until interrupted (Ctrl-C).
@@ -56,8 +56,6 @@ def serve(host: str = "127.0.0.1", port: int = 3000, model: str = DEFAULT_MODEL,
     ``workers`` processes each load the model and the score table (default: the service's 2);
     ``access_log`` logs a line per request (off by default: /metrics counts requests).
     """
-    from features import ChurnclvError
-
     if not 0 < port < 65536:
         raise ChurnclvError(f"--port must be between 1 and 65535, not {port}")
     if workers is not None and workers < 1:

@@ -10,7 +10,7 @@ import anyio
 import bentoml
 from fastapi import FastAPI
 
-from serving import policy
+from serving import ranking
 from serving.auth import Guard, load_access
 from serving.bentoml_fixes import cancel_timeout_timers
 from serving.errors import answers, quiet_validation_tracebacks
@@ -87,7 +87,7 @@ class ChurnCLV:
         table = self.state.current.need_table()
         check_segments(table, request.segments)
         segments = table.contactable if request.segments is None else request.segments
-        plan = policy.prioritise(table.ranking, limit=request.limit, contact_cost=request.contact_cost,
+        plan = ranking.prioritise(table.ranking, limit=request.limit, contact_cost=request.contact_cost,
                                  save_rate=request.save_rate, segments=segments)
         summary = PrioritiseSummary(qualifying=plan.qualifying, returned=len(plan.positions),
                                     expected_value_saved_returned=plan.saved_returned,

@@ -24,11 +24,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract import ChurnclvError
+from contract.defaults import MODEL_URI
+from contract.settings import Settings
+from features import TransactionsError, validate_transactions
+from scoring.registry import connect, load_bundle, resolve
 from serving.errors import ApiError
-from serving.policy import Ranking, build_ranking
+from serving.ranking import Ranking, build_ranking
 
 log = logging.getLogger("churnclv.serving")
-DEFAULT_MODEL = "models:/churn-clv@champion"
 NUMBERS = ("churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk")
 TEXTS = ("segment", "recommended_action")
 SCORE_HINT = "write one first: churnclv score --transactions <file> [--explain]"
@@ -47,12 +51,10 @@ class ServeConfig:
     @classmethod
     def from_env(cls) -> ServeConfig:
         """CHURNCLV_MODEL_URI, CHURNCLV_SCORES_PATH, CHURNCLV_REFRESH_SECONDS (0 = no periodic check),
-        and the MLflow store of :class:`churnclv.settings.Settings` (CHURNCLV_HOME, MLFLOW_TRACKING_URI)."""
-        from churnclv.settings import Settings
-
+        and the MLflow store of :class:`contract.settings.Settings` (CHURNCLV_HOME, MLFLOW_TRACKING_URI)."""
         settings = Settings()
         return cls(
-            model_uri=os.environ.get("CHURNCLV_MODEL_URI") or DEFAULT_MODEL,
+            model_uri=os.environ.get("CHURNCLV_MODEL_URI") or MODEL_URI,
             scores_path=Path(os.environ.get("CHURNCLV_SCORES_PATH") or settings.scores_path).expanduser(),
             tracking_uri=settings.mlflow_uri,
             artifact_root=settings.artifact_root,
@@ -151,17 +153,13 @@ def load_score_table(path: Path) -> ScoreTable:
 
 
 def load_model(client, uri: str) -> ServedModel:
-    """The bundle at ``uri`` pinned to a registered version (``training.registry.load_bundle``)."""
-    from training.registry import load_bundle
-
+    """The bundle at ``uri`` pinned to a registered version (:func:`scoring.registry.load_bundle`)."""
     bundle = load_bundle(client, uri)
     return ServedModel(bundle, dict(bundle.metadata))
 
 
 def resolve_version(client, uri: str) -> str | None:
     """The registered version an alias or version URI points at now (one registry query)."""
-    from training.registry import resolve
-
     _, version = resolve(client, uri)
     return None if version is None else str(version.version)
 
@@ -238,7 +236,6 @@ def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, exp
     Returns (rows, ids of posted customers without a purchase by ``as_of``, transactions used).
     Raises :class:`ApiError` 422 with the contract's problems when the rows break it.
     """
-    from features import ChurnclvError, TransactionsError, validate_transactions
 
     try:
         clean, _ = validate_transactions(frame_of(transactions))
@@ -285,8 +282,6 @@ class ServingState:
 
     def client(self):
         if self._client is None:
-            from training.registry import connect
-
             self._client = connect(self.config.tracking_uri, self.config.artifact_root)
         return self._client
 
@@ -310,8 +305,6 @@ class ServingState:
         return changed
 
     def _next_model(self, old: ServedModel | None, force: bool) -> tuple[ServedModel | None, str | None, bool]:
-        from features import ChurnclvError
-
         still = f" (still serving v{old.version})" if old is not None else ""
         try:
             version = resolve_version(self.client(), self.config.model_uri)
@@ -382,7 +375,7 @@ def check_segments(table: ScoreTable, segments: Sequence[str] | None) -> None:
 
 
 def prioritised(table: ScoreTable, plan) -> list[dict]:
-    """The rows of a :class:`serving.policy.Plan`, best first, with rank and expected value saved."""
+    """The rows of a :class:`serving.ranking.Plan`, best first, with rank and expected value saved."""
     rows = records(table, plan.positions)
     return [{**row, "rank": rank, "expected_value_saved": saved}
             for rank, (row, saved) in enumerate(zip(rows, plan.expected_value_saved.tolist()), start=1)]

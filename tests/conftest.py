@@ -61,10 +61,10 @@ def fast_config():
 
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory, seed_transactions) -> Trained:
-    from features import write_table
-    from training.bundle import score_table
+    from contract import write_table
+    from scoring.bundle import score_table
+    from scoring.registry import connect, load_bundle
     from training.jobs import run_training
-    from training.registry import connect, load_bundle
 
     home = tmp_path_factory.mktemp("trained")
     uri = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"

@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from features import ChurnclvError
+from contract import ChurnclvError
+from scoring.boosters import ChurnScorer, PurchaseScorer
 
 NON_FEATURES = ("cohort",)
 RFM = ("frequency", "recency", "T", "monetary_value")
@@ -126,61 +127,24 @@ def _fit_boosted(make, stacked: pd.DataFrame, target: str, columns: list[str], s
     return make(rounds).fit(stacked[columns], stacked[target]), (raw, valid[target].to_numpy())
 
 
-class ChurnModel:
-    """LightGBM classifier of ``churned``, Platt-calibrated on a later cutoff than it was trained on.
-
-    Parameters
-    ----------
-    settings : LightGBM settings (seeded, deterministic).
-    """
-
-    def __init__(self, *, settings: BoostSettings = BoostSettings()):
-        self.settings = settings
-
-    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> ChurnModel:
-        self.features_ = feature_columns(stacked)
-        make = lambda n: lgb.LGBMClassifier(objective="binary", **self.settings.estimator_args(n))
-        self.model_, held_out = _fit_boosted(make, stacked, "churned", self.features_, self.settings, horizon_days)
-        self.calibrator_ = None
-        if held_out is not None and len(np.unique(held_out[1])) == 2:
-            self.calibrator_ = LogisticRegression(C=1e6).fit(held_out[0].reshape(-1, 1), held_out[1])
-        return self
-
-    def _raw(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict(frame[self.features_], raw_score=True)
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Calibrated probability of no purchase in the horizon, one per row."""
-        raw = self._raw(frame)
-        if self.calibrator_ is None:
-            return 1.0 / (1.0 + np.exp(-raw))
-        return self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
-
-    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Per-customer feature contributions to the churn log-odds (LightGBM ``pred_contrib``)."""
-        values = self.model_.predict(frame[self.features_], pred_contrib=True)
-        return pd.DataFrame(values[:, :-1], index=frame.index, columns=self.features_)
-
-    def importance(self) -> pd.Series:
-        gain = self.model_.booster_.feature_importance(importance_type="gain")
-        return pd.Series(gain, index=self.features_).sort_values(ascending=False)
+def fit_churn(stacked: pd.DataFrame, *, settings: BoostSettings, horizon_days: int) -> ChurnScorer:
+    """LightGBM classifier of ``churned``, Platt-calibrated on a later cutoff than it was trained on."""
+    features = feature_columns(stacked)
+    make = lambda n: lgb.LGBMClassifier(objective="binary", **settings.estimator_args(n))
+    model, held_out = _fit_boosted(make, stacked, "churned", features, settings, horizon_days)
+    calibration = None
+    if held_out is not None and len(np.unique(held_out[1])) == 2:
+        platt = LogisticRegression(C=1e6).fit(held_out[0].reshape(-1, 1), held_out[1])
+        calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+    return ChurnScorer(booster=model.booster_, features=tuple(features), calibration=calibration)
 
 
-class PurchaseModel:
-    """LightGBM Poisson regression of the purchase count in the horizon (corrects BG/NBD's forecast)."""
-
-    def __init__(self, *, settings: BoostSettings = BoostSettings()):
-        self.settings = settings
-
-    def fit(self, stacked: pd.DataFrame, *, horizon_days: int) -> PurchaseModel:
-        self.features_ = feature_columns(stacked)
-        make = lambda n: lgb.LGBMRegressor(objective="poisson", **self.settings.estimator_args(n))
-        self.model_, _ = _fit_boosted(make, stacked, "purchases", self.features_, self.settings, horizon_days)
-        return self
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Expected number of purchase days in the horizon, one per row."""
-        return self.model_.predict(frame[self.features_])
+def fit_purchases(stacked: pd.DataFrame, *, settings: BoostSettings, horizon_days: int) -> PurchaseScorer:
+    """LightGBM Poisson regression of the purchase count in the horizon."""
+    features = feature_columns(stacked)
+    make = lambda n: lgb.LGBMRegressor(objective="poisson", **settings.estimator_args(n))
+    model, _ = _fit_boosted(make, stacked, "purchases", features, settings, horizon_days)
+    return PurchaseScorer(booster=model.booster_, features=tuple(features))
 
 
 def fit_rfm_logistic(stacked: pd.DataFrame):
@@ -189,20 +153,3 @@ def fit_rfm_logistic(stacked: pd.DataFrame):
         FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression(max_iter=1000)
     )
     return model.fit(stacked[list(RFM)].clip(lower=0), stacked["churned"])
-
-
-def top_drivers(contributions: pd.DataFrame, values: pd.DataFrame, *, k: int = 3) -> pd.Series:
-    """The ``k`` features pushing each customer's churn risk up the most, as lists of dicts."""
-    contrib = contributions.to_numpy()
-    order = np.argsort(-contrib, axis=1)[:, :k]
-    names = np.asarray(contributions.columns)
-    vals = values[contributions.columns].to_numpy()
-    rows = np.arange(len(contrib))[:, None]
-    return pd.Series(
-        [
-            [{"feature": f, "value": float(v), "contribution": round(float(c), 4)} for f, v, c in zip(fs, vs, cs)]
-            for fs, vs, cs in zip(names[order], vals[rows, order], contrib[rows, order])
-        ],
-        index=contributions.index,
-        name="drivers",
-    )

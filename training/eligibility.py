@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from features import ChurnclvError, rfm_features
+from contract import ChurnclvError
+from features import rfm_features
 from training.mle import MIN_CUSTOMERS, MIN_REPEAT_CUSTOMERS
 from training.season import YEAR_DAYS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import write_atomic
+from contract import write_atomic
 from training import plots
 from training.pipeline import Progress, TrainConfig, TrainResult, train, until, window_metrics
 from training.registry import Logged, gate, log_training

@@ -9,30 +9,30 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from features import build_features, make_labels
+from scoring.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
+from scoring.segments import Policy
+from scoring.snapshot import snapshot, with_clv
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
-from training.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
 from training.churn import (
     RFM,
     BoostSettings,
-    ChurnModel,
     CutoffPlan,
-    PurchaseModel,
     TrainingError,
     cutoff_dates,
+    fit_churn,
+    fit_purchases,
     fit_rfm_logistic,
 )
 from training.clv import CLVModel
 from training.eligibility import Eligibility, check
 from training.mle import CLVFitError
-from training.policy import Policy
 from training.season import season_ahead
-from training.snapshot import labelled_snapshot, with_clv
 
 log = logging.getLogger("churnclv.training")
 Progress = Callable[[str], None]
@@ -74,11 +74,21 @@ class TrainConfig:
 
 
 @dataclass
+class Fit:
+    """The models fitted at one as-of day (what the bundle scores with) and what only training needs."""
+
+    models: Models
+    rfm_logistic: object | None = None  # the baseline the backtest compares with
+    cutoffs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # how this fit degraded, one line each
+
+
+@dataclass
 class TrainResult:
     bundle: ChurnCLVBundle
     metrics: dict[str, dict[str, float]]
     backtest: pd.DataFrame
-    backtest_models: Models
+    backtest_fit: Fit
     fingerprint: dict
 
 
@@ -98,6 +108,13 @@ def fingerprint(transactions: pd.DataFrame) -> dict:
         "last_day": f"{transactions['timestamp'].max():%Y-%m-%d}",
         "hash": digest,
     }
+
+
+def labelled_snapshot(transactions: pd.DataFrame, *, cutoff: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:
+    """A training snapshot: :func:`snapshot` at ``cutoff`` plus what happened in the next ``horizon_days``."""
+    labels = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)
+    table = snapshot(transactions, as_of=cutoff, clv=clv, horizon_days=horizon_days)
+    return table.join(labels, how="left").assign(cutoff=cutoff)
 
 
 def stacked_snapshots(
@@ -134,7 +151,7 @@ def _cutoffs(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainCo
 
 def fit_models(
     transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, progress: Progress | None = None
-) -> Models:
+) -> Fit:
     """Fit the CLV model at ``as_of`` and the churn/purchase models on stacked past snapshots.
 
     Without history for one snapshot, or when every snapshot had the same outcome, the BG/NBD model
@@ -156,25 +173,23 @@ def fit_models(
         stacked, why = None, "every customer in the training snapshots had the same outcome"
     if stacked is None:
         notes.append(f"BG/NBD alone for churn and purchases at {as_of:%Y-%m-%d}: {why}")
-        return Models(as_of=as_of, horizon_days=config.horizon_days, clv=clv, churn=None, purchases=None,
-                      rfm_logistic=None, season_factor=season.factor, cutoffs=[], notes=notes)
+        return Fit(Models(as_of=as_of, horizon_days=config.horizon_days, clv=clv, churn=None, purchases=None,
+                          season_factor=season.factor), notes=notes)
     if progress:
         progress("LightGBM churn and purchase models")
-    purchases = PurchaseModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days)
+    purchases = fit_purchases(stacked, settings=config.boost, horizon_days=config.horizon_days)
     current = with_clv(features, clv=clv, horizon_days=config.horizon_days)
     lightgbm_total = float(purchases.predict(current).sum())
-    return Models(
+    models = Models(
         as_of=as_of,
         horizon_days=config.horizon_days,
         clv=clv,
-        churn=ChurnModel(settings=config.boost).fit(stacked, horizon_days=config.horizon_days),
+        churn=fit_churn(stacked, settings=config.boost, horizon_days=config.horizon_days),
         purchases=purchases,
-        rfm_logistic=fit_rfm_logistic(stacked),
         season_factor=season.factor,
         poisson_scale=float(current["bgnbd_expected_purchases"].sum() / lightgbm_total) if lightgbm_total > 0 else 1.0,
-        cutoffs=sorted(stacked["cutoff"].unique()),
-        notes=notes,
     )
+    return Fit(models, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()), notes=notes)
 
 
 def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_error_pct: float) -> str:
@@ -191,12 +206,13 @@ def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_er
     return min(errors, key=total.get)
 
 
-def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp, config: TrainConfig):
+def evaluate(fit: Fit, transactions: pd.DataFrame, *, origin: pd.Timestamp, config: TrainConfig):
     """Score the backtest models at ``origin`` and compare with what happened in the next horizon.
 
     Returns (metrics by model, per-customer backtest table, chosen purchases method, chosen churn method).
     The churn score is LightGBM's unless BG/NBD's P(no purchase) ranks this window better.
     """
+    models = fit.models
     table = ChurnCLVBundle(models=models, purchases_method="bgnbd", policy=config.policy).snapshot(
         transactions, as_of=origin
     )
@@ -214,8 +230,8 @@ def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp
         churn_method = "lightgbm" if not lightgbm_auc < bgnbd_churn["roc_auc"] else "bgnbd"
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy,
                             churn_method=churn_method).values(table)
-    scored["rfm_logistic"] = (models.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
-                              if models.rfm_logistic is not None else np.nan)
+    scored["rfm_logistic"] = (fit.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
+                              if fit.rfm_logistic is not None else np.nan)
     metrics = {
         "lightgbm": {
             **churn_metrics(y, scored["churn_probability"].to_numpy()),
@@ -230,7 +246,7 @@ def evaluate(models: Models, transactions: pd.DataFrame, *, origin: pd.Timestamp
             **forecast_metrics(table["bgnbd_expected_spend"], actual["spend"], name="spend"),
         },
         "rfm_logistic": (churn_metrics(y, scored["rfm_logistic"].to_numpy())
-                         if models.rfm_logistic is not None else {}),
+                         if fit.rfm_logistic is not None else {}),
     }
     backtest = scored.join(actual[["purchases", "spend", "churned"]].add_prefix("actual_")).join(
         table[["frequency", "recency", "T", "bgnbd_p_no_purchase", "bgnbd_expected_purchases"]]
@@ -272,10 +288,10 @@ def train(
     gates = eligibility(visible, as_of=as_of, config=config)
     gates.raise_if_failed()
     origin = as_of - pd.Timedelta(days=config.horizon_days)
-    backtest_models = fit_models(visible, as_of=origin, config=config, progress=progress)
-    metrics, backtest, method, churn_method = evaluate(backtest_models, visible, origin=origin, config=config)
+    backtest_fit = fit_models(visible, as_of=origin, config=config, progress=progress)
+    metrics, backtest, method, churn_method = evaluate(backtest_fit, visible, origin=origin, config=config)
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
-    unsegmented = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy,
+    unsegmented = ChurnCLVBundle(models=final.models, purchases_method=method, policy=config.policy,
                                  churn_method=churn_method)
     current = unsegmented.values(unsegmented.snapshot(visible, as_of=as_of))
     data_print = fingerprint(visible)
@@ -288,14 +304,14 @@ def train(
         "metrics": metrics["lightgbm"],
         "baselines": {k: v for k, v in metrics.items() if k != "lightgbm"},
         "cutoffs": [f"{c:%Y-%m-%d}" for c in final.cutoffs],
-        "features": final.churn.features_ if final.churn is not None else [],
+        "features": list(final.models.churn.features) if final.models.churn is not None else [],
         "data": data_print,
-        "clv_fit": getattr(final.clv, "fit_report_", {}),
+        "clv_fit": final.models.clv.fit_report_,
         "eligibility": gates.to_dict(),
-        "notes": gates.warnings + [f"backtest: {n}" for n in backtest_models.notes] + final.notes,
+        "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes,
     }
-    bundle = ChurnCLVBundle(models=final, purchases_method=method, policy=config.policy.fit(current),
+    bundle = ChurnCLVBundle(models=final.models, purchases_method=method, policy=config.policy.fit(current),
                             metadata=metadata, churn_method=churn_method)
     log.info("trained: %s cutoffs, purchases by %s", len(final.cutoffs), method)
-    return TrainResult(bundle=bundle, metrics=metrics, backtest=backtest, backtest_models=backtest_models,
+    return TrainResult(bundle=bundle, metrics=metrics, backtest=backtest, backtest_fit=backtest_fit,
                        fingerprint=data_print)

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from features import ChurnclvError, build_features, make_labels
+from contract import ChurnclvError
+from features import build_features, make_labels
+from scoring.btyd import bgnbd_p_no_purchase
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
-from training.btyd import bgnbd_p_no_purchase
 from training.churn import RFM, fit_rfm_logistic
 from training.pipeline import TrainConfig, planned_steps, train, until
 

@@ -14,10 +14,10 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from features import ChurnclvError
+from contract import ChurnclvError
+from contract.defaults import CHAMPION, MODEL_NAME
+from scoring.registry import load_bundle
 
-MODEL_NAME = "churn-clv"
-CHAMPION = "champion"
 REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "scikit-learn", "lightgbm", "lifetimes", "mlflow")
 log = logging.getLogger("churnclv.training.registry")
 # The transaction contract as an MLflow schema: optional columns must be declared, or MLflow drops them.
@@ -38,16 +38,6 @@ def signature(input_example: pd.DataFrame, output: pd.DataFrame, as_of: str) -> 
         outputs=infer_signature(input_example, output).outputs,
         params=ParamSchema([ParamSpec("as_of", "string", as_of)]),
     )
-
-
-def connect(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClient:
-    """Point MLflow at ``tracking_uri`` (creating a local SQLite store's folder) and return a client."""
-    if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri)
-    if artifact_root is not None:
-        artifact_root.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri)
 
 
 def experiment_id(client: MlflowClient, dataset: str, artifact_root: Path | None) -> str:
@@ -186,32 +176,3 @@ def promote(client: MlflowClient, version: str | int) -> None:
         raise ChurnclvError(f"model {MODEL_NAME} has no version {version}") from None
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
     client.set_model_version_tag(MODEL_NAME, str(version), "role", "champion")
-
-
-def resolve(client: MlflowClient, uri: str) -> tuple[str, object]:
-    """Pin a models:/ URI (alias or version) to ``models:/churn-clv/<version>`` and return its version."""
-    if not uri.startswith("models:/"):
-        return uri, None
-    name, _, ref = uri.removeprefix("models:/").partition("@")
-    try:
-        if ref:
-            mv = client.get_model_version_by_alias(name, ref)
-        else:
-            name, _, number = name.partition("/")
-            mv = client.get_model_version(name, number)
-    except MlflowException:
-        raise ChurnclvError(
-            f"no model at {uri}: train one first (churnclv train ...) or pass --model with a registered version"
-        ) from None
-    return f"models:/{mv.name}/{mv.version}", mv
-
-
-def load_bundle(client: MlflowClient, uri: str):
-    """The bundle at a models:/ URI, pinned to a version, with its registry facts in ``metadata``."""
-    pinned, mv = resolve(client, uri)
-    bundle = mlflow.pyfunc.load_model(pinned).unwrap_python_model()
-    if mv is not None:
-        bundle.metadata.update({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
-                                "uri": pinned})
-    return bundle
-

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import TransactionsError, load_transactions, validate_transactions, write_table
+from contract import write_table
+from features import TransactionsError, load_transactions, validate_transactions
 
 
 def write_csv(tmp_path, text: str, name: str = "tx.csv"):

@@ -79,7 +79,7 @@ def error_of(response) -> dict:
 
 
 def write_scores(frame: pd.DataFrame, path: Path, **attrs) -> Path:
-    from features import write_table
+    from contract import write_table
 
     frame = frame.copy()
     frame.attrs = {"as_of": "2025-12-31", "model_uri": "models:/churn-clv/1", "model_version": "1",

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.churn import CutoffPlan, TrainingError, cutoff_dates, feature_columns, time_split, top_drivers
+from scoring.boosters import top_drivers
+from training.churn import CutoffPlan, TrainingError, cutoff_dates, feature_columns, time_split
 
 DAY = pd.Timedelta(days=1)
 

@@ -7,7 +7,6 @@ import importlib.resources
 import io
 import json
 import logging
-import pickle
 import warnings
 from pathlib import Path
 
@@ -16,13 +15,15 @@ import pandas as pd
 import pytest
 from scipy.optimize import OptimizeResult
 
-from training import clv, mle
-from training.btyd import (
+from contract.columns import PREDICTION_COLUMNS
+from scoring.btyd import (
     bgnbd_expected_purchases,
     bgnbd_p_alive,
     bgnbd_p_no_purchase,
     gamma_gamma_expected_spend,
 )
+from scoring.clv import CLVParams
+from training import mle
 from training.clv import CLVModel
 from training.mle import CLVFitError, compress_bgnbd
 
@@ -286,7 +287,7 @@ def test_fit_logs_the_path_and_leaves_warning_filters_alone(cdnow_days, caplog):
 
 def test_predict_shapes_ranges_and_clv(cdnow_model, cdnow_days):
     out = cdnow_model.predict(cdnow_days, horizon_days=91)
-    assert list(out.columns) == list(clv.PREDICTION_COLUMNS) and out.index.equals(cdnow_days.index)
+    assert list(out.columns) == list(PREDICTION_COLUMNS) and out.index.equals(cdnow_days.index)
     assert out.notna().all().all()
     assert out["p_alive"].between(0, 1).all() and out["p_no_purchase"].between(0, 1).all()
     assert (out["expected_purchases"] >= 0).all() and (out["clv"] > 0).all()
@@ -343,15 +344,16 @@ def test_p_no_purchase_and_expected_purchases_agree_with_simulation():
     np.testing.assert_allclose(p0[x0], ((alpha + T0) / (alpha + T0 + 91)) ** r, rtol=1e-12)
 
 
-def test_model_pickles_small_without_data():
+def test_model_round_trips_as_json_without_data():
+    """The artifact stores the fitted CLV model as JSON: settings and parameters, no data."""
     rfm = simulate_rfm(20_000, **CDNOW_LIKE_PER_DAY, days=730, seed=5)
     model = CLVModel().fit(rfm)
-    blob = pickle.dumps(model)
-    assert len(blob) < 50_000, len(blob)
-    assert not any(isinstance(v, (pd.DataFrame, pd.Series, np.ndarray)) for v in vars(model).values())
+    text = json.dumps(model.to_dict())
+    assert len(text) < 1_000, len(text)
     json.dumps(model.fit_report_)  # plain JSON-ready report (logged to MLflow)
-    pd.testing.assert_frame_equal(pickle.loads(blob).predict(rfm, horizon_days=30),
-                                  model.predict(rfm, horizon_days=30))
+    loaded = CLVParams.from_dict(json.loads(text))
+    assert type(loaded) is CLVParams
+    pd.testing.assert_frame_equal(loaded.predict(rfm, horizon_days=30), model.predict(rfm, horizon_days=30))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_label_windows_of_every_training_cutoff_end_by_as_of(seed_result):
     meta = seed_result.bundle.metadata
     ends = pd.to_datetime(meta["cutoffs"]) + pd.Timedelta(days=meta["horizon_days"])
     assert (ends <= pd.Timestamp(meta["as_of"])).all()
-    backtest_ends = pd.to_datetime([f"{c:%Y-%m-%d}" for c in seed_result.backtest_models.cutoffs]) + pd.Timedelta(days=90)
+    backtest_ends = pd.to_datetime([f"{c:%Y-%m-%d}" for c in seed_result.backtest_fit.cutoffs]) + pd.Timedelta(days=90)
     assert (backtest_ends <= pd.Timestamp(meta["backtest_origin"])).all()
 
 

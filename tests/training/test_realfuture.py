@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from churnclv.cli import app
-from features import ChurnclvError, build_features, load_transactions, make_labels
+from contract import ChurnclvError
+from features import build_features, load_transactions, make_labels
 from tests.conftest import SEED_CSV
 from training import realfuture
 from training.churn import RFM, BoostSettings, CutoffPlan, fit_rfm_logistic

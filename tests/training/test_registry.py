@@ -6,11 +6,13 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features import ChurnclvError
+from contract import ChurnclvError
+from contract.defaults import CHAMPION, MODEL_NAME
+from scoring.registry import connect, load_bundle
 from tests.conftest import SEED_AS_OF, fast_config
 from training.churn import BoostSettings
 from training.jobs import run_training
-from training.registry import CHAMPION, MODEL_NAME, compare, connect, load_bundle, promote
+from training.registry import compare, promote
 
 
 def test_a_run_logs_params_metrics_plots_and_the_data_fingerprint(trained_home):

@@ -59,7 +59,7 @@ def test_a_young_log_serves_the_btyd_model_that_was_measured_and_says_so(shapes)
     BG/NBD churn score was measured, and that is what is served."""
     shape = shapes["young"]
     result, scores = trained(shape, shape.as_ofs[0])
-    assert result.backtest_models.churn is None and result.bundle.metadata["churn_method"] == "bgnbd"
+    assert result.backtest_fit.models.churn is None and result.bundle.metadata["churn_method"] == "bgnbd"
     assert any("BG/NBD alone" in note for note in result.bundle.metadata["notes"])
     np.testing.assert_allclose(scores["churn_probability"],
                                result.bundle.snapshot(until(shape.transactions, shape.as_ofs[0]),

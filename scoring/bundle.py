@@ -1,4 +1,4 @@
-"""The MLflow pyfunc model "churn-clv": transactions + as-of day -> the score table.
+"""The scoring artifact ("churn-clv"): transactions + as-of day -> the score table.
 
 It holds fitted parameters only (CLV parameters, the churn model and its calibrator, the purchase
 model, the segment policy, the horizon) and computes every feature by calling ``features/``; no
@@ -7,44 +7,34 @@ training data is stored in it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from training.churn import ChurnModel, PurchaseModel, top_drivers
-from training.policy import Policy, recommended_action
-from training.snapshot import snapshot
+from contract.columns import SCORE_COLUMNS
+from features import validate_transactions
+from scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
+from scoring.clv import CLVParams
+from scoring.segments import Policy, recommended_action
+from scoring.snapshot import snapshot
 
-SCORE_COLUMNS = (
-    "customer_id",
-    "churn_probability",
-    "p_alive",
-    "expected_purchases",
-    "expected_spend",
-    "clv",
-    "value_at_risk",
-    "segment",
-    "recommended_action",
-)
 PURCHASE_METHODS = ("bgnbd", "lightgbm_poisson")
 
 
 @dataclass
 class Models:
-    """Everything fitted at one as-of day (for the backtest, or for the registered model)."""
+    """Everything a score needs, fitted at one as-of day (for the backtest, or for the registered model)."""
 
     as_of: pd.Timestamp
     horizon_days: int
-    clv: object
-    churn: ChurnModel | None  # None: too little history for stacked snapshots; churn = P(no purchase), BG/NBD
-    purchases: PurchaseModel | None
-    rfm_logistic: object | None
+    clv: CLVParams
+    churn: ChurnScorer | None  # None: too little history for stacked snapshots; churn = P(no purchase), BG/NBD
+    purchases: PurchaseScorer | None
     season_factor: float = 1.0  # the season ahead vs the BG/NBD forecast (training.season)
     poisson_scale: float = 1.0  # brings the LightGBM forecast's total to the BG/NBD total at as_of
-    cutoffs: list = field(default_factory=list)
-    notes: list = field(default_factory=list)  # how this fit degraded, one line each
 
     @property
     def purchase_methods(self) -> tuple[str, ...]:
@@ -127,8 +117,6 @@ class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
         params = params or {}
         if not params.get("as_of"):
             raise ValueError("params must include as_of, e.g. {'as_of': '1997-09-30'}")
-        from features import validate_transactions
-
         transactions, _ = validate_transactions(model_input)
         return self.score(transactions, as_of=params["as_of"])
 
@@ -136,8 +124,6 @@ class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
 def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:
     """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text and, in ``attrs``
     (kept in Parquet metadata), the as-of day and the model that produced it."""
-    import json
-
     table = bundle.score(transactions, as_of=as_of, explain=explain)
     if explain:
         table["drivers"] = table["drivers"].map(json.dumps)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features import build_features, make_labels
-from training.clv import PREDICTION_COLUMNS
+from contract.columns import PREDICTION_COLUMNS
+from features import build_features
 
 
 def snapshot(transactions: pd.DataFrame, *, as_of: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:
@@ -23,10 +23,3 @@ def with_clv(table: pd.DataFrame, *, clv, horizon_days: int) -> pd.DataFrame:
     else:
         outputs = clv.predict(table, horizon_days=horizon_days)
     return table.join(outputs.add_prefix("bgnbd_"))
-
-
-def labelled_snapshot(transactions: pd.DataFrame, *, cutoff: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:
-    """A training snapshot: :func:`snapshot` at ``cutoff`` plus what happened in the next ``horizon_days``."""
-    labels = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)
-    table = snapshot(transactions, as_of=cutoff, clv=clv, horizon_days=horizon_days)
-    return table.join(labels, how="left").assign(cutoff=cutoff)
