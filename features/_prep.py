@@ -13,6 +13,7 @@ rows with ``amount < 0``; ``as_of`` names a calendar day and the whole day is in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import Any
 
@@ -20,6 +21,9 @@ import numpy as np
 import pandas as pd
 
 from contract.columns import TRANSACTION_REQUIRED
+from contract.dates import as_of_day
+
+EPOCH = date(1970, 1, 1)
 
 CUSTOMER_ID = "customer_id"
 WINDOWS = (30, 90, 180, 365)
@@ -111,14 +115,9 @@ class History:
         return self.spend_bands.sum(axis=1)
 
 
-def as_of_day(as_of: Any) -> int:
-    """Day number (days since 1970-01-01) of the calendar day named by ``as_of``."""
-    ts = pd.Timestamp(as_of)
-    if ts is pd.NaT:
-        raise ValueError(f"as_of must be a date, got {as_of!r}")
-    if ts.tzinfo is not None:
-        raise ValueError(f"as_of must be time-zone naive like the transaction timestamps, got {as_of!r}")
-    return int(ts.to_datetime64().astype("datetime64[D]").astype(np.int64))
+def day_number(as_of: Any) -> int:
+    """Day number (days since 1970-01-01) of the calendar day named by ``as_of`` (:func:`contract.dates.as_of_day`)."""
+    return (as_of_day(as_of) - EPOCH).days
 
 
 def day_numbers(timestamps: pd.Series) -> np.ndarray:
@@ -232,7 +231,7 @@ def select(values: np.ndarray, mask: np.ndarray, everything: bool) -> np.ndarray
 
 def customers(enc: Encoded, *, as_of: Any) -> Customers:
     """Customers with a purchase at or before ``as_of``, sorted by id."""
-    day = as_of_day(as_of)
+    day = day_number(as_of)
     history = enc.day <= day
     purchase = history & (enc.amount >= 0)
     p_codes = select(enc.codes, purchase, bool(purchase.all()))

@@ -6,10 +6,11 @@ from typing import Any
 
 import pandas as pd
 
+from contract.columns import RFM_COLUMNS
 from features._prep import encode, history
 from features.behaviour import BEHAVIOUR_COLUMNS, behaviour_from_history
 from features.cohorts import COHORT_COLUMNS, cohort_from_history
-from features.rfm import RFM_COLUMNS, rfm_from_history
+from features.rfm import rfm_from_history
 
 FEATURE_COLUMNS = (*RFM_COLUMNS, *BEHAVIOUR_COLUMNS, *COHORT_COLUMNS)
 """Column order of :func:`build_features` (all float64 except ``cohort`` str, ``tenure_months`` int64)."""

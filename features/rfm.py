@@ -13,8 +13,6 @@ import pandas as pd
 
 from features._prep import History, encode, history, weighted_sum
 
-RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
-
 
 def rfm_from_history(h: History) -> dict[str, np.ndarray]:
     """RFM columns (float64 arrays aligned with ``h.cust.ids``).

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from contract.columns import RFM_COLUMNS
+from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE
 from scoring.btyd import (
     bgnbd_expected_purchases_if_alive,
     bgnbd_p_alive,
@@ -90,8 +91,8 @@ class CLVParams:
         self,
         *,
         time_unit_days: float = 7.0,
-        discount_rate: float = 0.10,
-        clv_horizon_days: int = 365,
+        discount_rate: float = DISCOUNT_RATE,
+        clv_horizon_days: int = CLV_HORIZON_DAYS,
     ) -> None:
         self.time_unit_days = time_unit_days
         self.discount_rate = discount_rate

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contract.defaults import HORIZON_DAYS
 from seeds.generate import (
     SEED_BGNBD,
     SEED_SPEND,
@@ -56,7 +57,7 @@ __all__ = [
     "make_young",
 ]
 
-HORIZON_DAYS = 90
+
 NEVER = np.iinfo(np.int64).max // 2  # "repeat purchases until dropout" of a customer who never drops out
 
 DESCRIPTIONS = {

@@ -17,10 +17,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from contract import ChurnclvError
+from contract.columns import RFM_COLUMNS
 from scoring.boosters import ChurnScorer, PurchaseScorer
 
 NON_FEATURES = ("cohort",)
-RFM = ("frequency", "recency", "T", "monetary_value")
 
 
 class TrainingError(ChurnclvError):
@@ -152,4 +152,4 @@ def fit_rfm_logistic(stacked: pd.DataFrame):
     model = make_pipeline(
         FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression(max_iter=1000)
     )
-    return model.fit(stacked[list(RFM)].clip(lower=0), stacked["churned"])
+    return model.fit(stacked[list(RFM_COLUMNS)].clip(lower=0), stacked["churned"])

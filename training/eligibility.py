@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from contract import ChurnclvError
+from contract.dates import iso, on_or_before
 from features import rfm_features
 from training.mle import MIN_CUSTOMERS, MIN_REPEAT_CUSTOMERS
 from training.season import YEAR_DAYS
@@ -101,7 +102,7 @@ def check(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int,
     snapshot_history_days : history one stacked training snapshot needs before its cutoff (days).
     """
     purchases = transactions.loc[(transactions["amount"] >= 0)
-                                 & (transactions["timestamp"] < as_of + pd.Timedelta(days=1))]
+                                 & on_or_before(transactions["timestamp"], as_of)]
     first = purchases["timestamp"].min()
     history = (as_of - first.normalize()).days if len(purchases) else 0
     origin = as_of - pd.Timedelta(days=horizon_days)
@@ -134,5 +135,5 @@ def check(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int,
         Gate("days of history for the season ahead", history, YEAR_DAYS + snapshot_history_days, True, False,
              "The season ahead was never observed: the forecast cannot adjust for it."),
     )
-    return Eligibility(as_of=f"{as_of:%Y-%m-%d}", horizon_days=horizon_days, gates=gates)
+    return Eligibility(as_of=iso(as_of), horizon_days=horizon_days, gates=gates)
 

@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
+from contract.dates import as_of_day, iso, until
+from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
 from features import build_features, make_labels
 from scoring.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
 from scoring.segments import Policy
 from scoring.snapshot import snapshot, with_clv
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
 from training.churn import (
-    RFM,
     BoostSettings,
     CutoffPlan,
     TrainingError,
@@ -42,9 +44,9 @@ Progress = Callable[[str], None]
 class TrainConfig:
     """Every setting of a training run (logged to MLflow as parameters)."""
 
-    horizon_days: int = 90
-    clv_horizon_days: int = 365
-    discount_rate: float = 0.10
+    horizon_days: int = HORIZON_DAYS
+    clv_horizon_days: int = CLV_HORIZON_DAYS
+    discount_rate: float = DISCOUNT_RATE
     time_unit_days: float = 7.0
     max_total_error_pct: float = 10.0
     plan: CutoffPlan = CutoffPlan()
@@ -92,14 +94,9 @@ class TrainResult:
     fingerprint: dict
 
 
-def until(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Rows on or before the as-of day (the whole day included)."""
-    return transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
-
-
 def fingerprint(transactions: pd.DataFrame) -> dict:
     """Rows, customers, date range and an order-independent hash of the transactions."""
-    hashed = pd.util.hash_pandas_object(transactions[["customer_id", "timestamp", "amount"]], index=False)
+    hashed = pd.util.hash_pandas_object(transactions[list(TRANSACTION_REQUIRED)], index=False)
     digest = hashlib.sha256(np.uint64(hashed.to_numpy().sum()).tobytes()).hexdigest()[:16]
     return {
         "rows": len(transactions),
@@ -134,7 +131,7 @@ def stacked_snapshots(
             clv = config.clv_model().fit(build_features(transactions, as_of=cutoff))
         except CLVFitError as exc:
             clv = None
-            degraded.append({"cutoff": f"{cutoff:%Y-%m-%d}", "reason": str(exc)})
+            degraded.append({"cutoff": iso(cutoff), "reason": str(exc)})
         frames.append(labelled_snapshot(transactions, cutoff=cutoff, clv=clv, horizon_days=config.horizon_days))
     return pd.concat(frames), degraded
 
@@ -230,7 +227,7 @@ def evaluate(fit: Fit, transactions: pd.DataFrame, *, origin: pd.Timestamp, conf
         churn_method = "lightgbm" if not lightgbm_auc < bgnbd_churn["roc_auc"] else "bgnbd"
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy,
                             churn_method=churn_method).values(table)
-    scored["rfm_logistic"] = (fit.rfm_logistic.predict_proba(table[list(RFM)].clip(lower=0))[:, 1]
+    scored["rfm_logistic"] = (fit.rfm_logistic.predict_proba(table[list(RFM_COLUMNS)].clip(lower=0))[:, 1]
                               if fit.rfm_logistic is not None else np.nan)
     metrics = {
         "lightgbm": {
@@ -283,7 +280,7 @@ def train(
     progress: Progress | None = None
 ) -> TrainResult:
     """Backtest on the latest full horizon before ``as_of``, then refit on everything up to ``as_of``."""
-    as_of = pd.Timestamp(as_of).normalize()
+    as_of = pd.Timestamp(as_of_day(as_of))
     visible = until(transactions, as_of)
     gates = eligibility(visible, as_of=as_of, config=config)
     gates.raise_if_failed()
@@ -296,14 +293,14 @@ def train(
     current = unsegmented.values(unsegmented.snapshot(visible, as_of=as_of))
     data_print = fingerprint(visible)
     metadata = {
-        "as_of": f"{as_of:%Y-%m-%d}",
+        "as_of": iso(as_of),
         "horizon_days": config.horizon_days,
-        "backtest_origin": f"{origin:%Y-%m-%d}",
+        "backtest_origin": iso(origin),
         "purchases_method": method,
         "churn_method": churn_method,
         "metrics": metrics["lightgbm"],
         "baselines": {k: v for k, v in metrics.items() if k != "lightgbm"},
-        "cutoffs": [f"{c:%Y-%m-%d}" for c in final.cutoffs],
+        "cutoffs": [iso(c) for c in final.cutoffs],
         "features": list(final.models.churn.features) if final.models.churn is not None else [],
         "data": data_print,
         "clv_fit": final.models.clv.fit_report_,

@@ -26,11 +26,14 @@ import numpy as np
 import pandas as pd
 
 from contract import ChurnclvError
+from contract.columns import RFM_COLUMNS
+from contract.dates import as_of_day, iso, until
+from contract.defaults import HORIZON_DAYS
 from features import build_features, make_labels
 from scoring.btyd import bgnbd_p_no_purchase
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
-from training.churn import RFM, fit_rfm_logistic
-from training.pipeline import TrainConfig, planned_steps, train, until
+from training.churn import fit_rfm_logistic
+from training.pipeline import TrainConfig, planned_steps, train
 
 Progress = Callable[[str], None]
 
@@ -99,7 +102,7 @@ class Judgement:
         """One row per model: the window, the actuals, every metric of :data:`METRIC_KEYS` and a note (a
         baseline's failure; churnclv's training notes)."""
         common = {
-            "as_of": f"{self.as_of:%Y-%m-%d}", "window_end": f"{self.window_end:%Y-%m-%d}",
+            "as_of": iso(self.as_of), "window_end": iso(self.window_end),
             "horizon_days": self.horizon_days, "customers": self.customers,
             "actual_purchases": self.actual_purchases, "actual_spend": self.actual_spend,
             "actual_churn_rate": self.actual_churn_rate, "purchases_method": self.purchases_method,
@@ -125,7 +128,7 @@ def check_future(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horiz
     FutureNotInDataError
         When the last transaction day is before the window's last day, or ``as_of`` is before the first.
     """
-    as_of = pd.Timestamp(as_of).normalize()
+    as_of = pd.Timestamp(as_of_day(as_of))
     end = as_of + pd.Timedelta(days=horizon_days)
     first, last = transactions["timestamp"].min().normalize(), transactions["timestamp"].max().normalize()
     if as_of < first:
@@ -298,7 +301,7 @@ def rfm_logistic_baseline(seen: pd.DataFrame, rfm: pd.DataFrame, *, as_of: pd.Ti
     if labelled["churned"].nunique() < 2:
         return empty, f"every customer at {origin:%Y-%m-%d} had the same outcome"
     model = fit_rfm_logistic(labelled)
-    return pd.Series(model.predict_proba(rfm[list(RFM)].clip(lower=0))[:, 1], index=rfm.index), ""
+    return pd.Series(model.predict_proba(rfm[list(RFM_COLUMNS)].clip(lower=0))[:, 1], index=rfm.index), ""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -308,14 +311,14 @@ def rfm_logistic_baseline(seen: pd.DataFrame, rfm: pd.DataFrame, *, as_of: pd.Ti
 
 def judge_steps(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, config: TrainConfig) -> int:
     """How many progress steps :func:`judge` reports at ``as_of``."""
-    return planned_steps(transactions, as_of=pd.Timestamp(as_of).normalize(), config=config) + EXTRA_STEPS
+    return planned_steps(transactions, as_of=pd.Timestamp(as_of_day(as_of)), config=config) + EXTRA_STEPS
 
 
 def _config(config: TrainConfig | None, horizon_days: int) -> TrainConfig:
     return replace(config or TrainConfig(), horizon_days=horizon_days)
 
 
-def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days: int = 90,
+def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days: int = HORIZON_DAYS,
           config: TrainConfig | None = None, progress: Progress | None = None) -> Judgement:
     """Train on the rows up to ``as_of`` and judge the model and two baselines on the next ``horizon_days``.
 
@@ -332,14 +335,14 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
     FutureNotInDataError
         When the data end before the window does.
     """
-    as_of = pd.Timestamp(as_of).normalize()
+    as_of = pd.Timestamp(as_of_day(as_of))
     end = check_future(transactions, as_of=as_of, horizon_days=horizon_days)
     step = progress or (lambda _: None)
     seen = until(transactions, as_of)
     result = train(seen, as_of=as_of, config=_config(config, horizon_days), progress=progress)
     step(f"scoring at {as_of:%Y-%m-%d}")
     scores = result.bundle.score(seen, as_of=as_of).set_index("customer_id")
-    rfm = build_features(seen, as_of=as_of)[list(RFM)].reindex(scores.index)
+    rfm = build_features(seen, as_of=as_of)[list(RFM_COLUMNS)].reindex(scores.index)
     actual = make_labels(transactions, as_of=as_of, horizon_days=horizon_days).reindex(scores.index)
     step("lifetimes BG/NBD baseline")
     bg, params, bg_note = lifetimes_baseline(rfm, horizon_days=horizon_days)
@@ -365,13 +368,13 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
     )
 
 
-def judge_many(transactions: pd.DataFrame, *, as_ofs: Iterable, horizon_days: int = 90,
+def judge_many(transactions: pd.DataFrame, *, as_ofs: Iterable, horizon_days: int = HORIZON_DAYS,
                config: TrainConfig | None = None, progress: Progress | None = None) -> pd.DataFrame:
     """:func:`judge` at several as-of days: one row per (as_of, model), see :meth:`Judgement.rows`.
 
     Every window is checked before anything is trained, so a bad date fails at once.
     """
-    days = [pd.Timestamp(d).normalize() for d in as_ofs]
+    days = [pd.Timestamp(as_of_day(d)) for d in as_ofs]
     for day in days:
         check_future(transactions, as_of=day, horizon_days=horizon_days)
     frames = [judge(transactions, as_of=d, horizon_days=horizon_days, config=config, progress=progress).rows()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from contract.dates import iso
 from features import build_features, make_labels
 from training.mle import CLVFitError
 
@@ -67,7 +68,7 @@ def season_ahead(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_day
         actual = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum()
         predicted = float(forecast["expected_purchases"].sum())
         if actual >= MIN_WINDOW_PURCHASES and predicted > 0:
-            windows.append({"cutoff": f"{cutoff:%Y-%m-%d}", "actual": int(actual), "forecast": predicted,
+            windows.append({"cutoff": iso(cutoff), "actual": int(actual), "forecast": predicted,
                             "ratio": float(actual / predicted)})
     if not windows:  # the eligibility report says so
         return Season()

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contract.columns import RFM_COLUMNS
 from features.build import build_features
-from features.rfm import RFM_COLUMNS
 
 lifetimes_utils = pytest.importorskip("lifetimes.utils")
 

@@ -15,11 +15,13 @@ from typer.testing import CliRunner
 
 from churnclv.cli import app
 from contract import ChurnclvError
+from contract.columns import RFM_COLUMNS
+from contract.dates import until
 from features import build_features, load_transactions, make_labels
 from tests.conftest import SEED_CSV
 from training import realfuture
-from training.churn import RFM, BoostSettings, CutoffPlan, fit_rfm_logistic
-from training.pipeline import TrainConfig, until
+from training.churn import BoostSettings, CutoffPlan, fit_rfm_logistic
+from training.pipeline import TrainConfig
 from training.realfuture import (
     MODELS,
     FutureNotInDataError,
@@ -181,7 +183,7 @@ def test_the_rfm_logistic_baseline_learns_one_horizon_back_and_scores_at_as_of(s
     train_rfm = build_features(seen, as_of=origin).join(make_labels(seen, as_of=origin, horizon_days=HORIZON))
     model = fit_rfm_logistic(train_rfm)
     rfm = build_features(seen, as_of=AS_OF)
-    expected = model.predict_proba(rfm[list(RFM)].clip(lower=0))[:, 1]
+    expected = model.predict_proba(rfm[list(RFM_COLUMNS)].clip(lower=0))[:, 1]
     np.testing.assert_allclose(judged.predictions.loc[rfm.index, "rfm_logistic_churn"], expected)
 
 

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contract.dates import until
 from features import make_labels
 from seeds import zoo
 from training.churn import BoostSettings, CutoffPlan
 from training.eligibility import EligibilityError
-from training.pipeline import TrainConfig, train, until
+from training.pipeline import TrainConfig, train
 
 SCORES = ("churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk")
 QUICK = TrainConfig(plan=CutoffPlan(n_cutoffs=6, step_days=21), boost=BoostSettings(n_estimators=300))
