@@ -21,6 +21,8 @@ import pandas as pd
 from contract import ChurnclvError, write_table
 from contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
 
+#: Transaction dates outside these days are bad input (pandas' nanosecond timestamps end in 1677 and 2262).
+FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
 BadRows = Literal["fail", "drop"]
 _EXAMPLES = 3
 
@@ -67,7 +69,7 @@ def _parse_ids(raw: pd.Series, column: str) -> tuple[pd.Series, Problem | None]:
     return ids, _problem(raw, column, bad, "have an empty id")
 
 
-def _parse_timestamps(raw: pd.Series, date_format: str | None) -> tuple[pd.Series, Problem | None]:
+def _parse_timestamps(raw: pd.Series, date_format: str | None) -> tuple[pd.Series, list[Problem | None]]:
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
     else:
@@ -79,10 +81,13 @@ def _parse_timestamps(raw: pd.Series, date_format: str | None) -> tuple[pd.Serie
                 parsed = pd.to_datetime(text, errors="coerce", utc=True)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    parsed = parsed.astype("datetime64[ns]")
     bad = parsed.isna().to_numpy()
     hint = f"do not parse as dates with format {date_format!r}" if date_format else "do not parse as dates"
-    return parsed, _problem(raw, "timestamp", bad, hint)
+    # Valid dates, but not of any transaction log (and past what nanosecond timestamps can hold).
+    outside = ~bad & ~((parsed >= FIRST_DAY) & (parsed < LAST_DAY + pd.Timedelta(days=1))).to_numpy()
+    problems = [_problem(raw, "timestamp", bad, hint),
+                _problem(raw, "timestamp", outside, f"are outside {FIRST_DAY:%Y-%m-%d} .. {LAST_DAY:%Y-%m-%d}")]
+    return parsed.mask(outside).astype("datetime64[ns]"), problems
 
 
 def _parse_numbers(raw: pd.Series, column: str, *, required: bool) -> tuple[pd.Series, Problem | None]:
@@ -171,7 +176,7 @@ def _parse_columns(raw: pd.DataFrame, date_format: str | None) -> tuple[dict, li
     stamps, p_ts = _parse_timestamps(raw["timestamp"], date_format)
     amounts, p_amt = _parse_numbers(raw["amount"], "amount", required=True)
     columns = {"customer_id": ids, "timestamp": stamps, "amount": amounts}
-    problems = [p_id, p_ts, p_amt]
+    problems = [p_id, *p_ts, p_amt]
     for name in TRANSACTION_OPTIONAL_TEXT:
         if name in raw:
             columns[name] = raw[name].astype("str").str.strip()

@@ -186,3 +186,21 @@ def test_validation_does_not_mutate_its_input():
     validate_transactions(raw)
     pd.testing.assert_frame_equal(raw, before)
     assert np.isfinite(validate_transactions(raw)[0]["amount"]).all()
+
+
+@pytest.mark.parametrize("stamp", ["0063-09-27", "9999-01-01", "1677-01-01"])
+def test_valid_dates_outside_any_transaction_log_are_named_bad_rows(stamp):
+    """ISO dates pandas cannot hold in nanoseconds (or no log holds) are bad input, not an overflow."""
+    raw = pd.DataFrame({"customer_id": ["a", "b"], "timestamp": [stamp, "2020-01-01"], "amount": [1.0, 2.0]})
+    with pytest.raises(TransactionsError, match=rf"column 'timestamp': 1 row\(s\) are outside 1900-01-01 .. 2199-12-31 \(e.g. row 1: '{stamp}'\)"):
+        validate_transactions(raw)
+    clean, rejected = validate_transactions(raw, bad_rows="drop")
+    assert clean["customer_id"].tolist() == ["b"] and rejected["row"].tolist() == [1]
+
+
+def test_typed_timestamps_outside_the_range_are_bad_rows_too():
+    raw = pd.DataFrame({"customer_id": ["a", "b"], "amount": [1.0, 2.0],
+                        "timestamp": np.array(["0063-09-27", "2020-01-01"], dtype="datetime64[s]")})
+    clean, rejected = validate_transactions(raw, bad_rows="drop")
+    assert clean["timestamp"].dtype == "datetime64[ns]" and clean["customer_id"].tolist() == ["b"]
+    assert rejected["row"].tolist() == [1] and rejected["problem"].str.startswith("are outside").all()
