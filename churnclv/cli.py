@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import MISSING, dataclass, fields
 from datetime import date
 from pathlib import Path
@@ -33,6 +34,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+_SHARED_SETTINGS: ContextVar[Settings | None] = ContextVar("churnclv_settings", default=None)
+
+
+def command_settings() -> Settings:
+    """The settings of this command, read from the environment by :meth:`Settings.load` (``quickstart``
+    lends its own to the commands it runs). An invalid variable raises ``SettingsError``: one line."""
+    return _SHARED_SETTINGS.get() or Settings.load()
+
+
+@contextmanager
+def sharing(settings: Settings) -> Iterator[None]:
+    """Let the commands run inside (by ``quickstart``) use ``settings`` rather than read them again."""
+    token = _SHARED_SETTINGS.set(settings)
+    try:
+        yield
+    finally:
+        _SHARED_SETTINGS.reset(token)
+
 
 @contextmanager
 def step(message: str) -> Iterator[None]:
@@ -144,7 +163,7 @@ def features(
     from contract import write_table
     from features import build_features
 
-    settings = Settings()
+    settings = command_settings()
     tx = source.load(settings)
     day = source.day(tx)
     with step("Building features"):
@@ -164,7 +183,7 @@ def cohorts(
     from contract import write_atomic, write_table
     from features import cohort_table, plot_cohort_table
 
-    settings = Settings()
+    settings = command_settings()
     tx = source.load(settings)
     day = source.day(tx)
     table = cohort_table(tx, as_of=day)
@@ -205,7 +224,7 @@ def train(
     from training.jobs import run_training
     from training.pipeline import TrainConfig, eligibility, planned_steps
 
-    settings = Settings()
+    settings = command_settings()
     tx = source.load(settings)
     day = source.day(tx)
     config = TrainConfig(horizon_days=horizon_days, clv_horizon_days=clv_horizon_days, discount_rate=discount_rate,
@@ -368,7 +387,7 @@ def backtest(
     source = Source(transactions=transactions, customer_col=customer_col, timestamp_col=timestamp_col,
                     amount_col=amount_col, date_format=date_format, bad_rows=bad_rows, rejected=rejected)
     days = _parse_days(as_of)
-    tx = source.load(Settings())
+    tx = source.load(command_settings())
     days = days or [_latest_judgeable(tx, horizon_days)]
     for day in days:
         check_future(tx, as_of=day, horizon_days=horizon_days)
@@ -405,7 +424,7 @@ def score(
     from scoring.bundle import score_table
     from scoring.registry import load_bundle
 
-    settings = Settings()
+    settings = command_settings()
     with step(f"Loading {model}"):
         bundle = load_bundle(_client(settings), model)
     tx = source.load(settings)
@@ -423,7 +442,7 @@ def promote(version: Annotated[str, typer.Argument(help="The churn-clv version t
     """Give a registered version the champion alias by hand."""
     from training.registry import promote as set_champion
 
-    set_champion(_client(Settings()), version)
+    set_champion(_client(command_settings()), version)
     console.print(f"churn-clv v{version} is now the champion.")
 
 
@@ -458,7 +477,7 @@ def ensure_api_key(settings: Settings) -> str:
 
     from contract import write_atomic
 
-    path = settings.api_key_file
+    path = settings.local_key_file
     if not path.exists():
         key = secrets.token_urlsafe(32)
         write_atomic(path, lambda tmp: (tmp.write_text(key + "\n"), tmp.chmod(0o600)))
@@ -473,20 +492,21 @@ def quickstart(
     """The main job end to end on the seed data: features, cohorts, train (if no champion yet), score, serve."""
     from training.registry import champion
 
-    settings = Settings()
+    settings = command_settings()
     source = str(seed_path())
-    features(transactions=source)
-    cohorts(transactions=source)
-    current = champion(_client(settings))
-    if current is None:
-        train(transactions=source, dataset="seed")
-    else:
-        console.print(f"churn-clv v{current.version} is the champion already (retrain with churnclv train).")
-    score(transactions=source, explain=True)
+    with sharing(settings):
+        features(transactions=source)
+        cohorts(transactions=source)
+        current = champion(_client(settings))
+        if current is None:
+            train(transactions=source, dataset="seed")
+        else:
+            console.print(f"churn-clv v{current.version} is the champion already (retrain with churnclv train).")
+        score(transactions=source, explain=True)
     key = ensure_api_key(settings)
     console.print(f"[green]Done.[/] Features and cohorts in {settings.out_dir}, scores in {settings.scores_path}, "
                   f"plots in {settings.plots_dir}, MLflow store at {settings.mlflow_uri}.")
-    console.print(f"API key (kept in {settings.api_key_file}):\n  {key}")
+    console.print(f"API key (kept in {settings.local_key_file}):\n  {key}")
     example = (f"curl -s -X POST http://127.0.0.1:{port}/prioritise -H 'Authorization: Bearer {key}' "
                "-H 'Content-Type: application/json' -d '{\"limit\": 5}'")
     console.print(f"Try:\n  {example}", highlight=False, soft_wrap=True)
@@ -494,7 +514,7 @@ def quickstart(
         from serving.cli_serve import serve as run_server
 
         run_server(host="127.0.0.1", port=port, model=MODEL_URI, scores=None,
-                   api_keys_file=settings.api_key_file, open_=False)
+                   api_keys_file=settings.local_key_file, open_=False)
 
 
 class _DropNoise(logging.Filter):
@@ -517,5 +537,5 @@ def main() -> None:
     try:
         app()
     except ChurnclvError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)  # one line per line of the message
         sys.exit(2)

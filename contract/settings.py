@@ -1,24 +1,113 @@
-"""Settings read from the environment by the entry points (never at import)."""
+"""Every environment variable churnclv reads, in one pydantic-settings class, read by the entry points.
+
+:meth:`Settings.load` is the one way to read them: the CLI calls it once per command, the service once
+per process (never at import). An invalid value raises :class:`SettingsError`, whose one-line message
+names the variable, the value and what is allowed.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, FilePath, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+
+from contract.defaults import MODEL_URI
+from contract.errors import ChurnclvError
+
+#: Request bodies over this many bytes get 413 (CHURNCLV_MAX_BODY_BYTES); its bounds.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+BODY_BYTES_RANGE = (1024, 1024**3)
+#: Seconds between the service's checks for a new champion or score table (CHURNCLV_REFRESH_SECONDS).
+REFRESH_SECONDS = 5.0
+LOCAL_KEY_NAME = ".churnclv_api_key"
+
+
+class SettingsError(ChurnclvError, ValueError):
+    """An environment variable has a value churnclv cannot use."""
+
+
+def parse_keys(text: str) -> list[str]:
+    """API keys separated by commas or new lines; blanks and ``#`` comment lines are ignored."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    return [k.strip() for line in lines for k in line.split(",") if k.strip()]
+
+
+def _env(name: str, default: Any, allowed: str, **constraints: Any) -> Any:
+    """A field read from the variable ``name``; ``allowed`` is what its error message says is allowed."""
+    return Field(default, validation_alias=name, description=allowed, **constraints)
 
 
 class Settings(BaseSettings):
-    """Where churnclv keeps its state and which MLflow store it talks to.
+    """Where churnclv keeps its state, which model and score table the service serves, and who may call it.
 
-    ``CHURNCLV_HOME`` (default: the current directory) holds ``mlruns/``, ``scores/``, ``plots/`` and the
-    local API key; ``MLFLOW_TRACKING_URI`` overrides the embedded SQLite store under ``mlruns/``.
+    ``CHURNCLV_HOME`` (default: the current directory) holds ``mlruns/``, ``scores/``, ``plots/``, ``out/``
+    and the local API key; ``MLFLOW_TRACKING_URI`` overrides the embedded SQLite store under ``mlruns/``.
+    Blank variables count as unset.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CHURNCLV_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True, env_ignore_empty=True,
+                                      populate_by_name=True)
 
-    home: Path = Path(".")
-    tracking_uri: str | None = Field(default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI"))
+    home: Path = _env("CHURNCLV_HOME", Path("."), "a directory (created when needed)")
+    tracking_uri: str | None = _env("MLFLOW_TRACKING_URI", None, "an MLflow tracking URI, e.g. http://host:5000")
+    model_uri: str = _env("CHURNCLV_MODEL_URI", MODEL_URI, "a model URI: models:/<name>@<alias>, "
+                          "models:/<name>/<version> or another MLflow URI such as runs:/<run id>/model")
+    scores_file: Path | None = _env("CHURNCLV_SCORES_PATH", None, "the path of a score table (.parquet or .csv)")
+    refresh_seconds: float = _env("CHURNCLV_REFRESH_SECONDS", REFRESH_SECONDS,
+                                  "seconds from 0 (no periodic check) to 86400", ge=0, le=86_400, allow_inf_nan=False)
+    api_keys: Annotated[tuple[str, ...], NoDecode] = _env("CHURNCLV_API_KEYS", (), "API keys separated by commas")
+    api_keys_file: FilePath | None = _env("CHURNCLV_API_KEYS_FILE", None,
+                                          "an existing file of API keys, one a line")
+    open: bool = _env("CHURNCLV_OPEN", False, "1, true, yes or on to serve without keys; 0, false, no or off")
+    host: str = _env("BENTOML_HOST", "0.0.0.0", "a host name or IP address")
+    max_body_bytes: int = _env("CHURNCLV_MAX_BODY_BYTES", MAX_BODY_BYTES,
+                               f"a whole number of bytes from {BODY_BYTES_RANGE[0]:,} to {BODY_BYTES_RANGE[1]:,}",
+                               ge=BODY_BYTES_RANGE[0], le=BODY_BYTES_RANGE[1])
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings in ``environ`` (default: ``os.environ``); raises :class:`SettingsError`."""
+        source = _Environ(cls, os.environ if environ is None else environ)
+        try:
+            return cls(_build_sources=((source,), {}))
+        except ValidationError as exc:
+            raise SettingsError(explain(exc)) from None
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        return tuple(parse_keys(value)) if isinstance(value, str) else value
+
+    @field_validator("tracking_uri", "host")
+    @classmethod
+    def _one_word(cls, value: str | None) -> str | None:
+        if value is not None and any(c.isspace() for c in value):
+            raise ValueError("it contains a space")
+        return value
+
+    @field_validator("home")
+    @classmethod
+    def _a_directory(cls, value: Path) -> Path:
+        if value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError("not a directory")
+        return value
+
+    @field_validator("model_uri")
+    @classmethod
+    def _a_model_uri(cls, value: str) -> str:
+        scheme, colon, rest = value.partition(":")
+        if value.startswith("models:/"):
+            name, at, alias = rest.removeprefix("/").partition("@")
+            name, slash, version = name.partition("/")
+            if name and (alias if at else version) and not (at and slash) and " " not in value:
+                return value
+        elif colon and scheme.isascii() and scheme[:1].isalpha() and rest and " " not in value:
+            return value
+        raise ValueError("not a model URI")
 
     @property
     def root(self) -> Path:
@@ -35,7 +124,8 @@ class Settings(BaseSettings):
 
     @property
     def scores_path(self) -> Path:
-        return self.root / "scores" / "latest.parquet"
+        """The score table: CHURNCLV_SCORES_PATH, else ``$CHURNCLV_HOME/scores/latest.parquet``."""
+        return self.scores_file.expanduser() if self.scores_file else self.root / "scores" / "latest.parquet"
 
     @property
     def plots_dir(self) -> Path:
@@ -46,5 +136,37 @@ class Settings(BaseSettings):
         return self.root / "out"
 
     @property
-    def api_key_file(self) -> Path:
-        return self.root / ".churnclv_api_key"
+    def local_key_file(self) -> Path:
+        """The local API key that ``churnclv quickstart`` creates: ``$CHURNCLV_HOME/.churnclv_api_key``."""
+        return self.root / LOCAL_KEY_NAME
+
+    @property
+    def keys_file(self) -> Path | None:
+        """The file of API keys the service reads: CHURNCLV_API_KEYS_FILE, else the local key if it exists."""
+        if self.api_keys_file is not None:
+            return self.api_keys_file.expanduser()
+        return self.local_key_file if self.local_key_file.is_file() else None
+
+
+class _Environ(EnvSettingsSource):
+    """pydantic-settings' environment source, over a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k: v for k, v in self._environ.items() if v != ""}
+
+
+def explain(error: ValidationError) -> str:
+    """One line per invalid variable, joined: ``NAME='value' is not allowed (pydantic's reason): allowed``."""
+    fields = {f.validation_alias: f for f in Settings.model_fields.values()}
+    problems = []
+    for e in error.errors(include_url=False):
+        name = str(e["loc"][0]) if e["loc"] else "settings"
+        reason = e["msg"].removeprefix("Value error, ")
+        reason = reason[:1].lower() + reason[1:]
+        allowed = fields[name].description if name in fields else ""
+        problems.append(f"{name}={e['input']!r} is not allowed ({reason}): use {allowed}")
+    return "; ".join(problems)

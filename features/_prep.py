@@ -12,7 +12,7 @@ rows with ``amount < 0``; ``as_of`` names a calendar day and the whole day is in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -48,6 +48,13 @@ class Encoded:
     uniques: pd.Index
     day: np.ndarray
     amount: np.ndarray
+    _columns: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def column_codes(self, column: str) -> np.ndarray:
+        """:func:`factorize` codes of an optional column over every row (-1 = missing), computed once."""
+        if column not in self._columns:
+            self._columns[column] = factorize(self.frame[column])[0]
+        return self._columns[column]
 
 
 @dataclass(frozen=True)
@@ -177,8 +184,11 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(index_dtype(len(uniques)), copy=False), pd.Index(uniques)
 
 
-def encode(transactions: pd.DataFrame) -> Encoded:
-    """Encode a canonical transaction frame once (ids, day numbers, amounts)."""
+def encode(transactions: pd.DataFrame | Encoded) -> Encoded:
+    """Encode a canonical transaction frame once (ids, day numbers, amounts); an :class:`Encoded` is
+    returned as it is, so that features and labels at many cutoffs share one encoding."""
+    if isinstance(transactions, Encoded):
+        return transactions
     missing = [c for c in TRANSACTION_REQUIRED if c not in transactions.columns]
     if missing:
         raise ValueError(f"transactions lack required column(s) {missing}; have {list(transactions.columns)}")

@@ -15,7 +15,6 @@ from features._prep import (
     WINDOWS,
     History,
     encode,
-    factorize,
     history,
     per_customer_distinct,
     weighted_sum,
@@ -88,7 +87,7 @@ def n_transactions(h: History) -> np.ndarray:
     """
     if "order_id" not in h.enc.frame.columns:
         return h.cust.p_rows.astype(np.float64)
-    orders, _ = factorize(h.enc.frame["order_id"][h.cust.purchase])
+    orders = h.enc.column_codes("order_id")[h.cust.purchase]
     missing = orders < 0
     orders = np.where(missing, orders.max(initial=-1) + 1 + np.cumsum(missing), orders)
     return per_customer_distinct(h.p_cust, orders, h.n).astype(np.float64)
@@ -101,7 +100,7 @@ def distinct_values(h: History, column: str) -> np.ndarray:
     """
     if column not in h.enc.frame.columns:
         return np.full(h.n, np.nan)
-    values, _ = factorize(h.enc.frame[column][h.cust.history])
+    values = h.enc.column_codes(column)[h.cust.history]
     cust = h.cust.rank[h.enc.codes[h.cust.history]]
     keep = (cust >= 0) & (values >= 0)
     return per_customer_distinct(cust[keep], values[keep], h.n).astype(np.float64)

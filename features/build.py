@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from contract.columns import RFM_COLUMNS
-from features._prep import encode, history
+from features._prep import Encoded, encode, history
 from features.behaviour import BEHAVIOUR_COLUMNS, behaviour_from_history
 from features.cohorts import COHORT_COLUMNS, cohort_from_history
 from features.rfm import rfm_from_history
@@ -16,14 +16,15 @@ FEATURE_COLUMNS = (*RFM_COLUMNS, *BEHAVIOUR_COLUMNS, *COHORT_COLUMNS)
 """Column order of :func:`build_features` (all float64 except ``cohort`` str, ``tenure_months`` int64)."""
 
 
-def build_features(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
+def build_features(transactions: pd.DataFrame | Encoded, *, as_of: Any) -> pd.DataFrame:
     """Point-in-time customer features from transactions at or before ``as_of``.
 
     Parameters
     ----------
     transactions : canonical frame: customer_id (str), timestamp (tz-naive datetime64),
         amount (float64, negative = return) [, order_id, quantity, channel, category]; any
-        row order. Rows after ``as_of`` are ignored.
+        row order. Rows after ``as_of`` are ignored. Or that frame's :func:`encode` once, to build
+        features at many cutoffs without encoding it again.
     as_of : anything ``pd.Timestamp`` accepts; names a calendar day, the whole day included.
 
     Returns

@@ -33,13 +33,13 @@ def labels_from_encoded(enc: Encoded, cust: Customers, horizon_days: int) -> dic
     return {"purchases": purchases, "spend": spend, "churned": purchases == 0}
 
 
-def make_labels(transactions: pd.DataFrame, *, as_of: Any, horizon_days: int) -> pd.DataFrame:
+def make_labels(transactions: pd.DataFrame | Encoded, *, as_of: Any, horizon_days: int) -> pd.DataFrame:
     """Purchases and spend in the ``horizon_days`` days after ``as_of``.
 
     Parameters
     ----------
     transactions : canonical frame (customer_id, timestamp, amount, ...); must extend past
-        ``as_of`` for the labels to mean anything (not checked here).
+        ``as_of`` for the labels to mean anything (not checked here); or its :func:`encode`.
     as_of : the last observed calendar day; the label window starts the day after it.
     horizon_days : positive integer; the window is ``(as_of, as_of + horizon_days]`` in days,
         both boundary days whole.

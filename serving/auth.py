@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contract import ChurnclvError
-from contract.settings import Settings
-from serving.errors import error_body, normalise
+from contract.settings import MAX_BODY_BYTES, Settings, parse_keys
+from serving.errors import error_body, first_line, normalise
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json"})
 PUBLIC_PREFIXES = ("/static_content/", "/assets/")
 JSON_TYPES = (b"", b"application/json")
-TRUE = ("1", "true", "yes", "on")
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -38,15 +35,30 @@ class AccessError(ChurnclvError, ValueError):
 
 @dataclass(frozen=True)
 class Access:
+    """Who may call the service (keys, or open to loopback clients) and the request body limit in bytes."""
+
     keys: tuple[bytes, ...]
     open: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Access:
+        """Keys from CHURNCLV_API_KEYS and the key file (:attr:`Settings.keys_file`, read here, once);
+        CHURNCLV_OPEN with BENTOML_HOST a loopback address serves without keys; CHURNCLV_MAX_BODY_BYTES
+        caps request bodies. Raises :class:`AccessError` when the server must not start."""
+        keys = list(settings.api_keys) + read_keys(settings.keys_file)
+        check_access(keys=keys, open_=settings.open, host=settings.host)
+        return cls(tuple(k.encode() for k in dict.fromkeys(keys)), settings.open and not keys, settings.max_body_bytes)
 
-def parse_keys(text: str) -> list[str]:
-    """Keys separated by commas or new lines; blanks and ``#`` comment lines are ignored."""
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-    return [k.strip() for line in lines for k in line.split(",") if k.strip()]
+
+def read_keys(path: Path | None) -> list[str]:
+    """The keys in a file of keys (one a line, or comma-separated; ``#`` comments), none without a file."""
+    if path is None:
+        return []
+    try:
+        return parse_keys(path.read_text())
+    except (OSError, UnicodeError) as exc:
+        raise AccessError(f"cannot read the API keys file {path}: {first_line(exc)}") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -66,24 +78,6 @@ def check_access(*, keys: list[str], open_: bool, host: str) -> None:
     if not open_ and not keys:
         raise AccessError("no API key configured: set CHURNCLV_API_KEYS=<key>[,<key>...] or pass --api-keys-file "
                           "FILE (one key a line); or pass --open to serve without keys on 127.0.0.1")
-
-
-def load_access(environ: Mapping[str, str] | None = None) -> Access:
-    """Keys from CHURNCLV_API_KEYS and the file CHURNCLV_API_KEYS_FILE (default: $CHURNCLV_HOME/
-    .churnclv_api_key when it exists); CHURNCLV_OPEN=1 with BENTOML_HOST a loopback address serves
-    without keys; CHURNCLV_MAX_BODY_BYTES caps request bodies. Raises :class:`AccessError`."""
-    env = os.environ if environ is None else environ
-    keys = parse_keys(env.get("CHURNCLV_API_KEYS", ""))
-    named = env.get("CHURNCLV_API_KEYS_FILE")
-    file = Path(named).expanduser() if named else Settings().api_key_file
-    if named and not file.is_file():
-        raise AccessError(f"API keys file {file} does not exist")
-    if file.is_file():
-        keys += parse_keys(file.read_text())
-    open_ = env.get("CHURNCLV_OPEN", "").strip().lower() in TRUE
-    check_access(keys=keys, open_=open_, host=env.get("BENTOML_HOST", "0.0.0.0"))
-    limit = int(env.get("CHURNCLV_MAX_BODY_BYTES") or MAX_BODY_BYTES)
-    return Access(tuple(k.encode() for k in dict.fromkeys(keys)), open_ and not keys, limit)
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -178,11 +172,15 @@ def normalising(send: Send) -> Send:
 
 
 class Guard:
-    """ASGI middleware: API keys, body size cap, JSON-only bodies, one error format."""
+    """ASGI middleware: API keys, body size cap, JSON-only bodies, one error format.
 
-    def __init__(self, app: Callable, access: Access | None = None):
+    ``access`` is the :class:`Access`, or a function that returns it when the app is built (the service
+    passes the one it read at start, so that the settings and the key file are read once per process).
+    """
+
+    def __init__(self, app: Callable, access: Access | Callable[[], Access]):
         self.app = app
-        self.access = access if access is not None else load_access()
+        self.access = access() if callable(access) else access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -128,3 +128,9 @@ def quiet_validation_tracebacks() -> None:
     logger = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, _QuietValidation) for f in logger.filters):
         logger.addFilter(_QuietValidation())
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): for one-line reports."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

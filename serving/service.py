@@ -1,19 +1,24 @@
 """The churnclv HTTP service: ``bentoml serve serving.service:ChurnCLV`` (or ``churnclv serve``).
 
-Configured by environment variables (see :class:`serving.state.ServeConfig` and
-:func:`serving.auth.load_access`); helpers live in ``state``, ``policy``, ``auth`` and ``errors``.
+Configured by environment variables (:class:`contract.settings.Settings`), read once per process by
+:func:`configuration`; the served state lives in ``state``, the score table in ``table``, the model in
+``model``, prioritisation in ``ranking``, keys and limits in ``auth``, the error format in ``errors``.
 """
 
 from __future__ import annotations
+
+import functools
 
 import anyio
 import bentoml
 from fastapi import FastAPI
 
+from contract.settings import Settings
 from serving import ranking
-from serving.auth import Guard, load_access
+from serving.auth import Access, Guard
 from serving.bentoml_fixes import cancel_timeout_timers
 from serving.errors import answers, quiet_validation_tracebacks
+from serving.model import score_history
 from serving.schemas import (
     ModelInfo,
     PrioritiseRequest,
@@ -26,19 +31,19 @@ from serving.schemas import (
     ScoreTransactionsRequest,
     ScoreTransactionsResponse,
 )
-from serving.state import (
-    NO_DRIVERS,
-    ServeConfig,
-    ServingState,
-    check_segments,
-    lookup,
-    model_info,
-    prioritised,
-    records,
-    score_history,
-)
+from serving.state import ServeConfig, ServingState, model_info
+from serving.table import NO_DRIVERS, check_segments, lookup, prioritised, records
 
 routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # for GET /model
+
+
+@functools.cache
+def configuration() -> tuple[ServeConfig, Access]:
+    """This process's settings, read from the environment once (the service and its middleware share them;
+    the key file is read once). Raises a ``ChurnclvError``: an invalid setting, or no API key unless open
+    on a loopback host."""
+    settings = Settings.load()
+    return ServeConfig.from_settings(settings), Access.from_settings(settings)
 
 
 # Chosen with benchmarks/serving.py (2 cores, 1M customers): 2 workers serve ~1.7x the requests of 1; no
@@ -52,8 +57,8 @@ class ChurnCLV:
     def __init__(self) -> None:
         quiet_validation_tracebacks()
         cancel_timeout_timers()  # BentoML 1.4 leaves a live timer per request: GC pauses otherwise
-        load_access()  # refuses to start without an API key, unless open on loopback
-        self.state = ServingState(ServeConfig.from_env())
+        config, _ = configuration()  # refuses to start without an API key, unless open on loopback
+        self.state = ServingState(config)
         self.state.refresh(force=True)
         self.state.watch()
 
@@ -122,4 +127,4 @@ class ChurnCLV:
         self.state.close()
 
 
-ChurnCLV.add_asgi_middleware(Guard)
+ChurnCLV.add_asgi_middleware(Guard, access=lambda: configuration()[1])

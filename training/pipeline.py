@@ -17,10 +17,10 @@ import pandas as pd
 from contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
 from contract.dates import as_of_day, iso, until
 from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
-from features import build_features, make_labels
+from features import Encoded, build_features, encode, make_labels
 from scoring.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
 from scoring.segments import Policy
-from scoring.snapshot import snapshot, with_clv
+from scoring.snapshot import with_clv
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
 from training.churn import (
     BoostSettings,
@@ -107,15 +107,8 @@ def fingerprint(transactions: pd.DataFrame) -> dict:
     }
 
 
-def labelled_snapshot(transactions: pd.DataFrame, *, cutoff: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:
-    """A training snapshot: :func:`snapshot` at ``cutoff`` plus what happened in the next ``horizon_days``."""
-    labels = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)
-    table = snapshot(transactions, as_of=cutoff, clv=clv, horizon_days=horizon_days)
-    return table.join(labels, how="left").assign(cutoff=cutoff)
-
-
 def stacked_snapshots(
-    transactions: pd.DataFrame, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
+    transactions: pd.DataFrame | Encoded, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
     progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Labelled snapshots at ``cutoffs``, stacked (oldest first), and the cutoffs whose CLV fit failed.
@@ -123,16 +116,20 @@ def stacked_snapshots(
     The CLV model of each snapshot is fitted on the data up to that cutoff only. A cutoff where the data
     cannot identify it keeps its features with the ``bgnbd_`` columns missing (LightGBM handles them).
     """
+    enc = encode(transactions)  # once for every cutoff
     frames, degraded = [], []
     for cutoff in cutoffs:
         if progress:
             progress(f"snapshot {cutoff:%Y-%m-%d}")
+        features = build_features(enc, as_of=cutoff)
         try:
-            clv = config.clv_model().fit(build_features(transactions, as_of=cutoff))
+            clv = config.clv_model().fit(features)
         except CLVFitError as exc:
             clv = None
             degraded.append({"cutoff": iso(cutoff), "reason": str(exc)})
-        frames.append(labelled_snapshot(transactions, cutoff=cutoff, clv=clv, horizon_days=config.horizon_days))
+        labels = make_labels(enc, as_of=cutoff, horizon_days=config.horizon_days)
+        frames.append(with_clv(features, clv=clv, horizon_days=config.horizon_days)
+                      .join(labels, how="left").assign(cutoff=cutoff))
     return pd.concat(frames), degraded
 
 
@@ -157,13 +154,14 @@ def fit_models(
     visible = until(transactions, as_of)
     if progress:
         progress(f"CLV model at {as_of:%Y-%m-%d}")
-    features = build_features(visible, as_of=as_of)
+    enc = encode(visible)  # shared by the fit at as_of, the season ahead and every snapshot
+    features = build_features(enc, as_of=as_of)
     clv = config.clv_model().fit(features)
-    season = season_ahead(visible, as_of=as_of, horizon_days=config.horizon_days,
+    season = season_ahead(enc, as_of=as_of, horizon_days=config.horizon_days,
                           min_history_days=config.plan.min_history_days, clv_model=config.clv_model)
     notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.seen else [])
     cutoffs, why = _cutoffs(visible, as_of=as_of, config=config)
-    stacked, degraded = (stacked_snapshots(visible, cutoffs=cutoffs, config=config, progress=progress)
+    stacked, degraded = (stacked_snapshots(enc, cutoffs=cutoffs, config=config, progress=progress)
                          if cutoffs else (None, []))
     notes += [f"snapshot {d['cutoff']}: BG/NBD features missing ({d['reason']})" for d in degraded]
     if stacked is not None and stacked["churned"].nunique() < 2:

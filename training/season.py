@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from contract.dates import iso
-from features import build_features, make_labels
+from features import Encoded, build_features, encode, make_labels
 from training.mle import CLVFitError
 
 YEAR_DAYS = 364
@@ -50,22 +50,23 @@ def same_season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, min_his
     return [c for c in years if (c - first_day).days >= min_history_days]
 
 
-def season_ahead(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int, min_history_days: int,
+def season_ahead(transactions: pd.DataFrame | Encoded, *, as_of: pd.Timestamp, horizon_days: int, min_history_days: int,
                  clv_model: Callable) -> Season:
     """The :class:`Season` of the window ``(as_of, as_of + horizon_days]`` from rows on or before ``as_of``.
 
     ``clv_model()`` makes an unfitted CLV model. Each earlier window's BG/NBD model is fitted on the rows
     up to its own cutoff; its window ends before ``as_of``, so nothing after ``as_of`` is read.
     """
-    first_day = transactions["timestamp"].min().normalize()
+    enc = encode(transactions)  # once for every earlier year
+    first_day = enc.frame["timestamp"].min().normalize()
     windows = []
     for cutoff in same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days):
-        features = build_features(transactions, as_of=cutoff)
+        features = build_features(enc, as_of=cutoff)
         try:
             forecast = clv_model().fit(features).predict(features, horizon_days=horizon_days)
         except CLVFitError:
             continue
-        actual = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum()
+        actual = make_labels(enc, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum()
         predicted = float(forecast["expected_purchases"].sum())
         if actual >= MIN_WINDOW_PURCHASES and predicted > 0:
             windows.append({"cutoff": iso(cutoff), "actual": int(actual), "forecast": predicted,

@@ -98,8 +98,16 @@ def short_log(tmp_path):
     return path
 
 
-def test_train_on_a_short_log_uses_the_cutoffs_that_fit_and_says_how_many(short_log, tmp_path, monkeypatch):
+@pytest.fixture()
+def fresh_home(tmp_path, monkeypatch):
+    """An empty CHURNCLV_HOME and its embedded store (``mlflow.set_tracking_uri`` in an earlier test of this
+    process leaves MLFLOW_TRACKING_URI in the environment)."""
     monkeypatch.setenv("CHURNCLV_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_train_on_a_short_log_uses_the_cutoffs_that_fit_and_says_how_many(short_log, fresh_home):
     result = runner.invoke(app, ["train", "-t", str(short_log), "--step-days", "28"])
     assert result.exit_code == 0, result.output
     # every 28 days back from 2025-10-02 (as-of minus the horizon) while 56 days of history remain
@@ -107,9 +115,8 @@ def test_train_on_a_short_log_uses_the_cutoffs_that_fit_and_says_how_many(short_
     assert "registered as churn-clv v1" in result.output
 
 
-def test_train_on_a_young_log_fits_the_btyd_model_alone(short_log, tmp_path, monkeypatch):
+def test_train_on_a_young_log_fits_the_btyd_model_alone(short_log, fresh_home):
     """122 days of history: too short for stacked snapshots (2 x 90 + 56 days), long enough for BG/NBD."""
-    monkeypatch.setenv("CHURNCLV_HOME", str(tmp_path))
     result = runner.invoke(app, ["train", "-t", str(short_log), "--as-of", "2025-08-01"])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
@@ -124,3 +131,15 @@ def test_train_without_enough_history_names_the_failed_gate(short_log, tmp_path)
     message = " ".join(proc.stderr.split())
     assert "1 gate(s) failed; nothing was fitted" in message
     assert "days of history: 75, needs >= 118" in message and "Traceback" not in message
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path):
+    home = tmp_path / "a-file"
+    home.write_text("")
+    env = {**os.environ, "CHURNCLV_HOME": str(home), "CHURNCLV_REFRESH_SECONDS": "often"}
+    proc = subprocess.run([sys.executable, "-m", "churnclv", "features", "-t", str(SEED_CSV)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stderr.startswith(f"error: CHURNCLV_HOME={str(home)!r} is not allowed (not a directory)")
+    assert "CHURNCLV_REFRESH_SECONDS='often' is not allowed" in proc.stderr

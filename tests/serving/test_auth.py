@@ -11,8 +11,9 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from contract.settings import Settings, SettingsError, parse_keys
 from serving import auth
-from serving.auth import Access, AccessError, Guard, check_access, load_access, parse_keys, read_body
+from serving.auth import Access, AccessError, Guard, check_access, read_body
 
 
 async def echo(request: Request):
@@ -120,13 +121,47 @@ def test_refuses_to_start_without_a_key_or_open_off_loopback():
     check_access(keys=["k"], open_=False, host="0.0.0.0")
 
 
-def test_load_access_reads_env_and_key_file(tmp_path):
+def access_of(environ: dict) -> Access:
+    return Access.from_settings(Settings.load(environ))
+
+
+def test_access_from_the_settings_reads_env_and_key_file(tmp_path):
     keys = tmp_path / "keys.txt"
     keys.write_text("# ours\nfrom-file\n")
-    access = load_access({"CHURNCLV_API_KEYS": "a,b", "CHURNCLV_API_KEYS_FILE": str(keys)})
+    access = access_of({"CHURNCLV_API_KEYS": "a,b", "CHURNCLV_API_KEYS_FILE": str(keys)})
     assert access.keys == (b"a", b"b", b"from-file") and not access.open
-    with pytest.raises(AccessError, match="does not exist"):
-        load_access({"CHURNCLV_API_KEYS_FILE": str(tmp_path / "missing")})
+    assert access.max_body_bytes == 8 * 1024 * 1024
+    with pytest.raises(SettingsError, match="CHURNCLV_API_KEYS_FILE=.*missing.*existing file"):
+        access_of({"CHURNCLV_API_KEYS_FILE": str(tmp_path / "missing")})
     with pytest.raises(AccessError, match="loopback"):  # open needs BENTOML_HOST on loopback; default 0.0.0.0
-        load_access({"CHURNCLV_OPEN": "1"})
-    assert load_access({"CHURNCLV_OPEN": "1", "BENTOML_HOST": "127.0.0.1"}).open
+        access_of({"CHURNCLV_OPEN": "1"})
+    assert access_of({"CHURNCLV_OPEN": "1", "BENTOML_HOST": "127.0.0.1"}).open
+    assert access_of({"CHURNCLV_API_KEYS": "k", "CHURNCLV_MAX_BODY_BYTES": "2048"}).max_body_bytes == 2048
+
+
+def test_the_local_key_is_used_when_no_file_is_named(tmp_path):
+    with pytest.raises(AccessError, match="no API key"):
+        access_of({"CHURNCLV_HOME": str(tmp_path)})
+    (tmp_path / ".churnclv_api_key").write_text("local\n")
+    assert access_of({"CHURNCLV_HOME": str(tmp_path)}).keys == (b"local",)
+
+
+def test_the_key_file_is_read_once_when_the_access_is_built(tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_text("first\n")
+    access = access_of({"CHURNCLV_API_KEYS_FILE": str(keys)})
+    keys.write_text("second\n")
+    c = TestClient(Guard(APP, access=access))
+    assert c.post("/score", json={}, headers={"Authorization": "Bearer first"}).status_code == 200
+    assert c.post("/score", json={}, headers={"Authorization": "Bearer second"}).status_code == 401
+    keys.unlink()  # nothing reads it again
+    built = []
+    Guard(APP, access=lambda: built.append(access) or access)
+    assert built == [access]  # a function is called once, when the middleware is built
+
+
+def test_an_unreadable_key_file_is_a_message(tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(AccessError, match="cannot read the API keys file"):
+        access_of({"CHURNCLV_API_KEYS_FILE": str(keys)})

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from contract.settings import SettingsError
 from serving.auth import AccessError
-from serving.cli_serve import serve, serve_environment
+from serving.cli_serve import plan_server, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,10 +82,37 @@ def test_serve_refuses_to_start_without_a_key_or_open_off_loopback(monkeypatch, 
         serve(host="127.0.0.1", port=3000)
     with pytest.raises(AccessError, match="loopback"):
         serve(host="0.0.0.0", port=3000, open_=True)
-    env = serve_environment(host="127.0.0.1", port=3001, model="models:/churn-clv/1", scores=None,
-                            api_keys_file=None, open_=True, environ={})
-    assert env["CHURNCLV_OPEN"] == "1" and env["BENTOML_HOST"] == "127.0.0.1"
+    launch = plan_server(host="127.0.0.1", port=3001, model="models:/churn-clv/1", scores=None,
+                         api_keys_file=None, open_=True, environ={"CHURNCLV_HOME": str(tmp_path)})
+    env = launch.env
+    assert env["CHURNCLV_OPEN"] == "1" and env["BENTOML_HOST"] == "127.0.0.1" and launch.access.open
     assert env["CHURNCLV_SCORES_PATH"] == str(tmp_path.resolve() / "scores" / "latest.parquet")
+    assert env["CHURNCLV_MODEL_URI"] == "models:/churn-clv/1" and env["CHURNCLV_HOME"] == str(tmp_path.resolve())
+
+
+def test_serve_refuses_invalid_settings_before_starting(tmp_path):
+    with pytest.raises(SettingsError, match=r"^CHURNCLV_MAX_BODY_BYTES='lots' is not allowed"):
+        plan_server(host="127.0.0.1", port=3001, model="models:/churn-clv/1", scores=None, api_keys_file=None,
+                    open_=True, environ={"CHURNCLV_MAX_BODY_BYTES": "lots"})
+    with pytest.raises(SettingsError, match=r"^CHURNCLV_MODEL_URI='churn-clv' is not allowed"):
+        plan_server(host="127.0.0.1", port=3001, model="churn-clv", scores=None, api_keys_file=None,
+                    open_=True, environ={})
+    with pytest.raises(SettingsError, match=r"^CHURNCLV_API_KEYS_FILE="):
+        plan_server(host="127.0.0.1", port=3001, model="models:/churn-clv/1", scores=None,
+                    api_keys_file=tmp_path / "none.txt", open_=False, environ={})
+
+
+def test_serve_passes_options_and_absolute_paths_to_the_server(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keys.txt").write_text("k\n")
+    launch = plan_server(host="0.0.0.0", port=3002, model="models:/churn-clv@champion", scores=Path("s.parquet"),
+                         api_keys_file=Path("keys.txt"), open_=False, workers=1,
+                         environ={"CHURNCLV_OPEN": "1", "BENTOML_CONFIG_OPTIONS": "a=b"})
+    env = launch.env
+    assert "CHURNCLV_OPEN" not in env and launch.access.keys == (b"k",)
+    assert env["CHURNCLV_SCORES_PATH"] == str(tmp_path / "s.parquet")
+    assert env["CHURNCLV_API_KEYS_FILE"] == str(tmp_path / "keys.txt")
+    assert env["BENTOML_CONFIG_OPTIONS"] == "a=b services.churnclv.workers=1" and env["BENTOML_PORT"] == "3002"
 
 
 def test_bentoml_build_packages_the_service(tmp_path):

@@ -159,6 +159,18 @@ def test_every_endpoint_needs_a_key(api, headers):
     assert api.client.get("/model", headers=second).status_code == 200
 
 
+def test_the_settings_are_read_once_per_process(api, monkeypatch):
+    from serving.service import configuration
+
+    started = configuration()
+    assert started[0] == api.service.state.config
+    monkeypatch.setenv("CHURNCLV_API_KEYS", "a-later-key")
+    monkeypatch.setenv("CHURNCLV_MAX_BODY_BYTES", "not a number")  # would be refused at start
+    assert configuration() is started
+    assert api.client.get("/model", headers=AUTH).status_code == 200
+    assert api.client.get("/model", headers={"Authorization": "Bearer a-later-key"}).status_code == 401
+
+
 # --- POST /score_transactions ---------------------------------------------------------------------
 
 def test_posted_history_scores_like_the_batch(api, batch, seed_transactions):

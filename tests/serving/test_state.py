@@ -1,4 +1,5 @@
-"""Loading and indexing the score table; what a refresh swaps in and what it keeps (registry stubbed)."""
+"""Loading and indexing the score table; what a refresh swaps in and what it keeps (registry stubbed);
+the service's configuration from the settings."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contract.settings import Settings
 from serving import state
-from serving.state import ServeConfig, ServingState, load_score_table, lookup, records
+from serving.state import ServeConfig, ServingState
+from serving.table import load_score_table, lookup, records
 from tests.serving.conftest import write_scores
 
 
@@ -124,3 +127,17 @@ def test_registry_down_keeps_the_model(tmp_path, registry):
     assert served.current.model.version == "1"
     assert "cannot reach the model registry" in served.current.model_problem
     assert "still serving v1" in served.current.model_problem
+
+
+def test_serve_config_comes_from_the_settings(tmp_path):
+    settings = Settings.load({"CHURNCLV_HOME": str(tmp_path), "CHURNCLV_REFRESH_SECONDS": "0.5",
+                              "CHURNCLV_MODEL_URI": "models:/churn-clv/3"})
+    config = ServeConfig.from_settings(settings)
+    assert config == ServeConfig(model_uri="models:/churn-clv/3", scores_path=tmp_path / "scores" / "latest.parquet",
+                                 tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+                                 artifact_root=tmp_path / "mlruns" / "artifacts", refresh_seconds=0.5)
+    named = Settings.load({"CHURNCLV_HOME": str(tmp_path), "CHURNCLV_SCORES_PATH": str(tmp_path / "s.csv"),
+                           "MLFLOW_TRACKING_URI": "http://mlflow:5000"})
+    config = ServeConfig.from_settings(named)
+    assert (config.scores_path, config.tracking_uri, config.artifact_root) == (tmp_path / "s.csv", "http://mlflow:5000", None)
+    assert config.refresh_seconds == 5.0 and config.model_uri == "models:/churn-clv@champion"

@@ -1,0 +1,68 @@
+"""The served model: the registered bundle pinned to a version, and scoring a posted history with it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from contract import ChurnclvError
+from contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
+from features import TransactionsError, validate_transactions
+from scoring.registry import load_bundle, resolve
+from serving.errors import ApiError, first_line
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    bundle: Any
+    metadata: dict
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", ""))
+
+
+def load_model(client: Any, uri: str) -> ServedModel:
+    """The bundle at ``uri`` pinned to a registered version (:func:`scoring.registry.load_bundle`)."""
+    bundle = load_bundle(client, uri)
+    return ServedModel(bundle, dict(bundle.metadata))
+
+
+def resolve_version(client: Any, uri: str) -> str | None:
+    """The registered version an alias or version URI points at now (one registry query)."""
+    _, version = resolve(client, uri)
+    return None if version is None else str(version.version)
+
+
+def frame_of(transactions: Sequence[Any]) -> pd.DataFrame:
+    """Posted transaction models as a raw table for ``features.validate_transactions`` (unused
+    optional columns left out, so that the contract sees what a file with those columns would hold)."""
+    columns = {n: [getattr(t, n) for t in transactions] for n in TRANSACTION_COLUMNS}
+    return pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in columns.items()
+                         if n in TRANSACTION_REQUIRED or any(x is not None for x in v)})
+
+
+def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, explain: bool) -> tuple[list[dict], list[str], int]:
+    """Score posted transactions with the bundle, validated like a file.
+
+    Returns (rows, ids of posted customers without a purchase by ``as_of``, transactions used).
+    Raises :class:`ApiError` 422 with the contract's problems when the rows break it.
+    """
+    try:
+        clean, _ = validate_transactions(frame_of(transactions))
+    except TransactionsError as exc:
+        details = [{"field": f"transactions.{p.column}", "issue": p.message(), "count": p.count}
+                   for p in exc.problems]
+        message = first_line(exc) if not details else f"{len(details)} problem(s) in the transactions"
+        raise ApiError(422, "invalid_transactions", message, details) from None
+    seen = (clean["timestamp"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)).to_numpy()
+    posted = list(dict.fromkeys(clean["customer_id"].tolist()))
+    try:
+        scored = model.bundle.score(clean, as_of=pd.Timestamp(as_of), explain=explain)
+    except (ChurnclvError, ValueError) as exc:
+        raise ApiError(422, "cannot_score", first_line(exc)) from None
+    known = set(scored["customer_id"])
+    return scored.to_dict("records"), [c for c in posted if c not in known], int(seen.sum())

@@ -1,0 +1,147 @@
+"""The batch score table as the service holds it: read once from the file, then looked up by customer id.
+
+:func:`load_score_table` reads a table written by ``churnclv score`` into column arrays with an
+id -> row index and the prioritisation ranking (:mod:`serving.ranking`); :func:`lookup` and
+:func:`records` answer ``/score``; :func:`prioritised` formats the rows of ``/prioritise``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from contract.columns import SCORE_COLUMNS, SCORE_NUMBERS, SCORE_TEXTS
+from serving.errors import ApiError
+from serving.ranking import Plan, Ranking, build_ranking
+
+SCORE_HINT = "write one first: churnclv score --transactions <file> [--explain]"
+NO_DRIVERS = ("the score table has no drivers: it was written without --explain "
+              "(rescore with churnclv score --transactions <file> --explain)")
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """The batch score table as column arrays, with an id -> row dict and the prioritisation ranking."""
+
+    path: str
+    fingerprint: tuple
+    attrs: dict
+    ids: np.ndarray  # object array of str
+    index: dict  # customer_id -> row position
+    numbers: dict  # column -> float64 array
+    texts: dict  # column -> object array (few distinct strings, shared)
+    drivers: pa.Array | None  # JSON text per row, kept in Arrow memory
+    ranking: Ranking = field(repr=False)
+
+    @property
+    def as_of(self) -> str:
+        return str(self.attrs.get("as_of", "unknown"))
+
+    @property
+    def model_version(self) -> str:
+        return str(self.attrs.get("model_version", "unknown"))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def contactable(self) -> list[str]:
+        """Segments whose recommended action is a touchpoint (the policy says no_contact for the rest)."""
+        contact = self.texts["recommended_action"] != "no_contact"
+        return sorted(set(self.texts["segment"][contact].tolist()))
+
+
+def file_fingerprint(path: Path) -> tuple | None:
+    """(inode, size, mtime in ns) of a file, or None when it is missing: cheap change detection."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_arrow(path: Path) -> tuple[pa.Table, dict]:
+    if path.suffix.lower() in (".csv", ".gz"):
+        frame = pd.read_csv(path, dtype={"customer_id": "str", **dict.fromkeys(SCORE_TEXTS, "str")})
+        return pa.Table.from_pandas(frame, preserve_index=False), {}
+    table = pq.read_table(path)
+    attrs = json.loads((table.schema.metadata or {}).get(b"PANDAS_ATTRS", b"{}"))
+    return table, attrs
+
+
+def _texts(column: pa.ChunkedArray) -> np.ndarray:
+    """A text column with few distinct values as an object array sharing one str per value."""
+    encoded = column.combine_chunks().dictionary_encode()
+    names = np.asarray(encoded.dictionary.to_pylist() + [""], dtype=object)
+    return names[encoded.indices.fill_null(len(names) - 1).to_numpy(zero_copy_only=False)]
+
+
+def load_score_table(path: Path) -> ScoreTable:
+    """Read and index a score table written by ``churnclv score`` (Parquet, ``attrs`` in its metadata).
+
+    Raises ``ValueError`` with a message for the user when the file is not a usable score table.
+    """
+    fingerprint = file_fingerprint(path)
+    if fingerprint is None:
+        raise FileNotFoundError(f"no score table at {path}: {SCORE_HINT}")
+    table, attrs = _read_arrow(path)
+    missing = [c for c in SCORE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{path} is not a score table: no column(s) {', '.join(missing)}; {SCORE_HINT}")
+    ids = np.asarray(table.column("customer_id").cast(pa.string()).to_pylist(), dtype=object)
+    index = dict(zip(ids.tolist(), range(len(ids))))
+    if len(index) != len(ids) or None in index:
+        raise ValueError(f"{path}: customer_id must be unique and non-empty in a score table")
+    numbers = {c: table.column(c).cast(pa.float64()).to_numpy() for c in SCORE_NUMBERS}
+    texts = {c: _texts(table.column(c).cast(pa.string())) for c in SCORE_TEXTS}
+    drivers = table.column("drivers").cast(pa.string()).combine_chunks() if "drivers" in table.column_names else None
+    return ScoreTable(str(path), fingerprint, attrs, ids, index, numbers, texts, drivers,
+                      build_ranking(numbers["value_at_risk"], texts["segment"]))
+
+
+def lookup(table: ScoreTable, customer_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Row positions of the known ids (request order, each once) and the unknown ids, apart."""
+    index, found, unknown = table.index, [], []
+    for cid in dict.fromkeys(customer_ids):
+        position = index.get(cid)
+        if position is None:
+            unknown.append(cid)
+        else:
+            found.append(position)
+    return np.asarray(found, dtype=np.int64), unknown
+
+
+def records(table: ScoreTable, positions: np.ndarray, *, explain: bool = False) -> list[dict]:
+    """The score-table rows at ``positions`` as dicts (with parsed ``drivers`` when asked and present)."""
+    columns = {"customer_id": table.ids[positions].tolist()}
+    columns.update({c: table.numbers[c][positions].tolist() for c in SCORE_NUMBERS})
+    columns.update({c: table.texts[c][positions].tolist() for c in SCORE_TEXTS})
+    if explain and table.drivers is not None:
+        texts = table.drivers.take(pa.array(positions, type=pa.int64())).to_pylist()
+        columns["drivers"] = [json.loads(t) if t else None for t in texts]
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
+
+
+def check_segments(table: ScoreTable, segments: Sequence[str] | None) -> None:
+    """422 for a segment that no customer of the score table is in (most likely a typo)."""
+    unknown = [s for s in segments or () if s not in table.ranking.by_segment]
+    if unknown:
+        known = ", ".join(sorted(table.ranking.by_segment))
+        raise ApiError(422, "invalid_request", f"unknown segment(s) {', '.join(map(repr, unknown))}; the score "
+                       f"table has: {known}", [{"field": "segments", "issue": f"unknown segment {s!r}"} for s in unknown])
+
+
+def prioritised(table: ScoreTable, plan: Plan) -> list[dict]:
+    """The rows of a :class:`serving.ranking.Plan`, best first, with rank and expected value saved."""
+    rows = records(table, plan.positions)
+    return [{**row, "rank": rank, "expected_value_saved": saved}
+            for rank, (row, saved) in enumerate(zip(rows, plan.expected_value_saved.tolist()), start=1)]
