@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from contract.columns import SCORE_COLUMNS
-from features import validate_transactions
 from scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
 from scoring.clv import CLVParams
 from scoring.segments import Policy, recommended_action
@@ -56,8 +54,11 @@ def expected_purchases(models: Models, table: pd.DataFrame, method: str) -> np.n
     raise ValueError(f"unknown purchases method {method!r}; use one of {models.purchase_methods}")
 
 
-class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
-    """Scores customers from their transactions at an as-of day; see :meth:`score`."""
+class ChurnCLVBundle:
+    """Scores customers from their transactions at an as-of day; see :meth:`score`.
+
+    Saved and loaded as data by :mod:`scoring.artifact`; MLflow's entry point is :mod:`scoring.pyfunc`.
+    """
 
     def __init__(self, *, models: Models, purchases_method: str, policy: Policy, metadata: dict | None = None,
                  churn_method: str = "lightgbm"):
@@ -111,14 +112,6 @@ class ChurnCLVBundle(mlflow.pyfunc.PythonModel):
     def score(self, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:
         """Score every customer with a purchase on or before ``as_of`` in a canonical transaction frame."""
         return self.score_snapshot(self.snapshot(transactions, as_of=as_of), explain=explain)
-
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        """MLflow entry point: ``params={"as_of": "YYYY-MM-DD"}`` (required)."""
-        params = params or {}
-        if not params.get("as_of"):
-            raise ValueError("params must include as_of, e.g. {'as_of': '1997-09-30'}")
-        transactions, _ = validate_transactions(model_input)
-        return self.score(transactions, as_of=params["as_of"])
 
 
 def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:

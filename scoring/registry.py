@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import mlflow
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from contract import ChurnclvError
+from scoring.artifact import ARTIFACT, BundleFormatError, load_bundle_dir
+from scoring.bundle import ChurnCLVBundle
 
 
 def connect(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClient:
@@ -39,12 +43,48 @@ def resolve(client: MlflowClient, uri: str) -> tuple[str, object]:
     return f"models:/{mv.name}/{mv.version}", mv
 
 
-def load_bundle(client: MlflowClient, uri: str):
-    """The bundle at a models:/ URI, pinned to a version, with its registry facts in ``metadata``."""
+def bundle_dir(model_dir: Path) -> Path | None:
+    """Where the bundle directory of a downloaded pyfunc model is (its MLmodel names it), or None."""
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.is_file():
+        return None
+    flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {})
+    entry = (flavor.get("artifacts") or {}).get(ARTIFACT)
+    return model_dir / entry["path"] if entry else None
+
+
+def _outdated(uri: str, why: str) -> ChurnclvError:
+    return ChurnclvError(
+        f"{uri} was registered by an older churnclv ({why}); retrain it: churnclv train --transactions <file> "
+        "(then churnclv promote <new version> if the gate keeps the old champion)"
+    )
+
+
+def read_bundle(uri: str, model_dir: Path) -> ChurnCLVBundle:
+    """The bundle of the model downloaded to ``model_dir``; a model without one of our format is refused."""
+    where = bundle_dir(model_dir)
+    if where is None:
+        why = "a pickled model" if (model_dir / "python_model.pkl").exists() else "no bundle directory"
+        raise _outdated(uri, why)
+    try:
+        return load_bundle_dir(where)
+    except BundleFormatError as error:
+        raise _outdated(uri, f"another bundle format: {error}") from None
+
+
+def load_bundle(client: MlflowClient, uri: str) -> ChurnCLVBundle:
+    """The bundle at a models:/ URI, pinned to a version, with its registry facts in ``metadata``.
+
+    The model's files are downloaded and its bundle directory read as data (:mod:`scoring.artifact`):
+    nothing is unpickled.
+    """
     pinned, mv = resolve(client, uri)
-    bundle = mlflow.pyfunc.load_model(pinned).unwrap_python_model()
+    with tempfile.TemporaryDirectory(prefix="churnclv-model-") as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp,
+                                                    tracking_uri=client.tracking_uri,
+                                                    registry_uri=getattr(client, "_registry_uri", None))
+        bundle = read_bundle(pinned, Path(local))
     if mv is not None:
         bundle.metadata.update({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
                                 "uri": pinned})
     return bundle
-

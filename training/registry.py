@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -14,11 +15,20 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
+import contract
+import features
+import scoring
 from contract import ChurnclvError
 from contract.defaults import CHAMPION, MODEL_NAME
+from scoring.artifact import ARTIFACT, save_bundle
+from scoring.pyfunc import BundleModel
 from scoring.registry import load_bundle
 
-REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "scikit-learn", "lightgbm", "lifetimes", "mlflow")
+#: The layers the registered model runs (shipped as its code/ folder; not training, serving or the CLI).
+CODE_PACKAGES = (contract, features, scoring)
+#: What those packages import (pyarrow: pandas' Parquet engine), pinned to the installed versions.
+REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "lightgbm", "mlflow", "pyyaml", "pydantic",
+                "pydantic-settings")
 log = logging.getLogger("churnclv.training.registry")
 # The transaction contract as an MLflow schema: optional columns must be declared, or MLflow drops them.
 INPUT_SCHEMA = Schema([
@@ -30,6 +40,15 @@ INPUT_SCHEMA = Schema([
     ColSpec("string", "channel", required=False),
     ColSpec("string", "category", required=False),
 ])
+
+
+def code_paths() -> list[str]:
+    """The package directories the registered model ships as code."""
+    return [str(Path(package.__file__).parent) for package in CODE_PACKAGES]
+
+
+def pip_requirements() -> list[str]:
+    return [f"{name}=={installed_version(name)}" for name in REQUIREMENTS]
 
 
 def signature(input_example: pd.DataFrame, output: pd.DataFrame, as_of: str) -> ModelSignature:
@@ -79,7 +98,12 @@ class Logged:
 
 def log_training(result, *, dataset: str, params: dict, figures: dict, client: MlflowClient,
                  artifact_root: Path | None, input_example: pd.DataFrame) -> Logged:
-    """Log parameters, metrics, plots and the bundle in one run, and register the bundle."""
+    """Log parameters, metrics, plots and the bundle in one run, and register the bundle.
+
+    The model is :class:`scoring.pyfunc.BundleModel` with the bundle saved as data
+    (:mod:`scoring.artifact`) and the packages it runs as its code, so it loads wherever its
+    requirements install.
+    """
     bundle = result.bundle
     meta = bundle.metadata
     exp = experiment_id(client, dataset, artifact_root)
@@ -95,14 +119,17 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"plots/{name}.png")
         output = bundle.score(input_example, as_of=meta["as_of"])
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=bundle,
-            pip_requirements=[f"{p}=={installed_version(p)}" for p in REQUIREMENTS],
-            signature=signature(input_example, output, meta["as_of"]),
-            input_example=(input_example, {"as_of": meta["as_of"]}),
-            registered_model_name=MODEL_NAME,
-        )
+        with tempfile.TemporaryDirectory(prefix="churnclv-bundle-") as tmp:
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=BundleModel(),
+                artifacts={ARTIFACT: str(save_bundle(bundle, Path(tmp) / ARTIFACT))},
+                code_paths=code_paths(),
+                pip_requirements=pip_requirements(),
+                signature=signature(input_example, output, meta["as_of"]),
+                input_example=(input_example, {"as_of": meta["as_of"]}),
+                registered_model_name=MODEL_NAME,
+            )
     version = str(info.registered_model_version)
     client.set_model_version_tag(MODEL_NAME, version, "as_of", meta["as_of"])
     return Logged(run_id=run.info.run_id, version=version, experiment_id=exp)

@@ -1,10 +1,18 @@
 """MLflow tracking and registry in a temporary store: what a run logs, the bundle, the champion gate."""
 
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
 from contract import ChurnclvError
 from contract.defaults import CHAMPION, MODEL_NAME
@@ -12,7 +20,9 @@ from scoring.registry import connect, load_bundle
 from tests.conftest import SEED_AS_OF, fast_config
 from training.churn import BoostSettings
 from training.jobs import run_training
-from training.registry import compare, promote
+from training.registry import CODE_PACKAGES, REQUIREMENTS, compare, pip_requirements, promote
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_run_logs_params_metrics_plots_and_the_data_fingerprint(trained_home):
@@ -91,3 +101,109 @@ def test_the_gate_scores_an_older_champion_on_the_challengers_window(tmp_path, s
     origin = pd.Timestamp(new.result.bundle.metadata["backtest_origin"])
     measured = window_metrics(champion, until(seed_transactions, SEED_AS_OF), origin=origin, horizon_days=90)
     assert f"vs champion's {measured['lightgbm.roc_auc']:.4f}" in new.reason
+
+
+def _model_dir(trained, dst: Path) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{trained.version}", dst_path=str(dst),
+                                                    tracking_uri=trained.tracking_uri))
+
+
+def test_the_registered_model_ships_its_code_and_pinned_requirements(trained_home, tmp_path):
+    model_dir = _model_dir(trained_home, tmp_path)
+    flavor = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["code"] == "code" and flavor["artifacts"]["bundle"]["path"] == "artifacts/bundle"
+    assert sorted(p.name for p in (model_dir / "code").iterdir()) == ["contract", "features", "scoring"]
+    assert (model_dir / "artifacts" / "bundle" / "bundle.json").is_file()
+    requirements = (model_dir / "requirements.txt").read_text().split()
+    assert requirements == pip_requirements() and "mlflow==3.17.2" in requirements
+    assert not any(r.lower().startswith(("lifetimes", "scikit-learn")) for r in requirements)
+
+
+def _third_party_imports(package: Path) -> set[str]:
+    """Top-level names imported at module level by the modules of ``package`` (ours excluded)."""
+    ours = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    names = set()
+    for path in package.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in ours and n not in sys.stdlib_module_names}
+
+
+def test_the_requirements_cover_what_the_shipped_code_imports():
+    distributions, pinned = packages_distributions(), {r.lower() for r in REQUIREMENTS}
+    imported = {name for package in CODE_PACKAGES for name in _third_party_imports(Path(package.__file__).parent)}
+    assert imported >= {"pandas", "numpy", "scipy", "lightgbm", "mlflow"}
+    uncovered = [name for name in imported if not {d.lower() for d in distributions[name]} & pinned]
+    assert not uncovered
+
+
+class _OldStyle(mlflow.pyfunc.PythonModel):
+    """Stands in for a model registered before the bundle was data: a pickle, no bundle directory."""
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        return model_input
+
+
+def test_a_version_registered_before_the_bundle_was_data_is_refused(tmp_path):
+    client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    other_format = tmp_path / "bundle"
+    other_format.mkdir()
+    (other_format / "bundle.json").write_text(json.dumps({"format": "churnclv-bundle", "version": 0}))
+    with mlflow.start_run(experiment_id=client.create_experiment("old", str(tmp_path / "artifacts"))):
+        mlflow.pyfunc.log_model(name="model", python_model=_OldStyle(), registered_model_name=MODEL_NAME)
+        mlflow.pyfunc.log_model(name="model2", python_model=_OldStyle(), artifacts={"bundle": str(other_format)},
+                                registered_model_name=MODEL_NAME)
+    promote(client, "1")
+    with pytest.raises(ChurnclvError) as pickled:
+        load_bundle(client, "models:/churn-clv@champion")
+    assert str(pickled.value).startswith(
+        "models:/churn-clv/1 was registered by an older churnclv (a pickled model); "
+        "retrain it: churnclv train --transactions <file> (then churnclv promote")
+    with pytest.raises(ChurnclvError, match=r"models:/churn-clv/2 was registered by an older churnclv "
+                                            r"\(another bundle format: .* version 0; .*retrain it: churnclv train"):
+        load_bundle(client, "models:/churn-clv/2")
+
+
+LOAD_OUTSIDE = textwrap.dedent("""
+    import sys
+    import mlflow.pyfunc
+    import pandas as pd
+
+    try:
+        import training  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("the checkout is importable: " + training.__file__)
+    model_dir, as_of = sys.argv[1], sys.argv[2]
+    model = mlflow.pyfunc.load_model(model_dir)
+    scores = model.predict(pd.read_parquet("transactions.parquet"), params={"as_of": as_of})
+    import scoring
+    assert scoring.__file__.startswith(model_dir), scoring.__file__
+    scores.to_parquet("scores.parquet")
+""")
+
+
+@pytest.mark.slow
+def test_a_registered_version_loads_in_a_fresh_environment_outside_the_checkout(trained_home, seed_transactions,
+                                                                                 tmp_path):
+    model_dir = _model_dir(trained_home, tmp_path / "model")
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
+    python = tmp_path / "venv" / "bin" / "python"
+    pip_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                    str(model_dir / "requirements.txt")], check=True, timeout=1800, env=pip_env, cwd=tmp_path)
+    sample = seed_transactions.loc[seed_transactions["customer_id"].isin(
+        seed_transactions["customer_id"].drop_duplicates().iloc[::7])]
+    sample.to_parquet(tmp_path / "transactions.parquet", index=False)
+    (tmp_path / "load.py").write_text(LOAD_OUTSIDE)
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    done = subprocess.run([str(python), "load.py", str(model_dir), "2025-12-31"], cwd=tmp_path, env=clean,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    outside = pd.read_parquet(tmp_path / "scores.parquet")
+    bundle = load_bundle(connect(trained_home.tracking_uri), f"models:/{MODEL_NAME}/{trained_home.version}")
+    pd.testing.assert_frame_equal(outside, bundle.score(sample, as_of=SEED_AS_OF), check_dtype=False)

@@ -1,0 +1,20 @@
+"""The Bento packages the layers the service runs, and not training/ or the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pathspec
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_bento_includes_the_serving_layers_only():
+    config = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    include = pathspec.PathSpec.from_lines("gitwildmatch", config["include"])  # BentoML's own matching
+    exclude = pathspec.PathSpec.from_lines("gitwildmatch", config["exclude"])
+    folders = [d for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    files = [p.relative_to(ROOT).as_posix() for d in folders for p in d.rglob("*.py")]
+    packaged = {f.split("/")[0] for f in files if include.match_file(f) and not exclude.match_file(f)}
+    assert packaged == {"contract", "features", "scoring", "serving"}
