@@ -21,6 +21,8 @@ from contract.columns import RFM_COLUMNS
 from scoring.boosters import ChurnScorer, PurchaseScorer
 
 NON_FEATURES = ("cohort",)
+#: The column of a stacked training set that says how many customers each sampled row stands for.
+WEIGHT = "weight"
 
 
 class TrainingError(ChurnclvError):
@@ -60,7 +62,7 @@ def cutoff_dates(
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """The model inputs: every numeric column of a snapshot except labels and bookkeeping."""
-    skip = set(NON_FEATURES) | {"cutoff", "purchases", "spend", "churned"}
+    skip = set(NON_FEATURES) | {"cutoff", "purchases", "spend", "churned", WEIGHT}
     return [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])]
 
 
@@ -77,6 +79,29 @@ def time_split(stacked: pd.DataFrame, *, horizon_days: int) -> tuple[pd.DataFram
     return train, stacked.loc[stacked["cutoff"] == latest]
 
 
+def sample_customers(snapshot: pd.DataFrame, *, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` customers of one labelled snapshot, with a :data:`WEIGHT` column.
+
+    Stratified by ``churned``: the rarer outcome is kept whole (up to half the rows), the other is
+    sampled to fill the rest, and each kept row is weighted by how many customers of its outcome it
+    stands for, so weighted counts and rates equal the full snapshot's. Deterministic in ``seed``.
+    """
+    if len(snapshot) <= max_rows:
+        return snapshot.assign(**{WEIGHT: 1.0})
+    churned = snapshot["churned"].to_numpy(dtype=bool)
+    rare = churned if churned.sum() <= len(churned) / 2 else ~churned
+    rng = np.random.default_rng(seed)
+    keep_rare = min(int(rare.sum()), max_rows // 2)
+    keep = np.zeros(len(snapshot), dtype=bool)
+    weight = np.zeros(len(snapshot))
+    for members, n_keep in ((rare, keep_rare), (~rare, max_rows - keep_rare)):
+        rows = np.flatnonzero(members)
+        chosen = rng.choice(rows, size=min(n_keep, len(rows)), replace=False)
+        keep[chosen] = True
+        weight[chosen] = len(rows) / max(len(chosen), 1)
+    return snapshot.loc[keep].assign(**{WEIGHT: weight[keep]})
+
+
 @dataclass(frozen=True)
 class BoostSettings:
     """LightGBM settings shared by the churn classifier and the purchase-count regressor."""
@@ -90,6 +115,8 @@ class BoostSettings:
     early_stopping_rounds: int = 50
     fixed_rounds: int = 200
     seed: int = 42
+    #: Customers per stacked cutoff at most (stratified sample, weighted: :func:`sample_customers`).
+    max_rows_per_cutoff: int = 50_000
 
     def estimator_args(self, n_estimators: int) -> dict:
         return dict(
@@ -117,14 +144,21 @@ def _fit_boosted(make, stacked: pd.DataFrame, target: str, columns: list[str], s
     """
     train, valid = time_split(stacked, horizon_days=horizon_days)
     if valid is None:
-        return make(settings.fixed_rounds).fit(stacked[columns], stacked[target]), None
+        return make(settings.fixed_rounds).fit(stacked[columns], stacked[target], sample_weight=_weights(stacked)), None
     held_out = make(settings.n_estimators).fit(
-        train[columns], train[target], eval_X=(valid[columns],), eval_y=(valid[target],),
+        train[columns], train[target], sample_weight=_weights(train),
+        eval_X=(valid[columns],), eval_y=(valid[target],), eval_sample_weight=[_weights(valid)],
         callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
     )
     rounds = int(held_out.best_iteration_ or settings.n_estimators)
     raw = held_out.predict(valid[columns], raw_score=True)
-    return make(rounds).fit(stacked[columns], stacked[target]), (raw, valid[target].to_numpy())
+    refit = make(rounds).fit(stacked[columns], stacked[target], sample_weight=_weights(stacked))
+    return refit, (raw, valid[target].to_numpy(), _weights(valid))
+
+
+def _weights(frame: pd.DataFrame) -> np.ndarray | None:
+    """The sample weights of a stacked set (None: every row counts once)."""
+    return frame[WEIGHT].to_numpy() if WEIGHT in frame else None
 
 
 def fit_churn(stacked: pd.DataFrame, *, settings: BoostSettings, horizon_days: int) -> ChurnScorer:
@@ -134,7 +168,7 @@ def fit_churn(stacked: pd.DataFrame, *, settings: BoostSettings, horizon_days: i
     model, held_out = _fit_boosted(make, stacked, "churned", features, settings, horizon_days)
     calibration = None
     if held_out is not None and len(np.unique(held_out[1])) == 2:
-        platt = LogisticRegression(C=1e6).fit(held_out[0].reshape(-1, 1), held_out[1])
+        platt = LogisticRegression(C=1e6).fit(held_out[0].reshape(-1, 1), held_out[1], sample_weight=held_out[2])
         calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
     return ChurnScorer(booster=model.booster_, features=tuple(features), calibration=calibration)
 
@@ -152,4 +186,5 @@ def fit_rfm_logistic(stacked: pd.DataFrame):
     model = make_pipeline(
         FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression(max_iter=1000)
     )
-    return model.fit(stacked[list(RFM_COLUMNS)].clip(lower=0), stacked["churned"])
+    return model.fit(stacked[list(RFM_COLUMNS)].clip(lower=0), stacked["churned"],
+                     logisticregression__sample_weight=_weights(stacked))

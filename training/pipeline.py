@@ -30,6 +30,7 @@ from training.churn import (
     fit_churn,
     fit_purchases,
     fit_rfm_logistic,
+    sample_customers,
 )
 from training.clv import CLVModel
 from training.eligibility import Eligibility, check
@@ -113,8 +114,10 @@ def stacked_snapshots(
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Labelled snapshots at ``cutoffs``, stacked (oldest first), and the cutoffs whose CLV fit failed.
 
-    The CLV model of each snapshot is fitted on the data up to that cutoff only. A cutoff where the data
-    cannot identify it keeps its features with the ``bgnbd_`` columns missing (LightGBM handles them).
+    The CLV model of each snapshot is fitted on the data up to that cutoff only (on every customer). A
+    cutoff where the data cannot identify it keeps its features with the ``bgnbd_`` columns missing
+    (LightGBM handles them). Large snapshots are sampled, stratified and weighted
+    (:func:`training.churn.sample_customers`), so memory stays bounded however many customers there are.
     """
     enc = encode(transactions)  # once for every cutoff
     frames, degraded = [], []
@@ -128,8 +131,10 @@ def stacked_snapshots(
             clv = None
             degraded.append({"cutoff": iso(cutoff), "reason": str(exc)})
         labels = make_labels(enc, as_of=cutoff, horizon_days=config.horizon_days)
-        frames.append(with_clv(features, clv=clv, horizon_days=config.horizon_days)
-                      .join(labels, how="left").assign(cutoff=cutoff))
+        labelled = features.join(labels, how="left")
+        sampled = sample_customers(labelled, max_rows=config.boost.max_rows_per_cutoff,
+                                   seed=config.boost.seed + cutoff.toordinal())
+        frames.append(with_clv(sampled, clv=clv, horizon_days=config.horizon_days).assign(cutoff=cutoff))
     return pd.concat(frames), degraded
 
 

@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 
 from scoring.boosters import top_drivers
-from training.churn import CutoffPlan, TrainingError, cutoff_dates, feature_columns, time_split
+from training.churn import (
+    WEIGHT,
+    CutoffPlan,
+    TrainingError,
+    cutoff_dates,
+    feature_columns,
+    sample_customers,
+    time_split,
+)
 
 DAY = pd.Timedelta(days=1)
 
@@ -60,3 +68,22 @@ def test_top_drivers_are_the_largest_positive_contributions():
     drivers = top_drivers(contrib, values, k=2)
     assert [d["feature"] for d in drivers["x"]] == ["c", "a"]
     assert drivers["y"][0] == {"feature": "b", "value": 4.0, "contribution": 2.0}
+
+
+def test_large_snapshots_are_sampled_stratified_and_weighted_back_to_the_whole():
+    snap = pd.DataFrame({"churned": [True] * 3 + [False] * 7, "purchases": range(10)},
+                        index=[f"c{i}" for i in range(10)])
+    sampled = sample_customers(snap, max_rows=6, seed=1)
+    assert len(sampled) == 6 and sampled["churned"].sum() == 3  # the rare outcome kept whole
+    np.testing.assert_allclose(sampled.loc[~sampled["churned"], WEIGHT], 7 / 3)
+    np.testing.assert_allclose(sampled[WEIGHT].sum(), 10)  # weighted, it stands for every customer
+    assert (sampled.groupby("churned")[WEIGHT].sum() == snap.groupby("churned").size()).all()
+    pd.testing.assert_frame_equal(sampled, sample_customers(snap, max_rows=6, seed=1))  # deterministic
+    assert (sample_customers(snap, max_rows=10, seed=1)[WEIGHT] == 1.0).all()  # small: untouched
+
+
+def test_a_very_rare_outcome_fills_at_most_half():
+    snap = pd.DataFrame({"churned": [False] * 6 + [True] * 94})
+    sampled = sample_customers(snap, max_rows=10, seed=0)
+    assert (~sampled["churned"]).sum() == 5 and sampled["churned"].sum() == 5
+    np.testing.assert_allclose(sampled.groupby("churned")[WEIGHT].sum().to_numpy(), [6, 94])
