@@ -36,7 +36,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 SEED_CSV = REPO / "seeds" / "transactions.csv"
 AS_OF = pd.Timestamp("2025-12-31")
-KEY = "bench-key"
+KEY = "bench-key-0123456789abcdef"
 SEGMENTS = {"new": "onboarding", "lapsed": "no_contact", "high_value_at_risk": "personal_outreach",
             "at_risk": "automated_winback", "loyal": "no_contact", "steady": "newsletter"}
 

@@ -8,6 +8,7 @@ rewritten into ``{"error": {"code", "message", "details"}}`` (:func:`serving.err
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,11 @@ from typing import Any
 from contract import ChurnclvError
 from contract.settings import MAX_BODY_BYTES, Settings, parse_keys
 from serving.errors import error_body, first_line, normalise
+
+#: An API key has at least this many characters (``churnclv quickstart`` writes 43).
+MIN_KEY_LENGTH = 16
+#: Seconds a client has to send the whole request body once its head has arrived; then 408.
+BODY_SECONDS = 30.0
 
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json"})
 PUBLIC_PREFIXES = ("/static_content/", "/assets/")
@@ -40,15 +46,38 @@ class Access:
     keys: tuple[bytes, ...]
     open: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
+    body_seconds: float = BODY_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Access:
-        """Keys from CHURNCLV_API_KEYS and the key file (:attr:`Settings.keys_file`, read here, once);
+        """Keys from CHURNCLV_API_KEYS and CHURNCLV_API_KEYS_FILE (read here, once); the local key file
+        ``$CHURNCLV_HOME/.churnclv_api_key`` only when neither is set, so that setting keys revokes it.
         CHURNCLV_OPEN with BENTOML_HOST a loopback address serves without keys; CHURNCLV_MAX_BODY_BYTES
-        caps request bodies. Raises :class:`AccessError` when the server must not start."""
-        keys = list(settings.api_keys) + read_keys(settings.keys_file)
+        caps request bodies. Raises :class:`AccessError` when the server must not start (also for a key
+        shorter than :data:`MIN_KEY_LENGTH`)."""
+        path = key_file(settings)
+        source = "CHURNCLV_API_KEYS_FILE" if settings.api_keys_file is not None else "the local key file"
+        check_key_lengths(settings.api_keys, "CHURNCLV_API_KEYS")
+        from_file = read_keys(path)
+        check_key_lengths(from_file, f"{source} {path}")
+        keys = list(settings.api_keys) + from_file
         check_access(keys=keys, open_=settings.open, host=settings.host)
         return cls(tuple(k.encode() for k in dict.fromkeys(keys)), settings.open and not keys, settings.max_body_bytes)
+
+
+def key_file(settings: Settings) -> Path | None:
+    """CHURNCLV_API_KEYS_FILE; else the local key file, unless CHURNCLV_API_KEYS names the keys."""
+    if settings.api_keys_file is not None:
+        return settings.api_keys_file.expanduser()
+    return None if settings.api_keys else settings.keys_file
+
+
+def check_key_lengths(keys: tuple[str, ...] | list[str], where: str) -> None:
+    """One line naming where a too-short key was set (never the key itself)."""
+    short = sum(len(k) < MIN_KEY_LENGTH for k in keys)
+    if short:
+        raise AccessError(f"{where}: {short} API key(s) shorter than {MIN_KEY_LENGTH} characters; use long random "
+                          "keys, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
 def read_keys(path: Path | None) -> list[str]:
@@ -119,7 +148,8 @@ async def answer(send: Send, status: int, code: str, message: str, extra: list |
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None as soon as it exceeds ``limit`` bytes (chunked bodies too)."""
+    """The whole request body, or None as soon as it exceeds ``limit`` bytes (chunked bodies too).
+    The caller bounds the time it may take (:attr:`Access.body_seconds`)."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -196,7 +226,12 @@ class Guard:
             media = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
             if not public and media not in JSON_TYPES:
                 return await answer(send, 415, "unsupported_media_type", "send the body as application/json")
-            body = await read_body(receive, limit)
+            try:
+                async with asyncio.timeout(self.access.body_seconds):
+                    body = await read_body(receive, limit)
+            except TimeoutError:
+                return await answer(send, 408, "request_timeout", f"the request body was not complete within "
+                                    f"{self.access.body_seconds:g} seconds", [(b"connection", b"close")])
             if body is None:
                 return await answer(send, 413, "body_too_large", too_large(limit))
             receive = replay(body, receive)

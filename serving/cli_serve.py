@@ -20,6 +20,7 @@ from contract import ChurnclvError
 from contract.defaults import MODEL_URI
 from contract.settings import Settings
 from serving.auth import Access
+from serving.connections import raise_file_limit
 
 SERVICE = "serving.service:ChurnCLV"
 
@@ -82,6 +83,7 @@ def serve(host: str = "127.0.0.1", port: int = 3000, model: str = MODEL_URI, sco
     print(f"Serving {model} and {launch.env['CHURNCLV_SCORES_PATH']} on http://{host}:{port} "
           f"({'open, no API key' if launch.access.open else 'Authorization: Bearer <key>'}); "
           "GET /readyz says when it is ready.", file=sys.stderr)
+    raise_file_limit()  # the server's processes inherit it: more room for connections (serving.connections)
     command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port),
                "--working-dir", str(Path(__file__).resolve().parents[1])]
     try:

@@ -12,9 +12,11 @@ import functools
 import anyio
 import bentoml
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
+from contract.dates import iso
 from contract.settings import Settings
-from serving import ranking
+from serving import connections, openapi, ranking
 from serving.auth import Access, Guard
 from serving.bentoml_fixes import cancel_timeout_timers
 from serving.errors import answers, quiet_validation_tracebacks
@@ -34,7 +36,10 @@ from serving.schemas import (
 from serving.state import ServeConfig, ServingState, model_info
 from serving.table import NO_DRIVERS, check_segments, lookup, prioritised, records
 
-routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # for GET /model
+routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # for GET /model and GET /docs.json
+# BentoML builds uvicorn's configuration right after importing this module and has no option for it: the
+# one change at import, in the process that serves: head deadline, connection cap, JSON protocol errors.
+connections.install()
 
 
 @functools.cache
@@ -82,7 +87,7 @@ class ChurnCLV:
         model = self.state.current.need_model()
         rows, unscored, used = score_history(model, request.transactions, as_of=request.as_of,
                                              explain=request.explain)
-        return ScoreTransactionsResponse(as_of=f"{request.as_of:%Y-%m-%d}", model_version=model.version,
+        return ScoreTransactionsResponse(as_of=iso(request.as_of), model_version=model.version,
                                          scores=rows, unscored_ids=unscored, transactions_used=used)
 
     @bentoml.api(route="/prioritise")
@@ -125,6 +130,13 @@ class ChurnCLV:
     @bentoml.on_shutdown
     def close(self) -> None:
         self.state.close()
+
+
+@routes.get("/docs.json", include_in_schema=False)
+async def docs() -> JSONResponse:
+    """The OpenAPI 3.1 document (:mod:`serving.openapi`) in place of BentoML's 3.0.2 one."""
+    described = tuple((api.route, api.func.__doc__ or "") for api in ChurnCLV.apis.values())
+    return JSONResponse(openapi.document((*described, ("/model", ChurnCLV.inner.model.__doc__ or ""))))
 
 
 ChurnCLV.add_asgi_middleware(Guard, access=lambda: configuration()[1])

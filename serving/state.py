@@ -23,7 +23,7 @@ from contract.settings import REFRESH_SECONDS, Settings
 from scoring.registry import connect
 from serving.errors import ApiError, first_line
 from serving.model import ServedModel, load_model, resolve_version
-from serving.table import SCORE_HINT, ScoreTable, file_fingerprint, load_score_table
+from serving.table import SCORE_HINT, ScoreTable, day_text, file_fingerprint, load_score_table
 
 log = logging.getLogger("churnclv.serving")
 
@@ -195,11 +195,11 @@ def model_info(served: Served) -> dict:
     meta, table = served.need_model().metadata, served.table
     return {
         "name": str(meta.get("name", "")), "version": str(meta.get("version", "")), "uri": str(meta.get("uri", "")),
-        "run_id": str(meta.get("run_id", "")), "trained_as_of": str(meta.get("as_of", "")),
+        "run_id": str(meta.get("run_id", "")), "trained_as_of": day_text(meta.get("as_of")),
         "horizon_days": int(meta.get("horizon_days", 0)), "metrics": meta.get("metrics", {}),
         "baselines": meta.get("baselines", {}), "data": meta.get("data", {}),
         "score_table": None if table is None else {
             "path": table.path, "as_of": table.as_of, "customers": len(table), "model_version": table.model_version,
-            "trained_as_of": str(table.attrs.get("trained_as_of", "unknown")), "has_drivers": table.drivers is not None},
+            "trained_as_of": day_text(table.attrs.get("trained_as_of")), "has_drivers": table.drivers is not None},
         "warnings": warnings(served),
     }

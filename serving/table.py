@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.columns import SCORE_COLUMNS, SCORE_NUMBERS, SCORE_TEXTS
+from contract.dates import AsOfError, iso
 from serving.errors import ApiError
 from serving.ranking import Plan, Ranking, build_ranking
 
@@ -43,7 +44,7 @@ class ScoreTable:
 
     @property
     def as_of(self) -> str:
-        return str(self.attrs.get("as_of", "unknown"))
+        return day_text(self.attrs.get("as_of"))
 
     @property
     def model_version(self) -> str:
@@ -57,6 +58,16 @@ class ScoreTable:
         """Segments whose recommended action is a touchpoint (the policy says no_contact for the rest)."""
         contact = self.texts["recommended_action"] != "no_contact"
         return sorted(set(self.texts["segment"][contact].tolist()))
+
+
+def day_text(value: object) -> str:
+    """A day as YYYY-MM-DD (:func:`contract.dates.iso`, four-digit years), or the value as text if it is not one."""
+    if value is None:
+        return "unknown"
+    try:
+        return iso(value)
+    except (AsOfError, ValueError, TypeError):
+        return str(value)
 
 
 def file_fingerprint(path: Path) -> tuple | None:

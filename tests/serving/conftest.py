@@ -18,7 +18,8 @@ with warnings.catch_warnings():  # starlette's note about httpx2, once
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-KEY = "test-key-1"
+KEY = "test-key-1-0123456789"
+KEY2 = "test-key-2-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 SERVICE_ENV = ("MLFLOW_TRACKING_URI", "CHURNCLV_MODEL_URI", "CHURNCLV_SCORES_PATH", "CHURNCLV_API_KEYS_FILE",
                "CHURNCLV_OPEN", "BENTOML_HOST", "CHURNCLV_MAX_BODY_BYTES")
@@ -48,7 +49,7 @@ def harness(trained_home):
         for name in SERVICE_ENV:
             mp.delenv(name, raising=False)
         mp.setenv("CHURNCLV_HOME", str(trained_home.home))
-        mp.setenv("CHURNCLV_API_KEYS", f"{KEY},test-key-2")
+        mp.setenv("CHURNCLV_API_KEYS", f"{KEY},{KEY2}")
         mp.setenv("CHURNCLV_REFRESH_SECONDS", "0")
         from serving.service import ChurnCLV
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from starlette.applications import Starlette
@@ -87,6 +88,28 @@ def test_chunked_body_is_counted_across_messages():
     assert asyncio.run(read_body(receive, 100)) is None
 
 
+def test_a_body_slower_than_the_limit_gets_408_not_504():
+    messages = [{"type": "http.request", "body": b'{"customer_ids": [', "more_body": True}]
+    sent = []
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(60)  # the rest never comes
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    guard = Guard(APP, access=Access(keys=(b"alpha",), body_seconds=0.2))
+    scope = {"type": "http", "method": "POST", "path": "/score", "client": ("127.0.0.1", 1),
+             "headers": [(b"authorization", b"Bearer alpha"), (b"content-type", b"application/json")]}
+    asyncio.run(asyncio.wait_for(guard(scope, receive, send), 5))
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    error = json.loads(sent[1]["body"])["error"]
+    assert error["code"] == "request_timeout" and "0.2 seconds" in error["message"]
+
+
 def test_non_json_body_gets_415():
     r = client().post("/score", data={"a": "b"}, headers={"Authorization": "Bearer alpha"})
     assert r.status_code == 415 and error_of(r)["code"] == "unsupported_media_type"
@@ -125,35 +148,65 @@ def access_of(environ: dict) -> Access:
     return Access.from_settings(Settings.load(environ))
 
 
+A, B, FROM_FILE, LOCAL = "a" * 16, "b" * 20, "from-file-0123456789", "local-key-0123456789"
+
+
 def test_access_from_the_settings_reads_env_and_key_file(tmp_path):
     keys = tmp_path / "keys.txt"
-    keys.write_text("# ours\nfrom-file\n")
-    access = access_of({"CHURNCLV_API_KEYS": "a,b", "CHURNCLV_API_KEYS_FILE": str(keys)})
-    assert access.keys == (b"a", b"b", b"from-file") and not access.open
+    keys.write_text(f"# ours\n{FROM_FILE}\n")
+    access = access_of({"CHURNCLV_API_KEYS": f"{A},{B}", "CHURNCLV_API_KEYS_FILE": str(keys)})
+    assert access.keys == (A.encode(), B.encode(), FROM_FILE.encode()) and not access.open
     assert access.max_body_bytes == 8 * 1024 * 1024
     with pytest.raises(SettingsError, match="CHURNCLV_API_KEYS_FILE=.*missing.*existing file"):
         access_of({"CHURNCLV_API_KEYS_FILE": str(tmp_path / "missing")})
     with pytest.raises(AccessError, match="loopback"):  # open needs BENTOML_HOST on loopback; default 0.0.0.0
         access_of({"CHURNCLV_OPEN": "1"})
     assert access_of({"CHURNCLV_OPEN": "1", "BENTOML_HOST": "127.0.0.1"}).open
-    assert access_of({"CHURNCLV_API_KEYS": "k", "CHURNCLV_MAX_BODY_BYTES": "2048"}).max_body_bytes == 2048
+    assert access_of({"CHURNCLV_API_KEYS": A, "CHURNCLV_MAX_BODY_BYTES": "2048"}).max_body_bytes == 2048
 
 
 def test_the_local_key_is_used_when_no_file_is_named(tmp_path):
     with pytest.raises(AccessError, match="no API key"):
         access_of({"CHURNCLV_HOME": str(tmp_path)})
-    (tmp_path / ".churnclv_api_key").write_text("local\n")
-    assert access_of({"CHURNCLV_HOME": str(tmp_path)}).keys == (b"local",)
+    (tmp_path / ".churnclv_api_key").write_text(f"{LOCAL}\n")
+    assert access_of({"CHURNCLV_HOME": str(tmp_path)}).keys == (LOCAL.encode(),)
+
+
+def test_keys_set_in_the_environment_revoke_the_local_key(tmp_path):
+    (tmp_path / ".churnclv_api_key").write_text(f"{LOCAL}\n")
+    access = access_of({"CHURNCLV_HOME": str(tmp_path), "CHURNCLV_API_KEYS": A})
+    assert access.keys == (A.encode(),)
+    c = TestClient(Guard(APP, access=access))
+    assert c.post("/score", json={}, headers={"Authorization": f"Bearer {LOCAL}"}).status_code == 401
+    assert c.post("/score", json={}, headers={"Authorization": f"Bearer {A}"}).status_code == 200
+    named = tmp_path / "keys.txt"
+    named.write_text(FROM_FILE)
+    assert access_of({"CHURNCLV_HOME": str(tmp_path), "CHURNCLV_API_KEYS_FILE": str(named)}).keys == (
+        FROM_FILE.encode(),)
+
+
+def test_a_short_key_is_refused_with_one_line_naming_where_it_was_set(tmp_path):
+    for keys in ("x", f"{A},short-key"):
+        with pytest.raises(AccessError, match=r"^CHURNCLV_API_KEYS: 1 API key\(s\) shorter than 16 characters") as e:
+            access_of({"CHURNCLV_API_KEYS": keys})
+        assert "\n" not in str(e.value) and "short-key" not in str(e.value)
+    named = tmp_path / "keys.txt"
+    named.write_text("tiny\n")
+    with pytest.raises(AccessError, match=r"^CHURNCLV_API_KEYS_FILE .*keys.txt: 1 API key"):
+        access_of({"CHURNCLV_API_KEYS_FILE": str(named)})
+    (tmp_path / ".churnclv_api_key").write_text("tiny\n")
+    with pytest.raises(AccessError, match=r"^the local key file .*\.churnclv_api_key: 1 API key"):
+        access_of({"CHURNCLV_HOME": str(tmp_path)})
 
 
 def test_the_key_file_is_read_once_when_the_access_is_built(tmp_path):
     keys = tmp_path / "keys.txt"
-    keys.write_text("first\n")
+    keys.write_text(f"first-{A}\n")
     access = access_of({"CHURNCLV_API_KEYS_FILE": str(keys)})
-    keys.write_text("second\n")
+    keys.write_text(f"second-{A}\n")
     c = TestClient(Guard(APP, access=access))
-    assert c.post("/score", json={}, headers={"Authorization": "Bearer first"}).status_code == 200
-    assert c.post("/score", json={}, headers={"Authorization": "Bearer second"}).status_code == 401
+    assert c.post("/score", json={}, headers={"Authorization": f"Bearer first-{A}"}).status_code == 200
+    assert c.post("/score", json={}, headers={"Authorization": f"Bearer second-{A}"}).status_code == 401
     keys.unlink()  # nothing reads it again
     built = []
     Guard(APP, access=lambda: built.append(access) or access)

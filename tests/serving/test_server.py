@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -26,16 +29,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def server(trained_home, tmp_path):
+KEY = "real-key-0123456789abcdef"
+BEARER = {"Authorization": f"Bearer {KEY}"}
+
+
+@contextlib.contextmanager
+def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, workers: int | None = None):
+    """``serve()`` in its own process group, until it answers /readyz; its URL. ``nofile``: the server's
+    soft and hard open-file limit (as on a machine with the common default of 1,024)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNCLV_", "MLFLOW_", "BENTOML_"))}
-    env.update(CHURNCLV_HOME=str(trained_home.home), CHURNCLV_API_KEYS="real-key", BENTOML_DO_NOT_TRACK="true",
+    env.update(CHURNCLV_HOME=str(home), CHURNCLV_API_KEYS=KEY, BENTOML_DO_NOT_TRACK="true",
                PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
-    code = f"from serving.cli_serve import serve; serve(host='127.0.0.1', port={port})"
+    code = f"from serving.cli_serve import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
+    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=limit)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -59,11 +69,17 @@ def server(trained_home, tmp_path):
         log.close()
 
 
+@pytest.fixture()
+def server(trained_home, tmp_path):
+    with running_server(trained_home.home, tmp_path) as url:
+        yield url
+
+
 def test_real_server_answers_with_a_key_only(server, trained_home):
     import pandas as pd
 
     cid = pd.read_parquet(trained_home.scores_path)["customer_id"].iloc[0]
-    key = {"Authorization": "Bearer real-key"}
+    key = BEARER
     r = httpx.post(f"{server}/score", json={"customer_ids": [cid, "nobody"]}, headers=key)
     assert r.status_code == 200 and r.json()["scores"][0]["customer_id"] == cid
     assert r.json()["unknown_ids"] == ["nobody"]
@@ -104,12 +120,12 @@ def test_serve_refuses_invalid_settings_before_starting(tmp_path):
 
 def test_serve_passes_options_and_absolute_paths_to_the_server(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "keys.txt").write_text("k\n")
+    (tmp_path / "keys.txt").write_text("k-0123456789abcdef\n")
     launch = plan_server(host="0.0.0.0", port=3002, model="models:/churn-clv@champion", scores=Path("s.parquet"),
                          api_keys_file=Path("keys.txt"), open_=False, workers=1,
                          environ={"CHURNCLV_OPEN": "1", "BENTOML_CONFIG_OPTIONS": "a=b"})
     env = launch.env
-    assert "CHURNCLV_OPEN" not in env and launch.access.keys == (b"k",)
+    assert "CHURNCLV_OPEN" not in env and launch.access.keys == (b"k-0123456789abcdef",)
     assert env["CHURNCLV_SCORES_PATH"] == str(tmp_path / "s.parquet")
     assert env["CHURNCLV_API_KEYS_FILE"] == str(tmp_path / "keys.txt")
     assert env["BENTOML_CONFIG_OPTIONS"] == "a=b services.churnclv.workers=1" and env["BENTOML_PORT"] == "3002"
@@ -125,3 +141,92 @@ def test_bentoml_build_packages_the_service(tmp_path):
     assert (bento / "src" / "serving" / "service.py").is_file() and (bento / "src" / "features" / "io.py").is_file()
     assert not list((bento / "src").glob("tests*"))
     assert "bentoml==1.4.40" in (bento / "env" / "python" / "requirements.txt").read_text()
+
+
+# --- idle and slow connections ----------------------------------------------------------------------
+
+def open_idle(port: int, count: int) -> tuple[list[socket.socket], int]:
+    """``count`` connections that send nothing; (the sockets, how many connects failed)."""
+    sockets, failed = [], 0
+    for _ in range(count):
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            s.connect(("127.0.0.1", port))
+            sockets.append(s)
+        except OSError:
+            failed += 1
+            s.close()
+    return sockets, failed
+
+
+def closed_by_server(s: socket.socket) -> bool:
+    s.settimeout(0.5)
+    try:
+        return s.recv(1024) == b""  # EOF: the server closed it
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+@pytest.mark.slow
+def test_idle_connections_do_not_lock_clients_out_and_are_closed(trained_home, tmp_path):
+    """The issue's attack, at the common default of 1,024 open files: idle sockets beyond the cap
+    close the oldest idle ones, /healthz and /score still answer, and idle sockets go after the
+    head deadline."""
+    from serving.connections import HEAD_SECONDS
+
+    with running_server(trained_home.home, tmp_path, nofile=1024) as url:
+        port = int(url.rsplit(":", 1)[1])
+        idle, failed = open_idle(port, 1500)  # over the 2 workers' 2 x 768 cap: the oldest are closed
+        started = time.monotonic()
+        try:
+            for _ in range(3):
+                assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            r = httpx.post(f"{url}/score", json={"customer_ids": ["nobody"]}, headers=BEARER, timeout=5)
+            assert r.status_code == 200 and r.json()["unknown_ids"] == ["nobody"]
+            time.sleep(max(0.0, HEAD_SECONDS + 2 - (time.monotonic() - started)))
+            still_open = [s for s in idle if not closed_by_server(s)]
+            assert failed == 0 and still_open == [], (failed, len(still_open))
+        finally:
+            for s in idle:
+                s.close()
+
+
+@pytest.mark.slow
+def test_a_slow_request_head_gets_408_in_our_format(server):
+    from serving.connections import HEAD_SECONDS
+
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=HEAD_SECONDS + 5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        answer = b""
+        while chunk := s.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+
+
+def test_malformed_http_gets_400_in_our_format(server):
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "bad_request"
+
+
+def test_the_file_limit_is_raised_and_the_cap_stays_below_it():
+    from serving.connections import FILES_RESERVED, MAX_CONNECTIONS, connection_cap, raise_file_limit
+
+    soft = raise_file_limit()
+    assert soft == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard == resource.RLIM_INFINITY or soft == hard
+    assert connection_cap(1024) == 1024 - FILES_RESERVED == 768
+    assert connection_cap(1 << 20) == MAX_CONNECTIONS and connection_cap(100) == 32

@@ -12,7 +12,7 @@ import pytest
 
 from serving.schemas import MAX_IDS, MAX_TRANSACTIONS
 from serving.state import Served, ServingState
-from tests.serving.conftest import AUTH, error_of, write_scores
+from tests.serving.conftest import AUTH, KEY, KEY2, error_of, write_scores
 
 NUMBERS = ["churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk"]
 
@@ -148,14 +148,14 @@ def test_invalid_requests_log_no_traceback(api, caplog):
 
 # --- keys -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "test-key-1"}])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}])
 def test_every_endpoint_needs_a_key(api, headers):
     for method, path, body in [("POST", "/score", {"customer_ids": ["x"]}), ("POST", "/prioritise", {}),
                                ("POST", "/score_transactions", {}), ("POST", "/reload", {}), ("GET", "/model", None)]:
         r = api.client.request(method, path, json=body, headers=headers)
         assert r.status_code == 401, path
         assert error_of(r)["code"] == "unauthorized"
-    second = {"Authorization": "Bearer test-key-2"}
+    second = {"Authorization": f"Bearer {KEY2}"}
     assert api.client.get("/model", headers=second).status_code == 200
 
 
@@ -217,6 +217,26 @@ def test_posted_transactions_are_checked_by_the_file_contract(api):
     issues = {d["field"]: d["issue"] for d in error["details"]}
     assert "do not parse as dates" in issues["transactions.timestamp"] and "row 2" in issues["transactions.timestamp"]
     assert "not finite numbers" in issues["transactions.amount"] and "'ten'" in issues["transactions.amount"]
+
+
+@pytest.mark.parametrize("stamp", ["0063-09-27", "9999-01-01", "1899-12-31T23:59:59", "2200-01-01"])
+def test_timestamps_outside_the_contract_years_are_a_named_422(api, stamp):
+    rows = [{"customer_id": "a", "timestamp": "2025-01-01", "amount": 10},
+            {"customer_id": "a", "timestamp": stamp, "amount": 10}]
+    r = post(api, "/score_transactions", {"as_of": "2025-12-31", "transactions": rows})
+    assert r.status_code == 422, r.text
+    error = error_of(r)
+    assert error["code"] == "invalid_transactions"
+    assert error["details"][0]["field"] == "transactions.timestamp"
+    assert "1 row(s) are outside 1900-01-01 .. 2199-12-31" in error["details"][0]["issue"]
+
+
+@pytest.mark.parametrize("as_of", ["0063-09-27", "0999-01-01"])
+def test_an_early_as_of_is_written_with_four_digits(api, as_of):
+    rows = [{"customer_id": "a", "timestamp": "2025-01-01", "amount": 10}]
+    r = post(api, "/score_transactions", {"as_of": as_of, "transactions": rows})
+    assert r.status_code == 200, r.text
+    assert r.json()["as_of"] == as_of and r.json()["unscored_ids"] == ["a"]
 
 
 @pytest.mark.parametrize("body, field", [
