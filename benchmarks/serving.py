@@ -74,8 +74,6 @@ def synthetic_scores(n: int, *, version: str, seed: int = 0) -> pd.DataFrame:
         "expected_purchases": purchases, "expected_spend": spend, "clv": clv, "value_at_risk": churn * clv,
         "segment": segment, "recommended_action": pd.Series(segment).map(SEGMENTS).to_numpy(),
     })
-    table.attrs = {"as_of": f"{AS_OF:%Y-%m-%d}", "model_uri": f"models:/churn-clv/{version}",
-                   "model_version": version, "trained_as_of": f"{AS_OF:%Y-%m-%d}", "horizon_days": "90"}
     return table
 
 
@@ -276,14 +274,16 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="reuse this CHURNCLV_HOME (trained once, kept)")
     args = parser.parse_args()
 
-    from contract import write_table
+    from scoring.scores import write_scores
 
     home = args.home or Path(tempfile.mkdtemp(prefix="churnclv-bench-"))
     t0 = time.perf_counter()
     version = train_home(home)
     print(f"model v{version} in {home} ({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
-    path = write_table(synthetic_scores(args.customers, version=version), home / "scores" / "latest.parquet")
+    meta = {"as_of": f"{AS_OF:%Y-%m-%d}", "model_uri": f"models:/churn-clv/{version}", "model_version": version,
+            "trained_as_of": f"{AS_OF:%Y-%m-%d}", "horizon_days": "90"}
+    path = write_scores(synthetic_scores(args.customers, version=version), home / "scores" / "latest.parquet", meta)
     print(f"score table of {args.customers:,} customers: {path.stat().st_size / 2**20:.0f} MiB "
           f"({time.perf_counter() - t0:.1f} s)")
     port = free_port()

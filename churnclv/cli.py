@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ import pandas as pd
 import typer
 from rich.console import Console
 
+from contract.dates import as_of_day, iso
 from contract.defaults import MODEL_URI
+from contract.errors import ChurnclvError
 from contract.settings import Settings
 
 app = typer.Typer(
@@ -34,6 +37,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+#: MLflow's switch for its artifact download progress bars.
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 _SHARED_SETTINGS: ContextVar[Settings | None] = ContextVar("churnclv_settings", default=None)
 
 
@@ -65,7 +70,7 @@ class Source:
     """Where the transactions come from and how to read them: the options every data command shares."""
 
     transactions: str
-    as_of: str | None = None
+    as_of: date | None = None
     customer_col: str = "customer_id"
     timestamp_col: str = "timestamp"
     amount_col: str = "amount"
@@ -93,22 +98,30 @@ class Source:
             console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
         return tx
 
-    def day(self, tx: pd.DataFrame) -> pd.Timestamp:
+    def day(self, tx: pd.DataFrame) -> date:
         """The as-of day: the one asked for, or the last transaction day (and say so)."""
         if self.as_of is None:
-            day = tx["timestamp"].max().normalize()
-            console.print(f"As of {day:%Y-%m-%d} (the last transaction day; set --as-of to change).")
+            day = as_of_day(tx["timestamp"].max())
+            console.print(f"As of {iso(day)} (the last transaction day; set --as-of to change).")
             return day
-        try:
-            return pd.Timestamp(date.fromisoformat(self.as_of))
-        except ValueError:
-            raise typer.BadParameter(f"{self.as_of!r} is not a date like 1997-09-30", param_hint="--as-of") from None
+        return as_of_day(self.as_of)
+
+
+def parse_day(value: str | date | None) -> date | None:
+    """An --as-of value as a :class:`datetime.date` (:func:`contract.dates.as_of_day`), at parse time."""
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return as_of_day(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 1997-09-30") from None
 
 
 SOURCE_OPTIONS = {
     "transactions": Annotated[str, typer.Option(
         "--transactions", "-t", help="CSV or Parquet file of transactions, or 'cdnow' for the built-in CDNOW log.")],
-    "as_of": Annotated[str | None, typer.Option(
+    "as_of": Annotated[date | None, typer.Option(
+        parser=parse_day, metavar="DATE",
         help="Use transactions up to and including this day (YYYY-MM-DD). Default: the last day in the data.")],
     "customer_col": Annotated[str, typer.Option(help="Name of the customer id column in the input.")],
     "timestamp_col": Annotated[str, typer.Option(help="Name of the date/time column in the input.")],
@@ -198,10 +211,61 @@ ModelUri = Annotated[str, typer.Option("--model", help="Registered model URI (al
 
 
 def _client(settings: Settings):
+    """A client of the command's MLflow store (created, or migrated, under the store's lock)."""
     from scoring.registry import connect
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: MLflow sets INFO on import
     return connect(settings.mlflow_uri, settings.artifact_root)
+
+
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the time (a test runner may swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's chatter off for a command: its printed notices ("Successfully registered model ...",
+    "Created version ...") and download progress bars. Its warnings and errors still reach stderr."""
+    # imports MLflow, which configures its loggers. MLflow's own counted switch for its event stream
+    # (what autologging uses): setting the stream's flag directly does not last, inner blocks reset it.
+    from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
+
+    logger = logging.getLogger("mlflow")
+    handler = logging.StreamHandler(_Stderr())  # MLflow's own handler writes to the silenced stream
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_DropNoise())
+    level, bar = logger.level, os.environ.get(PROGRESS_BAR)
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    os.environ[PROGRESS_BAR] = "false"
+    try:
+        with MlflowEventsAndWarningsBehaviorGlobally(disable_event_logs=True, disable_warnings=False,
+                                                     reroute_warnings=False):
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        if bar is None:
+            os.environ.pop(PROGRESS_BAR, None)
+        else:
+            os.environ[PROGRESS_BAR] = bar
+
+
+def uses_mlflow(command):
+    """Run a command with MLflow quiet (:func:`quiet_mlflow`)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with quiet_mlflow():
+            return command(*args, **kwargs)
+
+    return wrapper
 
 
 def _dataset_name(transactions: str) -> str:
@@ -209,6 +273,7 @@ def _dataset_name(transactions: str) -> str:
 
 
 @app.command()
+@uses_mlflow
 @reads_transactions
 def train(
     source: Source,
@@ -223,21 +288,27 @@ def train(
     from training.churn import CutoffPlan
     from training.jobs import run_training
     from training.pipeline import TrainConfig, eligibility, planned_steps
+    from training.registry import fail_abandoned_runs
 
     settings = command_settings()
+    client = _client(settings)  # an unreachable or busy store stops the command before the data is read
+    abandoned = fail_abandoned_runs(client)
+    if abandoned:
+        console.print(f"[yellow]Marked {len(abandoned)} MLflow run(s) FAILED: the training that logged them is gone "
+                      f"({', '.join(abandoned)})[/]", highlight=False, soft_wrap=True)
     tx = source.load(settings)
     day = source.day(tx)
     config = TrainConfig(horizon_days=horizon_days, clv_horizon_days=clv_horizon_days, discount_rate=discount_rate,
                          plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
-    report = eligibility(tx, as_of=day, config=config)
+    report = eligibility(tx, as_of=pd.Timestamp(day), config=config)
     console.print(eligibility_table(report))
     report.raise_if_failed()
-    total = planned_steps(tx, as_of=day, config=config)
+    total = planned_steps(tx, as_of=pd.Timestamp(day), config=config)
     with progress_bar() as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         task = bar.add_task("Training", total=total)
         outcome = run_training(
-            tx, as_of=day, config=config, dataset=dataset or _dataset_name(source.transactions), client=_client(settings),
+            tx, as_of=day, config=config, dataset=dataset or _dataset_name(source.transactions), client=client,
             artifact_root=settings.artifact_root,
             plots_dir=settings.plots_dir, progress=lambda what: bar.update(task, advance=1, description=what),
         )
@@ -302,27 +373,25 @@ def metrics_table(metrics: dict):
     return table
 
 
-def _parse_days(texts: list[str] | None) -> list[pd.Timestamp]:
+def _parse_days(texts: list[str | date] | None) -> list[date]:
     """The --as-of days of ``backtest``, sorted and unique; a ChurnclvError names any that is not a date."""
-    from contract import ChurnclvError
-
     days = set()
     for text in texts or []:
         try:
-            days.add(pd.Timestamp(date.fromisoformat(text)))
+            days.add(as_of_day(text))
         except ValueError:
             raise ChurnclvError(f"--as-of {text!r} is not a date like 1997-09-30") from None
     return sorted(days)
 
 
-def _latest_judgeable(tx: pd.DataFrame, horizon_days: int) -> pd.Timestamp:
+def _latest_judgeable(tx: pd.DataFrame, horizon_days: int) -> date:
     """The default as-of day of ``backtest`` (and say so)."""
     from training.realfuture import latest_judgeable
 
     day = latest_judgeable(tx, horizon_days=horizon_days)
     console.print(f"As of {day:%Y-%m-%d} (the last transaction day minus the {horizon_days}-day horizon: "
                   "the latest cut whose future is all in the data; set --as-of to change).")
-    return day
+    return as_of_day(day)
 
 
 def _real_future_table(rows: pd.DataFrame):
@@ -354,8 +423,8 @@ _SHARED = SimpleNamespace(**SOURCE_OPTIONS)  # the shared input options, as anno
 @app.command()
 def backtest(
     transactions: _SHARED.transactions,
-    as_of: Annotated[list[str] | None, typer.Option(
-        "--as-of", metavar="DATE",
+    as_of: Annotated[list[date] | None, typer.Option(
+        "--as-of", metavar="DATE", parser=parse_day,
         help="Train on the transactions up to and including this day (YYYY-MM-DD) and judge on the next "
              "--horizon-days; repeat for several days. Default: the last day minus the horizon.")] = None,
     horizon_days: Annotated[int, typer.Option(
@@ -412,6 +481,7 @@ def backtest(
 
 
 @app.command()
+@uses_mlflow
 @reads_transactions
 def score(
     source: Source,
@@ -420,24 +490,46 @@ def score(
     explain: Annotated[bool, typer.Option(help="Add each customer's top churn drivers (JSON).")] = False,
 ) -> None:
     """Score every customer with the registered model and write the score table atomically."""
-    from contract import write_table
     from scoring.bundle import score_table
     from scoring.registry import load_bundle
+    from scoring.scores import is_parquet, score_metadata, write_scores
 
     settings = command_settings()
+    target = out or settings.scores_path
+    check_writable(target)
     with step(f"Loading {model}"):
         bundle = load_bundle(_client(settings), model)
     tx = source.load(settings)
     day = source.day(tx)
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):
         table = score_table(bundle, tx, as_of=day, explain=explain)
-    path = write_table(table, out or settings.scores_path)
+    metadata = score_metadata(bundle, as_of=day)
+    try:
+        path = write_scores(table, target, metadata)
+    except OSError as exc:
+        raise ChurnclvError(f"cannot write {target}: {exc.strerror or exc}") from None
     counts = table["segment"].value_counts().to_dict()
-    console.print(f"Wrote {len(table):,} scores to [bold]{path}[/] (model v{table.attrs['model_version']}, as of {day:%Y-%m-%d})")
+    console.print(f"Wrote {len(table):,} scores to [bold]{path}[/] (model v{metadata['model_version']}, "
+                  f"as of {metadata['as_of']})")
     console.print("Segments: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if not is_parquet(path):
+        console.print("[yellow]note:[/] a CSV file has no metadata: the as-of day and the model version are not "
+                      "stored with it, and the service reports them as unknown; write .parquet to keep them",
+                      highlight=False, soft_wrap=True)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, in one line and before any work, an output path whose folder cannot be created or written."""
+    folder = path.expanduser().absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ChurnclvError(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ChurnclvError(f"cannot write {path}: no permission to write in {existing}")
 
 
 @app.command()
+@uses_mlflow
 def promote(version: Annotated[str, typer.Argument(help="The churn-clv version to make champion.")]) -> None:
     """Give a registered version the champion alias by hand."""
     from training.registry import promote as set_champion
@@ -460,8 +552,23 @@ def serve(
     """Start the HTTP service (BentoML): /score, /score_transactions, /prioritise, /model, /reload."""
     from serving.cli_serve import serve as run_server
 
+    check_served_model(model)
     run_server(host=host, port=port, model=model, scores=scores, api_keys_file=api_keys_file, open_=open_,
                workers=workers, access_log=access_log)
+
+
+def check_served_model(model: str) -> None:
+    """The service serves a registered version (pinned, with its backtest metrics): refuse anything else
+    in one line, before the server starts."""
+    if model.startswith("models:/"):
+        return
+    scheme = model.partition(":")[0].lower() if ":" in model else ""
+    kind = {"runs": "a run's model (runs:/)", "file": "a file:// URI", "": "a path"}.get(
+        scheme, f"a {scheme}: URI" if len(scheme) > 1 else "a path")
+    raise ChurnclvError(
+        f"--model {model!r} is {kind}, not a registered model: the service serves a registered version; pass "
+        f"{MODEL_URI} or models:/churn-clv/<version> (churnclv train registers one)"
+    )
 
 
 def seed_path() -> Path:
@@ -485,6 +592,7 @@ def ensure_api_key(settings: Settings) -> str:
 
 
 @app.command()
+@uses_mlflow
 def quickstart(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the HTTP service at the end.")] = True,
     port: Annotated[int, typer.Option(help="Port of the HTTP service.")] = 3000,

@@ -24,6 +24,8 @@ BODY_BYTES_RANGE = (1024, 1024**3)
 #: Seconds between the service's checks for a new champion or score table (CHURNCLV_REFRESH_SECONDS).
 REFRESH_SECONDS = 5.0
 LOCAL_KEY_NAME = ".churnclv_api_key"
+#: Tracking URI schemes of databases MLflow writes to directly (no server to keep the artifacts).
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 class SettingsError(ChurnclvError, ValueError):
@@ -119,8 +121,18 @@ class Settings(BaseSettings):
 
     @property
     def artifact_root(self) -> Path | None:
-        """Artifacts of the embedded store; None with a tracking server (it decides where they go)."""
-        return self.root / "mlruns" / "artifacts" if self.tracking_uri is None else None
+        """Where run artifacts go: they follow the store, never the current directory.
+
+        A SQLite store (the embedded default ``$CHURNCLV_HOME/mlruns/mlflow.db`` or a ``sqlite:///`` URI)
+        keeps them in ``artifacts/`` beside its database file; another database URI (PostgreSQL, MySQL,
+        ...) under ``$CHURNCLV_HOME/mlruns/artifacts``; a tracking server (http, https, databricks) or a
+        file store decides itself: None.
+        """
+        database = sqlite_path(self.mlflow_uri)
+        if database is not None:
+            return database.parent / "artifacts"
+        scheme = self.mlflow_uri.partition(":")[0].partition("+")[0].lower()
+        return self.root / "mlruns" / "artifacts" if scheme in DATABASE_SCHEMES else None
 
     @property
     def scores_path(self) -> Path:
@@ -146,6 +158,17 @@ class Settings(BaseSettings):
         if self.api_keys_file is not None:
             return self.api_keys_file.expanduser()
         return self.local_key_file if self.local_key_file.is_file() else None
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (relative to the current directory when the
+    URI is, as SQLAlchemy reads it), or None for any other URI (and for an in-memory database)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").partition("?")[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path).expanduser().absolute()
 
 
 class _Environ(EnvSettingsSource):

@@ -115,17 +115,13 @@ class ChurnCLVBundle:
 
 
 def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:
-    """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text and, in ``attrs``
-    (kept in Parquet metadata), the as-of day and the model that produced it."""
+    """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text.
+
+    Its file carries the as-of day and the model in its own metadata: write it with
+    :func:`scoring.scores.write_scores` (``score_metadata(bundle, as_of=...)``) and read them with
+    :func:`scoring.scores.read_score_metadata`.
+    """
     table = bundle.score(transactions, as_of=as_of, explain=explain)
     if explain:
         table["drivers"] = table["drivers"].map(json.dumps)
-    meta = bundle.metadata
-    table.attrs = {
-        "as_of": f"{pd.Timestamp(as_of):%Y-%m-%d}",
-        "model_uri": str(meta.get("uri", "")),
-        "model_version": str(meta.get("version", "")),
-        "trained_as_of": str(meta.get("as_of", "")),
-        "horizon_days": str(bundle.horizon_days),
-    }
     return table

@@ -1,9 +1,25 @@
-"""Loading the scoring artifact from the MLflow model registry, pinned to a version."""
+"""The MLflow store: connecting to it safely, and loading the scoring artifact pinned to a version.
+
+Two churnclv commands may start together on a fresh SQLite store: MLflow's schema migration is not
+safe under concurrency (two processes creating its tables leave ``_alembic_tmp_*`` tables behind and
+the store broken), so creating the store and every registry write hold :func:`store_lock`, an
+inter-process lock on a file beside the database. Nothing here calls ``mlflow.set_tracking_uri``: the
+client carries its URIs (:func:`connect`) and :func:`using_store` points MLflow's fluent API at a store
+for a block only, restoring the process's settings and environment after it.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mlflow
 import yaml
@@ -11,18 +27,165 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from contract import ChurnclvError
+from contract.settings import sqlite_path
 from scoring.artifact import ARTIFACT, BundleFormatError, load_bundle_dir
 from scoring.bundle import ChurnCLVBundle
 
+#: How long a command waits for another one holding the store (creating it, registering, promoting).
+LOCK_SECONDS = 600.0
+#: How long connecting to a tracking server may take before it counts as unreachable.
+CONNECT_SECONDS = 5.0
+#: MLflow error codes meaning "no such model, version or alias" (as opposed to a failing store).
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+_held: dict[str, int] = {}  # lock file -> open descriptor held by this process (the lock is re-entrant)
+_held_depth: dict[str, int] = {}
+_held_guard = threading.RLock()
+
+
+class StoreBusyError(ChurnclvError):
+    """Another command held the store for longer than we were willing to wait."""
+
+
+class StoreUnreachableError(ChurnclvError):
+    """The tracking store cannot be reached (or opened)."""
+
+
+def lock_file(tracking_uri: str) -> Path | None:
+    """The lock file of a SQLite store (``<database>.lock`` beside it), or None for other stores."""
+    database = sqlite_path(tracking_uri)
+    return None if database is None else database.with_name(database.name + ".lock")
+
+
+@contextmanager
+def store_lock(tracking_uri: str, *, timeout: float | None = None) -> Iterator[None]:
+    """Hold the store's inter-process lock (``fcntl.flock``) for a block; re-entrant within a process.
+
+    A no-op for stores that are not SQLite files (a server or a database serialises its own writes).
+    Waits up to ``timeout`` seconds (default :data:`LOCK_SECONDS`) for another process, then raises
+    :class:`StoreBusyError` with a one-line message.
+    """
+    path = lock_file(tracking_uri)
+    if path is None:
+        yield
+        return
+    key = str(path)
+    with _held_guard:
+        if key in _held:
+            _held_depth[key] += 1
+            nested = True
+        else:
+            nested = False
+    if not nested:
+        _acquire(path, LOCK_SECONDS if timeout is None else timeout)
+    try:
+        yield
+    finally:
+        _release(key)
+
+
+def _acquire(path: Path, timeout: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise StoreBusyError(
+                    f"another churnclv command has held the MLflow store for over {timeout:g} s "
+                    f"(lock {path}); try again when it has finished"
+                ) from None
+            time.sleep(0.05)
+    with _held_guard:
+        _held[str(path)] = fd
+        _held_depth[str(path)] = 1
+
+
+def _release(key: str) -> None:
+    with _held_guard:
+        _held_depth[key] -= 1
+        if _held_depth[key] == 0:
+            fd = _held.pop(key)
+            del _held_depth[key]
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def check_reachable(tracking_uri: str, *, timeout: float = CONNECT_SECONDS) -> None:
+    """Raise :class:`StoreUnreachableError` naming the URI when an http(s) tracking server does not answer
+    a TCP connection within ``timeout`` seconds (MLflow itself would retry for minutes)."""
+    parts = urlsplit(tracking_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StoreUnreachableError(unreachable(tracking_uri, reason)) from None
+
+
+def unreachable(tracking_uri: str, reason: str) -> str:
+    return (f"the MLflow tracking store at {tracking_uri} is unreachable ({reason}); start it or point "
+            "MLFLOW_TRACKING_URI at one that runs")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
 
 def connect(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClient:
-    """Point MLflow at ``tracking_uri`` (creating a local SQLite store's folder) and return a client."""
-    if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri)
+    """A client of the store at ``tracking_uri`` (tracking and registry), with the store ready to use.
+
+    A local SQLite store's folder is created and its tables are created or migrated under
+    :func:`store_lock`; a tracking server must answer (:func:`check_reachable`). MLflow's global
+    tracking URI and the environment are left alone. Raises :class:`StoreUnreachableError` or
+    :class:`StoreBusyError` (one line each).
+    """
+    database = sqlite_path(tracking_uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    check_reachable(tracking_uri)
     if artifact_root is not None:
         artifact_root.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri)
+    with store_lock(tracking_uri):
+        try:  # the client's store, then the registry's, create (or migrate) the tables: one process at a time
+            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        except MlflowException as exc:
+            raise StoreUnreachableError(unreachable(tracking_uri, _first_line(exc))) from None
+    return client
+
+
+@contextmanager
+def using_store(client: MlflowClient) -> Iterator[None]:
+    """Point MLflow's fluent API (``mlflow.start_run``, ``mlflow.pyfunc.log_model``, the resolution of
+    ``models:/`` URIs) at the client's store for a block, then restore the tracking and registry URIs and
+    the environment as they were. MLflow keeps them per process: blocks in two threads at once would mix."""
+    from mlflow.tracking import _tracking_service
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    environ = {name: os.environ.get(name) for name in names}
+    tracking, registry = _tracking_service.utils._tracking_uri, registry_utils._registry_uri
+    mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_registry_uri(getattr(client, "_registry_uri", None) or client.tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(registry)
+        for name, value in environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def resolve(client: MlflowClient, uri: str) -> tuple[str, object]:
@@ -36,7 +199,9 @@ def resolve(client: MlflowClient, uri: str) -> tuple[str, object]:
         else:
             name, _, number = name.partition("/")
             mv = client.get_model_version(name, number)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in NOT_FOUND:
+            raise StoreUnreachableError(unreachable(client.tracking_uri, _first_line(exc))) from None
         raise ChurnclvError(
             f"no model at {uri}: train one first (churnclv train ...) or pass --model with a registered version"
         ) from None
@@ -80,9 +245,10 @@ def load_bundle(client: MlflowClient, uri: str) -> ChurnCLVBundle:
     """
     pinned, mv = resolve(client, uri)
     with tempfile.TemporaryDirectory(prefix="churnclv-model-") as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp,
-                                                    tracking_uri=client.tracking_uri,
-                                                    registry_uri=getattr(client, "_registry_uri", None))
+        with using_store(client):  # MLflow resolves models:/ URIs with the global registry URI only
+            local = mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp,
+                                                        tracking_uri=client.tracking_uri,
+                                                        registry_uri=client.tracking_uri)
         bundle = read_bundle(pinned, Path(local))
     if mv is not None:
         bundle.metadata.update({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,

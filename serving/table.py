@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from contract.columns import SCORE_COLUMNS, SCORE_NUMBERS, SCORE_TEXTS
 from contract.dates import AsOfError, iso
+from scoring.scores import metadata_of
 from serving.errors import ApiError
 from serving.ranking import Plan, Ranking, build_ranking
 
@@ -84,8 +85,7 @@ def _read_arrow(path: Path) -> tuple[pa.Table, dict]:
         frame = pd.read_csv(path, dtype={"customer_id": "str", **dict.fromkeys(SCORE_TEXTS, "str")})
         return pa.Table.from_pandas(frame, preserve_index=False), {}
     table = pq.read_table(path)
-    attrs = json.loads((table.schema.metadata or {}).get(b"PANDAS_ATTRS", b"{}"))
-    return table, attrs
+    return table, metadata_of(table.schema.metadata or {}, path)
 
 
 def _texts(column: pa.ChunkedArray) -> np.ndarray:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from contract import write_atomic
+from contract.dates import as_of_day
 from training import plots
 from training.pipeline import Progress, TrainConfig, TrainResult, train, until, window_metrics
 from training.registry import Logged, gate, log_training
@@ -54,8 +56,14 @@ def example_input(*, as_of: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": "example-customer", "timestamp": as_of - days, "amount": [25.0, 40.0, 32.5]})
 
 
-def run_training(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, dataset: str, client,
+def run_training(transactions: pd.DataFrame, *, as_of: date | pd.Timestamp, config: TrainConfig, dataset: str, client,
                  artifact_root: Path | None, plots_dir: Path, progress: Progress | None = None) -> Outcome:
+    """Train at the as-of day, save the report's plots, log and register the model, and gate the champion.
+
+    Registering and gating hold the store's lock (:func:`scoring.registry.store_lock`): two trainings
+    that end together register one after the other, and each gate sees the other's champion.
+    """
+    as_of = pd.Timestamp(as_of_day(as_of))
     result = train(transactions, as_of=as_of, config=config, progress=progress)
     figures = report_figures(result)
     save_figures(figures, plots_dir)

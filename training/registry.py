@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
@@ -19,10 +21,11 @@ import contract
 import features
 import scoring
 from contract import ChurnclvError
+from contract.dates import as_of_day
 from contract.defaults import CHAMPION, MODEL_NAME
 from scoring.artifact import ARTIFACT, save_bundle
 from scoring.pyfunc import BundleModel
-from scoring.registry import load_bundle
+from scoring.registry import load_bundle, store_lock, using_store
 
 #: The layers the registered model runs (shipped as its code/ folder; not training, serving or the CLI).
 CODE_PACKAGES = (contract, features, scoring)
@@ -30,6 +33,10 @@ CODE_PACKAGES = (contract, features, scoring)
 REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "lightgbm", "mlflow", "pyyaml", "pydantic",
                 "pydantic-settings")
 log = logging.getLogger("churnclv.training.registry")
+#: Every experiment of ours is named "churn-clv/<dataset>".
+EXPERIMENT_PREFIX = "churn-clv/"
+#: Run tags naming the process that logs a run, so that a later command can tell it was killed.
+PID_TAG, HOST_TAG, STARTED_TAG = "churnclv.pid", "churnclv.host", "churnclv.process_start"
 # The transaction contract as an MLflow schema: optional columns must be declared, or MLflow drops them.
 INPUT_SCHEMA = Schema([
     ColSpec("string", "customer_id"),
@@ -61,12 +68,63 @@ def signature(input_example: pd.DataFrame, output: pd.DataFrame, as_of: str) -> 
 
 def experiment_id(client: MlflowClient, dataset: str, artifact_root: Path | None) -> str:
     """The experiment of one dataset ("churn-clv/<dataset>"), created on first use."""
-    name = f"churn-clv/{dataset}"
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    location = str(artifact_root / dataset) if artifact_root is not None else None
-    return client.create_experiment(name, artifact_location=location)
+    name = f"{EXPERIMENT_PREFIX}{dataset}"
+    with store_lock(client.tracking_uri):  # two first trainings of a dataset: one creates it
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = str(artifact_root / dataset) if artifact_root is not None else None
+        return client.create_experiment(name, artifact_location=location)
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command name may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_tags() -> dict[str, str]:
+    """The tags that name this process (pid, host, start time) on a run it logs."""
+    started = process_start(os.getpid())
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **({STARTED_TAG: started} if started else {})}
+
+
+def process_gone(tags: dict[str, str]) -> bool:
+    """Is the process named by a run's tags certainly gone? False whenever unsure (no tags, another host,
+    a process we may not signal): only a run of this host whose process has exited, or whose pid now
+    belongs to a process started at another time, counts as gone."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return False
+    pid = int(tags[PID_TAG])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, someone else's
+        return False
+    started, now = tags.get(STARTED_TAG), process_start(pid)
+    return started is not None and now is not None and started != now
+
+
+def fail_abandoned_runs(client: MlflowClient) -> list[str]:
+    """Mark FAILED the RUNNING runs of our experiments whose training process is gone; their ids."""
+    experiments = [e.experiment_id for e in client.search_experiments(filter_string=f"name LIKE '{EXPERIMENT_PREFIX}%'")]
+    if not experiments:
+        return []
+    running = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'", max_results=1000)
+    failed = []
+    for run in running:
+        if process_gone(run.data.tags):
+            client.set_tag(run.info.run_id, "churnclv.failed", "its training process was gone")
+            client.set_terminated(run.info.run_id, status="FAILED")
+            failed.append(run.info.run_id)
+    return failed
 
 
 def flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -107,7 +165,8 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
     bundle = result.bundle
     meta = bundle.metadata
     exp = experiment_id(client, dataset, artifact_root)
-    with mlflow.start_run(experiment_id=exp, run_name=f"train as of {meta['as_of']}") as run:
+    with using_store(client), store_lock(client.tracking_uri), \
+            mlflow.start_run(experiment_id=exp, run_name=f"train as of {meta['as_of']}", tags=process_tags()) as run:
         mlflow.log_params({**params, "as_of": meta["as_of"], "purchases_method": meta["purchases_method"],
                            "backtest_origin": meta["backtest_origin"], "dataset": dataset,
                            "n_cutoffs": len(meta["cutoffs"]), **clv_params(bundle.models.clv),
@@ -130,8 +189,8 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
                 input_example=(input_example, {"as_of": meta["as_of"]}),
                 registered_model_name=MODEL_NAME,
             )
-    version = str(info.registered_model_version)
-    client.set_model_version_tag(MODEL_NAME, version, "as_of", meta["as_of"])
+        version = str(info.registered_model_version)
+        client.set_model_version_tag(MODEL_NAME, version, "as_of", meta["as_of"])
     return Logged(run_id=run.info.run_id, version=version, experiment_id=exp)
 
 
@@ -155,6 +214,15 @@ def compare(new: dict[str, float], old: dict[str, float]) -> tuple[bool, str]:
     )
 
 
+def trained_by(trained: str | None, origin: str | None) -> bool:
+    """Was a model trained (as of ``trained``) no later than ``origin``? Compared as days, whatever their text
+    ("2025-10-01" and "2025-10-01 00:00:00" are one day); False when either is missing or not a day."""
+    try:
+        return bool(trained and origin) and as_of_day(trained) <= as_of_day(origin)
+    except ValueError:
+        return False
+
+
 def _champion_metrics(client: MlflowClient, current, new, rescore) -> tuple[dict, str]:
     """The champion's metrics on the challenger's backtest window, and how they were obtained.
 
@@ -163,8 +231,7 @@ def _champion_metrics(client: MlflowClient, current, new, rescore) -> tuple[dict
     recorded backtest metrics are used, and the reason says whether they came from the same window.
     """
     old = client.get_run(current.run_id).data
-    trained = old.params.get("as_of", "")
-    if rescore is not None and trained and trained <= new.params["backtest_origin"] \
+    if rescore is not None and trained_by(old.params.get("as_of"), new.params.get("backtest_origin")) \
             and old.params.get("horizon_days") == new.params.get("horizon_days"):
         bundle = load_bundle(client, f"models:/{MODEL_NAME}/{current.version}")
         return rescore(bundle), f" (champion v{current.version} re-scored on this backtest window)"
@@ -180,26 +247,28 @@ def gate(client: MlflowClient, logged: Logged, *, rescore=None) -> tuple[bool, s
     ``rescore(bundle) -> {"lightgbm.roc_auc": .., "lightgbm.purchases_total_error_pct": ..}`` measures
     a bundle on the challenger's backtest window (see :func:`_champion_metrics`).
     """
-    current = champion(client)
-    if current is None:
-        promote(client, logged.version)
-        return True, "the first registered version becomes champion"
-    new = client.get_run(logged.run_id).data
-    old_metrics, note = _champion_metrics(client, current, new, rescore)
-    better, reason = compare(new.metrics, old_metrics)
-    reason += note
-    if better:
-        promote(client, logged.version)
-        return True, f"promoted over v{current.version}: {reason}"
-    client.set_model_version_tag(MODEL_NAME, logged.version, "role", "challenger")
-    return False, f"kept v{current.version} as champion; v{logged.version} is a challenger: {reason}"
+    with store_lock(client.tracking_uri):  # read the champion, compare, move the alias: one command at a time
+        current = champion(client)
+        if current is None:
+            promote(client, logged.version)
+            return True, "the first registered version becomes champion"
+        new = client.get_run(logged.run_id).data
+        old_metrics, note = _champion_metrics(client, current, new, rescore)
+        better, reason = compare(new.metrics, old_metrics)
+        reason += note
+        if better:
+            promote(client, logged.version)
+            return True, f"promoted over v{current.version}: {reason}"
+        client.set_model_version_tag(MODEL_NAME, logged.version, "role", "challenger")
+        return False, f"kept v{current.version} as champion; v{logged.version} is a challenger: {reason}"
 
 
 def promote(client: MlflowClient, version: str | int) -> None:
     """Point the champion alias at ``version`` (must exist)."""
-    try:
-        client.get_model_version(MODEL_NAME, str(version))
-    except MlflowException:
-        raise ChurnclvError(f"model {MODEL_NAME} has no version {version}") from None
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
-    client.set_model_version_tag(MODEL_NAME, str(version), "role", "champion")
+    with store_lock(client.tracking_uri):
+        try:
+            client.get_model_version(MODEL_NAME, str(version))
+        except MlflowException:
+            raise ChurnclvError(f"model {MODEL_NAME} has no version {version}") from None
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+        client.set_model_version_tag(MODEL_NAME, str(version), "role", "champion")

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from churnclv.cli import app
+from churnclv.cli import app, parse_day
+from scoring.scores import read_score_metadata
 from tests.conftest import SEED_CSV
+
+ROOT = Path(__file__).resolve().parents[2]
 
 runner = CliRunner()
 
@@ -143,3 +150,83 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr + proc.stdout
     assert proc.stderr.startswith(f"error: CHURNCLV_HOME={str(home)!r} is not allowed (not a directory)")
     assert "CHURNCLV_REFRESH_SECONDS='often' is not allowed" in proc.stderr
+
+
+def _cli(*args: str, cwd=None, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "churnclv", *args], capture_output=True, text=True, timeout=600,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    return proc.stderr
+
+
+@pytest.mark.parametrize("model", ["./model", "/tmp/some/model", "file:///tmp/model", "runs:/0123abcd/model"])
+def test_serve_refuses_a_model_that_is_not_registered_in_one_line(model, tmp_path):
+    message = _one_line_error(_cli("serve", "--open", "--model", model, CHURNCLV_HOME=str(tmp_path)))
+    assert f"--model {model!r} is " in message and "not a registered model" in message
+
+
+def test_score_into_a_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "scores.parquet"
+    message = _one_line_error(_cli("score", "-t", str(SEED_CSV), "--out", str(out), CHURNCLV_HOME=str(tmp_path)))
+    assert f"cannot write {out}: {tmp_path / 'a-file'} is a file, not a folder" in message
+
+
+def test_an_unreachable_tracking_server_is_named_not_train_one_first(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{s.getsockname()[1]}"
+    message = _one_line_error(_cli("score", "-t", str(SEED_CSV), CHURNCLV_HOME=str(tmp_path), MLFLOW_TRACKING_URI=uri))
+    assert f"the MLflow tracking store at {uri} is unreachable" in message and "train one first" not in message
+
+
+def test_as_of_is_a_date_from_the_command_line():
+    assert parse_day("2025-06-30") == date(2025, 6, 30) and parse_day(None) is None
+    with pytest.raises(typer.BadParameter, match="not a date like 1997-09-30"):
+        parse_day("30/06/2025")
+
+
+def test_score_writes_its_metadata_into_the_parquet_file(trained_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHURNCLV_HOME", str(trained_home.home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(app, ["score", "-t", str(SEED_CSV), "--as-of", "2025-12-31", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_score_metadata(out) == {"as_of": "2025-12-31", "model_uri": f"models:/churn-clv/{trained_home.version}",
+                                        "model_version": trained_home.version, "trained_as_of": "2025-12-31",
+                                        "horizon_days": "90"}
+    csv = runner.invoke(app, ["score", "-t", str(SEED_CSV), "--as-of", "2025-12-31", "--out", str(tmp_path / "s.csv")])
+    assert csv.exit_code == 0, csv.output
+    assert "a CSV file has no metadata" in " ".join(csv.output.split())
+
+
+def test_train_keeps_artifacts_with_the_store_fails_abandoned_runs_and_keeps_mlflow_quiet(short_log, tmp_path):
+    """MLFLOW_TRACKING_URI=sqlite:///... : artifacts beside the database, nothing in the current directory;
+    a run left RUNNING by a killed training is marked FAILED (one line); no MLflow chatter."""
+    from scoring.registry import connect
+    from training.registry import EXPERIMENT_PREFIX, HOST_TAG, PID_TAG, process_tags
+
+    store, cwd = tmp_path / "store", tmp_path / "cwd"
+    cwd.mkdir()
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    client = connect(uri, store / "artifacts")
+    experiment = client.create_experiment(f"{EXPERIMENT_PREFIX}killed", str(store / "artifacts" / "killed"))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = client.create_run(experiment, tags={PID_TAG: gone.stdout.strip(), HOST_TAG: process_tags()[HOST_TAG]})
+    proc = _cli("train", "-t", str(short_log), "--step-days", "28", "--cutoffs", "2", cwd=cwd,
+                CHURNCLV_HOME=str(tmp_path / "home"), MLFLOW_TRACKING_URI=uri)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert "Successfully registered model" not in output and "Created version" not in output
+    assert "INFO mlflow" not in output
+    assert f"Marked 1 MLflow run(s) FAILED: the training that logged them is gone ({killed.info.run_id})" in \
+        " ".join(output.split())
+    assert client.get_run(killed.info.run_id).info.status == "FAILED"
+    assert list(cwd.iterdir()) == []  # no ./mlruns, no ./mlflow.db
+    run_id = next(line.split()[2].rstrip(",") for line in output.splitlines() if line.startswith("MLflow run "))
+    assert client.get_run(run_id).info.artifact_uri.startswith(str(store / "artifacts"))

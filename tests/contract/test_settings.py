@@ -91,3 +91,16 @@ def test_every_bad_value_is_named_at_once():
     with pytest.raises(SettingsError) as caught:
         Settings.load({"CHURNCLV_OPEN": "maybe", "CHURNCLV_MAX_BODY_BYTES": "lots"})
     assert "CHURNCLV_OPEN='maybe'" in str(caught.value) and "CHURNCLV_MAX_BODY_BYTES='lots'" in str(caught.value)
+
+
+def test_artifacts_follow_the_store(tmp_path):
+    """Never ./mlruns of wherever the command runs: beside a SQLite file, under the home, or the server's."""
+    db = tmp_path / "elsewhere" / "team.db"
+    assert Settings.load({"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}).artifact_root == db.parent / "artifacts"
+    relative = Settings.load({"MLFLOW_TRACKING_URI": "sqlite:///stores/m.db?timeout=20"})
+    assert relative.artifact_root == Path.cwd() / "stores" / "artifacts"
+    home = {"CHURNCLV_HOME": str(tmp_path)}
+    assert Settings.load(home).artifact_root == tmp_path / "mlruns" / "artifacts"
+    assert Settings.load({**home, "MLFLOW_TRACKING_URI": "postgresql://u@db/mlflow"}).artifact_root == \
+        tmp_path / "mlruns" / "artifacts"
+    assert Settings.load({**home, "MLFLOW_TRACKING_URI": "https://mlflow.example.com"}).artifact_root is None

@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from scoring import scores
+
 with warnings.catch_warnings():  # starlette's note about httpx2, once
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
@@ -79,10 +81,7 @@ def error_of(response) -> dict:
     return body["error"]
 
 
-def write_scores(frame: pd.DataFrame, path: Path, **attrs) -> Path:
-    from contract import write_table
-
-    frame = frame.copy()
-    frame.attrs = {"as_of": "2025-12-31", "model_uri": "models:/churn-clv/1", "model_version": "1",
-                   "trained_as_of": "2025-12-31", "horizon_days": "90", **attrs}
-    return write_table(frame, path)
+def write_scores(frame: pd.DataFrame, path: Path, **metadata) -> Path:
+    return scores.write_scores(frame, path, {"as_of": "2025-12-31", "model_uri": "models:/churn-clv/1",
+                                             "model_version": "1", "trained_as_of": "2025-12-31",
+                                             "horizon_days": "90", **metadata})

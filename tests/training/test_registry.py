@@ -16,11 +16,23 @@ import yaml
 
 from contract import ChurnclvError
 from contract.defaults import CHAMPION, MODEL_NAME
-from scoring.registry import connect, load_bundle
+from scoring.registry import connect, load_bundle, using_store
 from tests.conftest import SEED_AS_OF, fast_config
 from training.churn import BoostSettings
 from training.jobs import run_training
-from training.registry import CODE_PACKAGES, REQUIREMENTS, compare, pip_requirements, promote
+from training.registry import (
+    CODE_PACKAGES,
+    EXPERIMENT_PREFIX,
+    HOST_TAG,
+    PID_TAG,
+    REQUIREMENTS,
+    compare,
+    fail_abandoned_runs,
+    pip_requirements,
+    process_tags,
+    promote,
+    trained_by,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,10 +65,11 @@ def test_the_registered_bundle_scores_like_the_pyfunc_and_holds_no_customer_data
     assert bundle.metadata["version"] == trained_home.version
     sample = seed_transactions.loc[seed_transactions["customer_id"].isin(["C00001", "C00002", "C00003"])]
     direct = bundle.score(sample, as_of=SEED_AS_OF)
-    via_pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{trained_home.version}").predict(
-        sample, params={"as_of": "2025-12-31"})
+    with using_store(client):
+        via_pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{trained_home.version}").predict(
+            sample, params={"as_of": "2025-12-31"})
+        model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{trained_home.version}"))
     pd.testing.assert_frame_equal(direct, via_pyfunc, check_dtype=False)
-    model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{trained_home.version}"))
     blob = b"".join(p.read_bytes() for p in model_dir.rglob("*") if p.is_file())
     assert len(blob) < 3_000_000
     assert b"C00001" not in blob and b"C01234" not in blob
@@ -103,9 +116,41 @@ def test_the_gate_scores_an_older_champion_on_the_challengers_window(tmp_path, s
     assert f"vs champion's {measured['lightgbm.roc_auc']:.4f}" in new.reason
 
 
+def test_the_gate_compares_days_not_their_text():
+    """An older churnclv wrote as-of days as timestamps: as text "2025-10-01 00:00:00" > "2025-10-01"."""
+    assert trained_by("2025-10-01 00:00:00", "2025-10-01") and trained_by("2025-09-30", "2025-10-01")
+    assert not trained_by("2025-10-02", "2025-10-01 00:00:00")
+    assert not trained_by(None, "2025-10-01") and not trained_by("not a day", "2025-10-01")
+
+
+def _gone_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+def test_runs_whose_training_process_is_gone_are_marked_failed(tmp_path):
+    client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    ours = client.create_experiment(f"{EXPERIMENT_PREFIX}seed", str(tmp_path / "artifacts" / "seed"))
+    other = client.create_experiment("someone-else", str(tmp_path / "artifacts" / "other"))
+    gone = {PID_TAG: str(_gone_pid()), HOST_TAG: process_tags()[HOST_TAG]}
+    killed = client.create_run(ours, tags=gone).info.run_id
+    alive = client.create_run(ours, tags=process_tags()).info.run_id
+    elsewhere = client.create_run(ours, tags={**gone, HOST_TAG: "another-host"}).info.run_id
+    untagged = client.create_run(ours).info.run_id
+    not_ours = client.create_run(other, tags=gone).info.run_id
+    assert fail_abandoned_runs(client) == [killed]
+    status = {r: client.get_run(r).info.status for r in (killed, alive, elsewhere, untagged, not_ours)}
+    assert status == {killed: "FAILED", alive: "RUNNING", elsewhere: "RUNNING", untagged: "RUNNING",
+                      not_ours: "RUNNING"}
+    assert fail_abandoned_runs(client) == []
+
+
 def _model_dir(trained, dst: Path) -> Path:
-    return Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{trained.version}", dst_path=str(dst),
-                                                    tracking_uri=trained.tracking_uri))
+    with using_store(connect(trained.tracking_uri)):  # MLflow resolves models:/ with the global registry URI
+        return Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{trained.version}",
+                                                        dst_path=str(dst)))
 
 
 def test_the_registered_model_ships_its_code_and_pinned_requirements(trained_home, tmp_path):
@@ -152,7 +197,7 @@ def test_a_version_registered_before_the_bundle_was_data_is_refused(tmp_path):
     other_format = tmp_path / "bundle"
     other_format.mkdir()
     (other_format / "bundle.json").write_text(json.dumps({"format": "churnclv-bundle", "version": 0}))
-    with mlflow.start_run(experiment_id=client.create_experiment("old", str(tmp_path / "artifacts"))):
+    with using_store(client), mlflow.start_run(experiment_id=client.create_experiment("old", str(tmp_path / "artifacts"))):
         mlflow.pyfunc.log_model(name="model", python_model=_OldStyle(), registered_model_name=MODEL_NAME)
         mlflow.pyfunc.log_model(name="model2", python_model=_OldStyle(), artifacts={"bundle": str(other_format)},
                                 registered_model_name=MODEL_NAME)

@@ -1,0 +1,84 @@
+"""The score table's file: its metadata (as-of day, model) in the Parquet file itself, written atomically.
+
+A score table written by ``churnclv score`` carries, in its Parquet schema metadata under the key
+:data:`METADATA_KEY`, a JSON object of text values: ``as_of`` (the as-of day, YYYY-MM-DD),
+``model_uri`` (the pinned ``models:/churn-clv/<version>``), ``model_version``, ``trained_as_of`` (the
+model's own as-of day) and ``horizon_days``. :func:`read_score_metadata` is the one way to read them.
+A CSV file has no place for them: :func:`write_scores` writes the rows only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from contract.dates import iso
+from contract.errors import ChurnclvError
+from contract.files import write_atomic, write_table
+
+#: The Parquet schema metadata key of the score table's metadata.
+METADATA_KEY = b"churnclv"
+#: Where pandas kept ``DataFrame.attrs`` (score tables written before the metadata had its own key).
+PANDAS_ATTRS = b"PANDAS_ATTRS"
+#: The metadata's keys, in order.
+METADATA_FIELDS = ("as_of", "model_uri", "model_version", "trained_as_of", "horizon_days")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def score_metadata(bundle, *, as_of: date | str | pd.Timestamp) -> dict[str, str]:
+    """The metadata of a score table scored by ``bundle`` (its ``metadata`` holds the registry's facts)."""
+    meta = bundle.metadata
+    return {
+        "as_of": iso(as_of),
+        "model_uri": str(meta.get("uri", "")),
+        "model_version": str(meta.get("version", "")),
+        "trained_as_of": str(meta.get("as_of", "")),
+        "horizon_days": str(bundle.horizon_days),
+    }
+
+
+def is_parquet(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in PARQUET_SUFFIXES
+
+
+def write_scores(table: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, str]) -> Path:
+    """Write a score table atomically: Parquet with ``metadata`` in its schema metadata, or CSV without."""
+    if not is_parquet(path):
+        return write_table(table, path)
+    text = json.dumps({k: str(v) for k, v in metadata.items()}).encode()
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: text})
+    return write_atomic(path, lambda tmp: pq.write_table(arrow, tmp))
+
+
+def read_score_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of the score table at ``path`` (see the module); {} for a CSV file or a table without.
+
+    Tables written before the metadata had its own key are read from pandas' ``PANDAS_ATTRS``. Raises a
+    ``ChurnclvError`` when the file cannot be read as Parquet.
+    """
+    if not is_parquet(path):
+        return {}
+    try:
+        stored = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise ChurnclvError(f"{path}: cannot read the score table's metadata ({exc})") from None
+    return metadata_of(stored, path)
+
+
+def metadata_of(stored: dict[bytes, bytes], path: str | os.PathLike) -> dict[str, str]:
+    """The score table's metadata from a Parquet schema's metadata (``{}`` when it has none)."""
+    raw = stored.get(METADATA_KEY) or stored.get(PANDAS_ATTRS)
+    if not raw:
+        return {}
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        raise ChurnclvError(f"{path}: the score table's metadata is not JSON") from None
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
