@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 
 from contract.dates import as_of_day, iso
-from contract.defaults import MODEL_URI
+from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS, MODEL_URI
 from contract.errors import ChurnclvError
 from contract.settings import Settings
 
@@ -277,9 +277,9 @@ def _dataset_name(transactions: str) -> str:
 @reads_transactions
 def train(
     source: Source,
-    horizon_days: Annotated[int, typer.Option(min=1, help="Churn = no purchase in this many days after as-of.")] = 90,
-    clv_horizon_days: Annotated[int, typer.Option(min=1, help="CLV horizon in days.")] = 365,
-    discount_rate: Annotated[float, typer.Option(min=0.0, help="Annual discount rate of the CLV.")] = 0.10,
+    horizon_days: Annotated[int, typer.Option(min=1, help="Churn = no purchase in this many days after as-of.")] = HORIZON_DAYS,
+    clv_horizon_days: Annotated[int, typer.Option(min=1, help="CLV horizon in days.")] = CLV_HORIZON_DAYS,
+    discount_rate: Annotated[float, typer.Option(min=0.0, help="Annual discount rate of the CLV.")] = DISCOUNT_RATE,
     cutoffs: Annotated[int, typer.Option(min=1, help="At most this many past snapshots are stacked.")] = 11,
     step_days: Annotated[int, typer.Option(min=1, help="Days between stacked snapshots.")] = 14,
     dataset: Annotated[str | None, typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
@@ -428,7 +428,7 @@ def backtest(
         help="Train on the transactions up to and including this day (YYYY-MM-DD) and judge on the next "
              "--horizon-days; repeat for several days. Default: the last day minus the horizon.")] = None,
     horizon_days: Annotated[int, typer.Option(
-        min=1, help="The judged window, and the model's horizon, in days.")] = 90,
+        min=1, help="The judged window, and the model's horizon, in days.")] = HORIZON_DAYS,
     cutoffs: Annotated[int, typer.Option(min=1, help="At most this many past snapshots are stacked.")] = 11,
     step_days: Annotated[int, typer.Option(min=1, help="Days between stacked snapshots.")] = 14,
     out: Annotated[Path | None, typer.Option(

@@ -62,8 +62,8 @@ def fast_config():
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory, seed_transactions) -> Trained:
     from scoring.bundle import score_table
-    from scoring.scores import score_metadata, write_scores
     from scoring.registry import connect, load_bundle
+    from scoring.scores import score_metadata, write_scores
     from training.jobs import run_training
 
     home = tmp_path_factory.mktemp("trained")

@@ -21,6 +21,7 @@ import contract
 import features
 import scoring
 from contract import ChurnclvError
+from contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
 from contract.dates import as_of_day
 from contract.defaults import CHAMPION, MODEL_NAME
 from scoring.artifact import ARTIFACT, save_bundle
@@ -38,15 +39,11 @@ EXPERIMENT_PREFIX = "churn-clv/"
 #: Run tags naming the process that logs a run, so that a later command can tell it was killed.
 PID_TAG, HOST_TAG, STARTED_TAG = "churnclv.pid", "churnclv.host", "churnclv.process_start"
 # The transaction contract as an MLflow schema: optional columns must be declared, or MLflow drops them.
-INPUT_SCHEMA = Schema([
-    ColSpec("string", "customer_id"),
-    ColSpec("datetime", "timestamp"),
-    ColSpec("double", "amount"),
-    ColSpec("string", "order_id", required=False),
-    ColSpec("double", "quantity", required=False),
-    ColSpec("string", "channel", required=False),
-    ColSpec("string", "category", required=False),
-])
+INPUT_SCHEMA = Schema(
+    [ColSpec(kind, name) for kind, name in zip(("string", "datetime", "double"), TRANSACTION_REQUIRED)]
+    + [ColSpec("string", name, required=False) for name in TRANSACTION_OPTIONAL_TEXT]
+    + [ColSpec("double", name, required=False) for name in TRANSACTION_OPTIONAL_NUMBER]
+)
 
 
 def code_paths() -> list[str]:
