@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 
 import pytest
 from starlette.applications import Starlette
@@ -144,8 +145,10 @@ def test_refuses_to_start_without_a_key_or_open_off_loopback():
     check_access(keys=["k"], open_=False, host="0.0.0.0")
 
 
-def access_of(environ: dict) -> Access:
-    return Access.from_settings(Settings.load(environ))
+def access_of(environ: dict, home=None) -> Access:
+    """The access of these variables only, with CHURNCLV_HOME in an empty folder unless given."""
+    home = home or tempfile.mkdtemp(prefix="churnclv-home-")
+    return Access.from_settings(Settings.load({"CHURNCLV_HOME": str(home), **environ}))
 
 
 A, B, FROM_FILE, LOCAL = "a" * 16, "b" * 20, "from-file-0123456789", "local-key-0123456789"

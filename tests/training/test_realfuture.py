@@ -293,9 +293,10 @@ def test_backtest_defaults_to_the_latest_judgeable_day_and_survives_a_failing_ba
 
 
 def test_a_bad_date_is_a_user_error():
+    """Checked when the command line is parsed: exit 2, the option and the value named, no traceback."""
     result = runner.invoke(app, ["backtest", "-t", str(SEED_CSV), "--as-of", "2025-02-30"])
-    assert isinstance(result.exception, ChurnclvError)
-    assert "'2025-02-30' is not a date" in str(result.exception)
+    assert result.exit_code == 2
+    assert "'--as-of': '2025-02-30' is not a date" in result.output and "Traceback" not in result.output
 
 
 def test_a_window_past_the_data_exits_2_with_one_line(tmp_path):
