@@ -102,7 +102,10 @@ def _duplicate_orders(frame: pd.DataFrame) -> Problem | None:
     """Identical rows that share an order id are a file loaded twice, not two purchases."""
     if "order_id" not in frame:
         return None
-    mask = frame.duplicated(keep="first").to_numpy()
+    # Only rows whose order id repeats can repeat a whole row: compare those alone (most ids are unique).
+    shared = frame["order_id"].duplicated(keep=False).to_numpy()
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[shared] = frame.loc[shared].duplicated(keep="first").to_numpy()
     return _problem(frame["order_id"], "order_id", mask, "duplicate an earlier row with the same order id")
 
 
