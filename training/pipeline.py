@@ -81,6 +81,7 @@ class Fit:
     """The models fitted at one as-of day (what the bundle scores with) and what only training needs."""
 
     models: Models
+    table: pd.DataFrame  # the as-of snapshot (features + BG/NBD outputs) the fit was made on
     rfm_logistic: object | None = None  # the baseline the backtest compares with
     cutoffs: list = field(default_factory=list)
     notes: list = field(default_factory=list)  # how this fit degraded, one line each
@@ -162,6 +163,7 @@ def fit_models(
     enc = encode(visible)  # shared by the fit at as_of, the season ahead and every snapshot
     features = build_features(enc, as_of=as_of)
     clv = config.clv_model().fit(features)
+    current = with_clv(features, clv=clv, horizon_days=config.horizon_days)
     season = season_ahead(enc, as_of=as_of, horizon_days=config.horizon_days,
                           min_history_days=config.plan.min_history_days, clv_model=config.clv_model)
     notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.seen else [])
@@ -174,11 +176,10 @@ def fit_models(
     if stacked is None:
         notes.append(f"BG/NBD alone for churn and purchases at {as_of:%Y-%m-%d}: {why}")
         return Fit(Models(as_of=as_of, horizon_days=config.horizon_days, clv=clv, churn=None, purchases=None,
-                          season_factor=season.factor), notes=notes)
+                          season_factor=season.factor), current, notes=notes)
     if progress:
         progress("LightGBM churn and purchase models")
     purchases = fit_purchases(stacked, settings=config.boost, horizon_days=config.horizon_days)
-    current = with_clv(features, clv=clv, horizon_days=config.horizon_days)
     lightgbm_total = float(purchases.predict(current).sum())
     models = Models(
         as_of=as_of,
@@ -189,7 +190,7 @@ def fit_models(
         season_factor=season.factor,
         poisson_scale=float(current["bgnbd_expected_purchases"].sum() / lightgbm_total) if lightgbm_total > 0 else 1.0,
     )
-    return Fit(models, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()), notes=notes)
+    return Fit(models, current, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()), notes=notes)
 
 
 def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_error_pct: float) -> str:
@@ -207,15 +208,13 @@ def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_er
 
 
 def evaluate(fit: Fit, transactions: pd.DataFrame, *, origin: pd.Timestamp, config: TrainConfig):
-    """Score the backtest models at ``origin`` and compare with what happened in the next horizon.
+    """Score the backtest models at ``origin`` (the day they were fitted at, whose snapshot they hold) and
+    compare with what happened in the next horizon.
 
     Returns (metrics by model, per-customer backtest table, chosen purchases method, chosen churn method).
     The churn score is LightGBM's unless BG/NBD's P(no purchase) ranks this window better.
     """
-    models = fit.models
-    table = ChurnCLVBundle(models=models, purchases_method="bgnbd", policy=config.policy).snapshot(
-        transactions, as_of=origin
-    )
+    models, table = fit.models, fit.table
     actual = make_labels(transactions, as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
     y = actual["churned"].to_numpy(dtype=float)
     errors = {
@@ -293,7 +292,7 @@ def train(
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
     unsegmented = ChurnCLVBundle(models=final.models, purchases_method=method, policy=config.policy,
                                  churn_method=churn_method)
-    current = unsegmented.values(unsegmented.snapshot(visible, as_of=as_of))
+    current = unsegmented.values(final.table)
     data_print = fingerprint(visible)
     metadata = {
         "as_of": iso(as_of),
