@@ -557,6 +557,30 @@ def serve(
                workers=workers, access_log=access_log)
 
 
+@app.command()
+@uses_mlflow
+def bento(
+    model: ModelUri = MODEL_URI,
+    project: Annotated[Path | None, typer.Option(help="Folder of bentofile.yaml and the code it packages. Default: this installation's source.")] = None,
+) -> None:
+    """Package the service with a registered model as a Bento (BentoML's deployable unit).
+
+    The model's bundle is copied into BentoML's model store, then `bentoml build` runs on bentofile.yaml,
+    which names it: the Bento serves that model, whatever the registry's champion becomes later.
+    """
+    from serving.bento import SOURCE, build, import_model
+
+    settings = command_settings()
+    with step(f"Copying {model} into BentoML's model store"):
+        packaged = import_model(_client(settings), model)
+    with step("Building the Bento"):
+        built = build(project or SOURCE)
+    console.print(f"Built Bento [bold]{built.tag}[/] with model {packaged.tag} "
+                  f"(churn-clv v{packaged.info.metadata['version']}). Serve it with:\n"
+                  f"  CHURNCLV_API_KEYS=<key> CHURNCLV_SCORES_PATH={settings.scores_path} bentoml serve {built.tag}",
+                  highlight=False, soft_wrap=True)
+
+
 def check_served_model(model: str) -> None:
     """The service serves a registered version (pinned, with its backtest metrics): refuse anything else
     in one line, before the server starts."""

@@ -237,11 +237,17 @@ def read_bundle(uri: str, model_dir: Path) -> ChurnCLVBundle:
         raise _outdated(uri, f"another bundle format: {error}") from None
 
 
-def load_bundle(client: MlflowClient, uri: str) -> ChurnCLVBundle:
-    """The bundle at a models:/ URI, pinned to a version, with its registry facts in ``metadata``.
+def registry_facts(mv) -> dict:
+    """What a served model says of where it comes from: the registered name, version, run and pinned URI."""
+    return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id, "uri": f"models:/{mv.name}/{mv.version}"}
 
-    The model's files are downloaded and its bundle directory read as data (:mod:`scoring.artifact`):
-    nothing is unpickled.
+
+@contextmanager
+def downloaded(client: MlflowClient, uri: str) -> Iterator[tuple[Path, ChurnCLVBundle, object]]:
+    """The model at a models:/ URI, pinned to a version, downloaded to a temporary directory for a block:
+    (its bundle directory, that bundle read as data and checked, its model version or None).
+
+    Nothing is unpickled (:mod:`scoring.artifact`); the directory is removed after the block.
     """
     pinned, mv = resolve(client, uri)
     with tempfile.TemporaryDirectory(prefix="churnclv-model-") as tmp:
@@ -250,7 +256,12 @@ def load_bundle(client: MlflowClient, uri: str) -> ChurnCLVBundle:
                                                         tracking_uri=client.tracking_uri,
                                                         registry_uri=client.tracking_uri)
         bundle = read_bundle(pinned, Path(local))
-    if mv is not None:
-        bundle.metadata.update({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
-                                "uri": pinned})
-    return bundle
+        yield bundle_dir(Path(local)), bundle, mv
+
+
+def load_bundle(client: MlflowClient, uri: str) -> ChurnCLVBundle:
+    """The bundle at a models:/ URI, pinned to a version, with its registry facts in ``metadata``."""
+    with downloaded(client, uri) as (_, bundle, mv):
+        if mv is not None:
+            bundle.metadata.update(registry_facts(mv))
+        return bundle

@@ -18,6 +18,7 @@ from contract.dates import iso
 from contract.settings import Settings
 from serving import connections, openapi, ranking
 from serving.auth import Access, Guard
+from serving.bento import packaged_model
 from serving.bentoml_fixes import cancel_timeout_timers
 from serving.errors import answers, quiet_validation_tracebacks
 from serving.model import score_history
@@ -63,7 +64,7 @@ class ChurnCLV:
         quiet_validation_tracebacks()
         cancel_timeout_timers()  # BentoML 1.4 leaves a live timer per request: GC pauses otherwise
         config, _ = configuration()  # refuses to start without an API key, unless open on loopback
-        self.state = ServingState(config)
+        self.state = ServingState(config, packaged=packaged_model())  # a Bento serves the model it carries
         self.state.refresh(force=True)
         self.state.watch()
 

@@ -91,8 +91,9 @@ def settle_memory() -> None:
 class ServingState:
     """The served snapshot, :meth:`refresh` to load what changed, and a periodic check (:meth:`watch`)."""
 
-    def __init__(self, config: ServeConfig, *, client: Any = None):
+    def __init__(self, config: ServeConfig, *, client: Any = None, packaged: ServedModel | None = None):
         self.config = config
+        self.packaged = packaged  # the model a Bento carries: served as it is, the registry never asked
         self.current = Served()
         self._client = client
         self._lock = threading.Lock()
@@ -125,6 +126,8 @@ class ServingState:
         return changed
 
     def _next_model(self, old: ServedModel | None, force: bool) -> tuple[ServedModel | None, str | None, bool]:
+        if self.packaged is not None:
+            return self.packaged, None, old is not self.packaged
         still = f" (still serving v{old.version})" if old is not None else ""
         try:
             version = resolve_version(self.client(), self.config.model_uri)

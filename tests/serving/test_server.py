@@ -33,19 +33,19 @@ KEY = "real-key-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {KEY}"}
 
 
-@contextlib.contextmanager
-def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, workers: int | None = None):
-    """``serve()`` in its own process group, until it answers /readyz; its URL. ``nofile``: the server's
-    soft and hard open-file limit (as on a machine with the common default of 1,024)."""
-    port = free_port()
+def server_env(**changes: str) -> dict:
+    """This process's environment without churnclv's, MLflow's and BentoML's settings, plus ``changes``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNCLV_", "MLFLOW_", "BENTOML_"))}
-    env.update(CHURNCLV_HOME=str(home), CHURNCLV_API_KEYS=KEY, BENTOML_DO_NOT_TRACK="true",
-               PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
-    code = f"from serving.cli_serve import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
-    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+    return {**env, "BENTOML_DO_NOT_TRACK": "true", **changes}
+
+
+@contextlib.contextmanager
+def until_ready(command: list[str], env: dict, tmp_path: Path, port: int, *, preexec_fn=None):
+    """``command`` in its own process group until http://127.0.0.1:``port``/readyz answers 200; its URL.
+    Stopped (SIGTERM, then SIGKILL) after the block; its output is in ``tmp_path/server.log``."""
     log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=limit)
+    proc = subprocess.Popen(command, env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, cwd=tmp_path,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec_fn)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -67,6 +67,18 @@ def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, wor
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@contextlib.contextmanager
+def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, workers: int | None = None):
+    """``serve()`` (what ``churnclv serve`` runs) until it answers /readyz; its URL. ``nofile``: the
+    server's soft and hard open-file limit (as on a machine with the common default of 1,024)."""
+    port = free_port()
+    code = f"from serving.cli_serve import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
+    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+    env = server_env(CHURNCLV_HOME=str(home), CHURNCLV_API_KEYS=KEY)
+    with until_ready([sys.executable, "-c", code], env, tmp_path, port, preexec_fn=limit) as url:
+        yield url
 
 
 @pytest.fixture()
@@ -129,18 +141,6 @@ def test_serve_passes_options_and_absolute_paths_to_the_server(tmp_path, monkeyp
     assert env["CHURNCLV_SCORES_PATH"] == str(tmp_path / "s.parquet")
     assert env["CHURNCLV_API_KEYS_FILE"] == str(tmp_path / "keys.txt")
     assert env["BENTOML_CONFIG_OPTIONS"] == "a=b services.churnclv.workers=1" and env["BENTOML_PORT"] == "3002"
-
-
-def test_bentoml_build_packages_the_service(tmp_path):
-    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
-    done = subprocess.run([sys.executable, "-m", "bentoml", "build", str(REPO)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Successfully built" in done.stdout
-    bento = next((tmp_path / "bentoml" / "bentos" / "churnclv").glob("*/bento.yaml")).parent
-    assert (bento / "src" / "serving" / "service.py").is_file() and (bento / "src" / "features" / "io.py").is_file()
-    assert not list((bento / "src").glob("tests*"))
-    assert "bentoml==1.4.40" in (bento / "env" / "python" / "requirements.txt").read_text()
 
 
 # --- idle and slow connections ----------------------------------------------------------------------
