@@ -98,15 +98,27 @@ def _parse_numbers(raw: pd.Series, column: str, *, required: bool) -> tuple[pd.S
     return numbers, _problem(raw, column, bad, "are not finite numbers")
 
 
-def _duplicate_orders(frame: pd.DataFrame) -> Problem | None:
-    """Identical rows that share an order id are a file loaded twice, not two purchases."""
-    if "order_id" not in frame:
+def _duplicate_orders(raw: pd.DataFrame) -> Problem | None:
+    """An order repeated whole — each of its distinct lines k times as often as in one copy, k ≥ 2 — is an
+    order (or a file) loaded k times: the copies after the first are bad rows. Lines are compared on every
+    column of the input, so an order's distinct line items (another product code, or just lines of the
+    same amount beside different ones) are purchases, never duplicates."""
+    if "order_id" not in raw:
         return None
-    # Only rows whose order id repeats can repeat a whole row: compare those alone (most ids are unique).
-    shared = frame["order_id"].duplicated(keep=False).to_numpy()
-    mask = np.zeros(len(frame), dtype=bool)
-    mask[shared] = frame.loc[shared].duplicated(keep="first").to_numpy()
-    return _problem(frame["order_id"], "order_id", mask, "duplicate an earlier row with the same order id")
+    shared = raw["order_id"].duplicated(keep=False).to_numpy()  # only orders of several rows can repeat
+    if not shared.any():
+        return None
+    rows = raw.loc[shared]
+    line = pd.Series(rows.groupby(list(rows.columns), dropna=False, sort=False).ngroup().to_numpy())
+    order = pd.Series(rows["order_id"].to_numpy())
+    count = line.map(line.value_counts())
+    lines = pd.DataFrame({"order": order, "line": line, "count": count}).drop_duplicates("line")
+    lines = lines[lines.groupby("order")["count"].transform("min") >= 2]  # orders with every line repeated
+    copies = order.map(lines.groupby("order")["count"].agg(np.gcd.reduce)).fillna(1).astype(np.int64)  # k
+    extra = (line.groupby(line).cumcount() >= count // copies).to_numpy()
+    mask = np.zeros(len(raw), dtype=bool)
+    mask[np.flatnonzero(shared)[extra]] = True
+    return _problem(raw["order_id"], "order_id", mask, "repeat an earlier copy of the whole order (loaded twice?)")
 
 
 def _rename(frame: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:
@@ -156,7 +168,7 @@ def validate_transactions(
         raise TransactionsError("the input holds no transactions (0 rows)")
     columns, problems = _parse_columns(raw, date_format)
     out = pd.DataFrame(columns)
-    problems.append(_duplicate_orders(out))
+    problems.append(_duplicate_orders(raw))
     problems = tuple(p for p in problems if p is not None)
     if problems and bad_rows == "fail":
         lines = "\n".join(f"  - {p.message()}" for p in problems)

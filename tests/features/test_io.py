@@ -103,10 +103,29 @@ def test_bad_values_are_reported_with_column_count_and_examples(tmp_path, body, 
     assert "--bad-rows drop" in message
 
 
-def test_duplicate_order_rows_are_an_error(tmp_path):
+def test_an_order_repeated_whole_is_an_error(tmp_path):
     body = "customer_id,timestamp,amount,order_id\nA,2024-01-01,1,o1\nA,2024-01-01,1,o1\nA,2024-01-01,1,o2\n"
-    with pytest.raises(TransactionsError, match=r"'order_id': 1 row\(s\) duplicate an earlier row"):
+    with pytest.raises(TransactionsError, match=r"'order_id': 1 row\(s\) repeat an earlier copy of the whole order"):
         load_transactions(write_csv(tmp_path, body))
+
+
+def test_a_file_loaded_twice_is_caught_order_by_order():
+    once = pd.DataFrame({"customer_id": ["A", "A", "A", "B"], "timestamp": ["2024-01-01"] * 3 + ["2024-02-01"],
+                         "amount": ["5", "5", "7", "3"], "order_id": ["o1", "o1", "o1", "o2"]})
+    tx, rejected = validate_transactions(pd.concat([once, once], ignore_index=True), bad_rows="drop")
+    assert len(tx) == 4 and sorted(rejected["row"]) == [5, 6, 7, 8]
+    assert tx["amount"].sum() == 20
+
+
+def test_line_items_of_one_order_are_purchases_even_when_their_amounts_match():
+    # A wholesale invoice (UCI Online Retail, invoice 536365): two products at 15.30, and one listed
+    # twice beside others; only the product code tells the first two apart.
+    items = pd.DataFrame({"customer_id": ["17850"] * 5, "timestamp": ["2010-12-01 08:26"] * 5,
+                          "amount": ["15.30", "15.30", "20.34", "20.34", "22.00"], "order_id": ["536365"] * 5,
+                          "stock_code": ["85123A", "71053", "84406B", "84406B", "84029G"]})
+    for frame in (items, items.drop(columns="stock_code")):  # with the product code, and without it
+        tx, rejected = validate_transactions(frame)
+        assert len(tx) == 5 and rejected.empty
 
 
 def test_identical_rows_without_order_ids_are_two_purchases():
