@@ -90,8 +90,22 @@ def _parse_timestamps(raw: pd.Series, date_format: str | None) -> tuple[pd.Serie
     return parsed.mask(outside).astype("datetime64[ns]"), problems
 
 
+#: A number written as money, as spreadsheets export it: a currency sign, thousands separators.
+MONEY = r"^\s*(?P<sign>-?)\s*[$£€¥]?\s*(?P<sign2>-?)(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d*\.?\d+)\s*$"
+
+
+def _money(raw: pd.Series) -> pd.Series:
+    """Numbers written as money ("$1,234.50", "-£3.20", "€ 12") as floats; anything else NaN."""
+    parts = raw.astype("str").str.extract(MONEY)
+    negative = (parts["sign"] == "-") | (parts["sign2"] == "-")
+    return pd.to_numeric(parts["number"].str.replace(",", ""), errors="coerce").where(~negative, lambda x: -x)
+
+
 def _parse_numbers(raw: pd.Series, column: str, *, required: bool) -> tuple[pd.Series, Problem | None]:
     numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+    unparsed = numbers.isna().to_numpy() & raw.notna().to_numpy()
+    if unparsed.any():  # the slower reading for the values plain numbers missed
+        numbers[unparsed] = _money(raw[unparsed]).to_numpy()
     bad = ~np.isfinite(numbers.to_numpy())
     if not required:
         bad &= raw.notna().to_numpy()

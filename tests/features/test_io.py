@@ -89,7 +89,7 @@ def test_missing_columns_name_the_columns_and_the_options(tmp_path):
     "body, column, count, example",
     [
         ("A,2024-01-01,1\nB,not a date,2\nC,2024-13-45,3\n", "timestamp", 2, "'not a date'"),
-        ("A,2024-01-01,1\nB,2024-01-02,$5\nC,2024-01-02,abc\n", "amount", 2, "'$5'"),
+        ("A,2024-01-01,1\nB,2024-01-02,5 USD\nC,2024-01-02,abc\n", "amount", 2, "'5 USD'"),
         ("A,2024-01-01,1\n,2024-01-02,2\n  ,2024-01-02,3\n", "customer_id", 2, "row 2"),
         ("A,2024-01-01,inf\n", "amount", 1, "'inf'"),
     ],
@@ -223,3 +223,12 @@ def test_typed_timestamps_outside_the_range_are_bad_rows_too():
     clean, rejected = validate_transactions(raw, bad_rows="drop")
     assert clean["timestamp"].dtype == "datetime64[ns]" and clean["customer_id"].tolist() == ["b"]
     assert rejected["row"].tolist() == [1] and rejected["problem"].str.startswith("are outside").all()
+
+
+def test_amounts_written_as_money_are_read_and_anything_ambiguous_is_named():
+    raw = pd.DataFrame({"customer_id": list("abcde"), "timestamp": ["2024-01-01"] * 5,
+                        "amount": ["$1,234.50", "-£3.20", "€ 12", "15.30", "1.234,50"]})
+    with pytest.raises(TransactionsError, match=r"'amount': 1 row\(s\) are not finite numbers \(e.g. row 5: '1.234,50'\)"):
+        validate_transactions(raw)
+    tx, _ = validate_transactions(raw.head(4))
+    assert tx["amount"].tolist() == [1234.5, -3.2, 12.0, 15.3]
