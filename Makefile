@@ -5,7 +5,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench lint clean
+.PHONY: run test test-fast bench screenshots chromium lint clean
+
+# The page's browser tests drive Debian's Chromium (Playwright's own browser download is not reachable).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -15,16 +19,21 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/churnclv quickstart
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/python -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) chromium
 	$(VENV)/bin/python -m pytest -m "not slow"
 
-bench: $(STAMP)
+bench: $(STAMP) chromium
 	$(VENV)/bin/python benchmarks/features.py
 	$(VENV)/bin/python benchmarks/clv.py
 	$(VENV)/bin/python benchmarks/serving.py
+	$(VENV)/bin/python benchmarks/page.py
+
+# The README's pictures of the page, taken by its browser tests from the seed data.
+screenshots: $(STAMP) chromium
+	CHURNCLV_SCREENSHOTS=serving/page/screenshots $(VENV)/bin/python -m pytest -q tests/serving/test_page_browser.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

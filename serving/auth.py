@@ -1,6 +1,6 @@
 """API keys, the request size cap and one error format, as a pure ASGI middleware (:class:`Guard`).
 
-Every path but health, readiness, metrics and the OpenAPI docs needs ``Authorization: Bearer <key>``;
+Every path but health, readiness, metrics, the OpenAPI docs and the page's shell (``/app``) needs ``Authorization: Bearer <key>``;
 the key is compared in constant time against every configured key. Bodies over the byte limit get
 413 whether or not they announce a Content-Length. Error answers from BentoML or Starlette are
 rewritten into ``{"error": {"code", "message", "details"}}`` (:func:`serving.errors.normalise`).
@@ -25,8 +25,9 @@ MIN_KEY_LENGTH = 16
 #: Seconds a client has to send the whole request body once its head has arrived; then 408.
 BODY_SECONDS = 30.0
 
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json"})
-PUBLIC_PREFIXES = ("/static_content/", "/assets/")
+# /app and /app/static/ are the marketers' page and its scripts (no data: the page asks for a key, then sends it)
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/app"})
+PUBLIC_PREFIXES = ("/static_content/", "/assets/", "/app/static/")
 JSON_TYPES = (b"", b"application/json")
 
 Scope = dict[str, Any]

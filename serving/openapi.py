@@ -41,6 +41,11 @@ OPERATIONS: dict[str, tuple[str, type[BaseModel] | None, type[BaseModel], tuple[
     "/score_transactions": ("Score a posted transaction history", schemas.ScoreTransactionsRequest,
                             schemas.ScoreTransactionsResponse, (503,)),
     "/prioritise": ("Who to contact first", schemas.PrioritiseRequest, schemas.PrioritiseResponse, (503,)),
+    "/profit_curve": ("Expected net value by number of contacts", schemas.ProfitCurveRequest,
+                      schemas.ProfitCurveResponse, (503,)),
+    "/customers": ("A page of customers by value at risk", schemas.CustomersRequest, schemas.CustomersResponse,
+                   (503,)),
+    "/segments": ("Totals per segment", None, schemas.SegmentsResponse, (401, 403, 500, 503)),
     "/reload": ("Load a new champion or score table now", schemas.ReloadRequest, schemas.ReloadResponse, ()),
     "/model": ("What is served", None, schemas.ModelInfo, (401, 403, 500, 503)),
 }

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_IDS = 10_000
 MAX_TRANSACTIONS = 50_000
 MAX_PRIORITISE = 10_000
+MAX_PAGE = 500
+MAX_CONTACT_COST = 1e12
 
 
 class Request(BaseModel):
@@ -56,6 +58,21 @@ class PrioritiseRequest(Request):
     segments: Annotated[list[str], Field(min_length=1)] | None = Field(
         None, description="only these segments (default: every segment whose recommended action is a "
                            "touchpoint, i.e. not 'no_contact')")
+
+
+class ProfitCurveRequest(PrioritiseRequest):
+    """A plan's economics and its chosen size (``limit``, as in /prioritise), and how finely to draw the curve."""
+
+    contact_cost: float = Field(1.0, ge=0, le=MAX_CONTACT_COST, allow_inf_nan=False,
+                                description="cost of one touchpoint, currency (the curve multiplies it by up "
+                                            "to every customer, so it stays within a finite number)")
+    points: int = Field(200, ge=2, le=2000, description="at most this many points on the curve")
+
+
+class CustomersRequest(Request):
+    segment: str | None = Field(None, description="only this segment (default: every customer)")
+    offset: int = Field(0, ge=0, description="skip this many customers (by decreasing value at risk)")
+    limit: int = Field(50, ge=1, le=MAX_PAGE, description=f"at most this many customers (1 to {MAX_PAGE})")
 
 
 class ReloadRequest(Request):
@@ -146,6 +163,47 @@ class ModelInfo(BaseModel):
     data: dict[str, Any] = Field(description="fingerprint of the training data")
     score_table: ScoreTableInfo | None
     warnings: list[str] = []
+
+
+class SegmentSummary(BaseModel):
+    segment: str
+    recommended_action: str
+    customers: int
+    clv: float = Field(description="total CLV of the segment, currency")
+    value_at_risk: float = Field(description="total value at risk of the segment, currency")
+    churn_probability: float = Field(description="mean churn probability of the segment")
+
+
+class SegmentsResponse(BaseModel):
+    as_of: str
+    model_version: str
+    customers: int
+    clv: float = Field(description="total CLV, currency")
+    value_at_risk: float = Field(description="total value at risk, currency")
+    segments: list[SegmentSummary] = Field(description="by decreasing value at risk")
+
+
+class CustomersResponse(BaseModel):
+    as_of: str
+    model_version: str
+    segment: str | None
+    total: int = Field(description="customers in the segment (or in the table)")
+    offset: int
+    customers: list[CustomerScore] = Field(description="by decreasing value at risk")
+
+
+class CurvePoint(BaseModel):
+    contacts: int
+    expected_net_value: float = Field(description="expected value saved minus contact costs, currency")
+
+
+class ProfitCurveResponse(BaseModel):
+    as_of: str
+    model_version: str
+    customers: int = Field(description="customers in the segments: the curve's last point")
+    points: list[CurvePoint] = Field(description="contacts (best first) -> expected net value, from 0 contacts")
+    chosen: CurvePoint = Field(description="the plan of the request: what /prioritise returns for it")
+    best: CurvePoint = Field(description="every qualifying customer contacted: the most net value")
 
 
 class ReloadResponse(BaseModel):

@@ -2,7 +2,8 @@
 
 Configured by environment variables (:class:`contract.settings.Settings`), read once per process by
 :func:`configuration`; the served state lives in ``state``, the score table in ``table``, the model in
-``model``, prioritisation in ``ranking``, keys and limits in ``auth``, the error format in ``errors``.
+``model``, prioritisation in ``ranking`` (answered by ``plans``), segment totals and pages of customers
+in ``summary``, keys and limits in ``auth``, the error format in ``errors``; the page at /app in ``page``.
 """
 
 from __future__ import annotations
@@ -16,28 +17,34 @@ from fastapi.responses import JSONResponse
 
 from contract.dates import iso
 from contract.settings import Settings
-from serving import connections, openapi, ranking
+from serving import connections, openapi, plans, summary
 from serving.auth import Access, Guard
 from serving.bento import packaged_model
 from serving.bentoml_fixes import cancel_timeout_timers
 from serving.errors import answers, quiet_validation_tracebacks
 from serving.model import score_history
+from serving.page.routes import router as page
 from serving.schemas import (
+    CustomersRequest,
+    CustomersResponse,
     ModelInfo,
     PrioritiseRequest,
     PrioritiseResponse,
-    PrioritiseSummary,
+    ProfitCurveRequest,
+    ProfitCurveResponse,
     ReloadRequest,
     ReloadResponse,
     ScoreRequest,
     ScoreResponse,
     ScoreTransactionsRequest,
     ScoreTransactionsResponse,
+    SegmentsResponse,
 )
 from serving.state import ServeConfig, ServingState, model_info
-from serving.table import NO_DRIVERS, check_segments, lookup, prioritised, records
+from serving.table import NO_DRIVERS, lookup, records
 
-routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # for GET /model and GET /docs.json
+routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET /model, /segments, /docs.json
+routes.include_router(page)  # the marketers' page at /app (serving.page)
 # BentoML builds uvicorn's configuration right after importing this module and has no option for it: the
 # one change at import, in the process that serves: head deadline, connection cap, JSON protocol errors.
 connections.install()
@@ -95,18 +102,26 @@ class ChurnCLV:
     @answers
     async def prioritise(self, request: PrioritiseRequest, /) -> PrioritiseResponse:
         """Who to contact first: expected value saved by a touchpoint, positive only, best first."""
-        table = self.state.current.need_table()
-        check_segments(table, request.segments)
-        segments = table.contactable if request.segments is None else request.segments
-        plan = ranking.prioritise(table.ranking, limit=request.limit, contact_cost=request.contact_cost,
-                                 save_rate=request.save_rate, segments=segments)
-        summary = PrioritiseSummary(qualifying=plan.qualifying, returned=len(plan.positions),
-                                    expected_value_saved_returned=plan.saved_returned,
-                                    expected_value_saved_qualifying=plan.saved_qualifying,
-                                    contact_cost=request.contact_cost, save_rate=request.save_rate,
-                                    segments=segments)
-        return PrioritiseResponse(as_of=table.as_of, model_version=table.model_version,
-                                  customers=prioritised(table, plan), summary=summary)
+        return plans.prioritise_response(self.state.current.need_table(), request)
+
+    @bentoml.api(route="/profit_curve")
+    @answers
+    async def profit_curve(self, request: ProfitCurveRequest, /) -> ProfitCurveResponse:
+        """Expected net value by number of contacts (best first) for a plan's economics and segments, with
+        the plan of the request (what /prioritise returns for it) and the best plan marked."""
+        return plans.profit_curve_response(self.state.current.need_table(), request)
+
+    @routes.get("/segments")
+    @answers
+    async def segments(self) -> SegmentsResponse:
+        """Customers, total CLV and value at risk per segment, and for the whole score table."""
+        return summary.segments_response(self.state.current.need_table())
+
+    @bentoml.api(route="/customers")
+    @answers
+    async def customers(self, request: CustomersRequest, /) -> CustomersResponse:
+        """A page of customers (of one segment, or all) by decreasing value at risk."""
+        return summary.customers_response(self.state.current.need_table(), request)
 
     @routes.get("/model")
     @answers
@@ -137,7 +152,8 @@ class ChurnCLV:
 async def docs() -> JSONResponse:
     """The OpenAPI 3.1 document (:mod:`serving.openapi`) in place of BentoML's 3.0.2 one."""
     described = tuple((api.route, api.func.__doc__ or "") for api in ChurnCLV.apis.values())
-    return JSONResponse(openapi.document((*described, ("/model", ChurnCLV.inner.model.__doc__ or ""))))
+    gets = tuple((path, getattr(ChurnCLV.inner, path.strip("/")).__doc__ or "") for path in ("/model", "/segments"))
+    return JSONResponse(openapi.document((*described, *gets)))
 
 
 ChurnCLV.add_asgi_middleware(Guard, access=lambda: configuration()[1])
