@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from tests.serving.test_server import BEARER, KEY, running_server
-
-playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' installs playwright")
 
 CHROMIUM = os.environ.get("CHURNCLV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 WIDE = {"width": 1280, "height": 900}
@@ -35,7 +34,7 @@ def url(trained_home, tmp_path_factory):
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (make test does it when missing)")
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM)
         yield launched
         launched.close()
@@ -67,7 +66,6 @@ def sign_in(page, key: str = KEY) -> None:
 
 
 def test_sign_in_refuses_a_wrong_key_then_shows_the_overview(page, url, trained_home, batch, tmp_path):
-    expect = playwright.expect
     sign_in(page, "not-the-key-0123456789")
     expect(page.locator("#login-error")).to_contain_text("not accepted")
     expect(page.get_by_label("API key")).to_have_attribute("aria-invalid", "true")
@@ -106,7 +104,6 @@ def curve_mark(page) -> tuple[str, str]:
 
 
 def test_a_plan_by_budget_changes_with_the_budget_and_downloads_what_prioritise_returns(page, url, tmp_path):
-    expect = playwright.expect
     sign_in(page)
     page.get_by_role("button", name="Contact plan").click()
     expect(page.locator("#profit-curve")).to_be_visible()
@@ -152,7 +149,6 @@ def test_a_plan_by_budget_changes_with_the_budget_and_downloads_what_prioritise_
 
 
 def test_open_a_customer_from_the_plan_and_by_search(page, batch):
-    expect = playwright.expect
     sign_in(page)
     page.get_by_role("button", name="Contact plan").click()
     first = page.locator("#plan-list button[data-customer]").first
@@ -178,7 +174,7 @@ def test_the_plan_reads_on_a_phone(browser, url, tmp_path):
     page = context.new_page()
     page.goto(f"{url}/app#plan")
     sign_in(page)
-    playwright.expect(page.locator("#profit-curve")).to_be_visible()
+    expect(page.locator("#profit-curve")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], width  # wide tables scroll inside their box, not the page
     shoot(page, "plan-phone.png", tmp_path)
