@@ -641,7 +641,8 @@ def quickstart(
     console.print(f"API key (kept in {settings.local_key_file}):\n  {key}")
     example = (f"curl -s -X POST http://127.0.0.1:{port}/prioritise -H 'Authorization: Bearer {key}' "
                "-H 'Content-Type: application/json' -d '{\"limit\": 5}'")
-    console.print(f"Try:\n  {example}", highlight=False, soft_wrap=True)
+    console.print(f"Try:\n  {example}\nor open the marketers' page http://127.0.0.1:{port}/app (it asks for the key)",
+                  highlight=False, soft_wrap=True)
     if serve_after:
         from serving.cli_serve import serve as run_server
 
