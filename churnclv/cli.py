@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import MISSING, dataclass, fields
 from datetime import date
@@ -40,6 +40,13 @@ console = Console(stderr=True)
 #: MLflow's switch for its artifact download progress bars.
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 _SHARED_SETTINGS: ContextVar[Settings | None] = ContextVar("churnclv_settings", default=None)
+#: What a command opened that must close when it ends (a Dask cluster): see :func:`closes_resources`.
+_RESOURCES: ContextVar[ExitStack | None] = ContextVar("churnclv_resources", default=None)
+DaskAddress = Annotated[str | None, typer.Option(
+    "--dask", metavar="ADDRESS",
+    help="Run on a Dask cluster: a scheduler's address (tcp://host:8786), or 'local' for 2 worker processes on "
+         "this machine. -t is then a Parquet dataset (a folder, a glob like 'tx/*.parquet', or a file), read "
+         "and shuffled by customer on the cluster; outputs are written as folders of Parquet parts.")]
 
 
 def command_settings() -> Settings:
@@ -78,10 +85,16 @@ class Source:
     bad_rows: str = "fail"
     rejected: Path | None = None
 
-    def load(self, settings: Settings) -> pd.DataFrame:
-        """Read and validate the transactions; with ``--bad-rows drop``, say how many were dropped and where."""
+    def load(self, settings: Settings, *, dask: str | None = None):
+        """Read and validate the transactions; with ``--bad-rows drop``, say how many were dropped and where.
+
+        With ``dask`` (an address or "local"): a ``training.partitioned.PartitionedLog`` on that cluster instead
+        of a frame (the command must be wrapped in :func:`closes_resources`, which closes the cluster).
+        """
         from features import load_transactions
 
+        if dask is not None:
+            return self.on_cluster(dask)
         if self.bad_rows not in ("fail", "drop"):
             raise typer.BadParameter("use 'fail' or 'drop'", param_hint="--bad-rows")
         report = (self.rejected or settings.root / "reports" / "rejected.csv") if self.bad_rows == "drop" else None
@@ -98,13 +111,60 @@ class Source:
             console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
         return tx
 
-    def day(self, tx: pd.DataFrame) -> date:
+    def day(self, tx) -> date:
         """The as-of day: the one asked for, or the last transaction day (and say so)."""
         if self.as_of is None:
-            day = as_of_day(tx["timestamp"].max())
+            day = as_of_day(tx["timestamp"].max() if isinstance(tx, pd.DataFrame) else tx.last_day())
             console.print(f"As of {iso(day)} (the last transaction day; set --as-of to change).")
             return day
         return as_of_day(self.as_of)
+
+    def on_cluster(self, address: str):
+        """``--dask``: connect (or start a local cluster), read the Parquet dataset there, validated and
+        shuffled by customer, and keep it in the cluster's memory; Dask's progress bar and dashboard show it."""
+        from training.cluster import check_dataset, cluster, describe, persist, read_transactions
+        from training.partitioned import PartitionedLog
+
+        if self.bad_rows != "fail":
+            raise ChurnclvError("--bad-rows drop is not available with --dask: fix the rows (the error names them), "
+                                "or drop them with a run without --dask")
+        check_dataset(self.transactions)
+        stack = _RESOURCES.get()
+        if stack is None:
+            raise RuntimeError("Source.on_cluster needs a command wrapped in closes_resources")
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO lines narrate every start and stop
+        for chatty in ("distributed.shuffle", "distributed.nanny"):  # p2p shuffle notices; workers killed at exit
+            logging.getLogger(chatty).setLevel(logging.ERROR)
+        with (step("Starting a local Dask cluster" if address == "local" else f"Connecting to {address}"),
+              warnings.catch_warnings()):
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            client = stack.enter_context(cluster(address))  # the dashboard moves to a free port: its link is printed
+        threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
+        console.print(f"Dask: {threads} worker thread(s) at {client.scheduler.address}; dashboard "
+                      f"{client.dashboard_link}", highlight=False, soft_wrap=True)
+        console.print(f"Reading {self.transactions} and shuffling it by customer:", highlight=False)
+        tx = persist(client, read_transactions(
+            self.transactions, min_partitions=2 * threads, customer_col=self.customer_col,
+            timestamp_col=self.timestamp_col, amount_col=self.amount_col, date_format=self.date_format))
+        about = describe(tx, client)
+        console.print(f"Read {about['rows']:,} transactions of {about['customers']:,} customers ({about['first']:%Y-%m-%d} "
+                      f"to {about['last']:%Y-%m-%d}) into {tx.npartitions} partitions.")
+        return PartitionedLog(tx, client)
+
+
+def closes_resources(command):
+    """Close what a command opened while it ran (a Dask cluster: ``Source.load(dask=...)``), however it ends."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with ExitStack() as stack:
+            token = _RESOURCES.set(stack)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                _RESOURCES.reset(token)
+
+    return wrapper
 
 
 def parse_day(value: str | date | None) -> date | None:
@@ -167,22 +227,38 @@ def _default_out(name: str, settings: Settings) -> Path:
 
 
 @app.command()
+@closes_resources
 @reads_transactions
 def features(
     source: Source,
     out: Annotated[Path | None, typer.Option(help="Output .csv or .parquet. Default: $CHURNCLV_HOME/out/features.parquet.")] = None,
+    dask: DaskAddress = None,
 ) -> None:
     """Build point-in-time customer features (RFM, behaviour windows, cohort) and write them."""
     from contract import write_table
     from features import build_features
 
     settings = command_settings()
-    tx = source.load(settings)
+    tx = source.load(settings, dask=dask)
     day = source.day(tx)
+    if dask is not None:
+        return features_on_cluster(tx, day=day, out=out or _default_out("features.parquet", settings))
     with step("Building features"):
         table = build_features(tx, as_of=day)
     path = write_table(table.reset_index(), out or _default_out("features.parquet", settings))
     console.print(f"Wrote {len(table):,} customers x {table.shape[1]} features to [bold]{path}[/]")
+
+
+def features_on_cluster(log, *, day: date, out: Path) -> None:
+    """``features --dask``: ``build_features`` on every customer partition, written as a folder of Parquet parts."""
+    from features.build import FEATURE_COLUMNS
+    from training.cluster import dataset_rows, features_by_partition, write_dataset
+
+    check_writable(out)
+    console.print("Building features on the cluster:")
+    path = write_dataset(features_by_partition(log.transactions, as_of=day), out, log.client)
+    console.print(f"Wrote {dataset_rows(path):,} customers x {len(FEATURE_COLUMNS)} features to [bold]{path}[/] "
+                  f"({log.transactions.npartitions} Parquet parts)", soft_wrap=True)
 
 
 @app.command()
@@ -269,11 +345,17 @@ def uses_mlflow(command):
 
 
 def _dataset_name(transactions: str) -> str:
-    return "cdnow" if transactions.lower() == "cdnow" else Path(transactions).stem
+    if transactions.lower() == "cdnow":
+        return "cdnow"
+    path = Path(transactions)
+    while any(ch in path.name for ch in "*?[") and path.parent != path:  # a glob names its folder
+        path = path.parent
+    return path.stem
 
 
 @app.command()
 @uses_mlflow
+@closes_resources
 @reads_transactions
 def train(
     source: Source,
@@ -283,6 +365,7 @@ def train(
     cutoffs: Annotated[int, typer.Option(min=1, help="At most this many past snapshots are stacked.")] = 11,
     step_days: Annotated[int, typer.Option(min=1, help="Days between stacked snapshots.")] = 14,
     dataset: Annotated[str | None, typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
+    dask: DaskAddress = None,
 ) -> None:
     """Fit, backtest on the latest full horizon, log to MLflow, register "churn-clv" and gate the champion."""
     from training.churn import CutoffPlan
@@ -296,7 +379,7 @@ def train(
     if abandoned:
         console.print(f"[yellow]Marked {len(abandoned)} MLflow run(s) FAILED: the training that logged them is gone "
                       f"({', '.join(abandoned)})[/]", highlight=False, soft_wrap=True)
-    tx = source.load(settings)
+    tx = source.load(settings, dask=dask)
     day = source.day(tx)
     config = TrainConfig(horizon_days=horizon_days, clv_horizon_days=clv_horizon_days, discount_rate=discount_rate,
                          plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
@@ -304,7 +387,7 @@ def train(
     console.print(eligibility_table(report))
     report.raise_if_failed()
     total = planned_steps(tx, as_of=pd.Timestamp(day), config=config)
-    with progress_bar() as bar, warnings.catch_warnings(record=True) as caught:
+    with (progress_bar() if dask is None else StepLines()) as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         task = bar.add_task("Training", total=total)
         outcome = run_training(
@@ -327,6 +410,22 @@ def train(
     console.print(f"MLflow run {outcome.logged.run_id}, registered as churn-clv v{outcome.logged.version}")
     console.print(f"[{'green' if outcome.promoted else 'yellow'}]{outcome.reason}[/]")
     console.print(f"Plots in {outcome.plots_dir}")
+
+
+class StepLines:
+    """The training steps one a line, where a live bar would fight Dask's own progress bars (``--dask``)."""
+
+    def __enter__(self) -> StepLines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: int) -> int:
+        return 0
+
+    def update(self, task: int, *, description: str, advance: int = 0, completed: int | None = None) -> None:
+        console.print(description, highlight=False)
 
 
 def progress_bar():
@@ -482,12 +581,14 @@ def backtest(
 
 @app.command()
 @uses_mlflow
+@closes_resources
 @reads_transactions
 def score(
     source: Source,
     model: ModelUri = MODEL_URI,
-    out: Annotated[Path | None, typer.Option(help="Output .parquet or .csv. Default: $CHURNCLV_HOME/scores/latest.parquet.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output .parquet or .csv. Default: $CHURNCLV_HOME/scores/latest.parquet (with --dask: the folder $CHURNCLV_HOME/scores/latest/).")] = None,
     explain: Annotated[bool, typer.Option(help="Add each customer's top churn drivers (JSON).")] = False,
+    dask: DaskAddress = None,
 ) -> None:
     """Score every customer with the registered model and write the score table atomically."""
     from scoring.bundle import score_table
@@ -495,12 +596,17 @@ def score(
     from scoring.scores import is_parquet, score_metadata, write_scores
 
     settings = command_settings()
-    target = out or settings.scores_path
+    target = out or (settings.scores_path if dask is None else settings.scores_path.with_suffix(""))
     check_writable(target)
+    if dask is not None and not (is_parquet(target) or not target.suffix):
+        raise ChurnclvError(f"--out {target}: with --dask the scores are a folder of Parquet parts; give a folder "
+                            "(or a name ending in .parquet)")
     with step(f"Loading {model}"):
         bundle = load_bundle(_client(settings), model)
-    tx = source.load(settings)
+    tx = source.load(settings, dask=dask)
     day = source.day(tx)
+    if dask is not None:
+        return score_on_cluster(bundle, tx, day=day, out=target, explain=explain)
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):
         table = score_table(bundle, tx, as_of=day, explain=explain)
     metadata = score_metadata(bundle, as_of=day)
@@ -516,6 +622,23 @@ def score(
         console.print("[yellow]note:[/] a CSV file has no metadata: the as-of day and the model version are not "
                       "stored with it, and the service reports them as unknown; write .parquet to keep them",
                       highlight=False, soft_wrap=True)
+
+
+def score_on_cluster(bundle, log, *, day: date, out: Path, explain: bool) -> None:
+    """``score --dask``: the bundle on every customer partition, written as a folder of Parquet parts, each
+    carrying the score table's metadata (the as-of day, the model)."""
+    from scoring.scores import score_metadata
+    from training.cluster import scores_by_partition, write_scores_dataset
+
+    metadata = score_metadata(bundle, as_of=day)
+    console.print(f"Scoring with {bundle.metadata.get('uri', 'the model')} on the cluster:", highlight=False)
+    path = write_scores_dataset(scores_by_partition(bundle, log.transactions, as_of=day, explain=explain), out,
+                                metadata, log.client)
+    counts = pd.read_parquet(path, columns=["segment"])["segment"].value_counts()
+    console.print(f"Wrote {int(counts.sum()):,} scores to [bold]{path}[/] ({log.transactions.npartitions} Parquet "
+                  f"parts; model v{metadata['model_version']}, as of {metadata['as_of']})", soft_wrap=True)
+    console.print("Segments: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    console.print(f"Serve them with: churnclv serve --scores {path}", highlight=False, soft_wrap=True)
 
 
 def check_writable(path: Path) -> None:

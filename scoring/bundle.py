@@ -40,17 +40,31 @@ class Models:
         return PURCHASE_METHODS if self.purchases is not None else PURCHASE_METHODS[:1]
 
 
-def expected_purchases(models: Models, table: pd.DataFrame, method: str) -> np.ndarray:
+@dataclass(frozen=True)
+class Predicted:
+    """The LightGBM outputs for one table, for code that scores the same table several times (training
+    scores its as-of table for the Poisson scale, the backtest and the policy): at a million customers
+    each prediction takes seconds. ``None``: not computed (computed when needed)."""
+
+    churn: np.ndarray | None = None  # calibrated P(no purchase in the horizon), ChurnScorer.predict_proba
+    purchases: np.ndarray | None = None  # PurchaseScorer.predict, before the Poisson scale and the season
+
+
+def expected_purchases(models: Models, table: pd.DataFrame, method: str, *,
+                       predicted: Predicted | None = None) -> np.ndarray:
     """Purchases expected in the horizon by one of :data:`PURCHASE_METHODS`.
 
     The total level is BG/NBD's, times the factor of the season ahead; ``lightgbm_poisson`` spreads it
     over customers by the LightGBM Poisson model (its scale fixed at training, so one customer's
-    forecast never depends on who else is scored).
+    forecast never depends on who else is scored). ``predicted`` holds that model's output for ``table``
+    if it was computed already.
     """
     if method == "bgnbd":
         return table["bgnbd_expected_purchases"].to_numpy(dtype=float) * models.season_factor
     if method == "lightgbm_poisson" and models.purchases is not None:
-        return models.purchases.predict(table) * models.poisson_scale * models.season_factor
+        raw = predicted.purchases if predicted is not None and predicted.purchases is not None else None
+        raw = models.purchases.predict(table) if raw is None else raw
+        return raw * models.poisson_scale * models.season_factor
     raise ValueError(f"unknown purchases method {method!r}; use one of {models.purchase_methods}")
 
 
@@ -75,11 +89,16 @@ class ChurnCLVBundle:
     def snapshot(self, transactions: pd.DataFrame, *, as_of) -> pd.DataFrame:
         return snapshot(transactions, as_of=pd.Timestamp(as_of), clv=self.models.clv, horizon_days=self.horizon_days)
 
-    def values(self, table: pd.DataFrame) -> pd.DataFrame:
-        """The numeric scores of a :func:`snapshot`, indexed by customer_id."""
-        churn = (self.models.churn.predict_proba(table) if self.churn_method == "lightgbm"
-                 else table["bgnbd_p_no_purchase"].to_numpy(dtype=float))
-        purchases = expected_purchases(self.models, table, self.purchases_method)
+    def values(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> pd.DataFrame:
+        """The numeric scores of a :func:`snapshot`, indexed by customer_id (``predicted``: the LightGBM
+        outputs for this table, if computed already)."""
+        if self.churn_method != "lightgbm":
+            churn = table["bgnbd_p_no_purchase"].to_numpy(dtype=float)
+        elif predicted is not None and predicted.churn is not None:
+            churn = predicted.churn
+        else:
+            churn = self.models.churn.predict_proba(table)
+        purchases = expected_purchases(self.models, table, self.purchases_method, predicted=predicted)
         bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float)
         ratio = np.divide(purchases, bgnbd, out=np.ones_like(purchases), where=bgnbd > 1e-9)
         clv = table["bgnbd_clv"].to_numpy(dtype=float) * ratio

@@ -104,7 +104,13 @@ def sample_customers(snapshot: pd.DataFrame, *, max_rows: int, seed: int) -> pd.
 
 @dataclass(frozen=True)
 class BoostSettings:
-    """LightGBM settings shared by the churn classifier and the purchase-count regressor."""
+    """LightGBM settings shared by the churn classifier and the purchase-count regressor.
+
+    A stacked set of more than ``large_rows`` rows trains "at scale": with ``large_learning_rate`` and
+    ``large_max_bin`` (a quarter of the trees, cheaper histograms), and the early-stopped model is kept
+    rather than refitted on every cutoff (:func:`_fit_boosted`). Smaller sets (CDNOW, the seed data) train
+    as before. Single-threaded and deterministic: the same data and settings give the same model.
+    """
 
     n_estimators: int = 1000
     learning_rate: float = 0.05
@@ -117,11 +123,22 @@ class BoostSettings:
     seed: int = 42
     #: Customers per stacked cutoff at most (stratified sample, weighted: :func:`sample_customers`).
     max_rows_per_cutoff: int = 50_000
+    #: Above this many stacked rows, train at scale (see the class docstring). Measured on 1M generated
+    #: customers (issue 11; backtest on the next 90 days): churn AUC 0.8384 -> 0.8374, purchases Poisson
+    #: deviance 1.1515 -> 1.1557, total purchases unchanged (BG/NBD's level); 73 + 164 trees instead of
+    #: 351 + 647, fits 111 -> 12 CPU-seconds, a million predictions 55 -> 9 CPU-seconds.
+    large_rows: int = 300_000
+    large_learning_rate: float = 0.2
+    large_max_bin: int = 63
 
-    def estimator_args(self, n_estimators: int) -> dict:
+    def at_scale(self, rows: int) -> bool:
+        return rows > self.large_rows
+
+    def estimator_args(self, n_estimators: int, *, large: bool = False) -> dict:
         return dict(
             n_estimators=n_estimators,
-            learning_rate=self.learning_rate,
+            learning_rate=self.large_learning_rate if large else self.learning_rate,
+            max_bin=self.large_max_bin if large else 255,
             num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples,
             subsample=self.subsample,
@@ -130,7 +147,7 @@ class BoostSettings:
             random_state=self.seed,
             deterministic=True,
             force_row_wise=True,
-            n_jobs=1,  # two threads on two busy cores thrash (measured 2-4x slower); one is predictable
+            n_jobs=1,  # two threads on two shared cores were slower (measured again for issue 11: 5.6 s vs 3.9 s)
             verbose=-1,
         )
 
@@ -139,21 +156,29 @@ def _fit_boosted(make, stacked: pd.DataFrame, target: str, columns: list[str], s
                  horizon_days: int):
     """Pick the number of rounds by early stopping on a later, non-overlapping cutoff, then refit on all cutoffs.
 
-    Returns the refitted estimator and, when there was a validation cutoff, the held-out model's raw
-    scores on it with the outcomes (to calibrate on data the model never saw).
+    ``make(n_estimators, large)`` builds the estimator. At scale (:meth:`BoostSettings.at_scale`) the
+    early-stopped model is the model: at a million customers the refit on every cutoff moved the backtest
+    churn AUC by 0.0006 and cost twice the early-stopped fit's time (issue 11).
+    Returns the model and, when there was a validation cutoff, the held-out model's raw scores on it with
+    the outcomes (to calibrate on data the model never saw).
     """
+    large = settings.at_scale(len(stacked))
     train, valid = time_split(stacked, horizon_days=horizon_days)
     if valid is None:
-        return make(settings.fixed_rounds).fit(stacked[columns], stacked[target], sample_weight=_weights(stacked)), None
-    held_out = make(settings.n_estimators).fit(
+        return make(settings.fixed_rounds, large).fit(stacked[columns], stacked[target],
+                                                      sample_weight=_weights(stacked)), None
+    held_out = make(settings.n_estimators, large).fit(
         train[columns], train[target], sample_weight=_weights(train),
         eval_X=(valid[columns],), eval_y=(valid[target],), eval_sample_weight=[_weights(valid)],
         callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
     )
     rounds = int(held_out.best_iteration_ or settings.n_estimators)
     raw = held_out.predict(valid[columns], raw_score=True)
-    refit = make(rounds).fit(stacked[columns], stacked[target], sample_weight=_weights(stacked))
-    return refit, (raw, valid[target].to_numpy(), _weights(valid))
+    outcome = (raw, valid[target].to_numpy(), _weights(valid))
+    if large:
+        return held_out, outcome
+    refit = make(rounds, large).fit(stacked[columns], stacked[target], sample_weight=_weights(stacked))
+    return refit, outcome
 
 
 def _weights(frame: pd.DataFrame) -> np.ndarray | None:
@@ -164,7 +189,7 @@ def _weights(frame: pd.DataFrame) -> np.ndarray | None:
 def fit_churn(stacked: pd.DataFrame, *, settings: BoostSettings, horizon_days: int) -> ChurnScorer:
     """LightGBM classifier of ``churned``, Platt-calibrated on a later cutoff than it was trained on."""
     features = feature_columns(stacked)
-    make = lambda n: lgb.LGBMClassifier(objective="binary", **settings.estimator_args(n))
+    make = lambda n, large: lgb.LGBMClassifier(objective="binary", **settings.estimator_args(n, large=large))
     model, held_out = _fit_boosted(make, stacked, "churned", features, settings, horizon_days)
     calibration = None
     if held_out is not None and len(np.unique(held_out[1])) == 2:
@@ -176,7 +201,7 @@ def fit_churn(stacked: pd.DataFrame, *, settings: BoostSettings, horizon_days: i
 def fit_purchases(stacked: pd.DataFrame, *, settings: BoostSettings, horizon_days: int) -> PurchaseScorer:
     """LightGBM Poisson regression of the purchase count in the horizon."""
     features = feature_columns(stacked)
-    make = lambda n: lgb.LGBMRegressor(objective="poisson", **settings.estimator_args(n))
+    make = lambda n, large: lgb.LGBMRegressor(objective="poisson", **settings.estimator_args(n, large=large))
     model, _ = _fit_boosted(make, stacked, "purchases", features, settings, horizon_days)
     return PurchaseScorer(booster=model.booster_, features=tuple(features))
 

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scoring.clv import CLVParams, _rfm_arrays, validate_rfm
-from training.mle import compress_bgnbd, compress_gamma_gamma, fit_bgnbd, fit_gamma_gamma
+from training.mle import (
+    compress_bgnbd,
+    compress_gamma_gamma,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    merge_bgnbd,
+    merge_gamma_gamma,
+)
 
-__all__ = ["CLVModel"]
+__all__ = ["CLVCounts", "CLVModel"]
 
 logger = logging.getLogger("churnclv.training.clv")
 
@@ -45,6 +54,46 @@ def _log_fit(report: dict) -> None:
         logger.info("CLV fit: %s", note)
 
 
+@dataclass(frozen=True)
+class CLVCounts:
+    """What a CLV fit reads of an RFM table: its compressed BG/NBD and Gamma-Gamma counts.
+
+    They stay small however many customers there are (thousands of rows for millions of customers),
+    and the counts of disjoint groups of customers merge into those of their union
+    (:meth:`merge`): a cluster computes them on partitions of customers and the fit runs on the sum.
+
+    Attributes
+    ----------
+    bgnbd : :func:`training.mle.compress_bgnbd` output. gamma_gamma : :func:`compress_gamma_gamma` output.
+    customers : rows of the RFM table. repeat : customers with frequency > 0.
+    excluded : repeat customers with monetary_value <= 0 (left out of the Gamma-Gamma fit).
+    """
+
+    bgnbd: pd.DataFrame
+    gamma_gamma: pd.DataFrame
+    customers: int
+    repeat: int
+    excluded: int
+
+    @classmethod
+    def of(cls, rfm: pd.DataFrame, *, time_unit_days: float) -> CLVCounts:
+        """The counts of an RFM table (``features.build_features`` output), checked against its contract."""
+        validate_rfm(rfm)
+        x, t_x, T = _rfm_arrays(rfm)
+        m = rfm["monetary_value"].to_numpy(dtype=np.float64)
+        return cls(bgnbd=compress_bgnbd(x, t_x, T, time_unit_days=time_unit_days),
+                   gamma_gamma=compress_gamma_gamma(x, m), customers=len(rfm), repeat=int(np.sum(x > 0)),
+                   excluded=int(np.sum((x > 0) & ~(m > 0))))
+
+    @classmethod
+    def merge(cls, parts: Sequence[CLVCounts]) -> CLVCounts:
+        """The counts of the union of disjoint groups of customers (equal to :meth:`of` on all of them)."""
+        return cls(bgnbd=merge_bgnbd([p.bgnbd for p in parts]),
+                   gamma_gamma=merge_gamma_gamma([p.gamma_gamma for p in parts]),
+                   customers=sum(p.customers for p in parts), repeat=sum(p.repeat for p in parts),
+                   excluded=sum(p.excluded for p in parts))
+
+
 class CLVModel(CLVParams):
     """:class:`scoring.clv.CLVParams` fitted on an RFM table (scikit-learn style ``fit``).
 
@@ -69,20 +118,21 @@ class CLVModel(CLVParams):
             The data cannot identify a model (too few customers or repeat buyers; the message says which).
         """
         self._check_settings()
-        validate_rfm(rfm)
-        x, t_x, T = _rfm_arrays(rfm)
-        m = rfm["monetary_value"].to_numpy(dtype=np.float64)
-        bg_summary = compress_bgnbd(x, t_x, T, time_unit_days=self.time_unit_days)
-        bgnbd, bg_report = fit_bgnbd(bg_summary)
-        gg_summary = compress_gamma_gamma(x, m)
-        gg, gg_report = fit_gamma_gamma(gg_summary)
+        return self.fit_counts(CLVCounts.of(rfm, time_unit_days=self.time_unit_days))
+
+    def fit_counts(self, counts: CLVCounts) -> CLVModel:
+        """Fit BG/NBD and Gamma-Gamma on the compressed counts of an RFM table (:meth:`fit` on
+        ``CLVCounts.of(rfm)``; the counts were compressed in ``time_unit_days``)."""
+        self._check_settings()
+        bgnbd, bg_report = fit_bgnbd(counts.bgnbd)
+        gg, gg_report = fit_gamma_gamma(counts.gamma_gamma)
         self.bgnbd_params_ = bgnbd | {"time_unit_days": float(self.time_unit_days)}
         self.gg_params_ = gg
-        excluded = int(np.sum((x > 0) & ~(m > 0)))
+        excluded = counts.excluded
         self.fit_report_ = {
             "time_unit_days": float(self.time_unit_days),
-            "bgnbd": bg_report | {"rows_before": len(rfm), "rows_after": len(bg_summary)},
-            "gamma_gamma": gg_report | {"rows_before": int(np.sum(x > 0)) - excluded, "rows_after": len(gg_summary),
+            "bgnbd": bg_report | {"rows_before": counts.customers, "rows_after": len(counts.bgnbd)},
+            "gamma_gamma": gg_report | {"rows_before": counts.repeat - excluded, "rows_after": len(counts.gamma_gamma),
                                         "excluded_nonpositive_spend": excluded},
             "warnings": _fit_warnings(bg_report, gg_report, excluded=excluded),
         }

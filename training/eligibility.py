@@ -85,10 +85,15 @@ def _fmt(value: float) -> str:
     return f"{value:.0%}" if 0 < value < 1 else f"{value:,.0f}"  # shares are below 1, counts and days above
 
 
-def _counts(transactions: pd.DataFrame, as_of: pd.Timestamp) -> tuple[int, int]:
+def customer_counts(transactions: pd.DataFrame, as_of: pd.Timestamp) -> tuple[int, int]:
     """(customers with a purchase by ``as_of``, of whom repeat buyers)."""
     rfm = rfm_features(transactions, as_of=as_of)
     return len(rfm), int((rfm["frequency"] > 0).sum())
+
+
+def purchases_until(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The purchases (amount >= 0) on or before the as-of day: what the gates count."""
+    return transactions.loc[(transactions["amount"] >= 0) & on_or_before(transactions["timestamp"], as_of)]
 
 
 def check(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int,
@@ -101,14 +106,28 @@ def check(transactions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int,
     as_of : the training day. horizon_days : the churn / forecast horizon in days.
     snapshot_history_days : history one stacked training snapshot needs before its cutoff (days).
     """
-    purchases = transactions.loc[(transactions["amount"] >= 0)
-                                 & on_or_before(transactions["timestamp"], as_of)]
+    purchases = purchases_until(transactions, as_of)
     first = purchases["timestamp"].min()
     history = (as_of - first.normalize()).days if len(purchases) else 0
     origin = as_of - pd.Timedelta(days=horizon_days)
-    n, repeat = _counts(purchases, as_of)
-    long_enough = history >= horizon_days + MIN_BACKTEST_HISTORY_DAYS
-    n_origin, repeat_origin = _counts(purchases, origin) if long_enough else (0, 0)
+    long_enough = history >= backtest_history_days(horizon_days)
+    return assess(as_of=as_of, horizon_days=horizon_days, snapshot_history_days=snapshot_history_days,
+                  history=history, counts=customer_counts(purchases, as_of),
+                  origin_counts=customer_counts(purchases, origin) if long_enough else (0, 0))
+
+
+def backtest_history_days(horizon_days: int) -> int:
+    """Days of history the backtest needs (below them the customers at its origin are not counted)."""
+    return horizon_days + MIN_BACKTEST_HISTORY_DAYS
+
+
+def assess(*, as_of: pd.Timestamp, horizon_days: int, snapshot_history_days: int, history: int,
+           counts: tuple[int, int], origin_counts: tuple[int, int]) -> Eligibility:
+    """The gates from what :func:`check` measures: ``history`` (days from the first purchase to ``as_of``),
+    (customers, repeat buyers) at ``as_of`` and at the backtest origin (zeros below
+    :func:`backtest_history_days`). A cluster measures them on partitions of customers."""
+    (n, repeat), (n_origin, repeat_origin) = counts, origin_counts
+    long_enough = history >= backtest_history_days(horizon_days)
     at_origin = (  # only where the backtest origin has the history (else the history gate says it)
         Gate("repeat buyers at the backtest origin", repeat_origin, MIN_REPEAT_CUSTOMERS, True, True,
              "The backtest model has no repeat buyer to learn from: use a later --as-of or a shorter --horizon-days."),

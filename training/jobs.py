@@ -12,7 +12,7 @@ import pandas as pd
 from contract import write_atomic
 from contract.dates import as_of_day
 from training import plots
-from training.pipeline import Progress, TrainConfig, TrainResult, train, until, window_metrics
+from training.pipeline import Log, Progress, TrainConfig, TrainResult, as_log, train, window_metrics
 from training.registry import Logged, gate, log_training
 
 
@@ -56,7 +56,7 @@ def example_input(*, as_of: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": "example-customer", "timestamp": as_of - days, "amount": [25.0, 40.0, 32.5]})
 
 
-def run_training(transactions: pd.DataFrame, *, as_of: date | pd.Timestamp, config: TrainConfig, dataset: str, client,
+def run_training(transactions: pd.DataFrame | Log, *, as_of: date | pd.Timestamp, config: TrainConfig, dataset: str, client,
                  artifact_root: Path | None, plots_dir: Path, progress: Progress | None = None) -> Outcome:
     """Train at the as-of day, save the report's plots, log and register the model, and gate the champion.
 
@@ -70,7 +70,7 @@ def run_training(transactions: pd.DataFrame, *, as_of: date | pd.Timestamp, conf
     logged = log_training(result, dataset=dataset, params=config.flat(), figures=figures, client=client,
                           artifact_root=artifact_root, input_example=example_input(as_of=as_of))
     origin = pd.Timestamp(result.bundle.metadata["backtest_origin"])
-    seen = until(transactions, as_of)
+    seen = as_log(transactions).until(as_of)
     promoted, reason = gate(client, logged, rescore=lambda champion: window_metrics(
         champion, seen, origin=origin, horizon_days=config.horizon_days))
     return Outcome(result=result, logged=logged, promoted=promoted, reason=reason, plots_dir=plots_dir)

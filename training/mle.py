@@ -42,6 +42,8 @@ __all__ = [
     "compress_bgnbd",
     "compress_gamma_gamma",
     "fit_bgnbd",
+    "merge_bgnbd",
+    "merge_gamma_gamma",
     "fit_gamma_gamma",
 ]
 
@@ -129,6 +131,36 @@ def compress_gamma_gamma(frequency: np.ndarray, monetary_value: np.ndarray) -> p
     m = np.asarray(monetary_value, dtype=np.float64)
     keep = (x > 0) & (m > 0)
     grouped = pd.DataFrame({"x": x[keep], "m": m[keep]}).groupby(["x", "m"], sort=True).size()
+    return grouped.rename("weight").reset_index().astype({"x": np.int64, "m": np.float64, "weight": np.int64})
+
+
+def merge_bgnbd(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`compress_bgnbd` of the union of disjoint groups of customers, from their compressed counts.
+
+    A group's mean recency and T round to the group's own whole units (every member is within half a
+    unit of them), so rows of the parts with the same x and rounded times are one group of the union:
+    their weights add up and their mean times are weighted by them. The result equals compressing every
+    customer at once (the means to the last bits of floating point), however the customers were split.
+    """
+    both = pd.concat([p for p in parts if len(p)] or list(parts[:1]), ignore_index=True)
+    if both.empty:
+        return both
+    w = both["weight"].to_numpy(np.int64)
+    x = both["x"].to_numpy(np.int64)
+    t_r = np.floor(both["t_x"].to_numpy() + 0.5).astype(np.int64)
+    T_r = np.floor(both["T"].to_numpy() + 0.5).astype(np.int64)
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([x, t_r, T_r]), sort=True)
+    weight = np.bincount(codes, w)
+    first = np.zeros(len(weight), np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return pd.DataFrame({"x": x[first], "t_x": np.bincount(codes, both["t_x"].to_numpy() * w) / weight,
+                         "T": np.bincount(codes, both["T"].to_numpy() * w) / weight, "weight": weight.astype(np.int64)})
+
+
+def merge_gamma_gamma(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`compress_gamma_gamma` of the union of disjoint groups of customers, from their compressed counts."""
+    both = pd.concat(list(parts), ignore_index=True)
+    grouped = both.groupby(["x", "m"], sort=True)["weight"].sum()
     return grouped.rename("weight").reset_index().astype({"x": np.int64, "m": np.float64, "weight": np.int64})
 
 

@@ -10,6 +10,8 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ from contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
 from contract.dates import as_of_day, iso, until
 from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
 from features import Encoded, build_features, encode, make_labels
-from scoring.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, expected_purchases
+from scoring.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, Predicted, expected_purchases
 from scoring.segments import Policy
 from scoring.snapshot import with_clv
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
@@ -35,7 +37,7 @@ from training.churn import (
 from training.clv import CLVModel
 from training.eligibility import Eligibility, check
 from training.mle import CLVFitError
-from training.season import season_ahead
+from training.season import Season, season_ahead
 
 log = logging.getLogger("churnclv.training")
 Progress = Callable[[str], None]
@@ -85,6 +87,7 @@ class Fit:
     rfm_logistic: object | None = None  # the baseline the backtest compares with
     cutoffs: list = field(default_factory=list)
     notes: list = field(default_factory=list)  # how this fit degraded, one line each
+    predicted: Predicted | None = None  # the LightGBM outputs on ``table``, computed once for every use
 
 
 @dataclass
@@ -98,13 +101,26 @@ class TrainResult:
 
 def fingerprint(transactions: pd.DataFrame) -> dict:
     """Rows, customers, date range and an order-independent hash of the transactions."""
+    return fingerprint_of([fingerprint_part(transactions)])
+
+
+def fingerprint_part(transactions: pd.DataFrame) -> dict:
+    """What :func:`fingerprint` reads of some rows; parts holding disjoint customers add up (:func:`fingerprint_of`)."""
     hashed = pd.util.hash_pandas_object(transactions[list(TRANSACTION_REQUIRED)], index=False)
-    digest = hashlib.sha256(np.uint64(hashed.to_numpy().sum()).tobytes()).hexdigest()[:16]
+    return {"rows": len(transactions), "customers": int(transactions["customer_id"].nunique()),
+            "first": transactions["timestamp"].min(), "last": transactions["timestamp"].max(),
+            "hash_sum": int(hashed.to_numpy().sum())}
+
+
+def fingerprint_of(parts: list[dict]) -> dict:
+    """The :func:`fingerprint` of the union of :func:`fingerprint_part` parts of disjoint customers."""
+    parts = [p for p in parts if p["rows"]] or parts[:1]
+    digest = hashlib.sha256(np.uint64(sum(p["hash_sum"] for p in parts) % 2**64).tobytes()).hexdigest()[:16]
     return {
-        "rows": len(transactions),
-        "customers": int(transactions["customer_id"].nunique()),
-        "first_day": f"{transactions['timestamp'].min():%Y-%m-%d}",
-        "last_day": f"{transactions['timestamp'].max():%Y-%m-%d}",
+        "rows": sum(p["rows"] for p in parts),
+        "customers": sum(p["customers"] for p in parts),
+        "first_day": f"{min(p['first'] for p in parts):%Y-%m-%d}",
+        "last_day": f"{max(p['last'] for p in parts):%Y-%m-%d}",
         "hash": digest,
     }
 
@@ -139,9 +155,74 @@ def stacked_snapshots(
     return pd.concat(frames), degraded
 
 
-def _cutoffs(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[list, str]:
+class Log(Protocol):
+    """A transaction log and the per-customer work of training on it. :class:`InMemoryLog` does it on one
+    frame here; ``training.partitioned.PartitionedLog`` on customer partitions of a Dask cluster, where
+    the fits get what the cluster reduces (CLV counts) and gathers (as-of tables, sampled snapshots)."""
+
+    def until(self, as_of: pd.Timestamp) -> Log: ...
+    def first_day(self) -> pd.Timestamp: ...
+    def eligibility(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility: ...
+    def snapshot(self, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[pd.DataFrame, CLVModel]: ...
+    def season(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Season: ...
+    def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
+                progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]: ...
+    def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame: ...
+    def scores(self, bundle: ChurnCLVBundle, *, as_of: pd.Timestamp) -> pd.DataFrame: ...
+    def fingerprint(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class InMemoryLog:
+    """:class:`Log` of one canonical frame, encoded once (lazily) for every step of a fit."""
+
+    transactions: pd.DataFrame
+
+    @cached_property
+    def enc(self) -> Encoded:
+        return encode(self.transactions)
+
+    def until(self, as_of: pd.Timestamp) -> InMemoryLog:
+        return InMemoryLog(until(self.transactions, as_of))
+
+    def first_day(self) -> pd.Timestamp:
+        return self.transactions["timestamp"].min().normalize()
+
+    def eligibility(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
+        return check(self.transactions, as_of=as_of, horizon_days=config.horizon_days,
+                     snapshot_history_days=config.plan.min_history_days)
+
+    def snapshot(self, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[pd.DataFrame, CLVModel]:
+        features = build_features(self.enc, as_of=as_of)
+        clv = config.clv_model().fit(features)
+        return with_clv(features, clv=clv, horizon_days=config.horizon_days), clv
+
+    def season(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Season:
+        return season_ahead(self.enc, as_of=as_of, horizon_days=config.horizon_days,
+                            min_history_days=config.plan.min_history_days, clv_model=config.clv_model)
+
+    def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
+                progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]:
+        return stacked_snapshots(self.enc, cutoffs=cutoffs, config=config, progress=progress)
+
+    def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+        return make_labels(self.enc, as_of=as_of, horizon_days=horizon_days)
+
+    def scores(self, bundle: ChurnCLVBundle, *, as_of: pd.Timestamp) -> pd.DataFrame:
+        return bundle.score(self.transactions, as_of=as_of)
+
+    def fingerprint(self) -> dict:
+        return fingerprint(self.transactions)
+
+
+def as_log(transactions: pd.DataFrame | Log) -> Log:
+    """A canonical frame as an :class:`InMemoryLog`; a :class:`Log` as it is."""
+    return InMemoryLog(transactions) if isinstance(transactions, pd.DataFrame) else transactions
+
+
+def _cutoffs(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[list, str]:
     """The stacked cutoffs for a fit at ``as_of``, or ([], why) when the history is too short for one."""
-    first_day = transactions["timestamp"].min().normalize()
+    first_day = as_log(transactions).first_day()
     try:
         return cutoff_dates(as_of=as_of, first_day=first_day, horizon_days=config.horizon_days,
                             plan=config.plan), ""
@@ -150,25 +231,21 @@ def _cutoffs(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainCo
 
 
 def fit_models(
-    transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig, progress: Progress | None = None
+    transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig, progress: Progress | None = None
 ) -> Fit:
     """Fit the CLV model at ``as_of`` and the churn/purchase models on stacked past snapshots.
 
     Without history for one snapshot, or when every snapshot had the same outcome, the BG/NBD model
     alone gives churn (P(no purchase in the horizon)) and purchases, and ``notes`` says so.
     """
-    visible = until(transactions, as_of)
+    visible = as_log(transactions).until(as_of)  # in memory: encoded once for as_of, the season and every snapshot
     if progress:
         progress(f"CLV model at {as_of:%Y-%m-%d}")
-    enc = encode(visible)  # shared by the fit at as_of, the season ahead and every snapshot
-    features = build_features(enc, as_of=as_of)
-    clv = config.clv_model().fit(features)
-    current = with_clv(features, clv=clv, horizon_days=config.horizon_days)
-    season = season_ahead(enc, as_of=as_of, horizon_days=config.horizon_days,
-                          min_history_days=config.plan.min_history_days, clv_model=config.clv_model)
+    current, clv = visible.snapshot(as_of=as_of, config=config)
+    season = visible.season(as_of=as_of, config=config)
     notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.seen else [])
     cutoffs, why = _cutoffs(visible, as_of=as_of, config=config)
-    stacked, degraded = (stacked_snapshots(enc, cutoffs=cutoffs, config=config, progress=progress)
+    stacked, degraded = (visible.stacked(cutoffs=cutoffs, config=config, progress=progress)
                          if cutoffs else (None, []))
     notes += [f"snapshot {d['cutoff']}: BG/NBD features missing ({d['reason']})" for d in degraded]
     if stacked is not None and stacked["churned"].nunique() < 2:
@@ -180,17 +257,20 @@ def fit_models(
     if progress:
         progress("LightGBM churn and purchase models")
     purchases = fit_purchases(stacked, settings=config.boost, horizon_days=config.horizon_days)
-    lightgbm_total = float(purchases.predict(current).sum())
+    churn = fit_churn(stacked, settings=config.boost, horizon_days=config.horizon_days)
+    predicted = Predicted(churn=churn.predict_proba(current), purchases=purchases.predict(current))
+    lightgbm_total = float(predicted.purchases.sum())
     models = Models(
         as_of=as_of,
         horizon_days=config.horizon_days,
         clv=clv,
-        churn=fit_churn(stacked, settings=config.boost, horizon_days=config.horizon_days),
+        churn=churn,
         purchases=purchases,
         season_factor=season.factor,
         poisson_scale=float(current["bgnbd_expected_purchases"].sum() / lightgbm_total) if lightgbm_total > 0 else 1.0,
     )
-    return Fit(models, current, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()), notes=notes)
+    return Fit(models, current, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()),
+               notes=notes, predicted=predicted)
 
 
 def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_error_pct: float) -> str:
@@ -207,7 +287,7 @@ def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_er
     return min(errors, key=total.get)
 
 
-def evaluate(fit: Fit, transactions: pd.DataFrame, *, origin: pd.Timestamp, config: TrainConfig):
+def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp, config: TrainConfig):
     """Score the backtest models at ``origin`` (the day they were fitted at, whose snapshot they hold) and
     compare with what happened in the next horizon.
 
@@ -215,20 +295,22 @@ def evaluate(fit: Fit, transactions: pd.DataFrame, *, origin: pd.Timestamp, conf
     The churn score is LightGBM's unless BG/NBD's P(no purchase) ranks this window better.
     """
     models, table = fit.models, fit.table
-    actual = make_labels(transactions, as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
+    actual = as_log(transactions).labels(as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
     y = actual["churned"].to_numpy(dtype=float)
     errors = {
-        m: purchase_metrics(pd.Series(expected_purchases(models, table, m), index=table.index), actual["purchases"])
+        m: purchase_metrics(pd.Series(expected_purchases(models, table, m, predicted=fit.predicted), index=table.index),
+                            actual["purchases"])
         for m in models.purchase_methods
     }
     method = choose_purchases_method(errors, max_total_error_pct=config.max_total_error_pct)
     bgnbd_churn = churn_metrics(y, table["bgnbd_p_no_purchase"].to_numpy())
     churn_method = "bgnbd"
     if models.churn is not None:
-        lightgbm_auc = churn_metrics(y, models.churn.predict_proba(table))["roc_auc"]
+        lightgbm_auc = churn_metrics(y, fit.predicted.churn if fit.predicted is not None
+                                     else models.churn.predict_proba(table))["roc_auc"]
         churn_method = "lightgbm" if not lightgbm_auc < bgnbd_churn["roc_auc"] else "bgnbd"
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy,
-                            churn_method=churn_method).values(table)
+                            churn_method=churn_method).values(table, predicted=fit.predicted)
     scored["rfm_logistic"] = (fit.rfm_logistic.predict_proba(table[list(RFM_COLUMNS)].clip(lower=0))[:, 1]
                               if fit.rfm_logistic is not None else np.nan)
     metrics = {
@@ -253,37 +335,37 @@ def evaluate(fit: Fit, transactions: pd.DataFrame, *, origin: pd.Timestamp, conf
     return metrics, backtest, method, churn_method
 
 
-def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, origin: pd.Timestamp,
+def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp,
                    horizon_days: int) -> dict[str, float]:
     """Churn AUC and total purchases error of any bundle scored at ``origin`` on the next ``horizon_days``
     (the gate's measure: it scores the champion on a challenger's backtest window)."""
-    scores = bundle.score(transactions, as_of=origin).set_index("customer_id")
-    actual = make_labels(transactions, as_of=origin, horizon_days=horizon_days).reindex(scores.index)
+    log = as_log(transactions)
+    scores = log.scores(bundle, as_of=origin).set_index("customer_id")
+    actual = log.labels(as_of=origin, horizon_days=horizon_days).reindex(scores.index)
     churn = churn_metrics(actual["churned"].to_numpy(dtype=float), scores["churn_probability"].to_numpy())
     purchases = forecast_metrics(scores["expected_purchases"], actual["purchases"], name="purchases")
     return {"lightgbm.roc_auc": churn["roc_auc"],
             "lightgbm.purchases_total_error_pct": purchases["purchases_total_error_pct"]}
 
 
-def eligibility(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
+def eligibility(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
     """The eligibility report of a training run at ``as_of`` (see :mod:`training.eligibility`)."""
-    return check(transactions, as_of=as_of, horizon_days=config.horizon_days,
-                 snapshot_history_days=config.plan.min_history_days)
+    return as_log(transactions).eligibility(as_of=as_of, config=config)
 
 
-def planned_steps(transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig) -> int:
+def planned_steps(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> int:
     """How many progress steps :func:`train` reports (snapshots of both fits, plus 2 model steps each)."""
     origins = (as_of - pd.Timedelta(days=config.horizon_days), as_of)
     return sum(len(_cutoffs(transactions, as_of=o, config=config)[0]) + 2 for o in origins)
 
 
 def train(
-    transactions: pd.DataFrame, *, as_of: pd.Timestamp, config: TrainConfig = TrainConfig(),
+    transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig = TrainConfig(),
     progress: Progress | None = None
 ) -> TrainResult:
     """Backtest on the latest full horizon before ``as_of``, then refit on everything up to ``as_of``."""
     as_of = pd.Timestamp(as_of_day(as_of))
-    visible = until(transactions, as_of)
+    visible = as_log(transactions).until(as_of)
     gates = eligibility(visible, as_of=as_of, config=config)
     gates.raise_if_failed()
     origin = as_of - pd.Timedelta(days=config.horizon_days)
@@ -292,8 +374,8 @@ def train(
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
     unsegmented = ChurnCLVBundle(models=final.models, purchases_method=method, policy=config.policy,
                                  churn_method=churn_method)
-    current = unsegmented.values(final.table)
-    data_print = fingerprint(visible)
+    current = unsegmented.values(final.table, predicted=final.predicted)
+    data_print = visible.fingerprint()
     metadata = {
         "as_of": iso(as_of),
         "horizon_days": config.horizon_days,

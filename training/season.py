@@ -59,18 +59,28 @@ def season_ahead(transactions: pd.DataFrame | Encoded, *, as_of: pd.Timestamp, h
     """
     enc = encode(transactions)  # once for every earlier year
     first_day = enc.frame["timestamp"].min().normalize()
-    windows = []
-    for cutoff in same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days):
-        features = build_features(enc, as_of=cutoff)
-        try:
-            forecast = clv_model().fit(features).predict(features, horizon_days=horizon_days)
-        except CLVFitError:
-            continue
-        actual = make_labels(enc, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum()
-        predicted = float(forecast["expected_purchases"].sum())
-        if actual >= MIN_WINDOW_PURCHASES and predicted > 0:
-            windows.append({"cutoff": iso(cutoff), "actual": int(actual), "forecast": predicted,
-                            "ratio": float(actual / predicted)})
+    cutoffs = same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days)
+    return season_of([window_forecast(enc, cutoff=c, horizon_days=horizon_days, clv_model=clv_model) for c in cutoffs],
+                     horizon_days=horizon_days)
+
+
+def window_forecast(transactions: pd.DataFrame | Encoded, *, cutoff: pd.Timestamp, horizon_days: int,
+                    clv_model: Callable) -> dict | None:
+    """What happened in ``(cutoff, cutoff + horizon_days]`` and what a BG/NBD model fitted at ``cutoff`` forecast:
+    ``{"cutoff", "actual", "forecast"}`` (purchases), or None when no model could be fitted there."""
+    features = build_features(transactions, as_of=cutoff)
+    try:
+        forecast = clv_model().fit(features).predict(features, horizon_days=horizon_days)
+    except CLVFitError:
+        return None
+    actual = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum()
+    return {"cutoff": iso(cutoff), "actual": int(actual), "forecast": float(forecast["expected_purchases"].sum())}
+
+
+def season_of(measured: list[dict | None], *, horizon_days: int) -> Season:
+    """The :class:`Season` from the :func:`window_forecast` of each earlier year (latest first)."""
+    windows = [m | {"ratio": float(m["actual"] / m["forecast"])} for m in measured
+               if m is not None and m["actual"] >= MIN_WINDOW_PURCHASES and m["forecast"] > 0]
     if not windows:  # the eligibility report says so
         return Season()
     factor = float(np.clip(damped_trend([w["ratio"] for w in windows]), *FACTOR_RANGE))

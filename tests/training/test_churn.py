@@ -1,5 +1,7 @@
 """Stacked past cutoffs: label windows never pass the as-of date; validation never overlaps training."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,10 +9,13 @@ import pytest
 from scoring.boosters import top_drivers
 from training.churn import (
     WEIGHT,
+    BoostSettings,
     CutoffPlan,
     TrainingError,
     cutoff_dates,
     feature_columns,
+    fit_churn,
+    fit_purchases,
     sample_customers,
     time_split,
 )
@@ -87,3 +92,48 @@ def test_a_very_rare_outcome_fills_at_most_half():
     sampled = sample_customers(snap, max_rows=10, seed=0)
     assert (~sampled["churned"]).sum() == 5 and sampled["churned"].sum() == 5
     np.testing.assert_allclose(sampled.groupby("churned")[WEIGHT].sum().to_numpy(), [6, 94])
+
+
+def _stacked(n_cutoffs: int = 8, per_cutoff: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Synthetic snapshots 14 days apart: churn and purchases both depend on ``x``."""
+    rng = np.random.default_rng(seed)
+    n = n_cutoffs * per_cutoff
+    x = rng.normal(size=n)
+    purchases = rng.poisson(np.exp(0.5 + 0.8 * x))
+    return pd.DataFrame({
+        "cutoff": np.repeat(pd.date_range("2025-01-01", periods=n_cutoffs, freq="14D"), per_cutoff),
+        "x": x, "noise": rng.normal(size=n), "purchases": purchases, "churned": purchases == 0,
+    })
+
+
+SMALL_BOOST = BoostSettings(n_estimators=200, learning_rate=0.05, num_leaves=4, min_child_samples=20,
+                            early_stopping_rounds=10, large_learning_rate=0.2)
+
+
+@pytest.mark.parametrize("fit", [fit_churn, fit_purchases])
+def test_below_the_scale_threshold_the_model_is_refitted_on_every_cutoff(fit):
+    stacked = _stacked()
+    scorer = fit(stacked, settings=SMALL_BOOST, horizon_days=30)
+    assert scorer.booster.best_iteration == 0  # the refit runs a fixed number of rounds, no early stopping
+    assert float(scorer.booster.params["learning_rate"]) == 0.05
+
+
+@pytest.mark.parametrize("fit", [fit_churn, fit_purchases])
+def test_at_scale_the_early_stopped_model_is_kept_with_the_larger_learning_rate(fit):
+    stacked = _stacked()
+    at_scale = replace(SMALL_BOOST, large_rows=len(stacked) - 1)
+    scorer = fit(stacked, settings=at_scale, horizon_days=30)
+    booster = scorer.booster
+    assert 0 < booster.best_iteration < at_scale.n_estimators  # early-stopped on the latest cutoff
+    assert float(booster.params["learning_rate"]) == 0.2 and int(booster.params["max_bin"]) == 63
+    # it learned from the cutoffs whose label windows end by the validation cutoff only: the outcomes of
+    # the cutoffs within one horizon of it change nothing
+    latest = stacked["cutoff"].max()
+    hidden = (stacked["cutoff"] < latest) & (stacked["cutoff"] + pd.Timedelta(days=30) > latest)
+    assert hidden.any()
+    shuffled = stacked.copy()
+    shuffled.loc[hidden, ["purchases", "churned"]] = shuffled.loc[hidden, ["purchases", "churned"]].to_numpy()[::-1]
+    again = fit(shuffled, settings=at_scale, horizon_days=30)
+    frame = stacked.iloc[:50]
+    np.testing.assert_array_equal(again.booster.predict(frame[list(again.features)]),
+                                  booster.predict(frame[list(scorer.features)]))

@@ -90,3 +90,22 @@ def test_a_history_without_purchases_by_as_of_scores_to_an_empty_table(seed_tran
     later = seed_transactions.loc[seed_transactions["customer_id"] == "C00001"]
     table = seed_result.bundle.score(later, as_of=later["timestamp"].min() - pd.Timedelta(days=1))
     assert table.empty and list(table.columns[:9]) == list(seed_result.bundle.score(later, as_of=SEED_AS_OF).columns[:9])
+
+
+def test_each_fit_predicts_its_as_of_table_once_and_every_use_reads_those_outputs(seed_transactions, seed_result):
+    """At a million customers a LightGBM prediction takes seconds: the backtest and the policy reuse the
+    outputs computed at fit time, and they are the models' own."""
+    from scoring.bundle import Predicted
+
+    fit = seed_result.backtest_fit
+    np.testing.assert_array_equal(fit.predicted.churn, fit.models.churn.predict_proba(fit.table))
+    np.testing.assert_array_equal(fit.predicted.purchases, fit.models.purchases.predict(fit.table))
+    bundle = seed_result.bundle
+    final = bundle.snapshot(seed_transactions, as_of=SEED_AS_OF)
+    fresh = bundle.values(final)
+    given = Predicted(churn=bundle.models.churn.predict_proba(final), purchases=bundle.models.purchases.predict(final))
+    pd.testing.assert_frame_equal(bundle.values(final, predicted=given), fresh)
+    zeros = Predicted(churn=np.zeros(len(final)), purchases=np.zeros(len(final)))
+    used = bundle.values(final, predicted=zeros)  # what is given is used, not computed again
+    assert (used["churn_probability"] == 0).all() == (bundle.churn_method == "lightgbm")
+    assert (used["expected_purchases"] == 0).all() == (bundle.purchases_method == "lightgbm_poisson")

@@ -1,0 +1,97 @@
+"""``--dask``: the commands on a Dask cluster write what the single-process ones write, and fail in one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scoring.scores import read_score_metadata
+from tests.conftest import SEED_CSV
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "churnclv", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    return proc.stderr
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, seed_transactions) -> Path:
+    folder = tmp_path_factory.mktemp("seed-parquet")
+    for month, rows in seed_transactions.groupby(seed_transactions["timestamp"].dt.strftime("%Y-%m")):
+        rows.to_parquet(folder / f"{month}.parquet", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("path", ["no-such-folder", "*.nothing.parquet", str(SEED_CSV)])
+def test_a_path_without_parquet_files_is_one_line_before_any_cluster_starts(path, tmp_path):
+    message = _one_line_error(_cli("features", "-t", path, "--dask", "local", CHURNCLV_HOME=str(tmp_path)))
+    assert message.startswith(f"error: no Parquet files at {path}: with --dask, -t is a Parquet dataset")
+
+
+def test_a_malformed_scheduler_address_is_one_line(dataset, tmp_path):
+    message = _one_line_error(_cli("features", "-t", str(dataset), "--dask", "tcp://host:port",
+                                   CHURNCLV_HOME=str(tmp_path)))
+    assert message.startswith("error: cannot reach a Dask scheduler at 'tcp://host:port'")
+
+
+def test_drop_is_refused_with_dask_in_one_line(dataset, tmp_path):
+    message = _one_line_error(_cli("features", "-t", str(dataset), "--dask", "local", "--bad-rows", "drop",
+                                   CHURNCLV_HOME=str(tmp_path)))
+    assert "--bad-rows drop is not available with --dask" in message
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_one_line_naming_it(dataset, tmp_path):
+    message = _one_line_error(_cli("train", "-t", str(dataset), "--dask", "tcp://127.0.0.1:1",
+                                   CHURNCLV_HOME=str(tmp_path)))
+    assert message.startswith("error: cannot reach a Dask scheduler at 'tcp://127.0.0.1:1' (Timed out")
+    assert "--dask local" in message
+
+
+@pytest.mark.slow
+def test_features_and_scores_with_dask_local_equal_the_single_process_files(dataset, trained_home, tmp_path):
+    env = {"CHURNCLV_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": trained_home.tracking_uri}
+    proc = _cli("features", "-t", str(dataset), "--dask", "local", "--as-of", "2025-12-31", **env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dashboard http://" in proc.stderr and "Read 25,057 transactions of 4,000 customers" in proc.stderr
+    single = _cli("features", "-t", str(SEED_CSV), "--as-of", "2025-12-31", "--out", str(tmp_path / "f.parquet"), **env)
+    assert single.returncode == 0, single.stderr[-3000:]
+    got = pd.read_parquet(tmp_path / "out" / "features.parquet").sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(got, pd.read_parquet(tmp_path / "f.parquet"))
+
+    proc = _cli("score", "-t", str(dataset), "--dask", "local", "--explain", **env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "scores" / "latest"
+    assert f"Wrote 4,000 scores to {folder} (" in proc.stderr
+    scores = pd.read_parquet(folder).sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(scores, pd.read_parquet(trained_home.scores_path), check_exact=False, rtol=1e-12)
+    assert read_score_metadata(next(folder.glob("*.parquet"))) == read_score_metadata(trained_home.scores_path)
+
+
+@pytest.mark.slow
+def test_bad_rows_on_the_cluster_are_named_without_a_traceback(tmp_path, seed_transactions):
+    folder = tmp_path / "tx"
+    folder.mkdir()
+    as_text = seed_transactions.astype({"amount": "str"})
+    as_text.iloc[:500].to_parquet(folder / "a.parquet", index=False)
+    bad = as_text.iloc[500:600].reset_index(drop=True)
+    bad.loc[[3, 7], "amount"] = "n/a"
+    bad.to_parquet(folder / "b.parquet", index=False)
+    proc = _cli("features", "-t", str(folder), "--dask", "local", CHURNCLV_HOME=str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    assert "column 'amount': 2 row(s) are not finite numbers (e.g. row 4: 'n/a', row 8: 'n/a')" in proc.stderr
+    assert not (tmp_path / "out").exists()
