@@ -76,3 +76,13 @@ def trained_home(tmp_path_factory, seed_transactions) -> Trained:
                           home / "scores" / "latest.parquet", score_metadata(bundle, as_of=SEED_AS_OF))
     return Trained(home=home, tracking_uri=uri, version=outcome.logged.version, run_id=outcome.logged.run_id,
                    as_of=SEED_AS_OF, scores_path=scores)
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory, seed_transactions) -> Path:
+    """The seed log as a Parquet dataset, one file per month (as a warehouse exports it): the input of
+    ``--dask``."""
+    folder = tmp_path_factory.mktemp("seed-parquet")
+    for month, rows in seed_transactions.groupby(seed_transactions["timestamp"].dt.strftime("%Y-%m")):
+        rows.to_parquet(folder / f"{month}.parquet", index=False)
+    return folder

@@ -28,14 +28,6 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
     return proc.stderr
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory, seed_transactions) -> Path:
-    folder = tmp_path_factory.mktemp("seed-parquet")
-    for month, rows in seed_transactions.groupby(seed_transactions["timestamp"].dt.strftime("%Y-%m")):
-        rows.to_parquet(folder / f"{month}.parquet", index=False)
-    return folder
-
-
 @pytest.mark.parametrize("path", ["no-such-folder", "*.nothing.parquet", str(SEED_CSV)])
 def test_a_path_without_parquet_files_is_one_line_before_any_cluster_starts(path, tmp_path):
     message = _one_line_error(_cli("features", "-t", path, "--dask", "local", CHURNCLV_HOME=str(tmp_path)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,15 +67,6 @@ def test_fingerprints_of_customer_groups_add_up_to_the_whole(seed_transactions):
 
 
 # -- on the cluster ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory, seed_transactions) -> Path:
-    """The seed log as a Parquet dataset, one file per month (as a warehouse exports it)."""
-    folder = tmp_path_factory.mktemp("seed-parquet")
-    for month, rows in seed_transactions.groupby(seed_transactions["timestamp"].dt.strftime("%Y-%m")):
-        rows.to_parquet(folder / f"{month}.parquet", index=False)
-    return folder
-
 
 @pytest.fixture(scope="module")
 def client():
