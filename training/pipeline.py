@@ -183,7 +183,9 @@ class InMemoryLog:
         return encode(self.transactions)
 
     def until(self, as_of: pd.Timestamp) -> InMemoryLog:
-        return InMemoryLog(until(self.transactions, as_of))
+        """The log up to ``as_of``: this one (its encoding kept) when no row is later."""
+        kept = until(self.transactions, as_of)
+        return self if len(kept) == len(self.transactions) else InMemoryLog(kept)
 
     def first_day(self) -> pd.Timestamp:
         return self.transactions["timestamp"].min().normalize()
