@@ -19,11 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/churnclv quickstart
 
+# The suite runs on one worker per core; its slow tests start first (tests/conftest.py).
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: $(STAMP) chromium
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: $(STAMP) chromium
-	$(VENV)/bin/python -m pytest -m "not slow"
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 bench: $(STAMP) chromium
 	$(VENV)/bin/python benchmarks/features.py

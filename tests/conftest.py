@@ -86,3 +86,15 @@ def dataset(tmp_path_factory, seed_transactions) -> Path:
     for month, rows in seed_transactions.groupby(seed_transactions["timestamp"].dt.strftime("%Y-%m")):
         rows.to_parquet(folder / f"{month}.parquet", index=False)
     return folder
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first on every worker of ``make test``. pytest-xdist's worksteal gives each worker a
+    contiguous share of this order and steals from the ends of the shares, so the slow tests are dealt
+    round-robin to the head of each share: the longest start at once and the short ones fill in."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    fast = [item for item in items if not item.get_closest_marker("slow")]
+    shares = [slow[k::workers] + fast[k * len(fast) // workers:(k + 1) * len(fast) // workers]
+              for k in range(workers)]
+    items[:] = [item for share in shares for item in share]

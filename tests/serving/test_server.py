@@ -81,9 +81,10 @@ def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, wor
         yield url
 
 
-@pytest.fixture()
-def server(trained_home, tmp_path):
-    with running_server(trained_home.home, tmp_path) as url:
+@pytest.fixture(scope="module")
+def server(trained_home, tmp_path_factory):
+    """One server for the tests that only ask it questions."""
+    with running_server(trained_home.home, tmp_path_factory.mktemp("server")) as url:
         yield url
 
 

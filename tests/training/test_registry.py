@@ -239,7 +239,7 @@ def test_a_registered_version_loads_in_a_fresh_environment_outside_the_checkout(
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
     python = tmp_path / "venv" / "bin" / "python"
     pip_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile", "-r",
                     str(model_dir / "requirements.txt")], check=True, timeout=1800, env=pip_env, cwd=tmp_path)
     sample = seed_transactions.loc[seed_transactions["customer_id"].isin(
         seed_transactions["customer_id"].drop_duplicates().iloc[::7])]

@@ -28,18 +28,30 @@ def shapes() -> dict[str, zoo.Shape]:
     return {name: make() for name, make in zoo.SHAPES.items()}
 
 
-def trained(shape: zoo.Shape, as_of: pd.Timestamp):
-    seen = until(shape.transactions, as_of)
-    result = train(seen, as_of=as_of, config=QUICK)
-    return result, result.bundle.score(seen, as_of=as_of).set_index("customer_id")
+@pytest.fixture(scope="module")
+def trained(shapes):
+    """``trained(name, which)``: the shape trained at its ``which``-th as-of date on the history only, and
+    its scores; each fitted once for every test of this module."""
+    done = {}
+
+    def fit(name: str, which: int = 0):
+        if (name, which) not in done:
+            shape = shapes[name]
+            as_of = shape.as_ofs[which]
+            seen = until(shape.transactions, as_of)
+            result = train(seen, as_of=as_of, config=QUICK)
+            done[name, which] = result, result.bundle.score(seen, as_of=as_of).set_index("customer_id")
+        return done[name, which]
+
+    return fit
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "which"), CASES, ids=[f"{n}-{i}" for n, i in CASES])
-def test_every_shape_trains_scores_and_forecasts_the_real_future(shapes, name, which):
+def test_every_shape_trains_scores_and_forecasts_the_real_future(shapes, trained, name, which):
     shape = shapes[name]
     as_of = shape.as_ofs[which]
-    result, scores = trained(shape, as_of)
+    result, scores = trained(name, which)
     assert np.isfinite(scores[list(SCORES)].to_numpy()).all()
     assert scores["churn_probability"].between(0, 1).all() and (scores["expected_purchases"] >= 0).all()
     actual = make_labels(shape.transactions, as_of=as_of, horizon_days=QUICK.horizon_days)["purchases"].sum()
@@ -47,19 +59,18 @@ def test_every_shape_trains_scores_and_forecasts_the_real_future(shapes, name, w
     assert abs(error) <= 0.15, f"{name} at {as_of:%Y-%m-%d}: total purchases {error:+.1%}"
 
 
-def test_no_dropout_is_named_as_the_nbd_limit(shapes):
-    shape = shapes["no_dropout"]
-    result, scores = trained(shape, shape.as_ofs[0])
+def test_no_dropout_is_named_as_the_nbd_limit(trained):
+    result, scores = trained("no_dropout")
     assert result.bundle.models.clv.fit_report_["bgnbd"]["method"] == "nbd_limit"
     assert any("no dropout" in note for note in result.bundle.metadata["notes"])
     assert (scores["p_alive"] == 1.0).all()
 
 
-def test_a_young_log_serves_the_btyd_model_that_was_measured_and_says_so(shapes):
+def test_a_young_log_serves_the_btyd_model_that_was_measured_and_says_so(shapes, trained):
     """213 days of history: the backtest (at as_of - 90) has too little for stacked snapshots, so only the
     BG/NBD churn score was measured, and that is what is served."""
     shape = shapes["young"]
-    result, scores = trained(shape, shape.as_ofs[0])
+    result, scores = trained("young")
     assert result.backtest_fit.models.churn is None and result.bundle.metadata["churn_method"] == "bgnbd"
     assert any("BG/NBD alone" in note for note in result.bundle.metadata["notes"])
     np.testing.assert_allclose(scores["churn_probability"],
@@ -67,10 +78,10 @@ def test_a_young_log_serves_the_btyd_model_that_was_measured_and_says_so(shapes)
                                                       as_of=shape.as_ofs[0])["bgnbd_p_no_purchase"])
 
 
-def test_the_season_ahead_is_taken_from_the_same_window_a_year_earlier(shapes):
+def test_the_season_ahead_is_taken_from_the_same_window_a_year_earlier(shapes, trained):
     """Q4 ahead (30 Sep): the factor lifts the stationary BG/NBD forecast; the quiet quarter (31 Dec) lowers it."""
     shape = shapes["seasonal_q4"]
-    peak, quiet = (train(until(shape.transactions, d), as_of=d, config=QUICK).bundle.models for d in shape.as_ofs)
+    peak, quiet = (trained("seasonal_q4", which)[0].bundle.models for which in range(len(shape.as_ofs)))
     assert peak.season_factor > 1.5 and quiet.season_factor < 0.7
 
 
