@@ -159,7 +159,7 @@ class PartitionedLog:
         measured = [None if clv is None else {"cutoff": iso(c), "actual": sum(s[j][1] for s in sums),
                                                "forecast": sum(s[j][0] for s in sums)}
                     for j, (c, clv) in enumerate(zip(cutoffs, models))]
-        return season_of(measured, horizon_days=config.horizon_days)
+        return season_of(measured, horizon_days=config.horizon_days, first_day=self.first_day())
 
     def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]:

@@ -5,9 +5,12 @@ the same calendar window one or more years before the as-of date, a BG/NBD model
 those earlier dates (on the data up to it only) is compared with what happened in its next
 ``horizon_days``. The ratio actual / forecast of the latest such year is the factor applied to the
 forecast now. The ratio drifts as the customer base ages (a donor base that gave 3.4x the stationary
-forecast at its first appeal gives 2.2x a year later), so with two or more years the factor follows
-half of the latest year-on-year change in the ratio (a damped trend, in log scale). Years are 52 weeks
-(364 days), so weekdays line up.
+forecast at its first appeal gives 2.2x a year later), so when the model of the year before had seen
+every season but the one ahead (history of at least a year minus the horizon), the factor follows half
+of the latest year-on-year change in the ratio (a damped trend, in log scale). A ratio measured on a
+younger base is not used for the trend: it mixes the base's youth into the season (a donor base whose
+first December gave 9.8x, then 2.3x, gave 2.1x the next year, and the trend would have said 1.1x).
+Years are 52 weeks (364 days), so weekdays line up.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def season_ahead(transactions: pd.DataFrame | Encoded, *, as_of: pd.Timestamp, h
     first_day = enc.frame["timestamp"].min().normalize()
     cutoffs = same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days)
     return season_of([window_forecast(enc, cutoff=c, horizon_days=horizon_days, clv_model=clv_model) for c in cutoffs],
-                     horizon_days=horizon_days)
+                     horizon_days=horizon_days, first_day=first_day)
 
 
 def window_forecast(transactions: pd.DataFrame | Encoded, *, cutoff: pd.Timestamp, horizon_days: int,
@@ -77,15 +80,19 @@ def window_forecast(transactions: pd.DataFrame | Encoded, *, cutoff: pd.Timestam
     return {"cutoff": iso(cutoff), "actual": int(actual), "forecast": float(forecast["expected_purchases"].sum())}
 
 
-def season_of(measured: list[dict | None], *, horizon_days: int) -> Season:
-    """The :class:`Season` from the :func:`window_forecast` of each earlier year (latest first)."""
+def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.Timestamp) -> Season:
+    """The :class:`Season` from the :func:`window_forecast` of each earlier year (latest first) of a log
+    that starts on ``first_day``."""
     windows = [m | {"ratio": float(m["actual"] / m["forecast"])} for m in measured
                if m is not None and m["actual"] >= MIN_WINDOW_PURCHASES and m["forecast"] > 0]
     if not windows:  # the eligibility report says so
         return Season()
-    factor = float(np.clip(damped_trend([w["ratio"] for w in windows]), *FACTOR_RANGE))
-    latest = windows[0]
-    trend = f", {len(windows)} years' trend" if len(windows) > 1 else ""
+    latest, *older = windows
+    before = pd.Timestamp(latest["cutoff"]) - pd.Timedelta(days=YEAR_DAYS)
+    mature = [w for w in older[:1]  # the year before, if its model had seen every season but the one ahead
+              if pd.Timestamp(w["cutoff"]) == before and (before - first_day).days >= YEAR_DAYS - horizon_days]
+    factor = float(np.clip(damped_trend([w["ratio"] for w in (latest, *mature)]), *FACTOR_RANGE))
+    trend = f", 2 years' trend (ratio {mature[0]['ratio']:.2f} a year before)" if mature else ""
     return Season(factor=factor, windows=windows,
                   note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier{trend} "
                        f"({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, "

@@ -1,9 +1,10 @@
-"""The season factor: the latest year's ratio, moved by half its year-on-year change (hand-computed)."""
+"""The season factor: the latest year's ratio, moved by half its year-on-year change when the model of the year
+before had seen every other season (hand-computed)."""
 
 import pandas as pd
 import pytest
 
-from training.season import damped_trend, same_season_cutoffs
+from training.season import damped_trend, same_season_cutoffs, season_of
 
 
 def test_one_year_gives_its_own_ratio():
@@ -20,3 +21,24 @@ def test_same_season_cutoffs_are_whole_52_week_years_with_enough_history():
     cutoffs = same_season_cutoffs(as_of=pd.Timestamp("2026-03-31"), first_day=pd.Timestamp("2024-01-01"),
                                   min_history_days=56)
     assert cutoffs == [pd.Timestamp("2025-04-01"), pd.Timestamp("2024-04-02")]
+
+
+def _window(cutoff: str, actual: int, forecast: float) -> dict:
+    return {"cutoff": cutoff, "actual": actual, "forecast": forecast}
+
+
+def test_the_trend_needs_a_full_year_of_history_behind_the_year_before():
+    latest, before = _window("2025-10-01", 229, 100.0), _window("2024-10-02", 978, 100.0)
+    # the year before had 185 days of history (from 2024-03-31), fewer than 364 - 90 = 274: its 9.78 is the
+    # base's youth, not the season
+    young = season_of([latest, before], horizon_days=90, first_day=pd.Timestamp("2024-03-31"))
+    assert young.factor == pytest.approx(2.29) and "trend" not in young.note
+    # with 274 days behind it, the trend counts: 2.29 * sqrt(2.29 / 9.78) = 2.29 * 0.483892 = 1.108112
+    mature = season_of([latest, before], horizon_days=90, first_day=pd.Timestamp("2024-01-02"))
+    assert mature.factor == pytest.approx(1.108112, abs=1e-6) and "ratio 9.78 a year before" in mature.note
+
+
+def test_windows_with_too_few_purchases_are_left_out_and_the_factor_is_bounded():
+    assert not season_of([_window("2025-10-01", 29, 10.0)], horizon_days=90, first_day=pd.Timestamp("2023-01-01")).seen
+    assert season_of([_window("2025-10-01", 600, 10.0)], horizon_days=90,
+                     first_day=pd.Timestamp("2023-01-01")).factor == 5.0

@@ -1,0 +1,95 @@
+"""Quality sweep: every shape of the zoo, trained at several as-of dates, judged on its generated future.
+
+The tests judge each shape at its own as-of dates (``tests/training/test_zoo.py``). Here each shape is
+also trained a quarter and half a year earlier (where the history still passes the gates), with the
+default training settings, and judged with ``training.realfuture.judge`` beside lifetimes' BG/NBD on
+the same cut. It shows how far the forecast of the next 90 days moves with the date, not only at the
+dates the tests were written for. Prints a Markdown table (and writes it as CSV with ``--out``).
+
+Usage: ``.venv/bin/python benchmarks/zoo_future.py [--shapes grocery,events] [--earlier 91,182] [--out FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from seeds import zoo
+from training.eligibility import EligibilityError
+from training.realfuture import judge
+
+
+def as_of_dates(shape: zoo.Shape, earlier: list[int]) -> list[pd.Timestamp]:
+    """The shape's own as-of dates and each of them ``earlier`` days before, oldest first."""
+    dates = {d - pd.Timedelta(days=k) for d in shape.as_ofs for k in [0, *earlier]}
+    return sorted(d for d in dates if d > shape.transactions["timestamp"].min())
+
+
+def sweep(names: list[str], earlier: list[int]) -> pd.DataFrame:
+    rows = []
+    for name in names:
+        shape = zoo.SHAPES[name]()
+        for as_of in as_of_dates(shape, earlier):
+            started = time.perf_counter()
+            try:
+                j = judge(shape.transactions, as_of=as_of, horizon_days=shape.horizon_days)
+            except EligibilityError as exc:
+                gates = [line.strip(" -").split(". ")[0] for line in str(exc).splitlines()[1:]]
+                rows.append({"shape": name, "as_of": f"{as_of:%Y-%m-%d}", "note": "not trained: " + "; ".join(gates)})
+                continue
+            m = j.metrics
+            season = next((n for n in j.training_notes if n.startswith("season ahead")), "")
+            rows.append({
+                "shape": name, "as_of": f"{as_of:%Y-%m-%d}", "actual_purchases": j.actual_purchases,
+                "churnclv_total_pct": m["churnclv"]["purchases_total_error_pct"],
+                "lifetimes_total_pct": m["lifetimes_bgnbd"]["purchases_total_error_pct"],
+                "churnclv_auc": m["churnclv"]["roc_auc"], "lifetimes_auc": m["lifetimes_bgnbd"]["roc_auc"],
+                "seconds": time.perf_counter() - started,
+                "note": season.split(",")[0].removeprefix("season ahead: "),
+            })
+            r = rows[-1]
+            print(f"{name} {r['as_of']}: churnclv {r['churnclv_total_pct']:+.1f}% lifetimes "
+                  f"{r['lifetimes_total_pct']:+.1f}% ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+def _pct(value: float) -> str:
+    return "no fit" if pd.isna(value) else f"{value:+.1f}%"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = ["| shape | as-of | purchases | total: churnclv | lifetimes | AUC: churnclv | lifetimes | season |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in table.fillna({"note": ""}).to_dict("records"):
+        if pd.isna(r.get("actual_purchases")):
+            lines.append(f"| {r['shape']} | {r['as_of']} | | | | | | {r['note']} |")
+            continue
+        auc = "" if pd.isna(r["lifetimes_auc"]) else f"{r['lifetimes_auc']:.3f}"
+        lines.append(f"| {r['shape']} | {r['as_of']} | {r['actual_purchases']:,.0f} | "
+                     f"{_pct(r['churnclv_total_pct'])} | {_pct(r['lifetimes_total_pct'])} | "
+                     f"{r['churnclv_auc']:.3f} | {auc} | {r['note']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", default=",".join(zoo.SHAPES), help="comma-separated shape names")
+    parser.add_argument("--earlier", default="91,182", help="days before each own as-of date to train at too")
+    parser.add_argument("--out", type=Path, help="write the table as CSV here")
+    args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)
+    table = sweep(args.shapes.split(","), [int(d) for d in args.earlier.split(",") if d])
+    print(markdown(table))
+    if args.out:
+        table.to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()
