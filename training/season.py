@@ -26,7 +26,7 @@ from features import Encoded, build_features, encode, make_labels
 from training.mle import CLVFitError
 
 YEAR_DAYS = 364
-MAX_YEARS = 3
+MAX_YEARS = 2  # the latest year and the one before it (for the trend)
 #: The factor is kept within these bounds (a window with almost no purchases gives no reliable ratio).
 FACTOR_RANGE = (0.2, 5.0)
 MIN_WINDOW_PURCHASES = 30
