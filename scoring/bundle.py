@@ -44,10 +44,10 @@ class Models:
 class Predicted:
     """The LightGBM outputs for one table, for code that scores the same table several times (training
     scores its as-of table for the Poisson scale, the backtest and the policy): at a million customers
-    each prediction takes seconds. ``None``: not computed (computed when needed)."""
+    each prediction takes seconds."""
 
-    churn: np.ndarray | None = None  # calibrated P(no purchase in the horizon), ChurnScorer.predict_proba
-    purchases: np.ndarray | None = None  # PurchaseScorer.predict, before the Poisson scale and the season
+    churn: np.ndarray  # calibrated P(no purchase in the horizon), ChurnScorer.predict_proba
+    purchases: np.ndarray  # PurchaseScorer.predict, before the Poisson scale and the season
 
 
 def expected_purchases(models: Models, table: pd.DataFrame, method: str, *,
@@ -62,8 +62,7 @@ def expected_purchases(models: Models, table: pd.DataFrame, method: str, *,
     if method == "bgnbd":
         return table["bgnbd_expected_purchases"].to_numpy(dtype=float) * models.season_factor
     if method == "lightgbm_poisson" and models.purchases is not None:
-        raw = predicted.purchases if predicted is not None and predicted.purchases is not None else None
-        raw = models.purchases.predict(table) if raw is None else raw
+        raw = models.purchases.predict(table) if predicted is None else predicted.purchases
         return raw * models.poisson_scale * models.season_factor
     raise ValueError(f"unknown purchases method {method!r}; use one of {models.purchase_methods}")
 
@@ -94,7 +93,7 @@ class ChurnCLVBundle:
         outputs for this table, if computed already)."""
         if self.churn_method != "lightgbm":
             churn = table["bgnbd_p_no_purchase"].to_numpy(dtype=float)
-        elif predicted is not None and predicted.churn is not None:
+        elif predicted is not None:
             churn = predicted.churn
         else:
             churn = self.models.churn.predict_proba(table)

@@ -105,18 +105,25 @@ def compress_bgnbd(
     if x.size == 0:
         return pd.DataFrame({"x": np.zeros(0, np.int64), "t_x": np.zeros(0), "T": np.zeros(0),
                              "weight": np.zeros(0, np.int64)})
+    return _bgnbd_cells(x, t_x, T_, np.ones(x.size, np.int64))
+
+
+def _bgnbd_cells(x: np.ndarray, t_x: np.ndarray, T_: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
+    """Rows (of ``weight`` customers each) with the same x and the same recency and T rounded to whole
+    units as one row: their weights summed, their recency and T averaged by weight; sorted by
+    (x, rounded t_x, rounded T). Shared by :func:`compress_bgnbd` and :func:`merge_bgnbd`."""
     t_r, T_r = np.floor(t_x + 0.5).astype(np.int64), np.floor(T_ + 0.5).astype(np.int64)
     base = int(T_r.max()) + 1
     if (int(x.max()) + 1) * base * base < 2**62:  # one int64 key per row: fast hashing
         key = (x * base + t_r) * base + T_r
     else:
         key = pd.MultiIndex.from_arrays([x, t_r, T_r])
-    codes, uniques = pd.factorize(key, sort=True)
-    weight = np.bincount(codes)
-    first = np.zeros(len(weight), np.int64)
+    codes, _ = pd.factorize(key, sort=True)
+    total = np.bincount(codes, weight).astype(np.int64)
+    first = np.zeros(len(total), np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]  # one row of each group, to read its x
-    return pd.DataFrame({"x": x[first], "t_x": np.bincount(codes, t_x) / weight,
-                         "T": np.bincount(codes, T_) / weight, "weight": weight.astype(np.int64)})
+    return pd.DataFrame({"x": x[first], "t_x": np.bincount(codes, t_x * weight) / total,
+                         "T": np.bincount(codes, T_ * weight) / total, "weight": total})
 
 
 def compress_gamma_gamma(frequency: np.ndarray, monetary_value: np.ndarray) -> pd.DataFrame:
@@ -130,7 +137,12 @@ def compress_gamma_gamma(frequency: np.ndarray, monetary_value: np.ndarray) -> p
     x = np.asarray(frequency).astype(np.int64)
     m = np.asarray(monetary_value, dtype=np.float64)
     keep = (x > 0) & (m > 0)
-    grouped = pd.DataFrame({"x": x[keep], "m": m[keep]}).groupby(["x", "m"], sort=True).size()
+    return _spend_cells(pd.DataFrame({"x": x[keep], "m": m[keep], "weight": np.ones(int(keep.sum()), np.int64)}))
+
+
+def _spend_cells(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows (x, m, weight) with the same (x, m) as one row, their weights summed; sorted by (x, m)."""
+    grouped = rows.groupby(["x", "m"], sort=True)["weight"].sum()
     return grouped.rename("weight").reset_index().astype({"x": np.int64, "m": np.float64, "weight": np.int64})
 
 
@@ -145,23 +157,13 @@ def merge_bgnbd(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     both = pd.concat([p for p in parts if len(p)] or list(parts[:1]), ignore_index=True)
     if both.empty:
         return both
-    w = both["weight"].to_numpy(np.int64)
-    x = both["x"].to_numpy(np.int64)
-    t_r = np.floor(both["t_x"].to_numpy() + 0.5).astype(np.int64)
-    T_r = np.floor(both["T"].to_numpy() + 0.5).astype(np.int64)
-    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([x, t_r, T_r]), sort=True)
-    weight = np.bincount(codes, w)
-    first = np.zeros(len(weight), np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
-    return pd.DataFrame({"x": x[first], "t_x": np.bincount(codes, both["t_x"].to_numpy() * w) / weight,
-                         "T": np.bincount(codes, both["T"].to_numpy() * w) / weight, "weight": weight.astype(np.int64)})
+    return _bgnbd_cells(both["x"].to_numpy(np.int64), both["t_x"].to_numpy(np.float64),
+                        both["T"].to_numpy(np.float64), both["weight"].to_numpy(np.int64))
 
 
 def merge_gamma_gamma(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """:func:`compress_gamma_gamma` of the union of disjoint groups of customers, from their compressed counts."""
-    both = pd.concat(list(parts), ignore_index=True)
-    grouped = both.groupby(["x", "m"], sort=True)["weight"].sum()
-    return grouped.rename("weight").reset_index().astype({"x": np.int64, "m": np.float64, "weight": np.int64})
+    return _spend_cells(pd.concat(list(parts), ignore_index=True))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from training.clv import CLVCounts, CLVModel
 from training.eligibility import Eligibility, assess, backtest_history_days, customer_counts, purchases_until
 from training.mle import CLVFitError
 from training.pipeline import Progress, TrainConfig, fingerprint_of, fingerprint_part
-from training.season import Season, same_season_cutoffs, season_of
+from training.season import Season, same_season_cutoffs, season_of, window_totals
 
 #: Seeds of the partitions' samples at one cutoff are ``seed + cutoff ordinal + PARTITION_SEED_STEP * k``.
 PARTITION_SEED_STEP = 100_003
@@ -75,9 +75,8 @@ def _window(part: pd.DataFrame, cutoffs: list[pd.Timestamp], models: list[CLVMod
         if clv is None:
             out.append((0.0, 0))
             continue
-        features = build_features(enc, as_of=cutoff)
-        forecast = float(clv.predict(features, horizon_days=horizon_days)["expected_purchases"].sum())
-        out.append((forecast, int(make_labels(enc, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum())))
+        out.append(window_totals(enc, build_features(enc, as_of=cutoff), clv=clv, cutoff=cutoff,
+                                 horizon_days=horizon_days))
     return out
 
 
@@ -150,8 +149,8 @@ class PartitionedLog:
         return table.sort_index(), clv
 
     def season(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Season:
-        cutoffs = same_season_cutoffs(as_of=as_of, first_day=self.first_day(),
-                                      min_history_days=config.plan.min_history_days)
+        first_day = self.first_day()
+        cutoffs = same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=config.plan.min_history_days)
         if not cutoffs:
             return Season()
         models = [clv for clv, _ in self._fit(config, cutoffs)[0]]
@@ -159,7 +158,7 @@ class PartitionedLog:
         measured = [None if clv is None else {"cutoff": iso(c), "actual": sum(s[j][1] for s in sums),
                                                "forecast": sum(s[j][0] for s in sums)}
                     for j, (c, clv) in enumerate(zip(cutoffs, models))]
-        return season_of(measured, horizon_days=config.horizon_days, first_day=self.first_day())
+        return season_of(measured, horizon_days=config.horizon_days, first_day=first_day)
 
     def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]:

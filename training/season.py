@@ -73,11 +73,20 @@ def window_forecast(transactions: pd.DataFrame | Encoded, *, cutoff: pd.Timestam
     ``{"cutoff", "actual", "forecast"}`` (purchases), or None when no model could be fitted there."""
     features = build_features(transactions, as_of=cutoff)
     try:
-        forecast = clv_model().fit(features).predict(features, horizon_days=horizon_days)
+        clv = clv_model().fit(features)
     except CLVFitError:
         return None
-    actual = make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum()
-    return {"cutoff": iso(cutoff), "actual": int(actual), "forecast": float(forecast["expected_purchases"].sum())}
+    forecast, actual = window_totals(transactions, features, clv=clv, cutoff=cutoff, horizon_days=horizon_days)
+    return {"cutoff": iso(cutoff), "actual": actual, "forecast": forecast}
+
+
+def window_totals(transactions: pd.DataFrame | Encoded, features: pd.DataFrame, *, clv, cutoff: pd.Timestamp,
+                  horizon_days: int) -> tuple[float, int]:
+    """(purchases ``clv`` forecasts, purchases that happened) of the customers of ``features`` (the
+    customer features at ``cutoff``) in ``(cutoff, cutoff + horizon_days]``. Summed over customer
+    partitions, they give the whole log's (``training.partitioned``)."""
+    forecast = float(clv.predict(features, horizon_days=horizon_days)["expected_purchases"].sum())
+    return forecast, int(make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum())
 
 
 def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.Timestamp) -> Season:
