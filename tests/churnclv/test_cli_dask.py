@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from scoring.scores import read_score_metadata
+from tests.churnclv.test_cli import _cli, _one_line_error
 from tests.conftest import SEED_CSV
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnclv", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
-
-
-def _one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr + proc.stdout
-    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
-    return proc.stderr
 
 
 @pytest.mark.parametrize("path", ["no-such-folder", "*.nothing.parquet", str(SEED_CSV)])
