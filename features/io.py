@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from contract import ChurnclvError, write_table
+from contract import ChurnclvError, first_line, write_table
 from contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
 
 #: Transaction dates outside these days are bad input (pandas' nanosecond timestamps end in 1677 and 2262).
@@ -284,8 +284,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         if suffixes.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
             return _read_csv(path)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TransactionsError(f"{path} is not a readable {path.suffix or 'table'} file: {first}") from None
+        raise TransactionsError(f"{path} is not a readable {path.suffix or 'table'} file: {first_line(exc)}") from None
     raise TransactionsError(f"{path}: unknown file type {path.suffix!r}; use .csv, .csv.gz, .tsv or .parquet")
 
 

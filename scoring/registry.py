@@ -26,7 +26,7 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from contract import ChurnclvError
+from contract import ChurnclvError, first_line
 from contract.settings import sqlite_path
 from scoring.artifact import ARTIFACT, BundleFormatError, load_bundle_dir
 from scoring.bundle import ChurnCLVBundle
@@ -134,11 +134,6 @@ def unreachable(tracking_uri: str, reason: str) -> str:
             "MLFLOW_TRACKING_URI at one that runs")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def connect(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClient:
     """A client of the store at ``tracking_uri`` (tracking and registry), with the store ready to use.
 
@@ -159,7 +154,7 @@ def connect(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClien
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
         except MlflowException as exc:
-            raise StoreUnreachableError(unreachable(tracking_uri, _first_line(exc))) from None
+            raise StoreUnreachableError(unreachable(tracking_uri, first_line(exc))) from None
     return client
 
 
@@ -201,7 +196,7 @@ def resolve(client: MlflowClient, uri: str) -> tuple[str, object]:
             mv = client.get_model_version(name, number)
     except MlflowException as exc:
         if exc.error_code not in NOT_FOUND:
-            raise StoreUnreachableError(unreachable(client.tracking_uri, _first_line(exc))) from None
+            raise StoreUnreachableError(unreachable(client.tracking_uri, first_line(exc))) from None
         raise ChurnclvError(
             f"no model at {uri}: train one first (churnclv train ...) or pass --model with a registered version"
         ) from None

@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from contract.errors import first_line
+
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
                 422: "invalid_request", 500: "internal", 503: "not_ready"}
@@ -118,7 +120,7 @@ class _QuietValidation(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if exc is not None and type(exc).__name__ == "ValidationError":
             record.exc_info, record.exc_text = None, None
-            record.msg, record.args = "invalid request: %s", (str(exc).splitlines()[0],)
+            record.msg, record.args = "invalid request: %s", (first_line(exc),)
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return True
 
@@ -128,9 +130,3 @@ def quiet_validation_tracebacks() -> None:
     logger = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, _QuietValidation) for f in logger.filters):
         logger.addFilter(_QuietValidation())
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none): for one-line reports."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

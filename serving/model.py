@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from contract import ChurnclvError
+from contract import ChurnclvError, first_line
 from contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
 from features import TransactionsError, validate_transactions
 from scoring.registry import load_bundle, resolve
-from serving.errors import ApiError, first_line
+from serving.errors import ApiError
 
 
 @dataclass(frozen=True)

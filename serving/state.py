@@ -18,10 +18,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from contract import ChurnclvError
+from contract import ChurnclvError, first_line
 from contract.settings import REFRESH_SECONDS, Settings
 from scoring.registry import connect
-from serving.errors import ApiError, first_line
+from serving.errors import ApiError
 from serving.model import ServedModel, load_model, resolve_version
 from serving.table import SCORE_HINT, ScoreTable, day_text, file_fingerprint, load_score_table
 
