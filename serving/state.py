@@ -137,12 +137,14 @@ class ServingState:
             return old, f"cannot reach the model registry at {self.config.tracking_uri}: {first_line(exc)}{still}", False
         if not force and old is not None and (version is None or version == old.version):
             return old, None, False
-        if not force and self._failed.get("model", (None,))[0] == version:
-            return old, self._failed["model"][1], False
+        failed = self._failed.get("model")
+        if not force and failed is not None and failed[0] == version:
+            return old, failed[1], False
         try:
             return load_model(self.client(), self.config.model_uri), None, True
         except Exception as exc:  # noqa: BLE001 - whatever fails, the old model keeps serving
-            message = f"cannot load {self.config.model_uri} (v{version}): {first_line(exc)}{still}"
+            which = "" if version is None else f" (v{version})"
+            message = f"cannot load {self.config.model_uri}{which}: {first_line(exc)}{still}"
             log.warning(message)
             self._failed["model"] = (version, message)
             return old, message, False
@@ -155,8 +157,9 @@ class ServingState:
             return old, f"no score table at {path}: {SCORE_HINT}{still}", False
         if not force and old is not None and fingerprint == old.fingerprint:
             return old, None, False
-        if not force and self._failed.get("table", (None,))[0] == fingerprint:
-            return old, self._failed["table"][1], False
+        failed = self._failed.get("table")
+        if not force and failed is not None and failed[0] == fingerprint:
+            return old, failed[1], False
         try:
             return load_score_table(path), None, True
         except Exception as exc:  # noqa: BLE001 - whatever fails, the old table keeps serving

@@ -141,3 +141,30 @@ def test_serve_config_comes_from_the_settings(tmp_path):
     config = ServeConfig.from_settings(named)
     assert (config.scores_path, config.tracking_uri, config.artifact_root) == (tmp_path / "s.csv", "http://mlflow:5000", None)
     assert config.refresh_seconds == 5.0 and config.model_uri == "models:/churn-clv@champion"
+
+
+def _run_state(trained_home, model_uri: str) -> ServingState:
+    """A state on the real store of ``trained_home`` serving a run's model: no registered version to pin."""
+    config = ServeConfig(model_uri=model_uri, scores_path=trained_home.scores_path,
+                         tracking_uri=trained_home.tracking_uri,
+                         artifact_root=trained_home.home / "mlruns" / "artifacts", refresh_seconds=0)
+    return ServingState(config)
+
+
+def test_a_run_uri_without_a_registered_version_loads_and_refreshes(trained_home):
+    served = _run_state(trained_home, f"runs:/{trained_home.run_id}/model")
+    assert served.refresh() == ["model", "score_table"]
+    assert served.current.ready and served.current.problems == []
+    assert served.current.model.bundle.metadata["as_of"] == "2025-12-31"
+    assert served.refresh() == [] and served.refresh() == []
+    assert served.refresh(force=True) == ["model", "score_table"]
+
+
+def test_a_run_uri_that_cannot_load_is_reported_on_every_refresh_and_not_retried(trained_home, monkeypatch):
+    uri = "runs:/0123456789abcdef0123456789abcdef/model"
+    served = _run_state(trained_home, uri)
+    assert served.refresh() == ["score_table"]
+    problem = served.current.model_problem
+    assert problem.startswith(f"cannot load {uri}: ") and "vNone" not in problem
+    monkeypatch.setattr(state, "load_model", lambda client, uri: pytest.fail("retried a model that failed"))
+    assert served.refresh() == [] and served.current.model_problem == problem
