@@ -9,3 +9,6 @@ DISCOUNT_RATE = 0.10
 MODEL_NAME = "churn-clv"
 CHAMPION = "champion"
 MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION}"
+#: Training's stacked past snapshots: at most this many cutoffs, this many days apart (``CutoffPlan``).
+STACKED_CUTOFFS = 11
+CUTOFF_STEP_DAYS = 14

@@ -14,7 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from churnclv.cli import app, parse_day
+from churnclv.cli import app
+from churnclv.options import parse_day
 from scoring.scores import read_score_metadata
 from tests.conftest import SEED_CSV
 

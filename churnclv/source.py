@@ -1,0 +1,66 @@
+"""Where a command's transactions come from and how they are read: the input options as one value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from churnclv import cluster
+from churnclv.context import console, step
+from churnclv.options import AMOUNT_COL, BAD_ROWS, CUSTOMER_COL, TIMESTAMP_COL
+from contract.dates import as_of_day, iso
+from contract.settings import Settings
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the transactions come from and how to read them: the options every data command shares
+    (:mod:`churnclv.options`), in their ``--help`` order."""
+
+    transactions: str
+    as_of: date | None = None
+    customer_col: str = CUSTOMER_COL
+    timestamp_col: str = TIMESTAMP_COL
+    amount_col: str = AMOUNT_COL
+    date_format: str | None = None
+    bad_rows: str = BAD_ROWS
+    rejected: Path | None = None
+
+    def load(self, settings: Settings, *, dask: str | None = None):
+        """Read and validate the transactions; with ``--bad-rows drop``, say how many were dropped and where.
+
+        With ``dask`` (an address or "local"): a ``training.partitioned.PartitionedLog`` on that cluster instead
+        of a frame (the command must be wrapped in :func:`churnclv.context.closes_resources`, which closes the
+        cluster).
+        """
+        from features import load_transactions
+
+        if dask is not None:
+            return cluster.read_on_cluster(self, dask)
+        if self.bad_rows not in ("fail", "drop"):
+            raise typer.BadParameter("use 'fail' or 'drop'", param_hint="--bad-rows")
+        report = (self.rejected or settings.root / "reports" / "rejected.csv") if self.bad_rows == "drop" else None
+        with step(f"Reading {self.transactions}"):
+            tx = load_transactions(self.transactions, customer_col=self.customer_col, timestamp_col=self.timestamp_col,
+                                   amount_col=self.amount_col, date_format=self.date_format,
+                                   bad_rows=self.bad_rows, report_path=report)  # type: ignore[arg-type]
+        console.print(
+            f"Read {len(tx):,} transactions of {tx['customer_id'].nunique():,} customers "
+            f"({tx['timestamp'].min():%Y-%m-%d} to {tx['timestamp'].max():%Y-%m-%d})."
+        )
+        if report is not None:
+            dropped = pd.read_csv(report)["row"].nunique()
+            console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
+        return tx
+
+    def day(self, tx) -> date:
+        """The as-of day: the one asked for, or the last transaction day (and say so)."""
+        if self.as_of is None:
+            day = as_of_day(tx["timestamp"].max() if isinstance(tx, pd.DataFrame) else tx.last_day())
+            console.print(f"As of {iso(day)} (the last transaction day; set --as-of to change).")
+            return day
+        return as_of_day(self.as_of)

@@ -1,0 +1,78 @@
+"""Every table the commands print, drawn in one place (rich): a new metric is a new row here.
+
+The functions take plain results (an eligibility report, a metrics dict, a frame of judged rows) and
+return a ``rich.table.Table``; the commands print them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
+
+#: The metrics of a backtest, in the order of the tables' rows, with their labels.
+METRIC_ROWS = {
+    "roc_auc": "churn ROC AUC", "pr_auc": "churn PR AUC", "brier": "Brier score",
+    "calibration_error": "calibration error", "lift_top_decile": "lift, top decile",
+    "purchases_total_error_pct": "total purchases error %", "purchases_mae": "purchases MAE / customer",
+    "spend_total_error_pct": "total spend error %", "spend_mae": "spend MAE / customer",
+    "spend_spearman": "spend Spearman",
+}
+#: The rows only the real-future judge reports (``churnclv backtest``).
+REAL_FUTURE_ROWS = {**METRIC_ROWS, "purchases_poisson_deviance": "purchases Poisson deviance",
+                    "purchases_spearman": "purchases Spearman"}
+#: The models of ``train``'s backtest, as its metrics are keyed, and their column titles.
+TRAIN_MODELS = {"lightgbm": "churnclv", "bgnbd": "BG/NBD", "rfm_logistic": "RFM logistic"}
+
+
+def eligibility_table(report: Any) -> Table:
+    """The eligibility gates as a table: value, what the model needs, ok / warning / FAILED."""
+    from rich.table import Table
+
+    table = Table(title=f"Can this log support the models? (as of {report.as_of})")
+    for column in ("gate", "value", "needs", "status"):
+        table.add_column(column, justify="right" if column in ("value", "needs") else "left")
+    colour = {"ok": "green", "warning": "yellow", "FAILED": "red"}
+    for g in report.gates:
+        fmt = (lambda v: f"{v:.0%}") if g.name.startswith("share") else (lambda v: f"{v:,.0f}")
+        table.add_row(g.name, fmt(g.value), f"{'>=' if g.at_least else '<='} {fmt(g.threshold)}",
+                      f"[{colour[g.status]}]{g.status}[/]")
+    return table
+
+
+def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
+    """``train``'s backtest on the held-out horizon: metrics down, models across (blank where not measured)."""
+    from rich.table import Table
+
+    table = Table(title="Backtest on the held-out horizon")
+    table.add_column("metric")
+    for title in TRAIN_MODELS.values():
+        table.add_column(title, justify="right")
+    for key, label in METRIC_ROWS.items():
+        table.add_row(label, *(f"{metrics[m][key]:.3f}" if key in metrics.get(m, {}) else "" for m in TRAIN_MODELS))
+    return table
+
+
+def real_future_table(rows: pd.DataFrame) -> Table:
+    """One date of :func:`training.realfuture.judge_many`: metrics down, models across ("n/a" where a
+    model's metric could not be computed, blank where the model does not predict it)."""
+    import pandas as pd
+    from rich.table import Table
+
+    from training.realfuture import MODEL_LABELS, MODEL_METRICS, MODELS
+
+    first = rows.iloc[0]
+    start = pd.Timestamp(first["as_of"]) + pd.Timedelta(days=1)
+    table = Table(title=f"Trained on data to {first['as_of']}; judged on {start:%Y-%m-%d} .. "
+                        f"{first['window_end']} (unseen)")
+    table.add_column("metric")
+    for m in MODELS:
+        table.add_column(MODEL_LABELS[m], justify="right")
+    by_model = rows.set_index("model")
+    for key in MODEL_METRICS["churnclv"]:
+        cells = [("" if key not in MODEL_METRICS[m] else "n/a" if pd.isna(by_model.at[m, key])
+                  else f"{by_model.at[m, key]:.3f}") for m in MODELS]
+        table.add_row(REAL_FUTURE_ROWS[key], *cells)
+    return table
