@@ -27,16 +27,22 @@ import pandas as pd
 __all__ = [
     "CDNOW_LIKE",
     "SEED_BGNBD",
+    "SEED_CAMPAIGN",
     "SEED_SPEND",
     "BGNBDParams",
+    "CampaignSimulation",
     "GammaGammaParams",
+    "SegmentEffect",
     "draw_spend",
     "main",
     "make_seed_transactions",
     "simulate_bgnbd",
     "simulate_bgnbd_summary",
+    "simulate_campaign",
+    "simulate_campaign_outcomes",
     "summarise_days",
     "true_params",
+    "write_campaign",
     "write_transactions_csv",
 ]
 
@@ -429,6 +435,177 @@ def write_transactions_csv(transactions: pd.DataFrame, path: str | Path) -> None
     out.to_csv(path, index=False, lineterminator="\n", float_format="%.2f")
 
 
+# --------------------------------------------------------------------------------------------------
+# A past campaign with known effects (optional: the committed seed files do not include one)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentEffect:
+    """One segment of a simulated campaign: its share of members, retention uncontacted, true save rate.
+
+    Retention is the chance of at least one purchase in the window after the campaign day. A contact
+    keeps ``save_rate`` of the would-be churners: ``retention_treated = retention_control + save_rate ·
+    (1 − retention_control)``. A negative ``save_rate`` lowers retention ("sleeping dogs").
+    """
+
+    share: float
+    retention_control: float
+    save_rate: float
+
+    @property
+    def retention_treated(self) -> float:
+        return self.retention_control + self.save_rate * (1.0 - self.retention_control)
+
+    @property
+    def effect(self) -> float:
+        """The true retention difference, treated minus control."""
+        return self.retention_treated - self.retention_control
+
+
+#: The seed campaign's segments (names of ``scoring.segments``): contacts help the at-risk most and
+#: lower the loyal customers' retention (sleeping dogs: 0.80 uncontacted, 0.70 contacted).
+SEED_CAMPAIGN = {
+    "high_value_at_risk": SegmentEffect(share=0.15, retention_control=0.35, save_rate=0.30),
+    "at_risk": SegmentEffect(share=0.35, retention_control=0.30, save_rate=0.20),
+    "steady": SegmentEffect(share=0.30, retention_control=0.60, save_rate=0.10),
+    "loyal": SegmentEffect(share=0.20, retention_control=0.80, save_rate=-0.50),
+}
+SEED_CAMPAIGN_DATE = pd.Timestamp("2025-09-01")
+SEED_CAMPAIGN_WINDOW_DAYS = 90
+MEAN_ORDER_VALUE = 30.0
+
+
+@dataclass(frozen=True)
+class CampaignSimulation:
+    """A simulated campaign: ``members`` (customer_id, segment, group, churn_probability, clv,
+    value_at_risk), their ``transactions`` (canonical: customer_id, timestamp, amount, order_id) and
+    the ``truth`` per segment (share, retention_control, retention_treated, effect, save_rate)."""
+
+    members: pd.DataFrame
+    transactions: pd.DataFrame
+    truth: pd.DataFrame
+    campaign_date: pd.Timestamp
+    window_days: int
+
+
+def _truth_table(effects: dict[str, SegmentEffect]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"segment": name, "share": e.share, "retention_control": e.retention_control,
+             "retention_treated": e.retention_treated, "effect": e.effect, "save_rate": e.save_rate}
+            for name, e in effects.items()
+        ]
+    )
+
+
+def simulate_campaign_outcomes(
+    members: pd.DataFrame,
+    *,
+    effects: dict[str, SegmentEffect],
+    campaign_date: pd.Timestamp,
+    window_days: int,
+    rng: np.random.Generator,
+    history_days: int = 60,
+    after_days: int = 30,
+) -> pd.DataFrame:
+    """Transactions of campaign members whose retention follows ``effects`` (vectorised).
+
+    Every member buys once in the ``history_days`` before the campaign day. A member is retained
+    with probability ``retention_treated`` or ``retention_control`` of their segment and group; a
+    retained member buys ``1 + Poisson(0.6)`` times on days ``campaign_date + 1 … + window_days``, and
+    with probability 1/2 once more in the ``after_days`` after the window. Order values are
+    Gamma(6, scale 5): mean 30. Returns the canonical frame sorted by timestamp (order ids "S…").
+    """
+    table = _truth_table(effects).set_index("segment")
+    treated = members["group"].to_numpy() == "treated"
+    p = np.where(treated, table.loc[members["segment"], "retention_treated"].to_numpy(),
+                 table.loc[members["segment"], "retention_control"].to_numpy())
+    n = len(members)
+    retained = rng.random(n) < p
+    orders = 1 + rng.poisson(0.6, size=n)
+    window_owner = np.repeat(np.flatnonzero(retained), orders[retained])
+    after_owner = np.flatnonzero(retained & (rng.random(n) < 0.5))
+    owner = np.concatenate([np.arange(n), window_owner, after_owner])
+    day = np.concatenate([
+        -rng.integers(0, history_days, size=n),
+        rng.integers(1, window_days + 1, size=window_owner.size),
+        window_days + rng.integers(1, after_days + 1, size=after_owner.size),
+    ])
+    seconds = rng.integers(8 * 3600, 22 * 3600, size=owner.size)
+    frame = pd.DataFrame({
+        "customer_id": members["customer_id"].astype("str").to_numpy()[owner],
+        "timestamp": (campaign_date.normalize() + pd.to_timedelta(day * 86_400 + seconds, unit="s")).astype(
+            "datetime64[ns]"),
+        "amount": np.round(rng.gamma(6.0, MEAN_ORDER_VALUE / 6.0, size=owner.size), 2),
+    }).sort_values("timestamp", kind="stable", ignore_index=True)
+    return frame.assign(order_id=_codes("S", np.arange(1, len(frame) + 1), width=7).to_numpy())
+
+
+def _stratified_groups(segment: np.ndarray, *, control_share: float, rng: np.random.Generator) -> np.ndarray:
+    """``control`` for round(share · n) randomly chosen members of each segment, ``treated`` otherwise."""
+    key = rng.random(segment.size)
+    order = np.lexsort((key, segment))
+    codes = np.unique(segment, return_inverse=True)[1]
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    position = np.empty(segment.size, dtype=np.int64)
+    position[order] = np.arange(segment.size) - starts[codes[order]]
+    return np.where(position < np.floor(control_share * sizes + 0.5)[codes], "control", "treated")
+
+
+def simulate_campaign(
+    n_members: int = 4000,
+    *,
+    seed: int = 7,
+    effects: dict[str, SegmentEffect] | None = None,
+    control_share: float = 0.1,
+    campaign_date: pd.Timestamp = SEED_CAMPAIGN_DATE,
+    window_days: int = SEED_CAMPAIGN_WINDOW_DAYS,
+) -> CampaignSimulation:
+    """A past campaign with known true save rates per segment (default :data:`SEED_CAMPAIGN`).
+
+    Members fall into segments by the ``share`` of each; in each segment round(control_share · n) of
+    them, chosen at random, are controls. Scores are plausible, not fitted: churn probability near
+    ``1 − retention_control``, CLV ~ Gamma(2, scale 150), value at risk their product. Transactions
+    follow :func:`simulate_campaign_outcomes`. Deterministic in ``seed``; ids "M00001"….
+    """
+    effects = SEED_CAMPAIGN if effects is None else effects
+    rng = np.random.default_rng(seed)
+    names = list(effects)
+    shares = np.array([effects[s].share for s in names], dtype=np.float64)
+    drawn = rng.choice(len(names), size=n_members, p=shares / shares.sum())
+    segment = np.asarray(names, dtype=object)[drawn]
+    base = 1.0 - np.array([effects[s].retention_control for s in names], dtype=np.float64)[drawn]
+    churn = np.clip(base + rng.normal(0.0, 0.08, size=n_members), 0.01, 0.99)
+    clv = np.round(rng.gamma(2.0, 150.0, size=n_members), 2)
+    members = pd.DataFrame({
+        "customer_id": _codes("M", np.arange(1, n_members + 1), width=max(5, len(str(n_members)))).to_numpy(),
+        "segment": segment.astype(str),
+        "group": _stratified_groups(segment.astype(str), control_share=control_share, rng=rng),
+        "churn_probability": churn,
+        "clv": clv,
+        "value_at_risk": churn * clv,
+    })
+    transactions = simulate_campaign_outcomes(members, effects=effects, campaign_date=campaign_date,
+                                              window_days=window_days, rng=rng)
+    return CampaignSimulation(members=members, transactions=transactions, truth=_truth_table(effects),
+                              campaign_date=campaign_date, window_days=window_days)
+
+
+def write_campaign(simulation: CampaignSimulation, folder: str | Path) -> list[Path]:
+    """Write ``campaign_members.csv``, ``campaign_transactions.csv`` and ``campaign_truth.json``."""
+    folder = Path(folder)
+    paths = [folder / "campaign_members.csv", folder / "campaign_transactions.csv", folder / "campaign_truth.json"]
+    simulation.members.to_csv(paths[0], index=False, lineterminator="\n", float_format="%.6f")
+    simulation.transactions.assign(timestamp=simulation.transactions["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")
+                                   ).to_csv(paths[1], index=False, lineterminator="\n", float_format="%.2f")
+    truth = {"campaign_date": simulation.campaign_date.date().isoformat(), "window_days": simulation.window_days,
+             "segments": simulation.truth.to_dict(orient="records")}
+    paths[2].write_text(json.dumps(truth, indent=2) + "\n")
+    return paths
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m seeds.generate --customers 4000 --seed 7 --out seeds/transactions.csv``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -436,7 +613,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("seeds/transactions.csv"))
     parser.add_argument("--params", type=Path, default=None, help="default: true_params.json next to --out")
+    parser.add_argument("--campaign", type=Path, default=None, metavar="FOLDER",
+                        help="also write a simulated past campaign (members, transactions, truth) there")
     args = parser.parse_args(argv)
+    if args.campaign is not None:
+        written = write_campaign(simulate_campaign(seed=args.seed), args.campaign)
+        print(f"wrote a simulated campaign to {', '.join(map(str, written))}")
     transactions = make_seed_transactions(args.customers, seed=args.seed)
     params_path = args.params or args.out.with_name("true_params.json")
     write_transactions_csv(transactions, args.out)
