@@ -16,18 +16,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from contract.errors import first_line
+
 #: The longest first line of a message that is printed (the log file holds all of it).
 MAX_MESSAGE = 300
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-blank line of ``exc``'s message, shortened; "" when it has none (or cannot say)."""
+def headline(exc: BaseException) -> str:
+    """``Type: first line of the message`` (:func:`contract.errors.first_line`), shortened; the type alone
+    when the message is blank, or when even ``str(exc)`` fails."""
+    name = type(exc).__name__
     try:
-        text = str(exc)
+        line = first_line(exc)
     except Exception:  # a broken __str__ must not hide the original failure
-        return ""
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 1] + "…"
+        return name
+    if line == name:
+        return name
+    line = line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 1] + "…"
+    return f"{name}: {line}"
 
 
 def logs_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -36,7 +42,7 @@ def logs_dir(environ: Mapping[str, str] | None = None) -> Path:
     Read straight from the environment: the settings themselves may be what failed.
     """
     home = (os.environ if environ is None else environ).get("CHURNCLV_HOME") or "."
-    return Path(home).expanduser().absolute() / "logs"
+    return Path(home).expanduser().resolve() / "logs"
 
 
 def log_text(exc: BaseException, *, now: datetime, argv: list[str]) -> str:
@@ -51,7 +57,7 @@ def save_trace(exc: BaseException, folder: Path, *, now: datetime | None = None)
     readable by its owner only). Raises ``OSError`` when the folder cannot be created or written."""
     now = now or datetime.now()
     path = folder / f"churnclv-{now:%Y%m%d-%H%M%S}-{os.getpid()}.log"
-    text = log_text(exc, now=now, argv=[Path(sys.argv[0]).name, *sys.argv[1:]]).encode("utf-8", "replace")
+    text = log_text(exc, now=now, argv=["churnclv", *sys.argv[1:]]).encode("utf-8", "replace")
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
@@ -64,8 +70,7 @@ def save_trace(exc: BaseException, folder: Path, *, now: datetime | None = None)
 def describe(exc: BaseException, folder: Path | None = None) -> str:
     """The one line about an unexpected ``exc`` (after ``error: ``), its trace saved in ``folder``
     (default: :func:`logs_dir`); never raises."""
-    message = first_line(exc)
-    name = type(exc).__name__ + (f": {message}" if message else "")
+    name = headline(exc)
     try:
         folder = folder or logs_dir()
         where = f"details in {save_trace(exc, folder)}"

@@ -24,21 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", ["features", "cohorts", "train", "score", "promote", "serve", "quickstart"])
-def test_every_command_has_help(command):
-    result = runner.invoke(app, [command, "--help"])
-    assert result.exit_code == 0, result.output
-    assert "Usage" in result.output
-
-
-@pytest.mark.parametrize("command", ["features", "cohorts", "train", "score"])
-def test_data_commands_share_the_input_options(command):
-    text = runner.invoke(app, [command, "--help"]).output
-    for option in ("--transactions", "--as-of", "--customer-col", "--timestamp-col", "--amount-col",
-                   "--date-format", "--bad-rows", "--rejected"):
-        assert option in text
-
-
 def test_features_writes_one_row_per_customer_with_the_id_as_a_column(tmp_path):
     out = tmp_path / "features.csv"
     result = runner.invoke(app, ["features", "-t", str(SEED_CSV), "--as-of", "2025-06-30", "--out", str(out)])
