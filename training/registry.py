@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import psutil
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
@@ -20,7 +21,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 import contract
 import features
 import scoring
-from contract import ChurnclvError
+from contract import ChurnclvError, first_line
 from contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
 from contract.dates import as_of_day
 from contract.defaults import CHAMPION, MODEL_NAME
@@ -34,10 +35,14 @@ CODE_PACKAGES = (contract, features, scoring)
 REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "lightgbm", "mlflow", "pyyaml", "pydantic",
                 "pydantic-settings")
 log = logging.getLogger("churnclv.training.registry")
+#: The error code of an MLflow answer "there is no such registered model" (not a failing store).
+NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 #: Every experiment of ours is named "churn-clv/<dataset>".
 EXPERIMENT_PREFIX = "churn-clv/"
 #: Run tags naming the process that logs a run, so that a later command can tell it was killed.
-PID_TAG, HOST_TAG, STARTED_TAG = "churnclv.pid", "churnclv.host", "churnclv.process_start"
+#: The start time is psutil's creation time; runs tagged "churnclv.process_start" (clock ticks) by an
+#: older churnclv carry no comparable start time, so only their pid's absence marks them gone.
+PID_TAG, HOST_TAG, STARTED_TAG = "churnclv.pid", "churnclv.host", "churnclv.process_created"
 # The transaction contract as an MLflow schema: optional columns must be declared, or MLflow drops them.
 INPUT_SCHEMA = Schema(
     [ColSpec(kind, name) for kind, name in zip(("string", "datetime", "double"), TRANSACTION_REQUIRED)]
@@ -75,13 +80,12 @@ def experiment_id(client: MlflowClient, dataset: str, artifact_root: Path | None
 
 
 def process_start(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, from /proc), or None where unknown."""
+    """When process ``pid`` started (seconds since the epoch, to 1/100 s, as psutil reads it), or None
+    where unknown (no such process, or one we may not inspect)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except (psutil.Error, OSError):
         return None
-    fields = stat.rpartition(")")[2].split()  # the command name may hold spaces and parentheses
-    return fields[19] if len(fields) > 19 else None
 
 
 def process_tags() -> dict[str, str]:
@@ -92,21 +96,24 @@ def process_tags() -> dict[str, str]:
 
 def process_gone(tags: dict[str, str]) -> bool:
     """Is the process named by a run's tags certainly gone? False whenever unsure (no tags, another host,
-    a process we may not signal): only a run of this host whose process has exited, or whose pid now
-    belongs to a process started at another time, counts as gone."""
+    a process we may not inspect): only a run of this host whose process has exited (or is a zombie), or
+    whose pid now belongs to a process started at another time, counts as gone."""
     if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
         return False
     pid = int(tags[PID_TAG])
     if pid == os.getpid():
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        now = f"{process.create_time():.2f}"
+    except psutil.NoSuchProcess:
         return True
-    except OSError:  # PermissionError: alive, someone else's
+    except (psutil.Error, OSError):  # AccessDenied: alive, someone else's
         return False
-    started, now = tags.get(STARTED_TAG), process_start(pid)
-    return started is not None and now is not None and started != now
+    started = tags.get(STARTED_TAG)
+    return started is not None and started != now
 
 
 def fail_abandoned_runs(client: MlflowClient) -> list[str]:
@@ -191,12 +198,37 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
     return Logged(run_id=run.info.run_id, version=version, experiment_id=exp)
 
 
+class ChampionUnknownError(ChurnclvError):
+    """The registry did not answer which version is the champion: nothing may be promoted over it."""
+
+
+def _unknown(client: MlflowClient, error: MlflowException) -> ChampionUnknownError:
+    return ChampionUnknownError(
+        f"cannot read the champion of {MODEL_NAME} from the MLflow store at {client.tracking_uri} "
+        f"({first_line(error)}); the champion alias was left as it was: retry when the store answers"
+    )
+
+
 def champion(client: MlflowClient):
-    """The model version holding the champion alias, or None."""
+    """The model version holding the champion alias, or None when there is none.
+
+    "None" is an answer of the registry: no model named :data:`MODEL_NAME`, or one without the alias.
+    Any other failure (a locked SQLite file, a tracking server's 503) raises :class:`ChampionUnknownError`:
+    a store that cannot be read is never taken for one without a champion.
+    """
     try:
-        return client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
-    except MlflowException:
+        registered = client.get_registered_model(MODEL_NAME)
+    except MlflowException as error:
+        if error.error_code == NOT_FOUND:
+            return None
+        raise _unknown(client, error) from None
+    version = (registered.aliases or {}).get(CHAMPION)
+    if version is None:
         return None
+    try:
+        return client.get_model_version(MODEL_NAME, str(version))
+    except MlflowException as error:
+        raise _unknown(client, error) from None
 
 
 def compare(new: dict[str, float], old: dict[str, float]) -> tuple[bool, str]:
@@ -242,10 +274,15 @@ def gate(client: MlflowClient, logged: Logged, *, rescore=None) -> tuple[bool, s
     """Give ``logged`` the champion alias if it is at least as good as the current champion.
 
     ``rescore(bundle) -> {"lightgbm.roc_auc": .., "lightgbm.purchases_total_error_pct": ..}`` measures
-    a bundle on the challenger's backtest window (see :func:`_champion_metrics`).
+    a bundle on the challenger's backtest window (see :func:`_champion_metrics`). When the registry cannot
+    say which version is the champion, :class:`ChampionUnknownError` stops the gate and the alias stays.
     """
     with store_lock(client.tracking_uri):  # read the champion, compare, move the alias: one command at a time
-        current = champion(client)
+        try:
+            current = champion(client)
+        except ChampionUnknownError as error:
+            raise ChampionUnknownError(f"{error}; v{logged.version} is registered, not promoted "
+                                       f"(churnclv promote {logged.version} makes it champion)") from None
         if current is None:
             promote(client, logged.version)
             return True, "the first registered version becomes champion"

@@ -3,11 +3,15 @@
 import ast
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import packages_distributions
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import mlflow
 import pandas as pd
@@ -26,9 +30,16 @@ from training.registry import (
     HOST_TAG,
     PID_TAG,
     REQUIREMENTS,
+    STARTED_TAG,
+    ChampionUnknownError,
+    Logged,
+    champion,
     compare,
     fail_abandoned_runs,
+    gate,
     pip_requirements,
+    process_gone,
+    process_start,
     process_tags,
     promote,
     trained_by,
@@ -145,6 +156,129 @@ def test_runs_whose_training_process_is_gone_are_marked_failed(tmp_path):
     assert status == {killed: "FAILED", alive: "RUNNING", elsewhere: "RUNNING", untagged: "RUNNING",
                       not_ours: "RUNNING"}
     assert fail_abandoned_runs(client) == []
+
+
+def test_a_reused_pid_is_gone_and_a_live_process_is_not():
+    parent = os.getppid()
+    here = process_tags()[HOST_TAG]
+    assert process_start(parent) is not None and process_start(_gone_pid()) is None
+    assert not process_gone({PID_TAG: str(parent), HOST_TAG: here, STARTED_TAG: process_start(parent)})
+    assert process_gone({PID_TAG: str(parent), HOST_TAG: here, STARTED_TAG: "1.00"})  # another process now
+    assert not process_gone({PID_TAG: str(parent), HOST_TAG: here})  # no start time: unsure, so alive
+    assert not process_gone({PID_TAG: str(parent), HOST_TAG: here, "churnclv.process_start": "123"})
+
+
+# --- the champion when the store fails --------------------------------------------------------------
+
+def _registry_with_champion(tmp_path: Path):
+    """A real SQLite registry holding churn-clv v1 (champion) and v2."""
+    client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    client.create_registered_model(MODEL_NAME)
+    for _ in range(2):
+        client.create_model_version(MODEL_NAME, source=str(tmp_path / "artifacts" / "model"))
+    promote(client, "1")
+    return client
+
+
+def _rename_table(database: Path, old: str, new: str) -> None:
+    with sqlite3.connect(database) as db:
+        db.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+def test_no_registered_model_or_no_alias_means_no_champion(tmp_path):
+    client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    assert champion(client) is None
+    client.create_registered_model(MODEL_NAME)
+    client.create_model_version(MODEL_NAME, source=str(tmp_path / "artifacts" / "model"))
+    assert champion(client) is None
+    promote(client, "1")
+    assert str(champion(client).version) == "1"
+
+
+def test_a_store_that_fails_stops_the_gate_and_leaves_the_champion(tmp_path):
+    """A store error that is not "no such alias" (here SQLite's own "no such table") is no empty registry."""
+    client = _registry_with_champion(tmp_path)
+    _rename_table(tmp_path / "mlflow.db", "registered_model_aliases", "aliases_away")
+    try:
+        with pytest.raises(ChampionUnknownError, match=r"^cannot read the champion of churn-clv from the MLflow "
+                                                       r"store at sqlite:///.*no such table"):
+            champion(client)
+        with pytest.raises(ChampionUnknownError, match=r"alias was left as it was.*v2 is registered, not promoted "
+                                                       r"\(churnclv promote 2 makes it champion\)$") as stopped:
+            gate(client, Logged(run_id="unused", version="2", experiment_id="0"))
+        assert "\n" not in str(stopped.value)
+    finally:
+        _rename_table(tmp_path / "mlflow.db", "aliases_away", "registered_model_aliases")
+    assert str(champion(client).version) == "1"
+    assert client.get_model_version(MODEL_NAME, "2").tags.get("role") is None
+
+
+class _FlakyTrackingServer(BaseHTTPRequestHandler):
+    """An MLflow tracking server's registry API whose first ``server.unavailable`` answers are 503.
+
+    ``server.aliases`` is its state; ``server.writes`` records every write it accepted."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _send(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _version(self, version: str) -> dict:
+        return {"model_version": {"name": MODEL_NAME, "version": version, "run_id": f"run{version}",
+                                  "aliases": [a for a, v in self.server.aliases.items() if v == version]}}
+
+    def do_GET(self) -> None:
+        server, url = self.server, urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if server.unavailable > 0:
+            server.unavailable -= 1
+            return self._send(503, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "Service Unavailable"})
+        if url.path.endswith("/registered-models/get"):
+            aliases = [{"alias": a, "version": v} for a, v in server.aliases.items()]
+            return self._send(200, {"registered_model": {"name": MODEL_NAME, "aliases": aliases}})
+        if url.path.endswith("/model-versions/get"):
+            return self._send(200, self._version(query["version"]))
+        if url.path.endswith("/registered-models/alias"):  # get_model_version_by_alias
+            return self._send(200, self._version(server.aliases[query["alias"]]))
+        return self._send(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": url.path})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        self.server.writes.append((urlsplit(self.path).path, body))
+        if self.path.endswith("/registered-models/alias"):
+            self.server.aliases[body["alias"]] = body["version"]
+        return self._send(200, {})
+
+
+@pytest.fixture()
+def flaky_server(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the 503 outlasts MLflow's own retries
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyTrackingServer)
+    server.aliases, server.writes, server.unavailable = {CHAMPION: "1"}, [], 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_tracking_servers_503_does_not_replace_the_champion(flaky_server):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"http://127.0.0.1:{flaky_server.server_port}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert str(champion(client).version) == "1"
+    flaky_server.unavailable = 1  # the champion read fails once; the store answers again right after
+    with pytest.raises(ChampionUnknownError, match=r"cannot read the champion of churn-clv from the MLflow store at "
+                                                   rf"{uri} \(.*\); the champion alias was left as it was"):
+        gate(client, Logged(run_id="unused", version="2", experiment_id="0"))
+    assert flaky_server.aliases == {CHAMPION: "1"} and flaky_server.writes == []
 
 
 def _model_dir(trained, dst: Path) -> Path:
