@@ -16,10 +16,14 @@ The rule (per segment, over every finished campaign with both groups non-empty):
    are its central quantiles. With no outcomes the rate is the prior's (``source = "assumed"``);
    with many it approaches the measured ``saved / trials`` (``source = "measured"``).
 
-That posterior treats each control retention as known; ``measured_rate`` (= saved / trials, which
-may be negative) and ``measured_low``/``measured_high`` carry the uncertainty of both groups:
-Monte-Carlo draws of every campaign's ``r_t``, ``r_c`` from Beta(1 + retained, 1 + n − retained),
-pushed through steps 1–2. A rate below zero (contacts lower retention: "sleeping dogs") is outside
+That posterior alone would treat each control retention as known, so its interval would be too
+narrow when control groups are small. The interval ``rate_low``/``rate_high`` therefore carries the
+uncertainty of both groups: Monte-Carlo draws of every campaign's ``r_t``, ``r_c`` from
+Beta(1 + retained, 1 + n − retained) (uniform priors) are pushed through steps 1–2, and for each
+draw one rate is drawn from its Beta posterior of step 3; the interval is the central quantiles of
+those rates (with no outcomes: the prior's quantiles). ``measured_rate`` (= saved / trials, which
+may be negative) and ``measured_low``/``measured_high`` are the same draws' saved / trials, without
+the prior. A rate below zero (contacts lower retention: "sleeping dogs") is outside
 the Beta model, so its learned ``rate`` falls towards 0 as outcomes accumulate, and ``harmful``
 says when the measured interval lies wholly below 0: leave such a segment out of plans.
 """
@@ -58,14 +62,19 @@ def _usable(outcomes: pd.DataFrame) -> pd.DataFrame:
     return outcomes.loc[keep, list(_NEEDED)].astype({"segment": "str"})
 
 
-def _measured_draws(rows: pd.DataFrame, *, draws: int, rng: np.random.Generator) -> np.ndarray:
-    """Draws of the pooled ``saved / trials`` of one segment's rows (both groups' retention uncertain)."""
+def _pooled_draws(rows: pd.DataFrame, *, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draws of one segment's pooled ``(saved, trials)`` with both groups' retention uncertain."""
     n_t, x_t = rows["n_treated"].to_numpy(float), rows["retained_treated"].to_numpy(float)
     n_c, x_c = rows["n_control"].to_numpy(float), rows["retained_control"].to_numpy(float)
     p_t = rng.beta(1 + x_t, 1 + n_t - x_t, size=(draws, len(rows)))
     p_c = rng.beta(1 + x_c, 1 + n_c - x_c, size=(draws, len(rows)))
-    trials = (n_t * (1 - p_c)).sum(axis=1)
-    return (n_t * (p_t - p_c)).sum(axis=1) / np.where(trials > 0, trials, np.nan)
+    return (n_t * (p_t - p_c)).sum(axis=1), (n_t * (1 - p_c)).sum(axis=1)
+
+
+def _posterior(saved: np.ndarray | float, trials: np.ndarray | float, prior: tuple[float, float]):
+    """Beta parameters of step 3: ``(a + saved⁺, b + trials − saved⁺)``."""
+    kept = np.clip(saved, 0.0, trials)
+    return prior[0] + kept, prior[1] + trials - kept
 
 
 def learn_save_rates(
@@ -91,8 +100,8 @@ def learn_save_rates(
 
     Returns
     -------
-    One row per segment (sorted), :data:`RATE_COLUMNS`: ``rate`` with ``rate_low``/``rate_high``
-    (posterior), ``source`` ("measured" | "assumed"), ``n`` members (treated + control) of finished
+    One row per segment (sorted), :data:`RATE_COLUMNS`: ``rate`` (posterior mean) with
+    ``rate_low``/``rate_high`` (both groups' uncertainty and the prior), ``source`` ("measured" | "assumed"), ``n`` members (treated + control) of finished
     campaigns, ``campaigns``, pooled ``trials``/``saved``, ``measured_rate`` with its interval
     (NaN when assumed) and ``harmful`` (the measured interval lies below 0).
     """
@@ -106,15 +115,17 @@ def learn_save_rates(
     for segment in sorted(set(rows["segment"]) | set(map(str, segments))):  # one step per segment
         mine = rows.loc[rows["segment"] == segment]
         trials, saved = float(mine["trials"].sum()), float(mine["saved"].sum())
-        kept = min(max(saved, 0.0), trials)
-        post_a, post_b = a + kept, b + trials - kept
+        post_a, post_b = _posterior(saved, trials, prior)
         measured = trials > 0
-        low, high = (np.nanquantile(_measured_draws(mine, draws=draws, rng=rng), tails) if measured
-                     else (np.nan, np.nan))
+        if measured:
+            saved_d, trials_d = _pooled_draws(mine, draws=draws, rng=rng)
+            rate_low, rate_high = np.quantile(rng.beta(*_posterior(saved_d, trials_d, prior)), tails)
+            low, high = np.quantile(saved_d / np.maximum(trials_d, 1e-12), tails)
+        else:
+            (rate_low, rate_high), low, high = beta_dist.ppf(tails, a, b), np.nan, np.nan
         answer.append({
             "segment": segment, "rate": post_a / (post_a + post_b),
-            "rate_low": float(beta_dist.ppf(tails[0], post_a, post_b)),
-            "rate_high": float(beta_dist.ppf(tails[1], post_a, post_b)),
+            "rate_low": float(rate_low), "rate_high": float(rate_high),
             "source": "measured" if measured else "assumed",
             "n": int(mine["n_treated"].sum() + mine["n_control"].sum()),
             "n_treated": int(mine["n_treated"].sum()), "n_control": int(mine["n_control"].sum()),
