@@ -12,11 +12,13 @@ Nothing in it is a pickle: any code that knows this format reads it, wherever th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from contract import ChurnclvError
+from contract.files import ORPHAN_SECONDS
 from scoring.boosters import ChurnScorer, PurchaseScorer
 from scoring.bundle import ChurnCLVBundle, Models
 from scoring.clv import CLVParams
@@ -74,6 +77,7 @@ def to_manifest(bundle: ChurnCLVBundle) -> dict:
         "as_of": pd.Timestamp(models.as_of),
         "purchases_method": bundle.purchases_method,
         "churn_method": bundle.churn_method,
+        "churn_calibration": None if bundle.churn_calibration is None else [float(c) for c in bundle.churn_calibration],
         "season_factor": float(models.season_factor),
         "poisson_scale": float(models.poisson_scale),
         "clv": CLVParams.to_dict(models.clv),
@@ -88,10 +92,29 @@ def to_manifest(bundle: ChurnCLVBundle) -> dict:
 
 
 def save_bundle(bundle: ChurnCLVBundle, path: str | os.PathLike) -> Path:
-    """Write ``bundle`` as a directory at ``path``, atomically: it is built in a temporary directory beside
-    ``path`` and renamed into place, replacing any earlier bundle there only once it is complete."""
+    """Write ``bundle`` as a directory at ``path``; a crash at any moment leaves a whole bundle there.
+
+    The new bundle is written in full in a temporary directory beside ``path`` (:func:`stage`), then
+    swapped in by renames only (:func:`swap`): the earlier bundle is set aside whole, the new one renamed
+    into place, and only then is the earlier one removed. A swap that a crash interrupted is finished
+    first (:func:`recover`); until then :func:`load_bundle_dir` reads the bundle that was set aside.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover(target)
+    swap(stage(bundle, target), target)
+    return target
+
+
+def aside(target: Path) -> Path:
+    """Where :func:`swap` keeps the earlier bundle of ``target`` while the new one is renamed in."""
+    return target.with_name(f".{target.name}.previous")
+
+
+def stage(bundle: ChurnCLVBundle, target: Path) -> Path:
+    """Write ``bundle`` whole into a new temporary directory beside ``target``; that directory.
+
+    A failure removes the temporary directory and leaves ``target`` alone."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         text = json.dumps(to_manifest(bundle), indent=2, sort_keys=True, allow_nan=False)
@@ -100,13 +123,47 @@ def save_bundle(bundle: ChurnCLVBundle, path: str | os.PathLike) -> Path:
             scorer = getattr(bundle.models, name)
             if scorer is not None:
                 (tmp / file).write_text(scorer.booster.model_to_string(), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
+    return tmp
+
+
+def swap(staged: Path, target: Path) -> None:
+    """Replace the bundle at ``target`` by the whole bundle at ``staged``, by renames in one folder.
+
+    At every moment either ``target`` or :func:`aside` holds a whole bundle: (1) the earlier bundle is
+    renamed aside, (2) the staged one renamed to ``target``, (3) the one aside removed. A failure of (2)
+    renames the earlier bundle back.
+    """
+    previous = aside(target)
+    if target.exists():
+        os.rename(target, previous)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        if previous.exists() and not target.exists():
+            os.rename(previous, target)
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def recover(target: Path, *, now: float | None = None) -> None:
+    """Finish what a crashed :func:`save_bundle` left at ``target``: the bundle set aside is renamed back
+    when ``target`` is missing and removed otherwise; staging directories older than
+    :data:`contract.files.ORPHAN_SECONDS` are removed."""
+    previous = aside(target)
+    if previous.exists():
+        if target.exists():
+            shutil.rmtree(previous)
+        else:
+            os.rename(previous, target)
+    cutoff = (time.time() if now is None else now) - ORPHAN_SECONDS
+    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):  # another process removed it first
+            if tmp.is_dir() and tmp.stat().st_mtime < cutoff:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_manifest(path: str | os.PathLike) -> dict:
@@ -127,8 +184,12 @@ def _booster(path: Path, name: str) -> lgb.Booster:
 
 
 def load_bundle_dir(path: str | os.PathLike) -> ChurnCLVBundle:
-    """The bundle saved at ``path`` by :func:`save_bundle` (its CLV model is a plain :class:`CLVParams`)."""
+    """The bundle saved at ``path`` by :func:`save_bundle` (its CLV model is a plain :class:`CLVParams`).
+
+    Nothing is written: a bundle that an interrupted save set aside is read where it is."""
     path = Path(path)
+    if not (path / MANIFEST).is_file() and (aside(path) / MANIFEST).is_file():
+        path = aside(path)  # a save was interrupted between its two renames: the earlier bundle is whole
     data = read_manifest(path)
     churn, purchases = data["churn"], data["purchases"]
     models = Models(
@@ -144,4 +205,10 @@ def load_bundle_dir(path: str | os.PathLike) -> ChurnCLVBundle:
         poisson_scale=float(data["poisson_scale"]),
     )
     return ChurnCLVBundle(models=models, purchases_method=data["purchases_method"], policy=Policy(**data["policy"]),
-                          metadata=data["metadata"], churn_method=data["churn_method"])
+                          metadata=data["metadata"], churn_method=data["churn_method"],
+                          churn_calibration=_pair(data.get("churn_calibration")))
+
+
+def _pair(values: list | None) -> tuple[float, float] | None:
+    """A stored (slope, intercept), or None (a bundle saved before rankings by expected purchases)."""
+    return None if values is None else (float(values[0]), float(values[1]))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import mlflow.pyfunc
 import pandas as pd
@@ -15,8 +19,12 @@ from scoring.artifact import (
     MANIFEST,
     VERSION,
     BundleFormatError,
+    aside,
     load_bundle_dir,
+    recover,
     save_bundle,
+    stage,
+    swap,
 )
 from scoring.bundle import ChurnCLVBundle
 from scoring.clv import CLVParams
@@ -95,3 +103,85 @@ def test_the_pyfunc_model_reads_the_bundle_and_needs_as_of(bundle, seed_transact
         model.unwrap_python_model().predict(None, sample, params={})
     # the only pickle is the stateless entry point: a reference to scoring.pyfunc.BundleModel, no fitted state
     assert (tmp_path / "model" / "python_model.pkl").stat().st_size < 1_000
+
+
+#: Audit events of the calls that change a folder (os.replace raises "os.rename"; shutil.rmtree its own
+#: event, then one per file and folder it removes).
+CHANGES = ("os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree")
+CRASHED = 17
+
+
+def _btyd_only(bundle: ChurnCLVBundle, which: str) -> ChurnCLVBundle:
+    """A bundle without boosters: its save runs no LightGBM code, so a forked child may write it."""
+    return ChurnCLVBundle(models=replace(bundle.models, churn=None, purchases=None), purchases_method="bgnbd",
+                          policy=bundle.policy, metadata={"which": which})
+
+
+def _save_crashing_at(bundle: ChurnCLVBundle, path: Path, at: int) -> bool:
+    """Save ``bundle`` at ``path`` in a child process that dies (``os._exit``, no clean-up of any kind)
+    just before its ``at``-th change to a folder; True if it died, False if the save finished first."""
+    pid = os.fork()
+    if pid == 0:  # the child: count the changes, die before the chosen one
+        seen = 0
+
+        def crash(event: str, args: tuple) -> None:
+            nonlocal seen
+            if event in CHANGES:
+                seen += 1
+                if seen == at:
+                    os._exit(CRASHED)
+
+        sys.addaudithook(crash)
+        try:
+            save_bundle(bundle, path)
+        except BaseException:  # noqa: BLE001 - any failure is reported by the exit code
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    assert code in (0, CRASHED), f"the save failed in the child (exit code {code})"
+    return code == CRASHED
+
+
+def test_a_crash_at_any_step_of_a_save_leaves_a_loadable_bundle(bundle, tmp_path):
+    old, new = _btyd_only(bundle, "old"), _btyd_only(bundle, "new")
+    at = 1
+    while True:
+        path = save_bundle(old, tmp_path / str(at) / "bundle")
+        crashed = _save_crashing_at(new, path, at)
+        assert load_bundle_dir(path).metadata["which"] in (["old", "new"] if crashed else ["new"]), at
+        save_bundle(new, path)  # the next save finishes what the crash left
+        assert load_bundle_dir(path).metadata == {"which": "new"} and not aside(path).exists()
+        if not crashed:
+            break
+        at += 1
+    assert at > 5  # the child died at each of the save's changes to a folder, then finished one save
+
+
+def test_between_the_two_renames_the_earlier_bundle_is_read_where_it_was_set_aside(bundle, tmp_path):
+    path = save_bundle(_btyd_only(bundle, "old"), tmp_path / "bundle")
+    staged = stage(_btyd_only(bundle, "new"), path)
+    os.rename(path, aside(path))  # the first rename of a swap; the process dies here
+    assert not path.exists() and load_bundle_dir(path).metadata == {"which": "old"}
+    recover(path)
+    assert load_bundle_dir(path).metadata == {"which": "old"} and not aside(path).exists()
+    swap(staged, path)
+    assert load_bundle_dir(path).metadata == {"which": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_a_swap_whose_second_rename_fails_puts_the_earlier_bundle_back(bundle, tmp_path):
+    path = save_bundle(_btyd_only(bundle, "old"), tmp_path / "bundle")
+    gone = tmp_path / ".bundle.gone.tmp"  # a staged folder that vanished: the rename into place fails
+    with pytest.raises(FileNotFoundError):
+        swap(gone, path)
+    assert load_bundle_dir(path).metadata == {"which": "old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_old_staging_folders_of_crashed_saves_are_removed(bundle, tmp_path):
+    path = save_bundle(_btyd_only(bundle, "old"), tmp_path / "bundle")
+    fresh, stale = stage(_btyd_only(bundle, "a"), path), stage(_btyd_only(bundle, "b"), path)
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    recover(path)
+    assert fresh.exists() and not stale.exists()  # a fresh one may be another save's, still writing
