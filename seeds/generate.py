@@ -528,7 +528,7 @@ def simulate_campaign_outcomes(
     after_owner = np.flatnonzero(retained & (rng.random(n) < 0.5))
     owner = np.concatenate([np.arange(n), window_owner, after_owner])
     day = np.concatenate([
-        -rng.integers(0, history_days, size=n),
+        -rng.integers(1, history_days + 1, size=n),
         rng.integers(1, window_days + 1, size=window_owner.size),
         window_days + rng.integers(1, after_days + 1, size=after_owner.size),
     ])

@@ -191,3 +191,49 @@ def test_committed_files_equal_a_fresh_generation(tmp_path):
     main(["--customers", str(params["n_customers"]), "--seed", str(params["seed"]), "--out", str(out)])
     assert out.read_bytes() == (SEEDS_DIR / "transactions.csv").read_bytes()
     assert json.loads((tmp_path / "true_params.json").read_text()) == params
+
+
+# --- the optional simulated campaign ---------------------------------------------------------------
+
+
+def test_simulated_campaign_is_deterministic_and_stratified():
+    from seeds.generate import simulate_campaign
+
+    one, two = simulate_campaign(1_000, seed=3), simulate_campaign(1_000, seed=3)
+    pd.testing.assert_frame_equal(one.members, two.members)
+    pd.testing.assert_frame_equal(one.transactions, two.transactions)
+    assert not simulate_campaign(1_000, seed=4).members.equals(one.members)
+    counts = one.members.groupby("segment")["group"].agg(size="size", control=lambda g: (g == "control").sum())
+    assert (abs(counts["control"] - 0.1 * counts["size"]) < 1).all()
+    assert one.members["customer_id"].is_unique and set(one.transactions["customer_id"]) <= set(one.members["customer_id"])
+    assert list(one.transactions.columns[:3]) == ["customer_id", "timestamp", "amount"]
+
+
+def test_simulated_campaign_retention_follows_the_true_effects():
+    """Within the window, each segment's retention per group is the stated one (4 standard errors),
+    and the sleeping-dog segment loses customers when contacted."""
+    from seeds.generate import SEED_CAMPAIGN, simulate_campaign
+
+    sim = simulate_campaign(40_000, seed=5, control_share=0.5)
+    start = sim.campaign_date + pd.Timedelta(days=1)
+    window = sim.transactions.loc[(sim.transactions["timestamp"] >= start)
+                                  & (sim.transactions["timestamp"] < start + pd.Timedelta(days=sim.window_days))]
+    members = sim.members.assign(retained=sim.members["customer_id"].isin(window["customer_id"]))
+    observed = members.groupby(["segment", "group"])["retained"].agg(["mean", "size"])
+    for name, effect in SEED_CAMPAIGN.items():
+        for group, p in (("treated", effect.retention_treated), ("control", effect.retention_control)):
+            mean, size = observed.loc[(name, group)]
+            assert abs(mean - p) < 4 * np.sqrt(p * (1 - p) / size), (name, group, mean, p)
+    assert SEED_CAMPAIGN["loyal"].effect < 0 < min(e.effect for n, e in SEED_CAMPAIGN.items() if n != "loyal")
+    assert (sim.transactions["timestamp"] < sim.campaign_date).sum() == len(sim.members)  # one history order each
+
+
+def test_the_campaign_files_are_written_only_when_asked(tmp_path):
+    out = tmp_path / "transactions.csv"
+    main(["--customers", "200", "--seed", "1", "--out", str(out)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["transactions.csv", "true_params.json"]
+    main(["--customers", "200", "--seed", "1", "--out", str(out), "--campaign", str(tmp_path)])
+    truth = json.loads((tmp_path / "campaign_truth.json").read_text())
+    assert {s["segment"] for s in truth["segments"]} == {"high_value_at_risk", "at_risk", "steady", "loyal"}
+    members = pd.read_csv(tmp_path / "campaign_members.csv")
+    assert len(members) == 4000 and set(members["group"]) == {"treated", "control"}
