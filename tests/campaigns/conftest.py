@@ -1,17 +1,40 @@
-"""Fixtures of the campaign tests: a fresh SQLite store per test, a ranked selection of customers."""
+"""Fixtures of the campaign tests: a fresh store per test, a ranked selection of customers.
+
+The store is a SQLite file; with ``CHURNCLV_TEST_POSTGRES_URL`` set to a PostgreSQL server's URL
+(e.g. ``postgresql+psycopg://postgres@127.0.0.1:55432/postgres``) every store test also runs on a
+fresh database of that server.
+"""
 
 from __future__ import annotations
+
+import os
+import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from campaigns.migrate import open_store
 
+POSTGRES = os.environ.get("CHURNCLV_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES else ["sqlite"]
 
-@pytest.fixture
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'churnclv.db'}"
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'churnclv.db'}"
+        return
+    server = sa.make_url(POSTGRES)
+    name = f"churnclv_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.dispose()
 
 
 @pytest.fixture
