@@ -23,20 +23,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seeds import zoo
 from training.eligibility import EligibilityError
+from training import realfuture
 from training.realfuture import judge
 
 
-def as_of_dates(shape: zoo.Shape, earlier: list[int]) -> list[pd.Timestamp]:
-    """The shape's own as-of dates and each of them ``earlier`` days before, oldest first."""
+#: Shapes judged at every quarter end of the three years up to their last as-of date too (the season factor's
+#: error by quarter).
+QUARTERLY = ("seasonal_q4", "retail_q4")
+
+
+def as_of_dates(shape: zoo.Shape, earlier: list[int], *, quarter_years: int = 0) -> list[pd.Timestamp]:
+    """The shape's own as-of dates, each of them ``earlier`` days before, and every quarter end of the
+    ``quarter_years`` years up to the last one, oldest first."""
     dates = {d - pd.Timedelta(days=k) for d in shape.as_ofs for k in [0, *earlier]}
+    last = max(shape.as_ofs)
+    dates |= set(pd.date_range(last - pd.DateOffset(years=quarter_years), last, freq="QE")[1:]) if quarter_years else set()
     return sorted(d for d in dates if d > shape.transactions["timestamp"].min())
 
 
-def sweep(names: list[str], earlier: list[int]) -> pd.DataFrame:
+def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd.DataFrame:
     rows = []
     for name in names:
         shape = zoo.SHAPES[name]()
-        for as_of in as_of_dates(shape, earlier):
+        for as_of in as_of_dates(shape, earlier, quarter_years=quarter_years if name in QUARTERLY else 0):
             started = time.perf_counter()
             try:
                 j = judge(shape.transactions, as_of=as_of, horizon_days=shape.horizon_days)
@@ -46,17 +55,21 @@ def sweep(names: list[str], earlier: list[int]) -> pd.DataFrame:
                 continue
             m = j.metrics
             season = next((n for n in j.training_notes if n.startswith("season ahead")), "")
+            best, best_auc = j.best_simple
             rows.append({
                 "shape": name, "as_of": f"{as_of:%Y-%m-%d}", "actual_purchases": j.actual_purchases,
                 "churnclv_total_pct": m["churnclv"]["purchases_total_error_pct"],
                 "lifetimes_total_pct": m["lifetimes_bgnbd"]["purchases_total_error_pct"],
                 "churnclv_auc": m["churnclv"]["roc_auc"], "lifetimes_auc": m["lifetimes_bgnbd"]["roc_auc"],
+                "best_simple_auc": best_auc, "best_simple": realfuture.MODEL_LABELS.get(best, ""),
+                "churn_by": j.churn_method,
                 "seconds": time.perf_counter() - started,
                 "note": season.split(",")[0].removeprefix("season ahead: "),
             })
             r = rows[-1]
             print(f"{name} {r['as_of']}: churnclv {r['churnclv_total_pct']:+.1f}% lifetimes "
-                  f"{r['lifetimes_total_pct']:+.1f}% ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
+                  f"{r['lifetimes_total_pct']:+.1f}%; AUC {r['churnclv_auc']:.3f} by {r['churn_by']}, best simple "
+                  f"{r['best_simple_auc']:.3f} ({r['best_simple']}) ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
     return pd.DataFrame(rows)
 
 
@@ -65,16 +78,16 @@ def _pct(value: float) -> str:
 
 
 def markdown(table: pd.DataFrame) -> str:
-    lines = ["| shape | as-of | purchases | total: churnclv | lifetimes | AUC: churnclv | lifetimes | season |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| shape | as-of | purchases | total: churnclv | lifetimes | AUC: churnclv | churn by | "
+             "best simple BG/NBD | season |", "|---|---|---|---|---|---|---|---|---|"]
     for r in table.fillna({"note": ""}).to_dict("records"):
         if pd.isna(r.get("actual_purchases")):
-            lines.append(f"| {r['shape']} | {r['as_of']} | | | | | | {r['note']} |")
+            lines.append(f"| {r['shape']} | {r['as_of']} | | | | | | | {r['note']} |")
             continue
-        auc = "" if pd.isna(r["lifetimes_auc"]) else f"{r['lifetimes_auc']:.3f}"
         lines.append(f"| {r['shape']} | {r['as_of']} | {r['actual_purchases']:,.0f} | "
                      f"{_pct(r['churnclv_total_pct'])} | {_pct(r['lifetimes_total_pct'])} | "
-                     f"{r['churnclv_auc']:.3f} | {auc} | {r['note']} |")
+                     f"{r['churnclv_auc']:.3f} | {r['churn_by']} | {r['best_simple_auc']:.3f} ({r['best_simple']}) | "
+                     f"{r['note']} |")
     return "\n".join(lines)
 
 
@@ -82,10 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=",".join(zoo.SHAPES), help="comma-separated shape names")
     parser.add_argument("--earlier", default="91,182", help="days before each own as-of date to train at too")
+    parser.add_argument("--quarter-years", type=int, default=3,
+                        help=f"years of quarter ends to judge {', '.join(QUARTERLY)} at (0: none)")
     parser.add_argument("--out", type=Path, help="write the table as CSV here")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
-    table = sweep(args.shapes.split(","), [int(d) for d in args.earlier.split(",") if d])
+    table = sweep(args.shapes.split(","), [int(d) for d in args.earlier.split(",") if d],
+                  quarter_years=args.quarter_years)
     print(markdown(table))
     if args.out:
         table.to_csv(args.out, index=False)

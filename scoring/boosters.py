@@ -11,12 +11,28 @@ import pandas as pd
 
 
 @dataclass(frozen=True)
-class ChurnScorer:
-    """Probability of no purchase in the horizon: ``sigmoid(slope * raw + intercept)`` of the booster's raw
-    score (``calibration = (slope, intercept)``; ``None`` = the uncalibrated sigmoid)."""
+class _Boosted:
+    """A booster and its feature list: what both scorers explain and rank features by."""
 
     booster: lgb.Booster
     features: tuple[str, ...]
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per-customer feature contributions to the raw score (LightGBM ``pred_contrib``: the churn log-odds
+        of :class:`ChurnScorer`, the log of expected purchases of :class:`PurchaseScorer`)."""
+        values = self.booster.predict(frame[list(self.features)], pred_contrib=True)
+        return pd.DataFrame(values[:, :-1], index=frame.index, columns=list(self.features))
+
+    def importance(self) -> pd.Series:
+        gain = self.booster.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=list(self.features)).sort_values(ascending=False)
+
+
+@dataclass(frozen=True)
+class ChurnScorer(_Boosted):
+    """Probability of no purchase in the horizon: ``sigmoid(slope * raw + intercept)`` of the booster's raw
+    score (``calibration = (slope, intercept)``; ``None`` = the uncalibrated sigmoid)."""
+
     calibration: tuple[float, float] | None = None
 
     def _raw(self, frame: pd.DataFrame) -> np.ndarray:
@@ -28,22 +44,9 @@ class ChurnScorer:
         slope, intercept = self.calibration or (1.0, 0.0)
         return 1.0 / (1.0 + np.exp(-(slope * raw + intercept)))
 
-    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Per-customer feature contributions to the churn log-odds (LightGBM ``pred_contrib``)."""
-        values = self.booster.predict(frame[list(self.features)], pred_contrib=True)
-        return pd.DataFrame(values[:, :-1], index=frame.index, columns=list(self.features))
-
-    def importance(self) -> pd.Series:
-        gain = self.booster.feature_importance(importance_type="gain")
-        return pd.Series(gain, index=list(self.features)).sort_values(ascending=False)
-
-
 @dataclass(frozen=True)
-class PurchaseScorer:
+class PurchaseScorer(_Boosted):
     """Expected number of purchase days in the horizon (a LightGBM Poisson booster)."""
-
-    booster: lgb.Booster
-    features: tuple[str, ...]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(frame[list(self.features)])

@@ -20,6 +20,24 @@ from scoring.segments import Policy, recommended_action
 from scoring.snapshot import snapshot
 
 PURCHASE_METHODS = ("bgnbd", "lightgbm_poisson")
+#: The churn scores a bundle can ship, simplest first: BG/NBD's P(no purchase in the horizon); fewest
+#: expected purchases by BG/NBD or by the LightGBM Poisson model (a ranking, turned into a probability by
+#: a Platt calibration on log expected purchases, :func:`ranked_probability`); the LightGBM classifier.
+CHURN_METHODS = ("bgnbd", "bgnbd_expected", "lightgbm_poisson", "lightgbm")
+#: The purchase forecast each ranking by expected purchases reads.
+RANKED_BY = {"bgnbd_expected": "bgnbd", "lightgbm_poisson": "lightgbm_poisson"}
+#: Expected purchases are floored here before the log (a customer forecast to buy nothing at all).
+MIN_EXPECTED = 1e-6
+
+
+def ranked_probability(expected: np.ndarray, calibration: tuple[float, float] | None) -> np.ndarray:
+    """P(no purchase in the horizon) from expected purchases: ``sigmoid(slope · log(E) + intercept)`` with the
+    (slope, intercept) fitted on the judging window; without one, the Poisson probability of none, ``exp(−E)``.
+    Either way fewer expected purchases rank as more likely to churn (the slope is negative)."""
+    if calibration is None:
+        return np.exp(-expected)
+    slope, intercept = calibration
+    return 1.0 / (1.0 + np.exp(-(slope * np.log(np.maximum(expected, MIN_EXPECTED)) + intercept)))
 
 
 @dataclass
@@ -74,10 +92,14 @@ class ChurnCLVBundle:
     """
 
     def __init__(self, *, models: Models, purchases_method: str, policy: Policy, metadata: dict | None = None,
-                 churn_method: str = "lightgbm"):
+                 churn_method: str = "lightgbm", churn_calibration: tuple[float, float] | None = None):
+        if churn_method not in CHURN_METHODS:
+            raise ValueError(f"unknown churn method {churn_method!r}; use one of {CHURN_METHODS}")
+        needs = {"lightgbm": models.churn, "lightgbm_poisson": models.purchases}
         self.models = models
         self.purchases_method = purchases_method
-        self.churn_method = churn_method if models.churn is not None else "bgnbd"
+        self.churn_method = churn_method if needs.get(churn_method, True) is not None else "bgnbd"
+        self.churn_calibration = churn_calibration if self.churn_method in RANKED_BY else None
         self.policy = policy
         self.metadata = dict(metadata or {})
 
@@ -91,13 +113,8 @@ class ChurnCLVBundle:
     def values(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> pd.DataFrame:
         """The numeric scores of a :func:`snapshot`, indexed by customer_id (``predicted``: the LightGBM
         outputs for this table, if computed already)."""
-        if self.churn_method != "lightgbm":
-            churn = table["bgnbd_p_no_purchase"].to_numpy(dtype=float)
-        elif predicted is not None:
-            churn = predicted.churn
-        else:
-            churn = self.models.churn.predict_proba(table)
         purchases = expected_purchases(self.models, table, self.purchases_method, predicted=predicted)
+        churn = self.churn(table, predicted=predicted)
         bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float)
         ratio = np.divide(purchases, bgnbd, out=np.ones_like(purchases), where=bgnbd > 1e-9)
         clv = table["bgnbd_clv"].to_numpy(dtype=float) * ratio
@@ -113,6 +130,15 @@ class ChurnCLVBundle:
             index=table.index,
         )
 
+    def churn(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> np.ndarray:
+        """P(no purchase in the horizon) of each customer of a :func:`snapshot` by :attr:`churn_method`."""
+        if self.churn_method == "bgnbd":
+            return table["bgnbd_p_no_purchase"].to_numpy(dtype=float)
+        if self.churn_method in RANKED_BY:
+            expected = expected_purchases(self.models, table, RANKED_BY[self.churn_method], predicted=predicted)
+            return ranked_probability(expected, self.churn_calibration)
+        return predicted.churn if predicted is not None else self.models.churn.predict_proba(table)
+
     def score_snapshot(self, table: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
         """The score table (one row per customer, ``customer_id`` a column) from a :func:`snapshot`."""
         if table.empty:  # nobody had bought by the as-of day: an empty table, not a model error
@@ -121,8 +147,10 @@ class ChurnCLVBundle:
         scores = self.values(table)
         segment = self.policy.segment(scores.assign(T=table["T"]))
         scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))
-        if explain and self.churn_method == "lightgbm":
-            scores["drivers"] = top_drivers(self.models.churn.contributions(table), table)
+        explained = {"lightgbm": (self.models.churn, 1.0), "lightgbm_poisson": (self.models.purchases, -1.0)}
+        if explain and self.churn_method in explained:  # what raises the risk: fewer expected purchases too
+            booster, sign = explained[self.churn_method]
+            scores["drivers"] = top_drivers(sign * booster.contributions(table), table)
         elif explain:
             scores["drivers"] = pd.Series([[] for _ in range(len(scores))], index=scores.index, dtype=object)
         return scores.reset_index()

@@ -47,10 +47,12 @@ __all__ = [
     "Shape",
     "main",
     "make_all_drop",
+    "make_donations",
     "make_events",
     "make_grocery",
     "make_no_dropout",
     "make_one_time",
+    "make_retail_q4",
     "make_returns",
     "make_seasonal_q4",
     "make_wholesale",
@@ -70,6 +72,8 @@ DESCRIPTIONS = {
     "wholesale": "B2B supplier: few accounts, orders in the thousands, regular gamma gaps, little dropout",
     "grocery": "supermarket loyalty cards: several trips a week, several transactions a day, churny",
     "returns": "fashion e-commerce: BG/NBD purchases and a full or partial return after ~25% of orders",
+    "donations": "charity: giving in two one-week events a year (January, July); 61% give once; quiet between",
+    "retail_q4": "retailer over six years: November and December 2-3x the January lull; BG/NBD dropout",
 }
 
 
@@ -558,24 +562,26 @@ DONATIONS = _Style(
 )  # fmt: skip
 
 
-def _event_days(start: pd.Timestamp, end: float) -> tuple[np.ndarray, np.ndarray]:
-    """Appeal days (days after ``start``, sorted, inside ``[0, end)``) and their names."""
+def _event_days(start: pd.Timestamp, end: float, dates: dict[str, str] = EVENT_DATES) -> tuple[np.ndarray, np.ndarray]:
+    """Appeal days (days after ``start``, sorted, inside ``[0, end)``) and their names; ``dates`` maps a
+    name to its month-day."""
     years = range(start.year, (start + pd.Timedelta(days=end)).year + 1)
     pairs = [
-        ((pd.Timestamp(f"{y}-{md}") - start).days, name) for y in years for name, md in EVENT_DATES.items()
+        ((pd.Timestamp(f"{y}-{md}") - start).days, name) for y in years for name, md in dates.items()
     ]
     pairs = sorted(p for p in pairs if 0 <= p[0] < end)
     return np.array([d for d, _ in pairs], dtype=np.float64), np.array([n for _, n in pairs])
 
 
 def _first_gifts(
-    n: int, days: np.ndarray, names: np.ndarray, *, end: float, rng: np.random.Generator
+    n: int, days: np.ndarray, names: np.ndarray, *, end: float, rng: np.random.Generator,
+    process: dict = EVENTS, weights: dict[str, float] = EVENT_WEIGHTS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """First gift day and campaign per donor: after an appeal (weighted) or on any day ("general")."""
-    weights = np.array([EVENT_WEIGHTS[name] for name in names])
+    weights = np.array([weights[name] for name in names])
     which = rng.choice(days.size, size=n, p=weights / weights.sum())
-    lag = rng.gamma(EVENTS["lag_shape"], EVENTS["lag_scale"], size=n)
-    at_event = rng.random(n) < EVENTS["acquired_at_event"]
+    lag = rng.gamma(process["lag_shape"], process["lag_scale"], size=n)
+    at_event = rng.random(n) < process["acquired_at_event"]
     day = np.minimum(
         np.where(at_event, days[which] + lag, rng.uniform(0.0, end, size=n)), np.nextafter(end, 0)
     )
@@ -594,13 +600,15 @@ def _spontaneous(
 
 
 def _simulate_gifts(
-    n: int, days: np.ndarray, names: np.ndarray, *, end: float, rng: np.random.Generator
+    n: int, days: np.ndarray, names: np.ndarray, *, end: float, rng: np.random.Generator,
+    process: dict = EVENTS, weights: dict[str, float] = EVENT_WEIGHTS,
 ) -> pd.DataFrame:
-    """Gifts (customer, day, alive_after, category) of ``n`` donors; one loop step per appeal."""
-    first, campaign = _first_gifts(n, days, names, end=end, rng=rng)
-    alive = rng.random(n) >= EVENTS["one_time"]
-    give, drop = rng.beta(*EVENTS["give_ab"], size=n), rng.beta(*EVENTS["drop_ab"], size=n)
-    rate = rng.gamma(1.0, EVENTS["off_event_per_year"] / 365, size=n)
+    """Gifts (customer, day, alive_after, category) of ``n`` donors; one loop step per appeal.
+    ``process`` holds the parameters named like :data:`EVENTS`; ``weights`` the acquisition per appeal."""
+    first, campaign = _first_gifts(n, days, names, end=end, rng=rng, process=process, weights=weights)
+    alive = rng.random(n) >= process["one_time"]
+    give, drop = rng.beta(*process["give_ab"], size=n), rng.beta(*process["drop_ab"], size=n)
+    rate = rng.gamma(1.0, process["off_event_per_year"] / 365, size=n)
     gifts = [
         pd.DataFrame({"customer": np.arange(n), "day": first, "alive_after": alive, "category": campaign})
     ]
@@ -611,7 +619,7 @@ def _simulate_gifts(
             break
         gives = alive & (first < day) & (rng.random(n) < give)
         alive = alive & ~(gives & (rng.random(n) < drop))
-        lag = rng.gamma(EVENTS["lag_shape"], EVENTS["lag_scale"], size=n)
+        lag = rng.gamma(process["lag_shape"], process["lag_scale"], size=n)
         donor = np.flatnonzero(gives)
         gifts.append(
             pd.DataFrame(
@@ -652,6 +660,103 @@ def make_events(*, seed: int = 0, n_customers: int = 3000) -> Shape:
     return _shape(
         "events", purchases, n_customers=n_customers, seed=seed, start=start, as_ofs=as_ofs, end=end,
         style=DONATIONS, truth=truth, rng=rng,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# donations: two one-week giving events a year, quiet months between
+# --------------------------------------------------------------------------------------------------
+
+DONATION_DATES = {"january": "01-08", "july": "07-08"}  # the giving weeks' first days (month-day)
+DONATION_WEIGHTS = {"january": 1.0, "july": 1.0}
+DONATION_EVENTS = {
+    "acquired_at_event": 0.95,
+    "one_time": 0.61,
+    "give_ab": (2.0, 2.0),  # a repeat donor gives at each later event with probability ~ Beta(2, 2)
+    "drop_ab": (1.0, 5.0),  # and stops after such a gift with probability ~ Beta(1, 5)
+    "lag_shape": 2.0,  # gift lag ~ Gamma(2, scale 1) days: 98% within the week
+    "lag_scale": 1.0,
+    "off_event_per_year": 0.05,
+}
+#: The log runs on to the next event after the last window, so its last day is past every horizon.
+DONATIONS_TAIL_DAYS = 200
+
+
+def make_donations(*, seed: int = 0, n_customers: int = 5000) -> Shape:
+    """Giving concentrated in two one-week events a year (from 8 January and 8 July), 2022-01 to 2026-07.
+
+    Donors are acquired at an event (95%) or on any day; 61% never give again; the rest give at each
+    later event with probability ~ Beta(2, 2), stop after such a gift with probability ~ Beta(1, 5), and
+    give almost nothing between events (0.05 gifts a year). As of 30 April and 31 October of 2024 and
+    2025: between events, with the window behind the as-of day empty of events and the one ahead
+    holding one (the backtest window cannot judge a churn model; the same window a year earlier can).
+
+    Parameters
+    ----------
+    seed : seeds the shape's one numpy Generator.
+    n_customers : donors in the whole log (some are first seen after an as-of date).
+    """
+    rng = np.random.default_rng(seed)
+    dates = ("2024-04-30", "2024-10-31", "2025-04-30", "2025-10-31")
+    start, as_ofs, end = _calendar("2022-01-01", dates, HORIZON_DAYS, tail_days=DONATIONS_TAIL_DAYS)
+    days, names = _event_days(start, end, DONATION_DATES)
+    purchases = _simulate_gifts(n_customers, days, names, end=end, rng=rng, process=DONATION_EVENTS,
+                                weights=DONATION_WEIGHTS)
+    truth = {
+        "model": "two one-week giving events a year; one-time donors, per-event response and dropout",
+        "events": [(start + pd.Timedelta(days=d)).date().isoformat() for d in days],
+        "event_names": names.tolist(),
+        "event_process": {k: list(v) if isinstance(v, tuple) else v for k, v in DONATION_EVENTS.items()},
+    }
+    return _shape(
+        "donations", purchases, n_customers=n_customers, seed=seed, start=start, as_ofs=as_ofs, end=end,
+        style=DONATIONS, truth=truth, rng=rng,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# retail_q4: six years of retail with a strong November and December
+# --------------------------------------------------------------------------------------------------
+
+RETAIL_Q4_BGNBD = BGNBDParams(r=1.2, alpha=60.0, a=0.5, b=6.0)
+#: Relative buying by month (before normalising to a yearly mean of 1): the holidays, a January lull.
+RETAIL_Q4_MONTHS = {1: 0.75, 2: 0.8, 3: 0.9, 4: 0.9, 5: 0.95, 6: 0.95, 7: 0.9, 8: 0.95, 9: 1.0, 10: 1.2,
+                    11: 1.9, 12: 2.6}
+
+
+def _monthly_season(start: pd.Timestamp, n_days: int, months: dict[int, float]) -> np.ndarray:
+    """s(day) per calendar day from relative monthly levels, scaled to a mean of 1 over the days."""
+    level = np.array([months[m] for m in (start + pd.to_timedelta(np.arange(n_days), unit="D")).month])
+    return level / level.mean()
+
+
+def make_retail_q4(*, seed: int = 0, n_customers: int = 8000) -> Shape:
+    """Six years of BG/NBD retail buying on a seasonal clock with a strong Q4, 2020-01-01 to 2026-03-31.
+
+    As :func:`make_seasonal_q4` (time change of BG/NBD by S(t) = ∫ s), with monthly levels
+    :data:`RETAIL_Q4_MONTHS` (December 2.6x, January 0.75x before normalising) and acquisition on the
+    same clock. As of every quarter end of 2025; ``benchmarks/zoo_future.py`` judges it at every quarter
+    end of three years.
+
+    Parameters
+    ----------
+    seed : seeds the shape's one numpy Generator.
+    n_customers : customers in the whole log (some are first seen after an as-of date).
+    """
+    rng = np.random.default_rng(seed)
+    dates = ("2025-03-31", "2025-06-30", "2025-09-30", "2025-12-31")
+    start, as_ofs, end = _calendar("2020-01-01", dates, HORIZON_DAYS)
+    season = _monthly_season(start, int(end), RETAIL_Q4_MONTHS)
+    purchases = simulate_bgnbd(n_customers, **asdict(RETAIL_Q4_BGNBD), start=0.0, end=float(season.sum()), rng=rng)
+    purchases = purchases.assign(day=_to_calendar(purchases["day"].to_numpy(), season))
+    truth = {
+        "model": "BG/NBD on the operational clock S(t); intensity lambda_i * s(t) in calendar days",
+        "bgnbd": _bgnbd_truth(RETAIL_Q4_BGNBD),
+        "season": {"monthly": RETAIL_Q4_MONTHS, "s_peak": float(season.max()), "s_low": float(season.min())},
+    }
+    return _shape(
+        "retail_q4", _from_bgnbd(purchases), n_customers=n_customers, seed=seed, start=start,
+        as_ofs=as_ofs, end=end, style=RETAIL, truth=truth, rng=rng,
     )  # fmt: skip
 
 
@@ -748,6 +853,8 @@ SHAPES: dict[str, Callable[..., Shape]] = {
     "wholesale": make_wholesale,
     "grocery": make_grocery,
     "returns": make_returns,
+    "donations": make_donations,
+    "retail_q4": make_retail_q4,
 }
 
 

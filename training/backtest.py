@@ -8,30 +8,77 @@ from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, mean_poisson_deviance, roc_auc_score
 
 
-def calibration_error(y_true: np.ndarray, y_prob: np.ndarray, *, n_bins: int = 10) -> float:
-    """Expected calibration error: mean |observed − predicted| over equal-count bins, weighted by size."""
+def reliability(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean predicted probability, observed rate and size of each equal-count (quantile) bin of ``y_prob``.
+
+    Customers are ranked by prediction and cut into ``n_bins`` groups of (nearly) equal size;
+    empty groups (fewer customers than bins) are dropped.
+    """
     order = np.argsort(y_prob, kind="stable")
-    bins = np.array_split(order, n_bins)
-    gaps = [abs(y_true[b].mean() - y_prob[b].mean()) * len(b) for b in bins if len(b)]
-    return float(np.sum(gaps) / len(y_prob))
+    bins = np.empty(len(y_prob), dtype=np.intp)
+    bins[order] = np.arange(len(y_prob)) * n_bins // len(y_prob)
+    count = np.bincount(bins, minlength=n_bins)
+    keep = count > 0
+    mean_pred = np.bincount(bins, weights=y_prob, minlength=n_bins)[keep] / count[keep]
+    observed = np.bincount(bins, weights=y_true, minlength=n_bins)[keep] / count[keep]
+    return mean_pred, observed, count[keep]
+
+
+def calibration_error(y_true: np.ndarray, y_prob: np.ndarray, *, n_bins: int = 10) -> float:
+    """Expected calibration error: mean |observed − predicted| over the :func:`reliability` bins, weighted by size."""
+    mean_pred, observed, count = reliability(np.asarray(y_true, float), np.asarray(y_prob, float), n_bins)
+    return float(np.sum(np.abs(observed - mean_pred) * count) / count.sum())
+
+
+def gain_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative gain: share of churners captured vs share of customers contacted.
+
+    Customers are contacted highest score first. Tied scores are contacted together, so the curve
+    has a vertex only at the end of each tie group (a constant score gives the diagonal). The
+    curve starts at (0, 0) and ends at (1, 1).
+    """
+    order = np.argsort(-score, kind="stable")
+    s, captured = score[order], np.cumsum(y_true[order])
+    group_end = np.flatnonzero(np.append(s[1:] != s[:-1], True))
+    x = np.concatenate([[0.0], (group_end + 1) / len(score)])
+    y = np.concatenate([[0.0], captured[group_end] / captured[-1]])
+    return x, y
+
+
+def decile_lift(gain_x: np.ndarray, gain_y: np.ndarray, n_groups: int = 10) -> np.ndarray:
+    """Lift of each score decile (1 = highest scores): its churn rate divided by the overall rate.
+
+    Read off the (tie-aware) gain curve: lift_d = (G(d/10) - G((d-1)/10)) / (1/10).
+    """
+    captured = np.interp(np.linspace(0.0, 1.0, n_groups + 1), gain_x, gain_y)
+    return np.diff(captured) * n_groups
 
 
 def top_decile_lift(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Churn rate among the 10% highest scores divided by the overall churn rate."""
-    n = max(1, int(round(len(score) * 0.1)))
-    top = np.argsort(-score, kind="stable")[:n]
-    base = y_true.mean()
-    return float(y_true[top].mean() / base) if base > 0 else float("nan")
+    """Churn rate among the 10% highest scores divided by the overall churn rate; customers with tied scores
+    count together (:func:`gain_curve`), so the order of ids never moves it."""
+    y, s = np.asarray(y_true, dtype=float), np.asarray(score, dtype=float)
+    return float(decile_lift(*gain_curve(y, s))[0]) if y.sum() > 0 else float("nan")
+
+
+def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of a churn score, NaN when the outcomes are all one class or the score is not finite."""
+    y, s = np.asarray(y_true, dtype=float), np.asarray(score, dtype=float)
+    if len(np.unique(y)) < 2 or not np.isfinite(s).all():
+        return float("nan")
+    return float(roc_auc_score(y, s))
 
 
 def churn_metrics(y_true: np.ndarray, score: np.ndarray, *, probabilities: bool = True) -> dict[str, float]:
     """ROC AUC, PR AUC and top-decile lift of a churn score; Brier and calibration error if it is a probability."""
     y = np.asarray(y_true, dtype=float)
     s = np.asarray(score, dtype=float)
+    # a window where every customer had the same outcome ranks nothing: NaN, as for a score that is not finite
+    both = len(np.unique(y)) == 2 and bool(np.isfinite(s).all())
     out = {
-        "roc_auc": float(roc_auc_score(y, s)),
-        "pr_auc": float(average_precision_score(y, s)),
-        "lift_top_decile": top_decile_lift(y, s),
+        "roc_auc": roc_auc(y, s),
+        "pr_auc": float(average_precision_score(y, s)) if both else float("nan"),
+        "lift_top_decile": top_decile_lift(y, s) if both else float("nan"),
     }
     if probabilities:
         out["brier"] = float(brier_score_loss(y, s))

@@ -19,6 +19,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from contract import ChurnclvError
 from contract.columns import RFM_COLUMNS
 from scoring.boosters import ChurnScorer, PurchaseScorer
+from training.season import YEAR_DAYS
 
 NON_FEATURES = ("cohort",)
 #: The column of a stacked training set that says how many customers each sampled row stands for.
@@ -31,24 +32,45 @@ class TrainingError(ChurnclvError):
 
 @dataclass(frozen=True)
 class CutoffPlan:
-    """How many past snapshots to stack: ``n_cutoffs`` at most, ``step_days`` apart."""
+    """How many past snapshots to stack: ``n_cutoffs`` at most, ``step_days`` apart; for a log that buys in a
+    few weeks of the year, around the same day of the :data:`SEASON_YEARS` years before, ``seasonal_step_days``
+    apart (:func:`cutoff_dates`)."""
 
     n_cutoffs: int = 11
     step_days: int = 14
     min_history_days: int = 56
+    seasonal_step_days: int = 7
+
+
+#: Earlier years a seasonal plan takes its cutoffs from.
+SEASON_YEARS = 2
+
+
+def seasonal_cutoffs(*, as_of: pd.Timestamp, horizon_days: int, plan: CutoffPlan) -> list[pd.Timestamp]:
+    """Cutoffs around ``as_of`` one and two 52-week years earlier, so that every label window covers the same
+    weeks of the year as the window ahead: ``n_cutoffs // SEASON_YEARS`` a year, ``seasonal_step_days`` apart
+    and centred on the day a year earlier; those whose label windows end after ``as_of`` are dropped."""
+    per_year = max(1, plan.n_cutoffs // SEASON_YEARS)
+    offsets = [plan.seasonal_step_days * j for j in range(-(per_year // 2), per_year - per_year // 2)]
+    around = [as_of - pd.Timedelta(days=YEAR_DAYS * k - d) for k in range(1, SEASON_YEARS + 1) for d in offsets]
+    return [c for c in around if c + pd.Timedelta(days=horizon_days) <= as_of]
 
 
 def cutoff_dates(
-    *, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int, plan: CutoffPlan
+    *, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int, plan: CutoffPlan, seasonal: bool = False
 ) -> list[pd.Timestamp]:
     """Cutoffs (oldest first) whose label windows ``(c, c + horizon_days]`` end on or before ``as_of``.
 
-    Each cutoff keeps at least ``plan.min_history_days`` of history after ``first_day``.
+    Each cutoff keeps at least ``plan.min_history_days`` of history after ``first_day``. ``seasonal``: the
+    cutoffs of :func:`seasonal_cutoffs` where the history holds any (the churn model then learns from label
+    windows of the same season as the one ahead, not from the calendar), else the plain plan.
     Raises TrainingError, naming how much history is needed, when none fits.
     """
     last = as_of - pd.Timedelta(days=horizon_days)
     candidates = [last - pd.Timedelta(days=k * plan.step_days) for k in range(plan.n_cutoffs)]
-    cutoffs = sorted(c for c in candidates if (c - first_day).days >= plan.min_history_days)
+    keeps = lambda cs: sorted(c for c in cs if (c - first_day).days >= plan.min_history_days)
+    cutoffs = (seasonal and keeps(seasonal_cutoffs(as_of=as_of, horizon_days=horizon_days, plan=plan))) \
+        or keeps(candidates)
     if not cutoffs:
         have = (as_of - first_day).days
         need = horizon_days + plan.min_history_days

@@ -66,6 +66,10 @@ class Eligibility:
     def warnings(self) -> list[str]:
         return [f"{g.name}: {g.consequence}" for g in self.gates if not g.required and not g.passed]
 
+    def plus(self, *gates: Gate) -> Eligibility:
+        """This report with ``gates`` added (the judging gates, measured once the window is chosen)."""
+        return Eligibility(as_of=self.as_of, horizon_days=self.horizon_days, gates=self.gates + gates)
+
     def passed(self, name: str) -> bool:
         return next(g.passed for g in self.gates if g.name == name)
 

@@ -31,6 +31,7 @@ from contract.dates import iso, until
 from features import build_features, encode, make_labels
 from scoring.bundle import ChurnCLVBundle
 from scoring.snapshot import with_clv
+from training.choice import daily_purchases
 from training.churn import sample_customers
 from training.cluster import compute, scores_by_partition, to_pandas
 from training.clv import CLVCounts, CLVModel
@@ -178,6 +179,10 @@ class PartitionedLog:
             if progress:
                 progress(f"snapshot {cutoff:%Y-%m-%d}")
         return pd.concat(frames), degraded
+
+    def daily_purchases(self, *, as_of: pd.Timestamp) -> pd.Series:
+        parts = [p for p in self._each(daily_purchases, as_of) if len(p)]
+        return pd.concat(parts).groupby(level=0).sum().sort_index() if parts else pd.Series(dtype="int64")
 
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
         return to_pandas(self._each(_labels, as_of, horizon_days)).sort_index()

@@ -20,10 +20,24 @@ from contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
 from contract.dates import as_of_day, iso, until
 from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
 from features import Encoded, build_features, encode, make_labels
-from scoring.bundle import PURCHASE_METHODS, ChurnCLVBundle, Models, Predicted, expected_purchases
+from scoring.bundle import PURCHASE_METHODS, RANKED_BY, ChurnCLVBundle, Models, Predicted, expected_purchases
 from scoring.segments import Policy
 from scoring.snapshot import with_clv
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
+from training.choice import (
+    CONCENTRATED_SHARE,
+    MIN_ORIGIN_HISTORY_DAYS,
+    MIN_OUTCOME,
+    Window,
+    calendar_concentration,
+    candidate_origins,
+    choose_ranking,
+    choose_window,
+    daily_purchases,
+    is_concentrated,
+    outcome_counts,
+    rank_calibration,
+)
 from training.churn import (
     BoostSettings,
     CutoffPlan,
@@ -35,7 +49,7 @@ from training.churn import (
     sample_customers,
 )
 from training.clv import CLVModel
-from training.eligibility import Eligibility, check
+from training.eligibility import Eligibility, Gate, check
 from training.mle import CLVFitError
 from training.season import Season, season_ahead
 
@@ -168,6 +182,7 @@ class Log(Protocol):
     def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]: ...
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame: ...
+    def daily_purchases(self, *, as_of: pd.Timestamp) -> pd.Series: ...
     def scores(self, bundle: ChurnCLVBundle, *, as_of: pd.Timestamp) -> pd.DataFrame: ...
     def fingerprint(self) -> dict: ...
 
@@ -210,6 +225,9 @@ class InMemoryLog:
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
         return make_labels(self.enc, as_of=as_of, horizon_days=horizon_days)
 
+    def daily_purchases(self, *, as_of: pd.Timestamp) -> pd.Series:
+        return daily_purchases(self.transactions, as_of=as_of)
+
     def scores(self, bundle: ChurnCLVBundle, *, as_of: pd.Timestamp) -> pd.DataFrame:
         return bundle.score(self.transactions, as_of=as_of)
 
@@ -222,12 +240,18 @@ def as_log(transactions: pd.DataFrame | Log) -> Log:
     return InMemoryLog(transactions) if isinstance(transactions, pd.DataFrame) else transactions
 
 
+def concentrated(log: Log, *, as_of: pd.Timestamp) -> bool:
+    """Whether the log up to ``as_of`` buys in a few weeks of the year (:func:`training.choice.is_concentrated`)."""
+    return is_concentrated(log.daily_purchases(as_of=as_of), history_days=(as_of - log.first_day()).days)
+
+
 def _cutoffs(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[list, str]:
-    """The stacked cutoffs for a fit at ``as_of``, or ([], why) when the history is too short for one."""
-    first_day = as_log(transactions).first_day()
+    """The stacked cutoffs for a fit at ``as_of`` (the same season of earlier years for a log concentrated in
+    time), or ([], why) when the history is too short for one."""
+    log = as_log(transactions)
     try:
-        return cutoff_dates(as_of=as_of, first_day=first_day, horizon_days=config.horizon_days,
-                            plan=config.plan), ""
+        return cutoff_dates(as_of=as_of, first_day=log.first_day(), horizon_days=config.horizon_days,
+                            plan=config.plan, seasonal=concentrated(log, as_of=as_of)), ""
     except TrainingError as exc:
         return [], str(exc)
 
@@ -289,12 +313,41 @@ def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_er
     return min(errors, key=total.get)
 
 
-def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp, config: TrainConfig):
+@dataclass(frozen=True)
+class Evaluation:
+    """What the judging window said of a backtest fit, and what it chose to ship."""
+
+    metrics: dict[str, dict[str, float]]  # model -> metric -> value ("lightgbm": what ships)
+    backtest: pd.DataFrame  # per customer: the shipped scores, the baselines' and what happened
+    purchases_method: str
+    churn_method: str
+    churn_calibration: tuple[float, float] | None
+    rankings: dict[str, float]  # every candidate churn ranking's AUC on the window
+
+
+def rankings(fit: Fit) -> dict[str, np.ndarray]:
+    """Every churn ranking of a fit's table (higher = more likely to buy nothing): the shippable ones of
+    ``scoring.bundle.CHURN_METHODS`` the models can make, and the RFM logistic baseline (measured only)."""
+    models, table = fit.models, fit.table
+    out = {"bgnbd": table["bgnbd_p_no_purchase"].to_numpy(dtype=float),
+           "bgnbd_expected": -expected_purchases(models, table, "bgnbd")}
+    if models.purchases is not None:
+        out["lightgbm_poisson"] = -expected_purchases(models, table, "lightgbm_poisson", predicted=fit.predicted)
+    if models.churn is not None:
+        out["lightgbm"] = fit.predicted.churn if fit.predicted is not None else models.churn.predict_proba(table)
+    if fit.rfm_logistic is not None:
+        out["rfm_logistic"] = fit.rfm_logistic.predict_proba(table[list(RFM_COLUMNS)].clip(lower=0))[:, 1]
+    return out
+
+
+def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp, config: TrainConfig,
+             judged: bool = True) -> Evaluation:
     """Score the backtest models at ``origin`` (the day they were fitted at, whose snapshot they hold) and
     compare with what happened in the next horizon.
 
-    Returns (metrics by model, per-customer backtest table, chosen purchases method, chosen churn method).
-    The churn score is LightGBM's unless BG/NBD's P(no purchase) ranks this window better.
+    On a window that can judge (``judged``, :func:`training.choice.can_judge`) the purchase forecast and the
+    churn ranking that ship are chosen there (:func:`choose_purchases_method`,
+    :func:`training.choice.choose_ranking`); on one that cannot, nothing is chosen on its metrics: BG/NBD ships.
     """
     models, table = fit.models, fit.table
     actual = as_log(transactions).labels(as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
@@ -304,17 +357,14 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
                             actual["purchases"])
         for m in models.purchase_methods
     }
-    method = choose_purchases_method(errors, max_total_error_pct=config.max_total_error_pct)
-    bgnbd_churn = churn_metrics(y, table["bgnbd_p_no_purchase"].to_numpy())
-    churn_method = "bgnbd"
-    if models.churn is not None:
-        lightgbm_auc = churn_metrics(y, fit.predicted.churn if fit.predicted is not None
-                                     else models.churn.predict_proba(table))["roc_auc"]
-        churn_method = "lightgbm" if not lightgbm_auc < bgnbd_churn["roc_auc"] else "bgnbd"
-    scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy,
-                            churn_method=churn_method).values(table, predicted=fit.predicted)
-    scored["rfm_logistic"] = (fit.rfm_logistic.predict_proba(table[list(RFM_COLUMNS)].clip(lower=0))[:, 1]
-                              if fit.rfm_logistic is not None else np.nan)
+    method = choose_purchases_method(errors, max_total_error_pct=config.max_total_error_pct) if judged else "bgnbd"
+    candidates = rankings(fit)
+    churn_method, aucs = choose_ranking(y, candidates)
+    churn_method = churn_method if judged else "bgnbd"
+    calibration = (rank_calibration(y, -candidates[churn_method]) if churn_method in RANKED_BY else None)
+    scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy, churn_method=churn_method,
+                            churn_calibration=calibration).values(table, predicted=fit.predicted)
+    scored["rfm_logistic"] = candidates.get("rfm_logistic", np.nan)
     metrics = {
         "lightgbm": {
             **churn_metrics(y, scored["churn_probability"].to_numpy()),
@@ -322,25 +372,25 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
             **forecast_metrics(scored["expected_spend"], actual["spend"], name="spend"),
             **{f"purchases_{k}.{m}": errors[m][f"purchases_{k}"] for m in PURCHASE_METHODS
                for k in ("total_error_pct", "mae", "poisson_deviance") if m in errors},
+            **{f"roc_auc.{m}": auc for m, auc in aucs.items()},
         },
         "bgnbd": {
-            **bgnbd_churn,
+            **churn_metrics(y, candidates["bgnbd"]),
             **errors["bgnbd"],
             **forecast_metrics(table["bgnbd_expected_spend"], actual["spend"], name="spend"),
         },
-        "rfm_logistic": (churn_metrics(y, scored["rfm_logistic"].to_numpy())
-                         if fit.rfm_logistic is not None else {}),
+        "rfm_logistic": churn_metrics(y, candidates["rfm_logistic"]) if "rfm_logistic" in candidates else {},
     }
     backtest = scored.join(actual[["purchases", "spend", "churned"]].add_prefix("actual_")).join(
         table[["frequency", "recency", "T", "bgnbd_p_no_purchase", "bgnbd_expected_purchases"]]
     )
-    return metrics, backtest, method, churn_method
+    return Evaluation(metrics, backtest, method, churn_method, calibration, aucs)
 
 
 def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp,
                    horizon_days: int) -> dict[str, float]:
     """Churn AUC and total purchases error of any bundle scored at ``origin`` on the next ``horizon_days``
-    (the gate's measure: it scores the champion on a challenger's backtest window)."""
+    (the gate's measure: it scores the champion on a challenger's judging window)."""
     log = as_log(transactions)
     scores = log.scores(bundle, as_of=origin).set_index("customer_id")
     actual = log.labels(as_of=origin, horizon_days=horizon_days).reindex(scores.index)
@@ -370,22 +420,27 @@ def train(
     visible = as_log(transactions).until(as_of)
     gates = eligibility(visible, as_of=as_of, config=config)
     gates.raise_if_failed()
-    origin = as_of - pd.Timedelta(days=config.horizon_days)
+    window = judging_window(visible, as_of=as_of, config=config)
+    gates = gates.plus(*window_gates(visible, window, as_of=as_of, config=config))
+    origin = window.origin if window.origin is not None else as_of - pd.Timedelta(days=config.horizon_days)
     backtest_fit = fit_models(visible, as_of=origin, config=config, progress=progress)
-    metrics, backtest, method, churn_method = evaluate(backtest_fit, visible, origin=origin, config=config)
+    judged = evaluate(backtest_fit, visible, origin=origin, config=config, judged=window.origin is not None)
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
-    unsegmented = ChurnCLVBundle(models=final.models, purchases_method=method, policy=config.policy,
-                                 churn_method=churn_method)
-    current = unsegmented.values(final.table, predicted=final.predicted)
+    shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
+                   churn_calibration=judged.churn_calibration)
+    current = ChurnCLVBundle(models=final.models, policy=config.policy, **shipped).values(
+        final.table, predicted=final.predicted)
     data_print = visible.fingerprint()
     metadata = {
         "as_of": iso(as_of),
         "horizon_days": config.horizon_days,
         "backtest_origin": iso(origin),
-        "purchases_method": method,
-        "churn_method": churn_method,
-        "metrics": metrics["lightgbm"],
-        "baselines": {k: v for k, v in metrics.items() if k != "lightgbm"},
+        "judging_window": window.describe(config.horizon_days),
+        "purchases_method": judged.purchases_method,
+        "churn_method": judged.churn_method,
+        "churn_rankings": judged.rankings,
+        "metrics": judged.metrics["lightgbm"],
+        "baselines": {k: v for k, v in judged.metrics.items() if k != "lightgbm"},
         "cutoffs": [iso(c) for c in final.cutoffs],
         "features": list(final.models.churn.features) if final.models.churn is not None else [],
         "data": data_print,
@@ -393,8 +448,34 @@ def train(
         "eligibility": gates.to_dict(),
         "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes,
     }
-    bundle = ChurnCLVBundle(models=final.models, purchases_method=method, policy=config.policy.fit(current),
-                            metadata=metadata, churn_method=churn_method)
-    log.info("trained: %s cutoffs, purchases by %s", len(final.cutoffs), method)
-    return TrainResult(bundle=bundle, metrics=metrics, backtest=backtest, backtest_fit=backtest_fit,
+    bundle = ChurnCLVBundle(models=final.models, policy=config.policy.fit(current), metadata=metadata, **shipped)
+    log.info("trained: %s cutoffs, purchases by %s, churn by %s", len(final.cutoffs), judged.purchases_method,
+             judged.churn_method)
+    return TrainResult(bundle=bundle, metrics=judged.metrics, backtest=judged.backtest, backtest_fit=backtest_fit,
                        fingerprint=data_print)
+
+
+def judging_window(log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Window:
+    """The window the run chooses on (:mod:`training.choice`): the first of the candidate windows before
+    ``as_of`` whose outcomes can judge a churn ranking."""
+    origins = candidate_origins(as_of=as_of, first_day=log.first_day(), horizon_days=config.horizon_days,
+                                concentrated=concentrated(log, as_of=as_of))
+    return choose_window(origins, lambda o: log.labels(as_of=o, horizon_days=config.horizon_days),
+                         horizon_days=config.horizon_days)
+
+
+def window_gates(log: Log, window: Window, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[Gate, ...]:
+    """The eligibility report's gates on judging: how concentrated in time the log is, and whether the window
+    just before ``as_of`` can judge; each names what the run did instead."""
+    share = calendar_concentration(log.daily_purchases(as_of=as_of))
+    backtest = as_of - pd.Timedelta(days=config.horizon_days)
+    rare = outcome_counts(log.labels(as_of=backtest, horizon_days=config.horizon_days)) \
+        if backtest - log.first_day() >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS) else 0
+    instead = window.describe(config.horizon_days)
+    return (
+        Gate("share of a year's purchases in its busiest 4 weeks", share, CONCENTRATED_SHARE, False, False,
+             "Buying is concentrated in a few weeks of the year: stacked snapshots come from the same season of "
+             f"earlier years where the history holds it, and the choice is {instead}."),
+        Gate("customers of the rarer outcome in the backtest window", rare, MIN_OUTCOME, True, False,
+             f"The backtest window cannot judge a churn ranking; {instead}."),
+    )

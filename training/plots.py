@@ -27,6 +27,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from training.backtest import decile_lift, gain_curve, reliability
+
 __all__ = [
     "calibration_curve",
     "feature_importance",
@@ -80,46 +82,6 @@ def _probabilities(name: str, values: npt.ArrayLike) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- computations
-
-
-def _reliability(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean predicted probability and observed rate per equal-count (quantile) bin of ``y_prob``.
-
-    Customers are ranked by prediction and cut into ``n_bins`` groups of (nearly) equal size;
-    empty groups (fewer customers than bins) are dropped.
-    """
-    order = np.argsort(y_prob, kind="stable")
-    bins = np.empty(len(y_prob), dtype=np.intp)
-    bins[order] = np.arange(len(y_prob)) * n_bins // len(y_prob)
-    count = np.bincount(bins, minlength=n_bins)
-    keep = count > 0
-    mean_pred = np.bincount(bins, weights=y_prob, minlength=n_bins)[keep] / count[keep]
-    observed = np.bincount(bins, weights=y_true, minlength=n_bins)[keep] / count[keep]
-    return mean_pred, observed
-
-
-def _gain_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative gain: share of churners captured vs share of customers contacted.
-
-    Customers are contacted highest score first. Tied scores are contacted together, so the curve
-    has a vertex only at the end of each tie group (a constant score gives the diagonal). The
-    curve starts at (0, 0) and ends at (1, 1).
-    """
-    order = np.argsort(-score, kind="stable")
-    s, captured = score[order], np.cumsum(y_true[order])
-    group_end = np.flatnonzero(np.append(s[1:] != s[:-1], True))
-    x = np.concatenate([[0.0], (group_end + 1) / len(score)])
-    y = np.concatenate([[0.0], captured[group_end] / captured[-1]])
-    return x, y
-
-
-def _decile_lift(gain_x: np.ndarray, gain_y: np.ndarray, n_groups: int = 10) -> np.ndarray:
-    """Lift of each score decile (1 = highest scores): its churn rate divided by the overall rate.
-
-    Read off the (tie-aware) gain curve: lift_d = (G(d/10) - G((d-1)/10)) / (1/10).
-    """
-    captured = np.interp(np.linspace(0.0, 1.0, n_groups + 1), gain_x, gain_y)
-    return np.diff(captured) * n_groups
 
 
 def _thin(n_points: int, max_points: int = 2001) -> np.ndarray:
@@ -205,7 +167,7 @@ def calibration_curve(
     ax.plot([0, 1], [0, 1], label="perfectly calibrated", **_REFERENCE_STYLE)
     hist_bins = np.linspace(0.0, 1.0, 26)
     for i, (name, prob) in enumerate(models.items()):
-        mean_pred, observed = _reliability(y, prob, n_bins)
+        mean_pred, observed, _ = reliability(y, prob, n_bins)
         brier = float(np.mean((prob - y) ** 2))
         line = ax.plot(mean_pred, observed, marker="o", markersize=4, label=f"{name} (Brier {brier:.3f})")[0]
         weights = np.full(len(prob), 1.0 / len(prob))
@@ -256,8 +218,8 @@ def lift_gain_chart(y_true: npt.ArrayLike, scores: Mapping[str, npt.ArrayLike]) 
     lift_ax.axhline(1.0, label="random (lift 1)", **_REFERENCE_STYLE)
     deciles = np.arange(1, 11)
     for name, score in arrays.items():
-        gx, gy = _gain_curve(y, score)
-        lift = _decile_lift(gx, gy)
+        gx, gy = gain_curve(y, score)
+        lift = decile_lift(gx, gy)
         keep = _thin(len(gx))
         line = gain_ax.plot(gx[keep], gy[keep], label=name)[0]
         lift_ax.plot(deciles, lift, marker="o", markersize=4, color=line.get_color(),

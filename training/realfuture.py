@@ -37,9 +37,15 @@ from training.pipeline import TrainConfig, planned_steps, train
 
 Progress = Callable[[str], None]
 
-MODELS = ("churnclv", "lifetimes_bgnbd", "rfm_logistic")
-MODEL_LABELS = {"churnclv": "churnclv", "lifetimes_bgnbd": "lifetimes BG/NBD", "rfm_logistic": "RFM logistic"}
-CHURN_KEYS = ("roc_auc", "pr_auc", "lift_top_decile", "brier", "calibration_error")
+MODELS = ("churnclv", "bgnbd", "bgnbd_expected", "lifetimes_bgnbd", "lifetimes_expected", "rfm_logistic")
+MODEL_LABELS = {"churnclv": "churnclv", "bgnbd": "BG/NBD P(none)", "bgnbd_expected": "BG/NBD E[buys]",
+                "lifetimes_bgnbd": "lifetimes BG/NBD", "lifetimes_expected": "lifetimes E[buys]",
+                "rfm_logistic": "RFM logistic"}
+#: The simple BG/NBD rankings (churnclv's own fit and lifetimes'): churnclv must rank at least as well as the
+#: best of them. ``*_expected`` ranks by fewest expected purchases in the window (a ranking, not a probability).
+SIMPLE_RANKINGS = ("bgnbd", "bgnbd_expected", "lifetimes_bgnbd", "lifetimes_expected")
+RANK_KEYS = ("roc_auc", "pr_auc", "lift_top_decile")
+CHURN_KEYS = (*RANK_KEYS, "brier", "calibration_error")
 PURCHASE_KEYS = (
     "purchases_total_error_pct", "purchases_mae", "purchases_spearman", "purchases_poisson_deviance",
 )
@@ -47,13 +53,16 @@ SPEND_KEYS = ("spend_total_error_pct", "spend_mae", "spend_spearman")
 #: The metrics each model is judged on (the RFM logistic baseline forecasts churn only).
 MODEL_METRICS = {
     "churnclv": CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS,
+    "bgnbd": CHURN_KEYS,
+    "bgnbd_expected": RANK_KEYS,
     "lifetimes_bgnbd": CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS,
+    "lifetimes_expected": RANK_KEYS,
     "rfm_logistic": CHURN_KEYS,
 }
 METRIC_KEYS = CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS
 #: The columns of :meth:`Judgement.rows` and :func:`judge_many`.
 ROW_COLUMNS = ("as_of", "window_end", "horizon_days", "customers", "actual_purchases", "actual_spend",
-               "actual_churn_rate", "purchases_method", "model", *METRIC_KEYS, "note")
+               "actual_churn_rate", "purchases_method", "churn_method", "model", *METRIC_KEYS, "note")
 #: Progress steps :func:`judge` reports beyond training (scoring, two baselines).
 EXTRA_STEPS = 3
 
@@ -76,6 +85,7 @@ class Judgement:
     actual_spend : their purchase amount in the window (returns excluded).
     actual_churn_rate : share of them without a purchase in the window.
     purchases_method : the expected-purchases forecast the trained bundle chose on its own backtest.
+    churn_method : the churn ranking it chose there (``scoring.bundle.CHURN_METHODS``).
     metrics : model (one of :data:`MODELS`) -> metric -> value; NaN where the model could not be fitted.
     notes : baseline -> why it could not be fitted and its metrics are NaN (absent when it fitted).
     training_notes : what churnclv's training reported about its fits (degraded or accepted fits).
@@ -92,11 +102,19 @@ class Judgement:
     actual_spend: float
     actual_churn_rate: float
     purchases_method: str
+    churn_method: str
     metrics: dict[str, dict[str, float]]
     notes: dict[str, str] = field(default_factory=dict)
     training_notes: tuple[str, ...] = ()
     lifetimes_params: dict[str, float] = field(default_factory=dict)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    @property
+    def best_simple(self) -> tuple[str, float]:
+        """The simple BG/NBD ranking (:data:`SIMPLE_RANKINGS`) with the highest churn AUC, and that AUC."""
+        aucs = {m: self.metrics[m]["roc_auc"] for m in SIMPLE_RANKINGS if np.isfinite(self.metrics[m]["roc_auc"])}
+        best = max(aucs, key=aucs.get, default="")
+        return best, aucs.get(best, float("nan"))
 
     def rows(self) -> pd.DataFrame:
         """One row per model: the window, the actuals, every metric of :data:`METRIC_KEYS` and a note (a
@@ -106,6 +124,7 @@ class Judgement:
             "horizon_days": self.horizon_days, "customers": self.customers,
             "actual_purchases": self.actual_purchases, "actual_spend": self.actual_spend,
             "actual_churn_rate": self.actual_churn_rate, "purchases_method": self.purchases_method,
+            "churn_method": self.churn_method,
         }
         notes = {**self.notes, "churnclv": "; ".join(self.training_notes)}
         return pd.DataFrame([
@@ -163,8 +182,8 @@ def _usable(values: pd.Series | None) -> bool:
     return values is not None and bool(np.all(np.isfinite(values.to_numpy(dtype=float))))
 
 
-def model_metrics(actual: pd.DataFrame, *, churn: pd.Series | None, purchases: pd.Series | None = None,
-                  spend: pd.Series | None = None) -> dict[str, float]:
+def model_metrics(actual: pd.DataFrame, *, churn: pd.Series | None = None, purchases: pd.Series | None = None,
+                  spend: pd.Series | None = None, rank: pd.Series | None = None) -> dict[str, float]:
     """Churn, purchase and spend metrics of one model's per-customer forecasts against ``actual``.
 
     Parameters
@@ -173,6 +192,8 @@ def model_metrics(actual: pd.DataFrame, *, churn: pd.Series | None, purchases: p
     churn : probability of no purchase in the window (or any score ranking churners first).
     purchases : expected purchase days in the window; None when the model does not forecast them.
     spend : expected purchase amount in the window; None when the model does not forecast it.
+    rank : instead of ``churn``, a score that only ranks churners first (no probability): the metrics of
+        :data:`RANK_KEYS`.
 
     Returns
     -------
@@ -180,7 +201,9 @@ def model_metrics(actual: pd.DataFrame, *, churn: pd.Series | None, purchases: p
     forecast holding NaN gets NaN metrics, and so do churn metrics when everyone (or no one) churned.
     """
     y = actual["churned"].to_numpy(dtype=float)
-    out = churn_metrics(y, churn.to_numpy()) if _usable(churn) and 0 < y.mean() < 1 else _nan(CHURN_KEYS)
+    score, keys = (churn, CHURN_KEYS) if rank is None else (rank, RANK_KEYS)
+    out = (churn_metrics(y, score.to_numpy(), probabilities=rank is None) if _usable(score) and 0 < y.mean() < 1
+           else _nan(keys))
     if purchases is not None:
         out |= purchase_metrics(purchases, actual["purchases"]) if _usable(purchases) else _nan(PURCHASE_KEYS)
     if spend is not None:
@@ -341,8 +364,9 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
     seen = until(transactions, as_of)
     result = train(seen, as_of=as_of, config=_config(config, horizon_days), progress=progress)
     step(f"scoring at {as_of:%Y-%m-%d}")
-    scores = result.bundle.score(seen, as_of=as_of).set_index("customer_id")
-    rfm = build_features(seen, as_of=as_of)[list(RFM_COLUMNS)].reindex(scores.index)
+    table = result.bundle.snapshot(seen, as_of=as_of)
+    scores = result.bundle.score_snapshot(table).set_index("customer_id")
+    table, rfm = table.reindex(scores.index), table[list(RFM_COLUMNS)].reindex(scores.index)
     actual = make_labels(transactions, as_of=as_of, horizon_days=horizon_days).reindex(scores.index)
     step("lifetimes BG/NBD baseline")
     bg, params, bg_note = lifetimes_baseline(rfm, horizon_days=horizon_days)
@@ -351,7 +375,10 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
     forecasts = {
         "churnclv": {"churn": scores["churn_probability"], "purchases": scores["expected_purchases"],
                      "spend": scores["expected_spend"]},
+        "bgnbd": {"churn": table["bgnbd_p_no_purchase"]},
+        "bgnbd_expected": {"rank": -table["bgnbd_expected_purchases"]},
         "lifetimes_bgnbd": {"churn": bg["churn"], "purchases": bg["purchases"], "spend": bg["spend"]},
+        "lifetimes_expected": {"rank": -bg["purchases"]},
         "rfm_logistic": {"churn": logistic},
     }
     predictions = actual.add_prefix("actual_").join(pd.DataFrame(
@@ -361,6 +388,7 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
         actual_purchases=int(actual["purchases"].sum()), actual_spend=float(actual["spend"].sum()),
         actual_churn_rate=float(actual["churned"].mean()) if len(actual) else float("nan"),
         purchases_method=str(result.bundle.metadata.get("purchases_method", "")),
+        churn_method=result.bundle.churn_method,
         metrics={m: model_metrics(actual, **f) for m, f in forecasts.items()},
         notes={m: n for m, n in (("lifetimes_bgnbd", bg_note), ("rfm_logistic", logistic_note)) if n},
         training_notes=tuple(str(n) for n in result.bundle.metadata.get("notes", [])),

@@ -9,8 +9,10 @@ from training.backtest import (
     churn_metrics,
     forecast_metrics,
     purchase_metrics,
+    roc_auc,
     top_decile_lift,
 )
+from training.plots import lift_gain_chart
 
 
 def test_calibration_error_by_hand():
@@ -24,6 +26,28 @@ def test_top_decile_lift_by_hand():
     y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0.0])  # base rate 0.1
     score = np.arange(20.0)[::-1]  # highest scores first: rows 0 and 1 are the top decile
     assert top_decile_lift(y, score) == pytest.approx(0.5 / 0.1)
+
+
+def test_tied_scores_count_together_whatever_the_order_of_the_ids():
+    # 20 customers, one score for all but two: the top decile (2 customers) holds one certain churner and a
+    # share of the tied group; the lift must not depend on which tied customer comes first.
+    y = np.array([1, 0] + [1] * 6 + [0] * 12, dtype=float)  # base rate 7/20
+    score = np.array([0.9, 0.1] + [0.5] * 18)
+    rng = np.random.default_rng(0)
+    lifts = set()
+    for _ in range(5):
+        order = rng.permutation(20)
+        lifts.add(round(top_decile_lift(y[order], score[order]), 12))
+    # top 10% = the 0.9 customer (a churner) + 1/18 of the tied group's 18 (6 churners): 1 + 6/18 of 2 slots
+    assert lifts == {round(((1 + 6 / 18) / 2) / (7 / 20), 12)}
+    chart = lift_gain_chart(y, {"m": score})
+    assert chart.axes[1].lines[1].get_ydata()[0] == pytest.approx(top_decile_lift(y, score))
+
+
+def test_roc_auc_of_a_window_where_everyone_had_the_same_outcome_is_nan_not_an_error():
+    assert np.isnan(roc_auc(np.ones(5), np.arange(5.0)))
+    assert np.isnan(roc_auc(np.array([0, 1.0]), np.array([np.nan, 1.0])))
+    assert roc_auc(np.array([0, 1, 0, 1.0]), np.array([0.1, 0.9, 0.2, 0.3])) == 1.0
 
 
 def test_churn_metrics_of_a_perfect_score():

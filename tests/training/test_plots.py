@@ -14,6 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from training import plots
+from training.backtest import gain_curve
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_gain_curve_of_many_customers_is_thinned_but_keeps_its_ends(rng) -> None
     xy = plots.lift_gain_chart(y, {"m": score}).axes[0].lines[1].get_xydata()
     assert len(xy) <= 2001
     np.testing.assert_allclose(xy[[0, -1]], [[0, 0], [1, 1]])
-    exact_x, exact_y = plots._gain_curve(y, score)
+    exact_x, exact_y = gain_curve(y, score)
     np.testing.assert_allclose(xy[:, 1], np.interp(xy[:, 0], exact_x, exact_y))  # points are on the curve
 
 
