@@ -22,10 +22,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seeds import zoo
-from training.eligibility import EligibilityError
 from training import realfuture
+from training.eligibility import EligibilityError
 from training.realfuture import judge
-
 
 #: Shapes judged at every quarter end of the three years up to their last as-of date too (the season factor's
 #: error by quarter).
