@@ -17,3 +17,28 @@ A layer above :mod:`scoring` and below :mod:`serving` (imports :mod:`contract`, 
 
 Nothing here reads the environment or touches a database at import: entry points pass the URL.
 """
+
+from campaigns.assign import assign_groups, customer_hash, in_global_holdout
+from campaigns.audit import audit_trail, log_action
+from campaigns.create import CampaignRequest, Created, create_campaign
+from campaigns.effect import Effect, measure_effect
+from campaigns.errors import (
+    CampaignConflictError,
+    CampaignInputError,
+    CampaignNotFoundError,
+    CampaignStoreError,
+)
+from campaigns.migrate import open_store, upgrade
+from campaigns.rates import PRIOR, learn_save_rates
+from campaigns.read import CampaignInfo, campaign_members, get_campaign, list_campaigns, measurements
+from campaigns.record import record_effect
+from campaigns.store import default_url
+from campaigns.suppress import drop_suppressed, suppress, suppressed_ids, suppression_list, unsuppress
+
+__all__ = [
+    "PRIOR", "CampaignConflictError", "CampaignInfo", "CampaignInputError", "CampaignNotFoundError",
+    "CampaignRequest", "CampaignStoreError", "Created", "Effect", "assign_groups", "audit_trail",
+    "campaign_members", "create_campaign", "customer_hash", "default_url", "drop_suppressed", "get_campaign",
+    "in_global_holdout", "learn_save_rates", "list_campaigns", "log_action", "measure_effect", "measurements",
+    "open_store", "record_effect", "suppress", "suppressed_ids", "suppression_list", "unsuppress", "upgrade",
+]
