@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Setting
 
 from contract.defaults import MODEL_URI
 from contract.errors import ChurnclvError
+from contract.model_uri import ModelURIError, parse_model_uri
 
 #: Request bodies over this many bytes get 413 (CHURNCLV_MAX_BODY_BYTES); its bounds.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -101,15 +102,13 @@ class Settings(BaseSettings):
     @field_validator("model_uri")
     @classmethod
     def _a_model_uri(cls, value: str) -> str:
-        scheme, colon, rest = value.partition(":")
-        if value.startswith("models:/"):
-            name, at, alias = rest.removeprefix("/").partition("@")
-            name, slash, version = name.partition("/")
-            if name and (alias if at else version) and not (at and slash) and " " not in value:
-                return value
-        elif colon and scheme.isascii() and scheme[:1].isalpha() and rest and " " not in value:
-            return value
-        raise ValueError("not a model URI")
+        try:
+            uri = parse_model_uri(value)
+        except ModelURIError:
+            raise ValueError("not a model URI") from None
+        if not uri.scheme:  # a plain path
+            raise ValueError("not a model URI")
+        return value
 
     @property
     def root(self) -> Path:

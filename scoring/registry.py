@@ -27,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from contract import ChurnclvError, first_line
+from contract.model_uri import parse_model_uri, version_uri
 from contract.settings import sqlite_path
 from scoring.artifact import ARTIFACT, BundleFormatError, load_bundle_dir
 from scoring.bundle import ChurnCLVBundle
@@ -184,23 +185,23 @@ def using_store(client: MlflowClient) -> Iterator[None]:
 
 
 def resolve(client: MlflowClient, uri: str) -> tuple[str, object]:
-    """Pin a models:/ URI (alias or version) to ``models:/churn-clv/<version>`` and return its version."""
-    if not uri.startswith("models:/"):
+    """Pin a models:/ URI (alias or version) to ``models:/<name>/<version>`` and return its model version;
+    any other URI is returned as it is, with None."""
+    ref = parse_model_uri(uri)
+    if not ref.registered:
         return uri, None
-    name, _, ref = uri.removeprefix("models:/").partition("@")
     try:
-        if ref:
-            mv = client.get_model_version_by_alias(name, ref)
+        if ref.alias is not None:
+            mv = client.get_model_version_by_alias(ref.name, ref.alias)
         else:
-            name, _, number = name.partition("/")
-            mv = client.get_model_version(name, number)
+            mv = client.get_model_version(ref.name, ref.version)
     except MlflowException as exc:
         if exc.error_code not in NOT_FOUND:
             raise StoreUnreachableError(unreachable(client.tracking_uri, first_line(exc))) from None
         raise ChurnclvError(
             f"no model at {uri}: train one first (churnclv train ...) or pass --model with a registered version"
         ) from None
-    return f"models:/{mv.name}/{mv.version}", mv
+    return version_uri(mv.name, mv.version), mv
 
 
 def bundle_dir(model_dir: Path) -> Path | None:
@@ -234,7 +235,7 @@ def read_bundle(uri: str, model_dir: Path) -> ChurnCLVBundle:
 
 def registry_facts(mv) -> dict:
     """What a served model says of where it comes from: the registered name, version, run and pinned URI."""
-    return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id, "uri": f"models:/{mv.name}/{mv.version}"}
+    return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id, "uri": version_uri(mv.name, mv.version)}
 
 
 @contextmanager

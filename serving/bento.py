@@ -18,6 +18,7 @@ from bentoml.exceptions import NotFound
 
 from contract import ChurnclvError
 from contract.defaults import MODEL_NAME
+from contract.model_uri import parse_model_uri
 from scoring.artifact import BundleFormatError, load_bundle_dir
 from scoring.registry import downloaded, registry_facts
 from serving.model import ServedModel
@@ -29,9 +30,9 @@ ALIAS = "churnclv-packaged"
 def import_model(client: Any, uri: str) -> bentoml.Model:
     """Copy the bundle of the registered version at ``uri`` into BentoML's model store (one new model
     version, labelled with the registered version); the bundle is read and checked first."""
+    if not parse_model_uri(uri).registered:
+        raise ChurnclvError(f"{uri} is not a registered model: pass models:/{MODEL_NAME}/<version> or an alias")
     with downloaded(client, uri) as (where, _, mv):
-        if mv is None:
-            raise ChurnclvError(f"{uri} is not a registered model: pass models:/{MODEL_NAME}/<version> or an alias")
         facts = registry_facts(mv)
         with bentoml.models.create(MODEL_NAME, labels={"registered_version": facts["version"]},
                                    metadata=facts) as model:

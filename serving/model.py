@@ -10,6 +10,7 @@ import pandas as pd
 
 from contract import ChurnclvError, first_line
 from contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
+from contract.dates import on_or_before
 from features import TransactionsError, validate_transactions
 from scoring.registry import load_bundle, resolve
 from serving.errors import ApiError
@@ -58,7 +59,7 @@ def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, exp
                    for p in exc.problems]
         message = first_line(exc) if not details else f"{len(details)} problem(s) in the transactions"
         raise ApiError(422, "invalid_transactions", message, details) from None
-    seen = (clean["timestamp"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)).to_numpy()
+    seen = on_or_before(clean["timestamp"], as_of)
     posted = list(dict.fromkeys(clean["customer_id"].tolist()))
     try:
         scored = model.bundle.score(clean, as_of=pd.Timestamp(as_of), explain=explain)

@@ -16,15 +16,16 @@ import psutil
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
 import contract
 import features
 import scoring
 from contract import ChurnclvError, first_line
-from contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
+from contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
 from contract.dates import as_of_day
 from contract.defaults import CHAMPION, MODEL_NAME
+from contract.model_uri import version_uri
 from scoring.artifact import ARTIFACT, save_bundle
 from scoring.pyfunc import BundleModel
 from scoring.registry import load_bundle, store_lock, using_store
@@ -43,12 +44,11 @@ EXPERIMENT_PREFIX = "churn-clv/"
 #: The start time is psutil's creation time; runs tagged "churnclv.process_start" (clock ticks) by an
 #: older churnclv carry no comparable start time, so only their pid's absence marks them gone.
 PID_TAG, HOST_TAG, STARTED_TAG = "churnclv.pid", "churnclv.host", "churnclv.process_created"
-# The transaction contract as an MLflow schema: optional columns must be declared, or MLflow drops them.
-INPUT_SCHEMA = Schema(
-    [ColSpec(kind, name) for kind, name in zip(("string", "datetime", "double"), TRANSACTION_REQUIRED)]
-    + [ColSpec("string", name, required=False) for name in TRANSACTION_OPTIONAL_TEXT]
-    + [ColSpec("double", name, required=False) for name in TRANSACTION_OPTIONAL_NUMBER]
-)
+#: The transaction contract as an MLflow schema: every column by name (optional ones must be declared, or
+#: MLflow drops them), each of any type. ``features.validate_transactions`` parses and checks the values
+#: inside the model, so a log read plainly (dates as text, whole-number quantities or amounts, numeric ids)
+#: is taken as the command line takes it, and a bad one gets the contract's message, not MLflow's.
+INPUT_SCHEMA = Schema([ColSpec(AnyType(), name, required=name in TRANSACTION_REQUIRED) for name in TRANSACTION_COLUMNS])
 
 
 def code_paths() -> list[str]:
@@ -262,7 +262,7 @@ def _champion_metrics(client: MlflowClient, current, new, rescore) -> tuple[dict
     old = client.get_run(current.run_id).data
     if rescore is not None and trained_by(old.params.get("as_of"), new.params.get("backtest_origin")) \
             and old.params.get("horizon_days") == new.params.get("horizon_days"):
-        bundle = load_bundle(client, f"models:/{MODEL_NAME}/{current.version}")
+        bundle = load_bundle(client, version_uri(MODEL_NAME, current.version))
         return rescore(bundle), f" (champion v{current.version} re-scored on this backtest window)"
     same = new.params.get("backtest_origin") == old.params.get("backtest_origin") and \
         new.tags.get("data.hash") == old.tags.get("data.hash")

@@ -13,9 +13,10 @@ import httpx
 import pytest
 import yaml
 
+from contract import ChurnclvError
 from contract.defaults import MODEL_NAME, MODEL_URI
 from scoring.registry import connect, downloaded
-from serving.bento import ALIAS, packaged_model
+from serving.bento import ALIAS, import_model, packaged_model
 from tests.serving.test_server import BEARER, KEY, free_port, server_env, until_ready
 from tests.serving.test_service import NUMBERS, history
 
@@ -39,6 +40,15 @@ def test_bento_refuses_an_unregistered_model_in_one_line(trained_home, tmp_path)
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "no model at models:/churn-clv/99" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_run_uri_is_refused_before_anything_is_downloaded(trained_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
+    uri = f"runs:/{trained_home.run_id}/model"  # a real model, but no registered version to pin
+    with pytest.raises(ChurnclvError, match=r"^runs:/\w+/model is not a registered model: pass "
+                                            r"models:/churn-clv/<version> or an alias$"):
+        import_model(connect(trained_home.tracking_uri), uri)
+    assert not (tmp_path / "bentoml").exists()
 
 
 @dataclass(frozen=True)

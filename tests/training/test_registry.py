@@ -19,9 +19,11 @@ import pytest
 import yaml
 
 from contract import ChurnclvError
+from contract.columns import TRANSACTION_REQUIRED
 from contract.defaults import CHAMPION, MODEL_NAME
+from features import validate_transactions
 from scoring.registry import connect, load_bundle, using_store
-from tests.conftest import SEED_AS_OF, fast_config
+from tests.conftest import SEED_AS_OF, SEED_CSV, fast_config
 from training.churn import BoostSettings
 from training.jobs import run_training
 from training.registry import (
@@ -84,6 +86,31 @@ def test_the_registered_bundle_scores_like_the_pyfunc_and_holds_no_customer_data
     blob = b"".join(p.read_bytes() for p in model_dir.rglob("*") if p.is_file())
     assert len(blob) < 3_000_000
     assert b"C00001" not in blob and b"C01234" not in blob
+
+
+def _plain_logs() -> dict[str, pd.DataFrame]:
+    """Samples of the seed log as ``pandas.read_csv`` reads it (quantities are whole numbers: int64), with
+    whole-number amounts and numeric customer ids, and with the required columns only."""
+    plain = pd.read_csv(SEED_CSV)
+    sample = plain.loc[plain["customer_id"].isin(plain["customer_id"].drop_duplicates().iloc[::40])]
+    numeric_ids = sample["customer_id"].str.removeprefix("C").astype("int64")
+    return {"as read": sample,
+            "whole numbers": sample.assign(amount=sample["amount"].round().astype("int64"), customer_id=numeric_ids),
+            "required only": sample[list(TRANSACTION_REQUIRED)]}
+
+
+def test_the_registered_model_takes_a_log_read_plainly_with_or_without_optional_columns(trained_home):
+    client = connect(trained_home.tracking_uri)
+    with using_store(client):
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{trained_home.version}")
+    bundle = load_bundle(client, f"models:/{MODEL_NAME}/{trained_home.version}")
+    logs = _plain_logs()
+    assert logs["as read"]["quantity"].dtype == "int64" and logs["whole numbers"]["amount"].dtype == "int64"
+    for name, log in logs.items():
+        scores = model.predict(log, params={"as_of": "2025-12-31"})
+        expected = bundle.score(validate_transactions(log)[0], as_of=SEED_AS_OF)
+        assert len(scores) == log["customer_id"].nunique(), name
+        pd.testing.assert_frame_equal(scores, expected, check_dtype=False, obj=name)
 
 
 def test_compare_needs_both_auc_and_purchase_error_at_least_as_good():
@@ -363,6 +390,11 @@ LOAD_OUTSIDE = textwrap.dedent("""
     import scoring
     assert scoring.__file__.startswith(model_dir), scoring.__file__
     scores.to_parquet("scores.parquet")
+    plain = pd.read_csv("transactions.csv")  # as a data scientist reads a log: quantities are int64
+    assert plain["quantity"].dtype == "int64", plain.dtypes
+    model.predict(plain, params={"as_of": as_of}).to_parquet("scores_plain.parquet")
+    required = pd.read_csv("transactions.csv", usecols=["customer_id", "timestamp", "amount"])
+    model.predict(required, params={"as_of": as_of}).to_parquet("scores_required.parquet")
 """)
 
 
@@ -378,6 +410,10 @@ def test_a_registered_version_loads_in_a_fresh_environment_outside_the_checkout(
     sample = seed_transactions.loc[seed_transactions["customer_id"].isin(
         seed_transactions["customer_id"].drop_duplicates().iloc[::7])]
     sample.to_parquet(tmp_path / "transactions.parquet", index=False)
+    lines = SEED_CSV.read_text().splitlines()
+    chosen = set(sample["customer_id"])
+    (tmp_path / "transactions.csv").write_text("\n".join(
+        [lines[0], *(line for line in lines[1:] if line.partition(",")[0] in chosen)]) + "\n")
     (tmp_path / "load.py").write_text(LOAD_OUTSIDE)
     clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
     done = subprocess.run([str(python), "load.py", str(model_dir), "2025-12-31"], cwd=tmp_path, env=clean,
@@ -386,3 +422,9 @@ def test_a_registered_version_loads_in_a_fresh_environment_outside_the_checkout(
     outside = pd.read_parquet(tmp_path / "scores.parquet")
     bundle = load_bundle(connect(trained_home.tracking_uri), f"models:/{MODEL_NAME}/{trained_home.version}")
     pd.testing.assert_frame_equal(outside, bundle.score(sample, as_of=SEED_AS_OF), check_dtype=False)
+    plain = pd.read_parquet(tmp_path / "scores_plain.parquet")
+    pd.testing.assert_frame_equal(plain, outside, check_dtype=False)  # the same log, read the plain way
+    required = pd.read_parquet(tmp_path / "scores_required.parquet")
+    expected = bundle.score(sample[list(TRANSACTION_REQUIRED)], as_of=SEED_AS_OF)
+    pd.testing.assert_frame_equal(required, expected, check_dtype=False)
+    assert len(required) == sample["customer_id"].nunique()
