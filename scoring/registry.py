@@ -3,19 +3,16 @@
 Two churnclv commands may start together on a fresh SQLite store: MLflow's schema migration is not
 safe under concurrency (two processes creating its tables leave ``_alembic_tmp_*`` tables behind and
 the store broken), so creating the store and every registry write hold :func:`store_lock`, an
-inter-process lock on a file beside the database. Nothing here calls ``mlflow.set_tracking_uri``: the
+inter-process lock (:mod:`filelock`) on a file beside the database. Nothing here calls ``mlflow.set_tracking_uri``: the
 client carries its URIs (:func:`connect`) and :func:`using_store` points MLflow's fluent API at a store
 for a block only, restoring the process's settings and environment after it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +20,7 @@ from urllib.parse import urlsplit
 
 import mlflow
 import yaml
+from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -39,10 +37,6 @@ CONNECT_SECONDS = 5.0
 #: MLflow error codes meaning "no such model, version or alias" (as opposed to a failing store).
 NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
-_held: dict[str, int] = {}  # lock file -> open descriptor held by this process (the lock is re-entrant)
-_held_depth: dict[str, int] = {}
-_held_guard = threading.RLock()
-
 
 class StoreBusyError(ChurnclvError):
     """Another command held the store for longer than we were willing to wait."""
@@ -58,9 +52,15 @@ def lock_file(tracking_uri: str) -> Path | None:
     return None if database is None else database.with_name(database.name + ".lock")
 
 
+def _file_lock(path: Path) -> FileLock:
+    """This process's one lock object for ``path``: re-entrant, and shared by the process's threads."""
+    return FileLock(str(path), thread_local=False, is_singleton=True)
+
+
 @contextmanager
 def store_lock(tracking_uri: str, *, timeout: float | None = None) -> Iterator[None]:
-    """Hold the store's inter-process lock (``fcntl.flock``) for a block; re-entrant within a process.
+    """Hold the store's inter-process lock (:mod:`filelock`, ``flock`` on the file of :func:`lock_file`) for a
+    block; re-entrant within a process.
 
     A no-op for stores that are not SQLite files (a server or a database serialises its own writes).
     Waits up to ``timeout`` seconds (default :data:`LOCK_SECONDS`) for another process, then raises
@@ -70,50 +70,20 @@ def store_lock(tracking_uri: str, *, timeout: float | None = None) -> Iterator[N
     if path is None:
         yield
         return
-    key = str(path)
-    with _held_guard:
-        if key in _held:
-            _held_depth[key] += 1
-            nested = True
-        else:
-            nested = False
-    if not nested:
-        _acquire(path, LOCK_SECONDS if timeout is None else timeout)
+    wait = LOCK_SECONDS if timeout is None else timeout
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = _file_lock(path)
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise StoreBusyError(
+            f"another churnclv command has held the MLflow store for over {wait:g} s "
+            f"(lock {path}); try again when it has finished"
+        ) from None
     try:
         yield
     finally:
-        _release(key)
-
-
-def _acquire(path: Path, timeout: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise StoreBusyError(
-                    f"another churnclv command has held the MLflow store for over {timeout:g} s "
-                    f"(lock {path}); try again when it has finished"
-                ) from None
-            time.sleep(0.05)
-    with _held_guard:
-        _held[str(path)] = fd
-        _held_depth[str(path)] = 1
-
-
-def _release(key: str) -> None:
-    with _held_guard:
-        _held_depth[key] -= 1
-        if _held_depth[key] == 0:
-            fd = _held.pop(key)
-            del _held_depth[key]
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        lock.release()
 
 
 def check_reachable(tracking_uri: str, *, timeout: float = CONNECT_SECONDS) -> None:

@@ -34,7 +34,7 @@ from scoring.registry import load_bundle, store_lock, using_store
 CODE_PACKAGES = (contract, features, scoring)
 #: What those packages import (pyarrow: pandas' Parquet engine), pinned to the installed versions.
 REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "lightgbm", "mlflow", "pyyaml", "pydantic",
-                "pydantic-settings")
+                "pydantic-settings", "filelock")
 log = logging.getLogger("churnclv.training.registry")
 #: The error code of an MLflow answer "there is no such registered model" (not a failing store).
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
