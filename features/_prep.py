@@ -6,7 +6,7 @@ come from a single sort of one integer key (``customer * span + day``). The feat
 (``rfm``, ``behaviour``, ``cohorts``, ``labels``) read the resulting :class:`History` and
 aggregate with ``np.bincount``; nothing loops over customers in Python.
 
-Conventions (see ``notes/common.md``): purchases are rows with ``amount >= 0``, returns are
+Conventions (shared by every feature family): purchases are rows with ``amount >= 0``, returns are
 rows with ``amount < 0``; ``as_of`` names a calendar day and the whole day is included.
 """
 

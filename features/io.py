@@ -1,8 +1,9 @@
-"""Readers, the transaction contract, and atomic writers.
+"""Readers and the transaction contract.
 
 Every transaction source (CSV, Parquet, the built-in ``"cdnow"`` log, a frame posted to the service)
 goes through :func:`validate_transactions`, so a bad input gets the same clear message everywhere:
-the column, how many rows, and a few examples.
+the column, how many rows, and a few examples. The report of dropped rows is written atomically by
+:func:`contract.files.write_table`, where every writer of churnclv lives.
 """
 
 from __future__ import annotations
