@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 
 import pandas as pd
 import pytest
@@ -328,28 +327,36 @@ def test_reload_under_a_stream_of_requests_loses_none(api, batch, tmp_path):
     state.refresh()
     api.service.state = state
     ids = batch["customer_id"].iloc[:50].tolist()
-    statuses, as_ofs, stop = [], set(), threading.Event()
+    statuses, seen, stop = [], {}, threading.Event()
+    answered = threading.Condition()
 
     def hammer():
         while not stop.is_set():
             r = post(api, "/score", {"customer_ids": ids})
-            statuses.append(r.status_code)
-            if r.status_code == 200:
-                as_ofs.add(r.json()["as_of"])
+            with answered:
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    as_of = r.json()["as_of"]
+                    seen[as_of] = seen.get(as_of, 0) + 1
+                answered.notify_all()
+
+    def until(condition) -> bool:
+        with answered:
+            return answered.wait_for(condition, timeout=60)
 
     thread = threading.Thread(target=hammer)
     thread.start()
     try:
-        time.sleep(0.3)
+        assert until(lambda: seen.get("2025-12-31", 0) >= 5 or len(statuses) > 200)  # the old table is served
         newer = batch.assign(clv=batch["clv"] * 2)
         write_scores(newer, path, as_of="2026-01-07")
         r = post(api, "/reload", {})
         assert r.status_code == 200 and r.json()["reloaded"] == ["score_table"]
-        time.sleep(0.3)
+        assert until(lambda: seen.get("2026-01-07", 0) >= 5 or len(statuses) > 400)  # then the new one
     finally:
         stop.set()
         thread.join()
     assert len(statuses) > 10 and set(statuses) == {200}
-    assert as_ofs == {"2025-12-31", "2026-01-07"}
+    assert set(seen) == {"2025-12-31", "2026-01-07"}
     row = post(api, "/score", {"customer_ids": ids[:1]}).json()["scores"][0]
     assert row["clv"] == float(batch["clv"].iloc[0] * 2)
