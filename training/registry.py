@@ -39,7 +39,7 @@ log = logging.getLogger("churnclv.training.registry")
 #: The error code of an MLflow answer "there is no such registered model" (not a failing store).
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 #: Every experiment of ours is named "churn-clv/<dataset>".
-EXPERIMENT_PREFIX = "churn-clv/"
+EXPERIMENT_PREFIX = f"{MODEL_NAME}/"
 #: Run tags naming the process that logs a run, so that a later command can tell it was killed.
 #: The start time is psutil's creation time; runs tagged "churnclv.process_start" (clock ticks) by an
 #: older churnclv carry no comparable start time, so only their pid's absence marks them gone.
