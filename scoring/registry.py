@@ -34,8 +34,10 @@ from scoring.bundle import ChurnCLVBundle
 LOCK_SECONDS = 600.0
 #: How long connecting to a tracking server may take before it counts as unreachable.
 CONNECT_SECONDS = 5.0
-#: MLflow error codes meaning "no such model, version or alias" (as opposed to a failing store).
-NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+#: MLflow's error code for "no such registered model or version" (as opposed to a failing store).
+NO_SUCH_MODEL = "RESOURCE_DOES_NOT_EXIST"
+#: The codes meaning "no such model, version or alias" (MLflow answers a missing alias as an invalid value).
+NOT_FOUND = (NO_SUCH_MODEL, "INVALID_PARAMETER_VALUE")
 
 
 class StoreBusyError(ChurnclvError):

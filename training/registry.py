@@ -28,7 +28,7 @@ from contract.defaults import CHAMPION, MODEL_NAME
 from contract.model_uri import version_uri
 from scoring.artifact import ARTIFACT, save_bundle
 from scoring.pyfunc import BundleModel
-from scoring.registry import load_bundle, store_lock, using_store
+from scoring.registry import NO_SUCH_MODEL, load_bundle, store_lock, using_store
 
 #: The layers the registered model runs (shipped as its code/ folder; not training, serving or the CLI).
 CODE_PACKAGES = (contract, features, scoring)
@@ -36,8 +36,6 @@ CODE_PACKAGES = (contract, features, scoring)
 REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "lightgbm", "mlflow", "pyyaml", "pydantic",
                 "pydantic-settings", "filelock")
 log = logging.getLogger("churnclv.training.registry")
-#: The error code of an MLflow answer "there is no such registered model" (not a failing store).
-NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 #: Every experiment of ours is named "churn-clv/<dataset>".
 EXPERIMENT_PREFIX = f"{MODEL_NAME}/"
 #: Run tags naming the process that logs a run, so that a later command can tell it was killed.
@@ -219,7 +217,7 @@ def champion(client: MlflowClient):
     try:
         registered = client.get_registered_model(MODEL_NAME)
     except MlflowException as error:
-        if error.error_code == NOT_FOUND:
+        if error.error_code == NO_SUCH_MODEL:
             return None
         raise _unknown(client, error) from None
     version = (registered.aliases or {}).get(CHAMPION)
