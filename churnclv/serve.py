@@ -12,6 +12,7 @@ from churnclv.options import ModelUri
 from churnclv.quiet import uses_mlflow
 from contract.defaults import MODEL_NAME, MODEL_URI
 from contract.errors import ChurnclvError
+from contract.model_uri import parse_model_uri, version_uri
 
 
 def serve(
@@ -34,15 +35,15 @@ def serve(
 
 def check_served_model(model: str) -> None:
     """The service serves a registered version (pinned, with its backtest metrics): refuse anything else
-    in one line, before the server starts."""
-    if model.startswith("models:/"):
+    in one line, before the server starts (:func:`contract.model_uri.parse_model_uri` reads the URI)."""
+    uri = parse_model_uri(model)  # blank text or a malformed models:/ URI: a ModelURIError, one line
+    if uri.registered:
         return
-    scheme = model.partition(":")[0].lower() if ":" in model else ""
     kind = {"runs": "a run's model (runs:/)", "file": "a file:// URI", "": "a path"}.get(
-        scheme, f"a {scheme}: URI" if len(scheme) > 1 else "a path")
+        uri.scheme, f"a {uri.scheme}: URI")
     raise ChurnclvError(
         f"--model {model!r} is {kind}, not a registered model: the service serves a registered version; pass "
-        f"{MODEL_URI} or models:/{MODEL_NAME}/<version> (churnclv train registers one)"
+        f"{MODEL_URI} or {version_uri(MODEL_NAME, '<version>')} (churnclv train registers one)"
     )
 
 

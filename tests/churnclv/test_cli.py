@@ -156,6 +156,11 @@ def test_serve_refuses_a_model_that_is_not_registered_in_one_line(model, tmp_pat
     assert f"--model {model!r} is " in message and "not a registered model" in message
 
 
+def test_serve_refuses_a_malformed_registered_model_uri_in_one_line(tmp_path):
+    message = _one_line_error(_cli("serve", "--open", "--model", "models:/churn-clv", CHURNCLV_HOME=str(tmp_path)))
+    assert "'models:/churn-clv' is not a registered model URI" in message
+
+
 def test_score_into_a_folder_that_cannot_be_written_is_one_line(tmp_path):
     (tmp_path / "a-file").write_text("")
     out = tmp_path / "a-file" / "scores.parquet"
