@@ -39,8 +39,8 @@ log = logging.getLogger("churnclv.training.registry")
 #: Every experiment of ours is named "churn-clv/<dataset>".
 EXPERIMENT_PREFIX = f"{MODEL_NAME}/"
 #: Run tags naming the process that logs a run, so that a later command can tell it was killed.
-#: The start time is psutil's creation time; runs tagged "churnclv.process_start" (clock ticks) by an
-#: older churnclv carry no comparable start time, so only their pid's absence marks them gone.
+#: The start time is in seconds after boot (:func:`process_start`); runs that an older churnclv tagged
+#: "churnclv.process_start" (clock ticks) carry none, so only their pid's absence marks them gone.
 PID_TAG, HOST_TAG, STARTED_TAG = "churnclv.pid", "churnclv.host", "churnclv.process_created"
 #: The transaction contract as an MLflow schema: every column by name (optional ones must be declared, or
 #: MLflow drops them), each of any type. ``features.validate_transactions`` parses and checks the values
@@ -77,11 +77,17 @@ def experiment_id(client: MlflowClient, dataset: str, artifact_root: Path | None
         return client.create_experiment(name, artifact_location=location)
 
 
+def _since_boot(process: psutil.Process) -> str:
+    """When ``process`` started, in seconds after the machine booted (to 1/100 s): both of psutil's times
+    follow the system clock, their difference does not, so a clock adjustment does not move it."""
+    return f"{process.create_time() - psutil.boot_time():.2f}"
+
+
 def process_start(pid: int) -> str | None:
-    """When process ``pid`` started (seconds since the epoch, to 1/100 s, as psutil reads it), or None
-    where unknown (no such process, or one we may not inspect)."""
+    """When process ``pid`` started (:func:`_since_boot`), or None where unknown (no such process, or one
+    we may not inspect)."""
     try:
-        return f"{psutil.Process(pid).create_time():.2f}"
+        return _since_boot(psutil.Process(pid))
     except (psutil.Error, OSError):
         return None
 
@@ -105,7 +111,7 @@ def process_gone(tags: dict[str, str]) -> bool:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return True
-        now = f"{process.create_time():.2f}"
+        now = _since_boot(process)
     except psutil.NoSuchProcess:
         return True
     except (psutil.Error, OSError):  # AccessDenied: alive, someone else's
