@@ -8,6 +8,7 @@ names the variable, the value and what is allowed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,6 +68,8 @@ class Settings(BaseSettings):
                                           "an existing file of API keys, one a line")
     open: bool = _env("CHURNCLV_OPEN", False, "1, true, yes or on to serve without keys; 0, false, no or off")
     host: str = _env("BENTOML_HOST", "0.0.0.0", "a host name or IP address")
+    db_url: str | None = _env("CHURNCLV_DB_URL", None, "a SQLAlchemy URL of the campaign store, e.g. "
+                              "sqlite:///path/churnclv.db or postgresql+psycopg://user@host/db")
     max_body_bytes: int = _env("CHURNCLV_MAX_BODY_BYTES", MAX_BODY_BYTES,
                                f"a whole number of bytes from {BODY_BYTES_RANGE[0]:,} to {BODY_BYTES_RANGE[1]:,}",
                                ge=BODY_BYTES_RANGE[0], le=BODY_BYTES_RANGE[1])
@@ -90,6 +93,17 @@ class Settings(BaseSettings):
     def _one_word(cls, value: str | None) -> str | None:
         if value is not None and any(c.isspace() for c in value):
             raise ValueError("it contains a space")
+        return value
+
+    @field_validator("db_url")
+    @classmethod
+    def _a_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, sep, rest = value.partition("://")
+        if not sep or not scheme or any(c.isspace() for c in value) or not all(
+                part.isidentifier() for part in scheme.split("+")):
+            raise ValueError("not a SQLAlchemy URL")
         return value
 
     @field_validator("home")
@@ -137,6 +151,11 @@ class Settings(BaseSettings):
     def scores_path(self) -> Path:
         """The score table: CHURNCLV_SCORES_PATH, else ``$CHURNCLV_HOME/scores/latest.parquet``."""
         return self.scores_file.expanduser() if self.scores_file else self.root / "scores" / "latest.parquet"
+
+    @property
+    def campaign_store(self) -> str:
+        """The campaign store's URL: CHURNCLV_DB_URL, else ``sqlite:///$CHURNCLV_HOME/churnclv.db``."""
+        return self.db_url or f"sqlite:///{self.root / 'churnclv.db'}"
 
     @property
     def plots_dir(self) -> Path:
@@ -190,5 +209,6 @@ def explain(error: ValidationError) -> str:
         reason = e["msg"].removeprefix("Value error, ")
         reason = reason[:1].lower() + reason[1:]
         allowed = fields[name].description if name in fields else ""
-        problems.append(f"{name}={e['input']!r} is not allowed ({reason}): use {allowed}")
+        shown = re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", str(e["input"])) if name == "CHURNCLV_DB_URL" else e["input"]
+        problems.append(f"{name}={shown!r} is not allowed ({reason}): use {allowed}")
     return "; ".join(problems)

@@ -17,4 +17,4 @@ def test_the_bento_includes_the_serving_layers_only():
     folders = [d for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".")]
     files = [p.relative_to(ROOT).as_posix() for d in folders for p in d.rglob("*.py")]
     packaged = {f.split("/")[0] for f in files if include.match_file(f) and not exclude.match_file(f)}
-    assert packaged == {"contract", "features", "scoring", "serving"}
+    assert packaged == {"contract", "features", "scoring", "campaigns", "serving"}
