@@ -9,6 +9,7 @@ A layer above :mod:`scoring` and below :mod:`serving` (imports :mod:`contract`, 
 - :mod:`campaigns.migrate`  Alembic migrations run in code; :func:`open_store` opens and migrates;
 - :mod:`campaigns.assign`   deterministic control groups, stratified by segment; the global holdout;
 - :mod:`campaigns.suppress` the suppression list (consent);
+- :mod:`campaigns.erase`   erasure: score-file rows and members out, the id suppressed, a receipt;
 - :mod:`campaigns.audit`    the audit trail;
 - :mod:`campaigns.create`   recording a campaign and its frozen members, idempotently;
 - :mod:`campaigns.read`     campaigns, members and measurements back out of the store;
@@ -22,6 +23,7 @@ from campaigns.assign import assign_groups, customer_hash, in_global_holdout
 from campaigns.audit import audit_trail, log_action
 from campaigns.create import CampaignRequest, Created, create_campaign
 from campaigns.effect import Effect, measure_effect
+from campaigns.erase import ERASED, Receipt, erased_ids, forget
 from campaigns.errors import (
     CampaignConflictError,
     CampaignInputError,
@@ -36,9 +38,9 @@ from campaigns.store import default_url
 from campaigns.suppress import drop_suppressed, suppress, suppressed_ids, suppression_list, unsuppress
 
 __all__ = [
-    "PRIOR", "CampaignConflictError", "CampaignInfo", "CampaignInputError", "CampaignNotFoundError",
+    "ERASED", "PRIOR", "CampaignConflictError", "CampaignInfo", "CampaignInputError", "CampaignNotFoundError",
     "CampaignRequest", "CampaignStoreError", "Created", "Effect", "assign_groups", "audit_trail",
-    "campaign_members", "create_campaign", "customer_hash", "default_url", "drop_suppressed", "get_campaign",
+    "campaign_members", "create_campaign", "customer_hash", "default_url", "drop_suppressed", "erased_ids", "forget", "get_campaign",
     "in_global_holdout", "learn_save_rates", "list_campaigns", "log_action", "measure_effect", "measurements",
-    "open_store", "record_effect", "suppress", "suppressed_ids", "suppression_list", "unsuppress", "upgrade",
+    "open_store", "Receipt", "record_effect", "suppress", "suppressed_ids", "suppression_list", "unsuppress", "upgrade",
 ]

@@ -1,7 +1,10 @@
 """API keys, the request size cap and one error format, as a pure ASGI middleware (:class:`Guard`).
 
 Every path but health, readiness, metrics, the OpenAPI docs and the page's shell (``/app``) needs ``Authorization: Bearer <key>``;
-the key is compared in constant time against every configured key. Bodies over the byte limit get
+the key is compared in constant time against every configured key. A key may carry a name and a role
+(``KEY name=NAME role=read|plan|admin`` in the key file or ``CHURNCLV_API_KEYS``): ``read`` scores and
+the page, ``plan`` also campaigns and exports, ``admin`` also reload, suppressions and erasure. A key
+without a role keeps every right; the key's name (never the key) is what the audit trail records. Bodies over the byte limit get
 413 whether or not they announce a Content-Length. Error answers from BentoML or Starlette are
 rewritten into ``{"error": {"code", "message", "details"}}`` (:func:`serving.errors.normalise`).
 """
@@ -9,6 +12,7 @@ rewritten into ``{"error": {"code", "message", "details"}}`` (:func:`serving.err
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
@@ -40,14 +44,70 @@ class AccessError(ChurnclvError, ValueError):
     """The server must not start with this access configuration (message meant for the user)."""
 
 
+#: What a key may do, each role including the ones before it: scores and the page; campaigns and
+#: exports; reload, suppressions and erasure. A key given without a role has every right (``admin``).
+ROLES = ("read", "plan", "admin")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a key is, as the audit trail names it (never the key), and its role."""
+
+    name: str
+    role: str = "admin"
+
+
+def key_name(key: str) -> str:
+    """The name of a key given without one: ``key-`` and the first 8 hex digits of its SHA-256."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def parse_key_entry(entry: str, where: str) -> tuple[str, Identity]:
+    """``KEY [name=NAME] [role=read|plan|admin]`` (a line of the key file, or an item of CHURNCLV_API_KEYS)."""
+    key, *options = entry.split()
+    fields: dict[str, str] = {}
+    for option in options:
+        label, sep, value = option.partition("=")
+        if not sep or label not in ("name", "role") or not value:
+            raise AccessError(f"{where}: {option!r} after a key is not name=NAME or role=ROLE")
+        fields[label] = value
+    role = fields.get("role", "admin")
+    if role not in ROLES:
+        raise AccessError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
+    return key, Identity(fields.get("name", key_name(key)), role)
+
+
+def required_role(method: str, path: str) -> str:
+    """The least role a request needs: admin to reload, suppress and erase; plan for campaigns and
+    exports (the page's too); read for the rest (scores, previews, the page)."""
+    if path == "/reload" or path.startswith("/suppressions") or (method == "DELETE" and path.startswith("/customers/")):
+        return "admin"
+    if path.startswith(("/campaigns", "/app/campaigns")) or path == "/app/plan.csv":
+        return "plan"
+    return "read"
+
+
+def allows(identity: Identity, role: str) -> bool:
+    return ROLES.index(identity.role) >= ROLES.index(role)
+
+
 @dataclass(frozen=True)
 class Access:
-    """Who may call the service (keys, or open to loopback clients) and the request body limit in bytes."""
+    """Who may call the service (keys, or open to loopback clients) and the request body limit in bytes.
+
+    ``identities`` name each key and give its role, in the order of ``keys`` (a key without one: every
+    right, named by :func:`key_name`)."""
 
     keys: tuple[bytes, ...]
     open: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
     body_seconds: float = BODY_SECONDS
+    identities: tuple[Identity, ...] = ()
+
+    def identity(self, index: int) -> Identity:
+        if index < len(self.identities):
+            return self.identities[index]
+        return Identity(key_name(self.keys[index].decode()))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Access:
@@ -58,12 +118,14 @@ class Access:
         shorter than :data:`MIN_KEY_LENGTH`)."""
         path = key_file(settings)
         source = "CHURNCLV_API_KEYS_FILE" if settings.api_keys_file is not None else "the local key file"
-        check_key_lengths(settings.api_keys, "CHURNCLV_API_KEYS")
-        from_file = read_keys(path)
-        check_key_lengths(from_file, f"{source} {path}")
-        keys = list(settings.api_keys) + from_file
-        check_access(keys=keys, open_=settings.open, host=settings.host)
-        return cls(tuple(k.encode() for k in dict.fromkeys(keys)), settings.open and not keys, settings.max_body_bytes)
+        given = [parse_key_entry(e, "CHURNCLV_API_KEYS") for e in settings.api_keys]
+        check_key_lengths([k for k, _ in given], "CHURNCLV_API_KEYS")
+        from_file = [parse_key_entry(e, f"{source} {path}") for e in read_keys(path)]
+        check_key_lengths([k for k, _ in from_file], f"{source} {path}")
+        entries = dict(given + from_file)  # a key twice: its last entry
+        check_access(keys=list(entries), open_=settings.open, host=settings.host)
+        return cls(tuple(k.encode() for k in entries), settings.open and not entries, settings.max_body_bytes,
+                   identities=tuple(entries.values()))
 
 
 def key_file(settings: Settings) -> Path | None:
@@ -117,14 +179,25 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def authorised(access: Access, scope: Scope) -> bool:
-    """Bearer token equal to one of the keys, compared in constant time against every key."""
+def matching_key(access: Access, scope: Scope) -> int | None:
+    """The index of the key the Bearer token equals (compared in constant time against every key), or None."""
     scheme, _, token = (header(scope, b"authorization") or b"").partition(b" ")
     token = token.strip()
-    matched = False
-    for key in access.keys:
-        matched |= hmac.compare_digest(key, token)
-    return matched and scheme.lower() == b"bearer"
+    found = None
+    for index, key in enumerate(access.keys):
+        if hmac.compare_digest(key, token):
+            found = index
+    return found if scheme.lower() == b"bearer" else None
+
+
+def authorised(access: Access, scope: Scope) -> bool:
+    """Bearer token equal to one of the keys, compared in constant time against every key."""
+    return matching_key(access, scope) is not None
+
+
+def caller(scope: Scope) -> Identity:
+    """Who sent the request (set by :class:`Guard`): the audit trail's ``who``."""
+    return (scope.get("state") or {}).get("churnclv_identity") or Identity("unknown")
 
 
 def too_large(limit: int) -> str:
@@ -240,12 +313,20 @@ class Guard:
 
     def _refusal(self, scope: Scope) -> tuple | None:
         if self.access.keys:
-            if authorised(self.access, scope):
-                return None
-            return (401, "unauthorized", "missing or invalid API key: send the header Authorization: Bearer <key>",
-                    [(b"www-authenticate", b"Bearer")])
+            index = matching_key(self.access, scope)
+            if index is None:
+                return (401, "unauthorized", "missing or invalid API key: send the header Authorization: Bearer <key>",
+                        [(b"www-authenticate", b"Bearer")])
+            identity = self.access.identity(index)
+            needed = required_role(scope["method"], scope["path"])
+            if not allows(identity, needed):
+                return (403, "forbidden", f"the key {identity.name!r} has the role {identity.role!r}; "
+                        f"{scope['method']} {scope['path']} needs {needed!r}")
+            scope.setdefault("state", {})["churnclv_identity"] = identity
+            return None
         client = (scope.get("client") or ("",))[0]
         if self.access.open and (is_loopback(client) or not _is_ip(client)):
+            scope.setdefault("state", {})["churnclv_identity"] = Identity("open (loopback)")
             return None
         return 403, "forbidden", "this server runs without API keys and answers loopback clients only"
 

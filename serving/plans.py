@@ -20,25 +20,47 @@ from serving.schemas import (
     ProfitCurveResponse,
 )
 from serving.table import ScoreTable, check_segments, prioritised
+from serving.targeting import View, prior_rates, rates_records, uplift_note
 
 
-def plan_of(table: ScoreTable, request: PrioritiseRequest) -> tuple[ranking.Plan, list[str]]:
-    """The plan of a request (422 for an unknown segment) and the segments it covered."""
+def plan_of(table: ScoreTable, request: PrioritiseRequest,
+            view: View | None = None) -> tuple[ranking.Plan, list[str], PrioritiseSummary]:
+    """The plan of a request (422 for an unknown segment), the segments it covered and its summary.
+
+    ``view`` (:meth:`serving.targeting.Targeting.view`) leaves suppressed customers out and gives the
+    learned save rates per segment, used unless the request sets one; segments where contacts lowered
+    retention are then left out. Without a view: every customer, the prior's rates.
+    """
     check_segments(table, request.segments)
     segments = table.contactable if request.segments is None else request.segments
-    plan = ranking.prioritise(table.ranking, limit=request.limit, contact_cost=request.contact_cost,
-                              save_rate=request.save_rate, segments=segments)
-    return plan, segments
+    rates = view.rates if view is not None else prior_rates(sorted(table.ranking.by_segment))
+    left_out = [] if request.save_rate is not None else [s for s in rates.loc[rates["harmful"], "segment"]
+                                                           if s in segments]
+    chosen = [s for s in segments if s not in left_out]
+    save_rate = request.save_rate if request.save_rate is not None else dict(
+        zip(rates["segment"], rates["rate"].astype(float)))
+    ranked = table.ranking if view is None else view.ranking
+    plan = ranking.prioritise(ranked, limit=request.limit, contact_cost=request.contact_cost,
+                              save_rate=save_rate, segments=chosen)
+    listed = [r for r in rates_records(rates) if r["segment"] in segments]
+    if request.save_rate is not None:
+        listed = [{**r, "rate": request.save_rate, "low": request.save_rate, "high": request.save_rate,
+                   "source": "set"} for r in listed]
+    summary = PrioritiseSummary(
+        qualifying=plan.qualifying, returned=len(plan.positions), expected_value_saved_returned=plan.saved_returned,
+        expected_value_saved_qualifying=plan.saved_qualifying, contact_cost=request.contact_cost,
+        save_rate=request.save_rate, segments=segments, save_rates=listed, left_out_segments=left_out,
+        suppressed=0 if view is None else view.suppressed,
+        uplift=uplift_note(0 if view is None else view.outcomes),
+        warnings=[] if view is None else list(view.notes))
+    return plan, chosen, summary
 
 
-def prioritise_response(table: ScoreTable, request: PrioritiseRequest, *, rows: slice = slice(None)) -> PrioritiseResponse:
+def prioritise_response(table: ScoreTable, request: PrioritiseRequest, *, rows: slice = slice(None),
+                        view: View | None = None) -> PrioritiseResponse:
     """What ``POST /prioritise`` answers; ``rows`` keeps only those customers of the list (a page of it),
     the summary still that of the whole plan."""
-    plan, segments = plan_of(table, request)
-    summary = PrioritiseSummary(qualifying=plan.qualifying, returned=len(plan.positions),
-                                expected_value_saved_returned=plan.saved_returned,
-                                expected_value_saved_qualifying=plan.saved_qualifying,
-                                contact_cost=request.contact_cost, save_rate=request.save_rate, segments=segments)
+    plan, _, summary = plan_of(table, request, view)
     start = rows.indices(len(plan.positions))[0]
     page = ranking.Plan(plan.positions[rows], plan.value_at_risk[rows], plan.expected_value_saved[rows],
                         plan.qualifying, plan.saved_returned, plan.saved_qualifying)
@@ -47,27 +69,31 @@ def prioritise_response(table: ScoreTable, request: PrioritiseRequest, *, rows: 
                               summary=summary)
 
 
-def curve(ladders: list[ranking.Ladder], *, contact_cost: float, save_rate: float,
+def curve(ladders: list[ranking.Ladder], *, contact_cost: float, save_rate: float | list[float],
           points: int) -> tuple[np.ndarray, np.ndarray]:
     """Contacts (best first, over all ``ladders`` merged) and the expected net value of contacting them:
-    ``save_rate × (sum of their value at risk) − contact_cost × contacts``, from 0 contacts to everyone.
+    ``sum of save_rate × value at risk − contact_cost × contacts``, from 0 contacts to everyone.
 
-    The curve is read at thresholds of value at risk (everyone at or above one is contacted): ``points``
+    ``save_rate`` is one rate, or one per ladder (a segment's learned rate). The curve is read at
+    thresholds of value saved per contact (everyone at or above one is contacted): ``points``
     thresholds taken evenly along each ladder, so each point is exact, and the points are dense where
-    the customers are. O(segments × points × log customers).
+    the customers are. O(customers) for a rate other than 1 (one product per customer), else
+    O(segments × points × log customers).
     """
-    finite = [ladder for ladder in ladders if len(ladder.value_at_risk)]
-    counts = [int(np.isfinite(ladder.value_at_risk).sum()) for ladder in finite]
+    rates = [float(save_rate)] * len(ladders) if np.isscalar(save_rate) else [float(r) for r in save_rate]
+    pairs = [(ladder, rate) for ladder, rate in zip(ladders, rates) if len(ladder.value_at_risk) and rate > 0]
+    counts = [int(np.isfinite(ladder.value_at_risk).sum()) for ladder, _ in pairs]
     thresholds = np.unique(np.concatenate(
-        [ladder.value_at_risk[np.linspace(0, n - 1, min(n, points)).round().astype(int)]
-         for ladder, n in zip(finite, counts) if n] + [np.empty(0)]))[::-1]
+        [rate * ladder.value_at_risk[np.linspace(0, n - 1, min(n, points)).round().astype(int)]
+         for (ladder, rate), n in zip(pairs, counts) if n] + [np.empty(0)]))[::-1]
     contacts = np.zeros(len(thresholds) + 1, dtype=np.int64)
     value = np.zeros(len(thresholds) + 1)
-    for ladder in finite:
-        k = np.searchsorted(ladder.negated, -thresholds, side="right")  # customers at or above each threshold
+    for ladder, rate in pairs:
+        scaled = ladder.negated if rate == 1 else ladder.negated * rate  # the same products as the thresholds
+        k = np.searchsorted(scaled, -thresholds, side="right")  # customers at or above each threshold
         contacts[1:] += k
-        value[1:] += ladder.cumulative[k]
-    return contacts, save_rate * value - contact_cost * contacts
+        value[1:] += rate * ladder.cumulative[k]
+    return contacts, value - contact_cost * contacts
 
 
 def thin(contacts: np.ndarray, net: np.ndarray, points: int) -> np.ndarray:
@@ -78,15 +104,20 @@ def thin(contacts: np.ndarray, net: np.ndarray, points: int) -> np.ndarray:
     return np.unique(np.concatenate([keep, [int(np.argmax(net))]]))
 
 
-def profit_curve_response(table: ScoreTable, request: ProfitCurveRequest) -> ProfitCurveResponse:
+def profit_curve_response(table: ScoreTable, request: ProfitCurveRequest, *,
+                          view: View | None = None) -> ProfitCurveResponse:
     """What ``POST /profit_curve`` answers: the curve of the segments, the request's plan and the best plan."""
-    plan, segments = plan_of(table, request)
-    ladders = [table.ranking.by_segment[s] for s in dict.fromkeys(segments)]
-    contacts, net = curve(ladders, contact_cost=request.contact_cost, save_rate=request.save_rate,
+    plan, segments, summary = plan_of(table, request, view)
+    ranked = table.ranking if view is None else view.ranking
+    rate = {r.segment: r.rate for r in summary.save_rates}
+    ladders = [ranked.by_segment[s] for s in dict.fromkeys(segments)]
+    contacts, net = curve(ladders, contact_cost=request.contact_cost, save_rate=[rate[s] for s in dict.fromkeys(segments)],
                           points=request.points)
     shown = thin(contacts, net, request.points)
     return ProfitCurveResponse(
         as_of=table.as_of, model_version=table.model_version, customers=int(contacts[-1]),
         points=[CurvePoint(contacts=int(c), expected_net_value=float(v)) for c, v in zip(contacts[shown], net[shown])],
         chosen=CurvePoint(contacts=len(plan.positions), expected_net_value=plan.saved_returned),
-        best=CurvePoint(contacts=plan.qualifying, expected_net_value=plan.saved_qualifying))
+        best=CurvePoint(contacts=plan.qualifying, expected_net_value=plan.saved_qualifying),
+        save_rates=summary.save_rates, left_out_segments=summary.left_out_segments, suppressed=summary.suppressed,
+        warnings=summary.warnings)

@@ -9,6 +9,7 @@ prefix scan (:func:`prioritise`): O(limit × segments), whatever the number of c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,18 +75,31 @@ def qualifying(ladder: Ladder, *, contact_cost: float, save_rate: float) -> int:
     return k
 
 
-def prioritise(ranking: Ranking, *, limit: int, contact_cost: float, save_rate: float,
+def rate_of(save_rate: float | Mapping[str, float], segment: str) -> float:
+    """The save rate of ``segment``: one number for everyone, or a segment's own (0 when it has none)."""
+    return float(save_rate) if not isinstance(save_rate, Mapping) else float(save_rate.get(segment, 0.0))
+
+
+def prioritise(ranking: Ranking, *, limit: int, contact_cost: float, save_rate: float | Mapping[str, float],
                segments: list[str] | None = None) -> Plan:
-    """The ``limit`` customers who save the most per touchpoint, among ``segments`` (default all)."""
-    ladders = [ranking.everyone] if segments is None else [
-        ranking.by_segment[s] for s in dict.fromkeys(segments) if s in ranking.by_segment]
-    counts = [qualifying(ladder, contact_cost=contact_cost, save_rate=save_rate) for ladder in ladders]
-    heads = [(ladder.positions[: min(k, limit)], ladder.value_at_risk[: min(k, limit)])
-             for ladder, k in zip(ladders, counts)]
-    positions = np.concatenate([p for p, _ in heads] + [np.empty(0, np.int64)])
-    var = np.concatenate([v for _, v in heads] + [np.empty(0, float)])
-    best = np.lexsort((positions, -var))[:limit]  # ties in table order, as in the overall ladder
-    positions, var = positions[best], var[best]
-    saved = var * save_rate - contact_cost
-    total = sum(save_rate * ladder.cumulative[k] - contact_cost * k for ladder, k in zip(ladders, counts))
+    """The ``limit`` customers who save the most per touchpoint, among ``segments`` (default all).
+
+    ``save_rate`` is one rate for everyone or a rate per segment (learned from campaigns); with one rate
+    the order is that of value at risk, with rates per segment that of ``value_at_risk × rate``.
+    """
+    if segments is None and not isinstance(save_rate, Mapping):
+        pairs = [(ranking.everyone, float(save_rate))]
+    else:
+        names = list(ranking.by_segment) if segments is None else list(dict.fromkeys(segments))
+        pairs = [(ranking.by_segment[s], rate_of(save_rate, s)) for s in names if s in ranking.by_segment]
+    counts = [qualifying(ladder, contact_cost=contact_cost, save_rate=rate) for ladder, rate in pairs]
+    heads = [(ladder.positions[: min(k, limit)], ladder.value_at_risk[: min(k, limit)],
+              np.full(min(k, limit), rate)) for (ladder, rate), k in zip(pairs, counts)]
+    positions = np.concatenate([p for p, _, _ in heads] + [np.empty(0, np.int64)])
+    var = np.concatenate([v for _, v, _ in heads] + [np.empty(0, float)])
+    rates = np.concatenate([r for _, _, r in heads] + [np.empty(0, float)])
+    saved = var * rates - contact_cost
+    best = np.lexsort((positions, -saved))[:limit]  # ties in table order, as in the overall ladder
+    positions, var, saved = positions[best], var[best], saved[best]
+    total = sum(rate * ladder.cumulative[k] - contact_cost * k for (ladder, rate), k in zip(pairs, counts))
     return Plan(positions, var, saved, int(sum(counts)), float(saved.sum()), float(total))

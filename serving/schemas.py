@@ -54,7 +54,10 @@ class ScoreTransactionsRequest(Request):
 class PrioritiseRequest(Request):
     limit: int = Field(100, ge=1, le=MAX_PRIORITISE, description="at most this many customers")
     contact_cost: float = Field(1.0, ge=0, allow_inf_nan=False, description="cost of one touchpoint, currency")
-    save_rate: float = Field(0.1, gt=0, le=1, description="share of the value at risk a touchpoint saves")
+    save_rate: float | None = Field(
+        None, gt=0, le=1, description="share of the value at risk a touchpoint saves, for every segment; default: "
+                                      "each segment's rate learned from finished campaigns (the prior Beta(6, 14), "
+                                      "mean 0.30, where none is measured)")
     segments: Annotated[list[str], Field(min_length=1)] | None = Field(
         None, description="only these segments (default: every segment whose recommended action is a "
                            "touchpoint, i.e. not 'no_contact')")
@@ -117,12 +120,26 @@ class ScoreTransactionsResponse(BaseModel):
 class Prioritised(BaseModel):
     rank: int
     customer_id: str
-    expected_value_saved: float = Field(description="value_at_risk x save_rate - contact_cost, currency")
+    expected_value_saved: float = Field(description="value_at_risk x save_rate (the segment's) - contact_cost, currency")
     value_at_risk: float
     churn_probability: float
     clv: float
     segment: str
     recommended_action: str
+
+
+class SegmentRate(BaseModel):
+    segment: str
+    rate: float = Field(description="the save rate planned with: share of would-be churners a contact keeps")
+    low: float = Field(description="lower end of its 90% interval")
+    high: float = Field(description="upper end of its 90% interval")
+    source: str = Field(description="'measured' (learned from finished campaigns), 'assumed' (the prior) or "
+                                    "'set' (the request's save_rate)")
+    n: int = Field(description="members (treated + control) of the finished campaigns it was learned from")
+    campaigns: int = Field(description="finished campaigns it was learned from")
+    harmful: bool = Field(description="contacts lowered retention (the measured interval lies below 0): the "
+                                      "segment is left out of plans on learned rates")
+    measured_rate: float | None = Field(description="the measured rate without the prior (may be negative)")
 
 
 class PrioritiseSummary(BaseModel):
@@ -131,8 +148,14 @@ class PrioritiseSummary(BaseModel):
     expected_value_saved_returned: float
     expected_value_saved_qualifying: float
     contact_cost: float
-    save_rate: float
+    save_rate: float | None = Field(description="the request's save rate (None: the rates per segment below)")
     segments: list[str] | None
+    save_rates: list[SegmentRate] = Field([], description="per segment, the rate planned with and where it comes from")
+    left_out_segments: list[str] = Field([], description="segments left out: contacts there lowered retention")
+    suppressed: int = Field(0, description="customers of the score table left out: on the suppression list")
+    uplift: str = Field("", description="whether a per-customer uplift model ranks the plan, or how many more "
+                                        "outcomes it needs")
+    warnings: list[str] = []
 
 
 class PrioritiseResponse(BaseModel):
@@ -204,6 +227,10 @@ class ProfitCurveResponse(BaseModel):
     points: list[CurvePoint] = Field(description="contacts (best first) -> expected net value, from 0 contacts")
     chosen: CurvePoint = Field(description="the plan of the request: what /prioritise returns for it")
     best: CurvePoint = Field(description="every qualifying customer contacted: the most net value")
+    save_rates: list[SegmentRate] = Field([], description="per segment, the rate planned with and where it comes from")
+    left_out_segments: list[str] = []
+    suppressed: int = Field(0, description="customers left out: on the suppression list")
+    warnings: list[str] = []
 
 
 class ReloadResponse(BaseModel):

@@ -3,12 +3,15 @@
 Configured by environment variables (:class:`contract.settings.Settings`), read once per process by
 :func:`configuration`; the served state lives in ``state``, the score table in ``table``, the model in
 ``model``, prioritisation in ``ranking`` (answered by ``plans``), segment totals and pages of customers
-in ``summary``, keys and limits in ``auth``, the error format in ``errors``; the page at /app in ``page``.
+in ``summary``, keys, roles and limits in ``auth``, the error format in ``errors``; the page at /app in
+``page``; campaigns, suppressions and erasure in ``campaign_routes`` (the store and learned save rates in
+``targeting``).
 """
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import anyio
 import bentoml
@@ -17,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from contract.dates import iso
 from contract.settings import Settings
-from serving import connections, openapi, plans, summary
+from serving import campaign_routes, connections, openapi, plans, summary
 from serving.auth import Access, Guard
 from serving.bento import packaged_model
 from serving.bentoml_fixes import cancel_timeout_timers
@@ -42,12 +45,20 @@ from serving.schemas import (
 )
 from serving.state import ServeConfig, ServingState, model_info
 from serving.table import NO_DRIVERS, lookup, records
+from serving.targeting import Targeting, score_files
 
 routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET /model, /segments, /docs.json
 routes.include_router(page)  # the marketers' page at /app (serving.page)
+routes.include_router(campaign_routes.router)  # /campaigns, /suppressions, DELETE /customers/{id}
 # BentoML builds uvicorn's configuration right after importing this module and has no option for it: the
 # one change at import, in the process that serves: head deadline, connection cap, JSON protocol errors.
 connections.install()
+
+
+@functools.cache
+def settings() -> Settings:
+    """This process's settings, read from the environment once."""
+    return Settings.load()
 
 
 @functools.cache
@@ -55,8 +66,7 @@ def configuration() -> tuple[ServeConfig, Access]:
     """This process's settings, read from the environment once (the service and its middleware share them;
     the key file is read once). Raises a ``ChurnclvError``: an invalid setting, or no API key unless open
     on a loopback host."""
-    settings = Settings.load()
-    return ServeConfig.from_settings(settings), Access.from_settings(settings)
+    return ServeConfig.from_settings(settings()), Access.from_settings(settings())
 
 
 # Chosen with benchmarks/serving.py (2 cores, 1M customers): 2 workers serve ~1.7x the requests of 1; no
@@ -74,6 +84,11 @@ class ChurnCLV:
         self.state = ServingState(config, packaged=packaged_model())  # a Bento serves the model it carries
         self.state.refresh(force=True)
         self.state.watch()
+        self.targeting = Targeting(settings().campaign_store)  # suppressions, learned save rates, campaigns
+
+    def score_files(self) -> list[Path]:
+        """The score tables an erasure rewrites: the served one and those under $CHURNCLV_HOME/scores/."""
+        return score_files(self.state.config.scores_path, settings().root)
 
     def __is_ready__(self) -> bool:
         return self.state.current.ready
@@ -102,14 +117,16 @@ class ChurnCLV:
     @answers
     async def prioritise(self, request: PrioritiseRequest, /) -> PrioritiseResponse:
         """Who to contact first: expected value saved by a touchpoint, positive only, best first."""
-        return plans.prioritise_response(self.state.current.need_table(), request)
+        table = self.state.current.need_table()
+        return plans.prioritise_response(table, request, view=self.targeting.view(table))
 
     @bentoml.api(route="/profit_curve")
     @answers
     async def profit_curve(self, request: ProfitCurveRequest, /) -> ProfitCurveResponse:
         """Expected net value by number of contacts (best first) for a plan's economics and segments, with
         the plan of the request (what /prioritise returns for it) and the best plan marked."""
-        return plans.profit_curve_response(self.state.current.need_table(), request)
+        table = self.state.current.need_table()
+        return plans.profit_curve_response(table, request, view=self.targeting.view(table))
 
     @routes.get("/segments")
     @answers
@@ -146,6 +163,7 @@ class ChurnCLV:
     @bentoml.on_shutdown
     def close(self) -> None:
         self.state.close()
+        self.targeting.close()
 
 
 @routes.get("/docs.json", include_in_schema=False)

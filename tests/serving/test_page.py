@@ -92,7 +92,9 @@ def test_the_profit_curve_keeps_to_its_point_budget_and_the_default_segments(api
     contactable = batch.loc[batch["recommended_action"] != "no_contact", "segment"].unique()
     assert len(curve["points"]) <= 12 and curve["customers"] == batch["segment"].isin(contactable).sum()
     best = max(curve["points"], key=lambda p: p["expected_net_value"])
-    assert best["expected_net_value"] == pytest.approx(brute_curve(batch, contactable, 1.0, 0.1)[best["contacts"]])
+    # no campaign measured yet: every segment plans with the prior's mean save rate, 0.30, and says so
+    assert {(r["source"], round(r["rate"], 9)) for r in curve["save_rates"]} == {("assumed", 0.3)}
+    assert best["expected_net_value"] == pytest.approx(brute_curve(batch, contactable, 1.0, 0.3)[best["contacts"]])
 
 
 @pytest.mark.parametrize(("body", "field"), [({"points": 1}, "points"), ({"save_rate": 0}, "save_rate"),

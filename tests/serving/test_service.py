@@ -281,7 +281,7 @@ def test_prioritise_within_segments(api, batch):
     segments = ["at_risk", "high_value_at_risk"]
     body = post(api, "/prioritise", {"limit": 10, "segments": segments}).json()
     assert {c["segment"] for c in body["customers"]} <= set(segments)
-    subset = batch.loc[batch["segment"].isin(segments) & (batch["value_at_risk"] * 0.1 - 1.0 > 0)]
+    subset = batch.loc[batch["segment"].isin(segments) & (batch["value_at_risk"] * 0.3 - 1.0 > 0)]  # the prior's rate
     assert body["summary"]["qualifying"] == len(subset)
     r = post(api, "/prioritise", {"segments": ["at_risk", "VIP"]})
     assert r.status_code == 422 and "VIP" in error_of(r)["message"]

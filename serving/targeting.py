@@ -1,0 +1,177 @@
+"""What plans are made with besides the scores: the suppression list and the learned save rates.
+
+:class:`Targeting` holds the campaign store (opened on first use, :func:`campaigns.open_store`) and
+reads from it, cached until the store changes (a cheap count per request): the suppressed ids and the
+save rates learned from finished campaigns (:func:`campaigns.learn_save_rates`). :meth:`Targeting.view`
+gives a plan's inputs for one score table: the ranking without the suppressed customers and the rates.
+
+When the store is missing, locked or unreachable, the campaign endpoints answer 503 naming it
+(:meth:`Targeting.engine`); previews keep the suppression list and rates last read (and say so), and
+refuse (503) only when no suppression list was ever read: nobody who objected is ever listed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from campaigns import CampaignStoreError, learn_save_rates, measurements, open_store
+from campaigns.models import Measurement, Suppression
+from campaigns.rates import PRIOR
+from campaigns.store import describe
+from serving.errors import ApiError
+from serving.ranking import Ranking, build_ranking
+from serving.table import ScoreTable
+
+#: Seconds before a store that failed to open is tried again.
+RETRY_SECONDS = 5.0
+#: Members (treated + control) of finished campaigns the per-customer uplift model needs.
+UPLIFT_MIN_OUTCOMES = 20_000
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """A plan's inputs for one score table: the ranking without suppressed customers, rates per segment."""
+
+    ranking: Ranking
+    suppressed: int  # customers of the score table left out as suppressed
+    rates: pd.DataFrame  # campaigns.rates.RATE_COLUMNS, one row per segment of the table
+    outcomes: int  # members of finished campaigns the rates were learned from
+    notes: tuple[str, ...]
+
+    def rate_of(self) -> dict[str, float]:
+        return dict(zip(self.rates["segment"], self.rates["rate"].astype(float)))
+
+    def harmful(self) -> list[str]:
+        return self.rates.loc[self.rates["harmful"], "segment"].tolist()
+
+    @property
+    def uplift(self) -> str:
+        return uplift_note(self.outcomes)
+
+
+def uplift_note(outcomes: int) -> str:
+    """What ranks a plan: segment rates, and how many more outcomes the per-customer uplift model needs."""
+    more = max(0, UPLIFT_MIN_OUTCOMES - outcomes)
+    return (f"segment rates are used; the per-customer uplift model needs {more:,} more outcomes "
+            f"(members of finished campaigns: {outcomes:,} of {UPLIFT_MIN_OUTCOMES:,})")
+
+
+def prior_rates(segments: list[str]) -> pd.DataFrame:
+    """Every segment at the prior (``assumed``): what plans use before any campaign has finished."""
+    return learn_save_rates(pd.DataFrame(columns=["campaign", "segment", "finished", "n_treated", "n_control",
+                                                  "retained_treated", "retained_control"]), segments=segments)
+
+
+class Targeting:
+    """The campaign store of a service, and what plans read from it (cached, thread-safe)."""
+
+    def __init__(self, url: str | None):
+        self.url = url
+        self._engine: Engine | None = None
+        self._problem: tuple[float, str] | None = None
+        self._lock = threading.Lock()
+        self._suppressed: tuple[tuple, frozenset[str]] | None = None
+        self._rates: dict[tuple, tuple[pd.DataFrame, int]] = {}
+        self._views: dict[tuple, View] = {}
+
+    def where(self) -> str:
+        return describe(self.url) if self.url else "(none configured)"
+
+    def engine(self) -> Engine:
+        """The store, opened and migrated on first use; 503 ``campaign_store_unavailable`` naming it."""
+        if self._engine is not None:
+            return self._engine
+        if self.url is None:
+            raise ApiError(503, "campaign_store_unavailable", "no campaign store is configured (CHURNCLV_DB_URL)")
+        with self._lock:
+            if self._engine is None:
+                if self._problem is not None and time.monotonic() - self._problem[0] < RETRY_SECONDS:
+                    raise ApiError(503, "campaign_store_unavailable", self._problem[1])
+                try:
+                    self._engine = open_store(self.url, busy_timeout=10.0)
+                except CampaignStoreError as exc:
+                    self._problem = (time.monotonic(), str(exc))
+                    raise ApiError(503, "campaign_store_unavailable", str(exc)) from None
+        return self._engine
+
+    def unavailable(self, exc: CampaignStoreError) -> ApiError:
+        """A store error met mid-request, as the 503 the campaign endpoints answer."""
+        return ApiError(503, "campaign_store_unavailable", str(exc))
+
+    def _stamp(self, engine: Engine, table) -> tuple:
+        with engine.connect() as connection:
+            return tuple(connection.execute(select(func.count(), func.max(table.id))).one())
+
+    def suppressed(self) -> tuple[frozenset[str], str | None]:
+        """The suppressed ids (re-read when the list changed) and a note when the store could not be read."""
+        try:
+            engine = self.engine()
+            stamp = self._stamp(engine, Suppression)
+            if self._suppressed is None or self._suppressed[0] != stamp:
+                with engine.connect() as connection:
+                    ids = frozenset(connection.scalars(select(Suppression.customer_id)))
+                self._suppressed = (stamp, ids)
+            return self._suppressed[1], None
+        except (ApiError, CampaignStoreError, Exception) as exc:  # noqa: BLE001 - the store is gone: say so
+            message = exc.message if isinstance(exc, ApiError) else str(exc)
+            if self._suppressed is None:
+                raise ApiError(503, "campaign_store_unavailable", f"{message}; the suppression list cannot be "
+                               "read, so no list of customers to contact is given") from None
+            return self._suppressed[1], f"{message}: the suppression list and save rates as last read are used"
+
+    def rates(self, segments: list[str]) -> tuple[pd.DataFrame, int]:
+        """Save rates learned from finished campaigns for ``segments`` (prior where none is measured)."""
+        try:
+            engine = self.engine()
+            key = (self._stamp(engine, Measurement), tuple(segments))
+            if key not in self._rates:
+                outcomes = measurements(engine, finished_only=True)
+                n = int(outcomes["n_treated"].sum() + outcomes["n_control"].sum()) if len(outcomes) else 0
+                self._rates = {key: (learn_save_rates(outcomes, segments=segments, prior=PRIOR), n)}
+            return self._rates[key]
+        except Exception:  # noqa: BLE001 - unreadable store: the last rates, else the prior (said by suppressed())
+            last = next(iter(self._rates.values()), None)
+            return last if last is not None else (prior_rates(segments), 0)
+
+    def view(self, table: ScoreTable) -> View:
+        """The ranking of ``table`` without suppressed customers, and the save rates of its segments."""
+        ids, note = self.suppressed()
+        segments = sorted(table.ranking.by_segment)
+        rates, outcomes = self.rates(segments)
+        key = (table.fingerprint, id(table), len(ids), hash(ids), id(rates))
+        view = self._views.get(key)
+        if view is None:
+            out = np.isin(table.ids, np.asarray(list(ids), dtype=object)) if ids else np.zeros(len(table), bool)
+            ranking = table.ranking if not out.any() else build_ranking(
+                np.where(out, np.nan, table.numbers["value_at_risk"]), table.texts["segment"])
+            view = View(ranking, int(out.sum()), rates, outcomes, ())
+            self._views = {key: view}  # one table is served at a time
+        return dataclasses.replace(view, notes=(note,) if note else ())
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def score_files(scores_path: Path, home: Path) -> list[Path]:
+    """The score tables an erasure rewrites: ``scores_path`` and every CSV or Parquet file in
+    ``home/scores/`` (earlier score tables kept for the monitor)."""
+    folder = home / "scores"
+    others = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".parquet", ".csv")) if folder.is_dir() else []
+    return list(dict.fromkeys([scores_path, *others]))
+
+
+def rates_records(rates: pd.DataFrame) -> list[dict[str, Any]]:
+    """The save rates as the answers list them (per segment: rate, interval, source, n, campaigns)."""
+    return [{"segment": str(r.segment), "rate": float(r.rate), "low": float(r.rate_low), "high": float(r.rate_high),
+             "source": str(r.source), "n": int(r.n), "campaigns": int(r.campaigns), "harmful": bool(r.harmful),
+             "measured_rate": None if pd.isna(r.measured_rate) else float(r.measured_rate)}
+            for r in rates.itertuples(index=False)]
