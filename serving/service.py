@@ -26,6 +26,7 @@ from serving.bento import packaged_model
 from serving.bentoml_fixes import cancel_timeout_timers
 from serving.errors import answers, quiet_validation_tracebacks
 from serving.model import score_history
+from serving.page.campaign_parts import router as campaign_parts
 from serving.page.routes import router as page
 from serving.schemas import (
     CustomersRequest,
@@ -49,6 +50,7 @@ from serving.targeting import Targeting, score_files
 
 routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET /model, /segments, /docs.json
 routes.include_router(page)  # the marketers' page at /app (serving.page)
+routes.include_router(campaign_parts)  # its Campaigns view
 routes.include_router(campaign_routes.router)  # /campaigns, /suppressions, DELETE /customers/{id}
 # BentoML builds uvicorn's configuration right after importing this module and has no option for it: the
 # one change at import, in the process that serves: head deadline, connection cap, JSON protocol errors.

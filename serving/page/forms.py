@@ -30,8 +30,9 @@ class PlanForm(Form):
 
     contact_cost: float = Field(1.0, ge=0, le=MAX_CONTACT_COST, allow_inf_nan=False,
                                 description="cost of one contact, currency")
-    save_rate: float = Field(10.0, gt=0, le=100, allow_inf_nan=False,
-                             description="percent of the value at risk a contact saves")
+    save_rate: float | None = Field(None, gt=0, le=100, allow_inf_nan=False,
+                                    description="percent of the value at risk a contact saves (blank: each "
+                                                "segment's rate learned from campaigns)")
     plan_by: Literal["budget", "contacts"] = "contacts"
     budget: float | None = Field(None, gt=0, allow_inf_nan=False, description="spend at most this on contacts")
     contacts: int | None = Field(None, ge=1, le=MAX_PRIORITISE, description="contact at most this many")
@@ -57,7 +58,8 @@ class PlanForm(Form):
         return max(1, math.floor(min(MAX_PRIORITISE, self.budget / self.contact_cost + 1e-9)))
 
     def prioritise_request(self) -> PrioritiseRequest:
-        return PrioritiseRequest(limit=self.limit, contact_cost=self.contact_cost, save_rate=self.save_rate / 100,
+        rate = None if self.save_rate is None else self.save_rate / 100
+        return PrioritiseRequest(limit=self.limit, contact_cost=self.contact_cost, save_rate=rate,
                                  segments=self.segments or None)
 
     def query(self) -> dict:

@@ -28,7 +28,8 @@ from serving.errors import ApiError, error_response
 from serving.page import chart, forms, words
 from serving.schemas import Prioritised, ProfitCurveRequest
 from serving.state import Served, model_info
-from serving.table import lookup, records
+from serving.table import ScoreTable, lookup, records
+from serving.targeting import View
 
 HERE = Path(__file__).parent
 STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
@@ -58,6 +59,11 @@ def render(name: str, **context: Any) -> HTMLResponse:
 def served() -> Served:
     """What the service serves now (one snapshot for the whole request)."""
     return bentoml.get_current_service().state.current
+
+
+def view(table: ScoreTable) -> View:
+    """The suppression list and learned save rates the service plans with (:mod:`serving.targeting`)."""
+    return bentoml.get_current_service().targeting.view(table)
 
 
 def part(handler: Callable) -> Callable:
@@ -122,8 +128,10 @@ async def plan(request: Request) -> HTMLResponse:
     table = now.need_table()
     wanted = form.prioritise_request()
     first = (form.page - 1) * forms.PAGE_ROWS
-    answer = plans.prioritise_response(table, wanted, rows=slice(first, first + forms.PAGE_ROWS))
-    curve = plans.profit_curve_response(table, ProfitCurveRequest(**wanted.model_dump(), points=CURVE_POINTS))
+    targeting = view(table)
+    answer = plans.prioritise_response(table, wanted, rows=slice(first, first + forms.PAGE_ROWS), view=targeting)
+    curve = plans.profit_curve_response(table, ProfitCurveRequest(**wanted.model_dump(), points=CURVE_POINTS),
+                                        view=targeting)
     return render("plan.html", form=form, answer=answer, curve=curve, chart=chart.profit_chart(curve),
                   segments=summary.segment_summaries(table), contactable=table.contactable,
                   first=first, query=urlencode(form.query(), doseq=True))
@@ -135,7 +143,8 @@ async def plan_csv(request: Request) -> Response:
     """The whole list of the plan (every page), as ``POST /prioritise`` returns it."""
     now = served()
     form = forms.parse(forms.PlanForm, request.query_params.multi_items())
-    answer = plans.prioritise_response(now.need_table(), form.prioritise_request())
+    table = now.need_table()
+    answer = plans.prioritise_response(table, form.prioritise_request(), view=view(table))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -22,6 +22,8 @@ with warnings.catch_warnings():  # starlette's note about httpx2, once
 
 KEY = "test-key-1-0123456789"
 KEY2 = "test-key-2-0123456789"
+#: Keys with a role (and a name, which the audit trail records): tests/serving/test_campaigns.py
+READ_KEY, PLAN_KEY = "read-key-0123456789", "plan-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 SERVICE_ENV = ("MLFLOW_TRACKING_URI", "CHURNCLV_MODEL_URI", "CHURNCLV_SCORES_PATH", "CHURNCLV_API_KEYS_FILE",
                "CHURNCLV_OPEN", "BENTOML_HOST", "CHURNCLV_MAX_BODY_BYTES")
@@ -51,7 +53,7 @@ def harness(trained_home):
         for name in SERVICE_ENV:
             mp.delenv(name, raising=False)
         mp.setenv("CHURNCLV_HOME", str(trained_home.home))
-        mp.setenv("CHURNCLV_API_KEYS", f"{KEY},{KEY2}")
+        mp.setenv("CHURNCLV_API_KEYS", f"{KEY},{KEY2},{READ_KEY} name=analyst role=read,{PLAN_KEY} name=marketing role=plan")
         mp.setenv("CHURNCLV_REFRESH_SECONDS", "0")
         from serving.service import ChurnCLV
 

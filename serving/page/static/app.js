@@ -32,15 +32,18 @@ function showProblem(section, found) {
   }
 }
 
-// Fetch a part into a container; returns true when it was swapped in.
-async function load(url, into) {
+// Fetch a part into a container (GET, or POST of a form as {"query": ...}); true when it was swapped in.
+async function load(url, into, query) {
   const target = typeof into === "string" ? $(into) : into;
   const section = target.closest("section[id]") || target;
   const content = target.matches("section") ? $(":scope > .content", target) : target;
   const focused = document.activeElement && document.activeElement.id;
   target.setAttribute("aria-busy", "true");
   try {
-    const response = await fetch(url, { headers: headers() });
+    const response = query === undefined
+      ? await fetch(url, { headers: headers() })
+      : await fetch(url, { method: "POST", headers: { ...headers(), "Content-Type": "application/json" },
+                           body: JSON.stringify({ query }) });
     if (response.status === 401) {
       signOut("The key was not accepted any more: sign in again.");
       return false;
@@ -80,7 +83,7 @@ function show(name) {
 function signIn() {
   $("#nav").hidden = false;
   const wanted = location.hash.slice(1);
-  show(["overview", "plan", "customer"].includes(wanted) ? wanted : "overview");
+  show(["overview", "plan", "customer", "campaigns"].includes(wanted) ? wanted : "overview");
 }
 
 function signOut(message) {
@@ -145,6 +148,17 @@ async function download(button) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
+// After a campaign is recorded: the list below the form again, the new campaign's view kept.
+async function refreshCampaigns() {
+  const response = await fetch("/app/campaigns", { headers: headers() });
+  if (!response.ok) return;
+  const holder = document.createElement("div");
+  holder.innerHTML = await response.text();
+  const fresh = $("#campaign-list", holder) || $(".empty", holder);
+  const current = $("#campaigns .scroll") || $("#campaigns > .content > .empty");
+  if (fresh && current) current.replaceWith(fresh.closest(".scroll") || fresh);
+}
+
 async function openCustomer(id) {
   show("customer");
   $("#customer-id").value = id;
@@ -156,6 +170,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", () => signOut(""));
   document.addEventListener("submit", (event) => {
     const form = event.target;
+    if (form.dataset.post) {
+      event.preventDefault();
+      load(form.dataset.post, form.dataset.into, new URLSearchParams(new FormData(form)).toString())
+        .then((done) => { if (done) refreshCampaigns(); });
+      return;
+    }
     if (!form.dataset.get) return;
     event.preventDefault();
     load(formUrl(form), form.dataset.into);
