@@ -20,7 +20,7 @@ from types import ModuleType
 import typer
 from rich.markup import escape
 
-from churnclv import crash, data, models, quickstart, serve
+from churnclv import crash, data, models, quickstart, serve, targeting
 from churnclv.context import console
 from churnclv.quiet import quiet_logging
 from contract.errors import ChurnclvError
@@ -31,6 +31,7 @@ GROUPS: tuple[ModuleType, ...] = (
     models,  # train, backtest, score, promote
     serve,  # serve, bento
     quickstart,  # quickstart
+    targeting,  # plan, campaigns list|effect, suppress, forget, db upgrade
 )
 
 

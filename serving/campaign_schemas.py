@@ -22,7 +22,8 @@ class CampaignCreate(PrioritiseRequest):
     window_days: int = Field(90, ge=1, le=3650, description="days after the campaign date the effect is measured")
     holdout_share: float = Field(0.0, ge=0, lt=1, description="global holdout: this share of all customers is "
                                                               "kept out of every campaign (0: none)")
-    campaign_date: date | None = Field(None, description="the day contacts go out (default: today, UTC)")
+    campaign_date: date | None = Field(None, ge=date(1900, 1, 1), le=date(2199, 12, 31),
+                                       description="the day contacts go out (default: today, UTC)")
 
 
 class Member(BaseModel):

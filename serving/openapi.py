@@ -10,13 +10,14 @@ one error body (:class:`serving.schemas.ErrorBody`).
 from __future__ import annotations
 
 import functools
+import re
 from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from serving import schemas
+from serving import campaign_schemas, schemas
 from serving.auth import BODY_SECONDS, MIN_KEY_LENGTH
 from serving.connections import HEAD_SECONDS
 
@@ -25,13 +26,17 @@ REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "invalid JSON, a malformed request or a non-numeric Content-Length",
     401: "missing or invalid API key (with WWW-Authenticate: Bearer)",
-    403: "open mode (no keys): only loopback clients are answered",
+    403: "the key's role does not allow this operation (read < plan < admin), or open mode (no keys): only "
+         "loopback clients are answered",
+    404: "no campaign of that name",
+    409: "a campaign of that name exists with a different request",
     408: f"the request body was not complete within {BODY_SECONDS:g} s (the head: {HEAD_SECONDS:g} s)",
     413: "the body is over the byte limit, or a list over its item limit (the message names it)",
     415: "the body is not application/json",
     422: "invalid fields or transactions (details name each field and issue)",
     500: "an unexpected error (no stack trace; the server log has it)",
-    503: "no model or no score table loaded yet (the message says what to run)",
+    503: "no model or no score table loaded yet (the message says what to run), or the campaign store is "
+         "missing, locked or unreachable (the message names it)",
     504: "the request took longer than the service's 60 s request timeout",
 }
 POST_ERRORS = (400, 401, 403, 408, 413, 415, 422, 500, 504)
@@ -54,6 +59,28 @@ EXAMPLES = {"/score_transactions": {"as_of": "2025-12-31", "explain": True, "tra
     {"customer_id": "crm-7", "timestamp": "2025-03-02", "amount": 40.0},
     {"customer_id": "crm-7", "timestamp": "2025-09-14T10:30:00", "amount": 55.5},
     {"customer_id": "crm-8", "timestamp": "2025-12-01", "amount": 20.0, "quantity": 2}]}}
+#: The campaign store's operations: (path, method) -> (summary, request model or None, response model or a
+#: media type, error statuses). Every one may answer 503: the campaign store is missing, locked or unreachable.
+STORE_ERRORS = (401, 403, 500, 503)
+CAMPAIGN_OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None, type[BaseModel] | str, tuple[int, ...]]] = {
+    ("/campaigns", "post"): ("Record a plan as an experiment (role plan)", campaign_schemas.CampaignCreate,
+                             campaign_schemas.CampaignCreated, (*POST_ERRORS, 403, 409, 503)),
+    ("/campaigns", "get"): ("Every campaign with its status (role plan)", None, campaign_schemas.CampaignList,
+                            STORE_ERRORS),
+    ("/campaigns/{name}", "get"): ("One campaign and its measured effect (role plan)", None,
+                                   campaign_schemas.CampaignDetail, (*STORE_ERRORS, 404)),
+    ("/campaigns/{name}/contacts.csv", "get"): ("Who to contact, as CSV (role plan; audited)", None, "text/csv",
+                                                (*STORE_ERRORS, 404)),
+    ("/campaigns/{name}/controls.csv", "get"): ("Who NOT to contact: the control group, as CSV (role plan; audited)",
+                                                None, "text/csv", (*STORE_ERRORS, 404)),
+    ("/suppressions", "post"): ("Suppress customers who objected to marketing (role admin)",
+                                campaign_schemas.SuppressRequest, campaign_schemas.SuppressResponse,
+                                (*POST_ERRORS, 403, 503)),
+    ("/suppressions/{customer_id}", "delete"): ("Take a customer off the suppression list (role admin)", None,
+                                                campaign_schemas.UnsuppressResponse, STORE_ERRORS),
+    ("/customers/{customer_id}", "delete"): ("Erase a customer; a receipt of what was removed where (role admin)",
+                                             None, campaign_schemas.ErasureReceipt, (*STORE_ERRORS, 422)),
+}
 PUBLIC = {
     "/healthz": ("The process is up (no key)", "text/plain", ()),
     "/livez": ("The process is up (no key)", "text/plain", ()),
@@ -63,8 +90,10 @@ PUBLIC = {
 
 
 def _component_schemas(operations: dict) -> tuple[dict, dict]:
-    models = [(m, "validation") for _, m, _, _ in operations.values() if m is not None]
-    models += [(m, "serialization") for _, _, m, _ in operations.values()] + [(schemas.ErrorBody, "serialization")]
+    every = [*operations.values(), *CAMPAIGN_OPERATIONS.values()]
+    models = [(m, "validation") for _, m, _, _ in every if m is not None]
+    models += [(m, "serialization") for _, _, m, _ in every if not isinstance(m, str)]
+    models += [(schemas.ErrorBody, "serialization")]
     refs, top = models_json_schema(models, ref_template=REF)
     return dict(refs), top.get("$defs", {})
 
@@ -100,6 +129,18 @@ def build(descriptions: dict[str, str] | None = None) -> dict:
         operation = _operation(path, summary, descriptions.get(path, summary), request_ref,
                                refs[(response, "serialization")], errors)
         paths[path] = {"get" if request is None else "post": operation}
+    for (path, method), (summary, request, response, errors) in CAMPAIGN_OPERATIONS.items():
+        body = {"type": "string"} if isinstance(response, str) else refs[(response, "serialization")]
+        operation = _operation(path, summary, summary, None if request is None else refs[(request, "validation")],
+                               body, errors)
+        operation["operationId"] = f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"
+        if isinstance(response, str):
+            operation["responses"]["200"]["content"] = _content(body, response)
+        names = re.findall(r"{(\w+)}", path)
+        if names:
+            operation["parameters"] = [{"name": n, "in": "path", "required": True,
+                                        "schema": {"type": "string", "minLength": 1}} for n in names]
+        paths.setdefault(path, {})[method] = operation
     for path, (summary, media, errors) in PUBLIC.items():
         paths[path] = {"get": {"operationId": path.strip("/"), "summary": summary, "security": [],
                                "tags": ["infrastructure"],

@@ -73,9 +73,9 @@ def prior_rates(segments: list[str]) -> pd.DataFrame:
 class Targeting:
     """The campaign store of a service, and what plans read from it (cached, thread-safe)."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, *, engine: Engine | None = None):
         self.url = url
-        self._engine: Engine | None = None
+        self._engine: Engine | None = engine  # an engine already open on ``url`` (the command line's)
         self._problem: tuple[float, str] | None = None
         self._lock = threading.Lock()
         self._suppressed: tuple[tuple, frozenset[str]] | None = None

@@ -70,13 +70,14 @@ def until_ready(command: list[str], env: dict, tmp_path: Path, port: int, *, pre
 
 
 @contextlib.contextmanager
-def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, workers: int | None = None):
+def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, workers: int | None = None, **env: str):
     """``serve()`` (what ``churnclv serve`` runs) until it answers /readyz; its URL. ``nofile``: the
-    server's soft and hard open-file limit (as on a machine with the common default of 1,024)."""
+    server's soft and hard open-file limit (as on a machine with the common default of 1,024); ``env``:
+    more variables of the server."""
     port = free_port()
     code = f"from serving.cli_serve import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
     limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
-    env = server_env(CHURNCLV_HOME=str(home), CHURNCLV_API_KEYS=KEY)
+    env = server_env(CHURNCLV_HOME=str(home), CHURNCLV_API_KEYS=KEY, **env)
     with until_ready([sys.executable, "-c", code], env, tmp_path, port, preexec_fn=limit) as url:
         yield url
 
