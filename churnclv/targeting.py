@@ -64,7 +64,7 @@ def db_upgrade() -> None:
 
     engine = store()
     console.print(f"The campaign store {describe(engine.url)} is at revision {head_revision()} (the newest).",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
 
 
 def plan(
@@ -117,7 +117,7 @@ def plan(
     console.print(("Recorded" if made.created else "Already recorded with the same request:") +
                   f" campaign {info.name!r}, sent {info.campaign_date}, measured to {info.window_end}; "
                   f"{info.n_treated:,} to contact, {info.n_control:,} held out ({info.control_share:.0%})"
-                  + (f", {info.n_suppressed:,} suppressed left out" if info.n_suppressed else ""), highlight=False)
+                  + (f", {info.n_suppressed:,} suppressed left out" if info.n_suppressed else ""), highlight=False, soft_wrap=True)
     console.print(f"Wrote {paths['contacts']} (contact these) and {paths['controls']} (do NOT contact: the control "
                   "group)", highlight=False, soft_wrap=True)
 
@@ -172,7 +172,7 @@ def campaigns_effect(
     console.print(effect_table(effect, name))
     state = "over: final figures" if effect.finished else f"not over until {effect.window_end}: interim figures"
     console.print(f"Data through {effect.data_through}; the window ({info.campaign_date} + {info.window_days} days) is "
-                  f"{state}.", highlight=False)
+                  f"{state}.", highlight=False, soft_wrap=True)
     if record:
         added = record_effect(engine, name, effect, who=who())
         console.print(f"Recorded ({added} segment(s))." if added else "Recorded before for this data date.")
@@ -188,7 +188,8 @@ def suppress(
 
     ids = read_ids(file)
     added = add(store(), ids, reason=reason, source=f"cli:{file.name}", who=who())
-    console.print(f"Suppressed {len(set(ids)):,} customer(s) from {file} ({added:,} new on the list).", highlight=False)
+    console.print(f"Suppressed {len(set(ids)):,} customer(s) from {file} ({added:,} new on the list).", highlight=False,
+                  soft_wrap=True)
 
 
 def read_ids(file: Path) -> list[str]:
@@ -220,7 +221,7 @@ def forget(
     write_atomic(path, lambda tmp: tmp.write_text(body + "\n"))
     for line in receipt_lines(receipt):
         console.print(line, highlight=False, soft_wrap=True)
-    console.print(f"Receipt written to {path}", highlight=False)
+    console.print(f"Receipt written to {path}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
