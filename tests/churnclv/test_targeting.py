@@ -81,3 +81,21 @@ def test_suppressed_and_forgotten_customers_leave_every_list(home):
 def test_a_plan_refuses_limit_and_budget_together(home):
     result = runner.invoke(app, ["plan", "x", "--limit", "5", "--budget", "10"])
     assert isinstance(result.exception, ChurnclvError) and "not both" in str(result.exception)
+
+
+def test_quickstart_records_the_seed_s_finished_campaign_once_and_rates_are_learned_from_it(home):
+    from campaigns import learn_save_rates, list_campaigns, measurements, open_store
+    from churnclv.quickstart import SEED_CAMPAIGN_NAME, seed_campaign
+    from contract.settings import Settings
+
+    settings = Settings.load()
+    seed_campaign(settings)
+    seed_campaign(settings)  # make run again: nothing new
+    engine = open_store(settings.campaign_store)
+    assert [c.name for c in list_campaigns(engine)] == [SEED_CAMPAIGN_NAME]
+    measured = measurements(engine, finished_only=True)
+    assert len(measured) == 4 and measured["finished"].all()
+    rates = learn_save_rates(measured).set_index("segment")
+    assert (rates["source"] == "measured").all()
+    assert rates.loc["loyal", "harmful"] and not rates.drop(index="loyal")["harmful"].any()  # the sleeping dogs
+    assert "measured" in run("plan", "after-seed", "--limit", "20")
