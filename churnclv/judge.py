@@ -27,7 +27,7 @@ from churnclv.options import (
     parse_day,
 )
 from churnclv.source import Source
-from churnclv.tables import real_future_table
+from churnclv.tables import real_future_forecasts, real_future_table
 from contract.dates import as_of_day
 from contract.defaults import CUTOFF_STEP_DAYS, HORIZON_DAYS, STACKED_CUTOFFS
 from contract.errors import ChurnclvError
@@ -86,16 +86,19 @@ def backtest(
 
 def _say_how_it_was_judged(rows: pd.DataFrame) -> None:
     """One date of ``backtest``: its table, what happened in the window, the models' notes."""
+    from rich.markup import escape
+
     from training.realfuture import MODEL_LABELS
 
     first = rows.iloc[0]
     console.print(real_future_table(rows))
+    console.print(real_future_forecasts(rows))
     console.print(f"{first['customers']:,} customers scored; in the window: {first['actual_purchases']:,} "
                   f"purchases (customer-days), {first['actual_churn_rate']:.1%} bought nothing. churnclv's "
                   f"expected purchases by {first['purchases_method']}.")
     for _, row in rows.loc[rows["note"] != ""].iterrows():
         style = "dim" if row["model"] == "churnclv" else "yellow"  # training notes | a failed baseline
-        console.print(f"[{style}]{MODEL_LABELS[row['model']]}: {row['note']}[/]", highlight=False)
+        console.print(f"[{style}]{escape(MODEL_LABELS[row['model']])}: {escape(row['note'])}[/]", highlight=False)
 
 
 def _parse_days(texts: list[str | date] | None) -> list[date]:

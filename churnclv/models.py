@@ -112,9 +112,10 @@ def _say_what_was_trained(outcome, *, horizon_days: int, caught: list[warnings.W
     meta = outcome.result.bundle.metadata
     stacked = (f"{len(meta['cutoffs'])} stacked cutoffs ({meta['cutoffs'][0]} .. {meta['cutoffs'][-1]})"
                if meta["cutoffs"] else "no stacked cutoffs (BG/NBD alone)")
+    aucs = ", ".join(f"{m} {auc:.3f}" for m, auc in meta["churn_rankings"].items() if auc == auc)
     console.print(f"Churn by: {meta['churn_method']}; expected purchases by: {meta['purchases_method']}; {stacked}; "
-                  f"backtest window {meta['backtest_origin']} + {horizon_days} days (in-sample: "
-                  "churnclv backtest judges on the real future)")
+                  f"{meta['judging_window']}; churn AUC there: {aucs} (in-sample for this choice: churnclv backtest "
+                  "judges on the real future)")
     numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)]
     notes = meta["notes"] + ([f"{len(numeric)} numerical warning(s) at trial points were silenced"] if numeric else [])
     for note in notes:

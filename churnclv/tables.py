@@ -23,6 +23,9 @@ METRIC_ROWS = {
 #: The rows only the real-future judge reports (``churnclv backtest``).
 REAL_FUTURE_ROWS = {**METRIC_ROWS, "purchases_poisson_deviance": "purchases Poisson deviance",
                     "purchases_spearman": "purchases Spearman"}
+#: The column titles of the churn ranking metrics.
+CHURN_COLUMNS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "lift_top_decile": "lift 10%", "brier": "Brier",
+                 "calibration_error": "calib. error"}
 #: The models of ``train``'s backtest, as its metrics are keyed, and their column titles.
 TRAIN_MODELS = {"lightgbm": "churnclv", "bgnbd": "BG/NBD", "rfm_logistic": "RFM logistic"}
 
@@ -56,23 +59,53 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
 
 
 def real_future_table(rows: pd.DataFrame) -> Table:
-    """One date of :func:`training.realfuture.judge_many`: metrics down, models across ("n/a" where a
-    model's metric could not be computed, blank where the model does not predict it)."""
+    """One date of :func:`training.realfuture.judge_many`: how each model ranked churners (models down, the
+    ranking metrics across; "n/a" where it could not be computed, blank where the score is a ranking only)."""
     import pandas as pd
+    from rich.markup import escape
     from rich.table import Table
 
-    from training.realfuture import MODEL_LABELS, MODEL_METRICS, MODELS
+    from training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
 
     first = rows.iloc[0]
     start = pd.Timestamp(first["as_of"]) + pd.Timedelta(days=1)
     table = Table(title=f"Trained on data to {first['as_of']}; judged on {start:%Y-%m-%d} .. "
-                        f"{first['window_end']} (unseen)")
-    table.add_column("metric")
+                        f"{first['window_end']} (unseen): churn ranking")
+    table.add_column("model")
+    for key in CHURN_KEYS:
+        table.add_column(CHURN_COLUMNS[key], justify="right")
+    by_model = rows.set_index("model")
     for m in MODELS:
-        table.add_column(MODEL_LABELS[m], justify="right")
+        label = f"churnclv ({first['churn_method']})" if m == "churnclv" else MODEL_LABELS[m]
+        table.add_row(escape(label), *(_cell(by_model, m, key, MODEL_METRICS) for key in CHURN_KEYS))
+    return table
+
+
+def real_future_forecasts(rows: pd.DataFrame) -> Table:
+    """One date of :func:`training.realfuture.judge_many`: the purchase and spend forecasts (metrics down, the
+    models that forecast across)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
+
+    forecasting = [m for m in MODELS if set(MODEL_METRICS[m]) - set(CHURN_KEYS)]
+    table = Table(title="purchase and spend forecasts")
+    table.add_column("metric")
+    for m in forecasting:
+        table.add_column(escape(MODEL_LABELS[m]), justify="right")
     by_model = rows.set_index("model")
     for key in MODEL_METRICS["churnclv"]:
-        cells = [("" if key not in MODEL_METRICS[m] else "n/a" if pd.isna(by_model.at[m, key])
-                  else f"{by_model.at[m, key]:.3f}") for m in MODELS]
-        table.add_row(REAL_FUTURE_ROWS[key], *cells)
+        if key not in CHURN_KEYS:
+            table.add_row(REAL_FUTURE_ROWS[key], *(_cell(by_model, m, key, MODEL_METRICS) for m in forecasting))
     return table
+
+
+def _cell(by_model: pd.DataFrame, model: str, key: str, measured: dict) -> str:
+    """A metric as text: blank where the model does not forecast it, "n/a" where it could not be computed."""
+    import pandas as pd
+
+    if key not in measured[model]:
+        return ""
+    value = by_model.at[model, key]
+    return "n/a" if pd.isna(value) else f"{value:.3f}"

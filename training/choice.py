@@ -25,6 +25,9 @@ from contract.dates import iso
 from scoring.bundle import CHURN_METHODS, MIN_EXPECTED
 from training.backtest import roc_auc
 
+#: The simple rankings: BG/NBD's own, no model fitted on past snapshots.
+SIMPLE = ("bgnbd", "bgnbd_expected")
+
 #: Customers of the rarer outcome a window needs to judge a churn ranking: with 50 the AUC's standard error
 #: is at most about 0.04 at an AUC of 0.75 (Hanley & McNeil 1982), however many of the other outcome.
 MIN_OUTCOME = 50
@@ -90,58 +93,107 @@ def calendar_concentration(daily: pd.Series) -> float:
 
 @dataclass(frozen=True)
 class Window:
-    """The judging window ``(origin, origin + horizon_days]``, or none (``origin`` None) when no window
-    could judge; ``tried`` says why each window before it could not, ``reason`` why this one was looked at."""
+    """A judging window ``(origin, origin + horizon_days]`` (``origin`` None: none could judge); ``reason`` says
+    why it was looked at, ``tried`` why each window before it could not judge."""
 
     origin: pd.Timestamp | None
-    reason: str
+    reason: str = ""
     tried: tuple[str, ...] = field(default_factory=tuple)
 
     def describe(self, horizon_days: int) -> str:
         if self.origin is None:
-            return "no window could judge the churn ranking (" + "; ".join(self.tried) + "): the simplest ships"
-        skipped = f"; skipped: {'; '.join(self.tried)}" if self.tried else ""
-        return f"judged on {iso(self.origin)} + {horizon_days} days ({self.reason}){skipped}"
+            return "no window could judge (" + "; ".join(self.tried) + ")"
+        skipped = f"; skipped {'; '.join(self.tried)}" if self.tried else ""
+        return f"{iso(self.origin)} + {horizon_days} days ({self.reason}{skipped})"
 
 
-def candidate_origins(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int,
-                      concentrated: bool) -> list[tuple[pd.Timestamp, str]]:
-    """The origins of the windows to try, in order, with why each: the same season a year earlier when the
-    log is concentrated in time, then the window just before ``as_of``, then earlier ones :data:`SLIDE_DAYS`
-    apart, each keeping :data:`MIN_ORIGIN_HISTORY_DAYS` of history and ending by ``as_of``."""
-    latest = as_of - pd.Timedelta(days=horizon_days)
-    year = as_of - pd.Timedelta(days=7 * YEAR_WEEKS)
-    out = [(year, "the same season a year earlier: buying is concentrated in a few weeks")] if concentrated else []
-    out.append((latest, "the horizon before the as-of day"))
-    k = 1
-    while (origin := latest - pd.Timedelta(days=k * SLIDE_DAYS)) - first_day >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS):
-        out.append((origin, "the latest earlier window that can judge"))
-        k += 1
-    return [(o, why) for o, why in out
-            if o <= latest and o - first_day >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS)]
+@dataclass(frozen=True)
+class Judging:
+    """Where a run chooses: every candidate on ``window`` (the backtest); when ``simple`` is set, the simple
+    BG/NBD rankings on that window instead (the same season a year earlier, where the history was too short
+    for the other candidates), and the others must beat the simple one chosen there on ``window``."""
+
+    window: Window
+    simple: Window | None = None
+
+    def describe(self, horizon_days: int) -> str:
+        if self.window.origin is None:
+            return f"{self.window.describe(horizon_days)}: nothing is chosen on metrics, BG/NBD ships"
+        text = f"judged on {self.window.describe(horizon_days)}"
+        return text + (f"; the simple rankings on {self.simple.describe(horizon_days)}" if self.simple else "")
+
+
+def season_origin(*, as_of: pd.Timestamp, first_day: pd.Timestamp) -> pd.Timestamp | None:
+    """The origin of the same season a year (52 weeks) earlier, if the history before it is long enough."""
+    origin = as_of - pd.Timedelta(days=7 * YEAR_WEEKS)
+    return origin if origin - first_day >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS) else None
+
+
+def recent_origins(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int) -> list[pd.Timestamp]:
+    """The window just before ``as_of``, then earlier ones :data:`SLIDE_DAYS` apart, each keeping
+    :data:`MIN_ORIGIN_HISTORY_DAYS` of history."""
+    latest, least = as_of - pd.Timedelta(days=horizon_days), first_day + pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS)
+    return [o for k in range(7 * YEAR_WEEKS // SLIDE_DAYS) if (o := latest - pd.Timedelta(days=k * SLIDE_DAYS)) >= least]
 
 
 def choose_window(origins: list[tuple[pd.Timestamp, str]], labels: Callable[[pd.Timestamp], pd.DataFrame],
                   *, horizon_days: int) -> Window:
-    """The first of ``origins`` whose window :func:`can_judge` (``labels(origin)`` labels it)."""
+    """The first of ``origins`` (with why each is looked at) whose window :func:`can_judge`; ``labels(origin)``
+    labels it."""
     tried = []
     for origin, reason in origins:
         why = can_judge(labels(origin))
         if not why:
             return Window(origin, reason, tuple(tried))
-        if len(tried) < 3:  # the first few say enough
-            tried.append(f"{iso(origin)} + {horizon_days} days: {why}")
+        if len(tried) < 2:  # the first few say enough
+            tried.append(f"{iso(origin)}: {why}")
     return Window(None, "", tuple(tried))
 
 
-def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray]) -> tuple[str, dict[str, float]]:
+def plan_judging(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int,
+                 labels: Callable[[pd.Timestamp], pd.DataFrame], full_at: Callable[[pd.Timestamp], bool]) -> Judging:
+    """Where to choose (:class:`Judging`). The window most like the one ahead is the same season a year earlier:
+    which ranking wins moves with the season (on a log with a strong fourth quarter BG/NBD's P(no purchase)
+    ranks best in the quarters around the peak and its expected purchases in the others), so the quarter just
+    before the as-of day is only the fallback, then earlier windows until one can judge. ``full_at(origin)``:
+    whether a fit there has every candidate a fit at ``as_of`` has (the stacked snapshots need history)."""
+    recent = [(o, "the horizon before the as-of day" if k == 0 else "the latest earlier window that can judge")
+              for k, o in enumerate(recent_origins(as_of=as_of, first_day=first_day, horizon_days=horizon_days))]
+    year = season_origin(as_of=as_of, first_day=first_day)
+    season = choose_window([(year, "the same season a year earlier")], labels, horizon_days=horizon_days) \
+        if year is not None else Window(None)
+    if season.origin is not None and full_at(season.origin):
+        return Judging(season)
+    window = choose_window(recent, labels, horizon_days=horizon_days)
+    if window.origin is not None and season.origin is not None:
+        return Judging(window, simple=season)
+    return Judging(window)
+
+
+def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,
+                   simple: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> tuple[str, dict[str, float]]:
     """The shippable ranking (:data:`CHURN_METHODS`, simplest first) with the best churn AUC on the judging
-    window's outcomes ``y`` (1 = churned), and every candidate's AUC (``scores`` may hold others, e.g. the RFM
-    logistic, which are measured and not shipped). A more complex ranking ships only when strictly better."""
+    window's outcomes ``y`` (1 = churned), and every candidate's AUC there (``scores`` may hold others, e.g. the
+    RFM logistic, which are measured and not shipped). A more complex ranking ships only when strictly better.
+
+    ``simple``: the outcomes and scores of a second window (:attr:`Judging.simple`) where the simple rankings
+    (:data:`SIMPLE`) are chosen instead; the others then must beat that choice on the judging window.
+    """
     aucs = {name: roc_auc(y, score) for name, score in scores.items()}
     shippable = [m for m in CHURN_METHODS if m in scores and np.isfinite(aucs[m])]
-    best = max(shippable, key=lambda m: (aucs[m], -CHURN_METHODS.index(m)), default="bgnbd")
-    return best, aucs
+    if simple is not None:  # the simple rankings' AUCs there are reported as "<method>@season"
+        y_simple, simple_scores = simple
+        simple_aucs = {m: roc_auc(y_simple, simple_scores[m]) for m in SIMPLE if m in simple_scores}
+        best_simple = _best([m for m in SIMPLE if np.isfinite(simple_aucs.get(m, np.nan))], simple_aucs)
+        if best_simple in shippable:
+            shippable = [best_simple] + [m for m in shippable if m not in SIMPLE]
+        aucs |= {f"{m}@season": auc for m, auc in simple_aucs.items()}
+    return _best(shippable, aucs) or "bgnbd", aucs
+
+
+def _best(methods: list[str], aucs: dict[str, float]) -> str:
+    """The method of highest AUC, the earlier (simpler) one of ``methods`` on a tie; '' for none."""
+    return max(methods, key=lambda m: (aucs[m], -methods.index(m)), default="")
 
 
 def rank_calibration(y: np.ndarray, expected: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:

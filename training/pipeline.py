@@ -28,14 +28,13 @@ from training.choice import (
     CONCENTRATED_SHARE,
     MIN_ORIGIN_HISTORY_DAYS,
     MIN_OUTCOME,
-    Window,
+    Judging,
     calendar_concentration,
-    candidate_origins,
     choose_ranking,
-    choose_window,
     daily_purchases,
     is_concentrated,
     outcome_counts,
+    plan_judging,
     rank_calibration,
 )
 from training.churn import (
@@ -269,7 +268,7 @@ def fit_models(
         progress(f"CLV model at {as_of:%Y-%m-%d}")
     current, clv = visible.snapshot(as_of=as_of, config=config)
     season = visible.season(as_of=as_of, config=config)
-    notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.seen else [])
+    notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.note else [])
     cutoffs, why = _cutoffs(visible, as_of=as_of, config=config)
     stacked, degraded = (visible.stacked(cutoffs=cutoffs, config=config, progress=progress)
                          if cutoffs else (None, []))
@@ -341,16 +340,19 @@ def rankings(fit: Fit) -> dict[str, np.ndarray]:
 
 
 def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp, config: TrainConfig,
-             judged: bool = True) -> Evaluation:
+             judged: bool = True, simple: tuple[pd.Timestamp, Fit] | None = None) -> Evaluation:
     """Score the backtest models at ``origin`` (the day they were fitted at, whose snapshot they hold) and
     compare with what happened in the next horizon.
 
     On a window that can judge (``judged``, :func:`training.choice.can_judge`) the purchase forecast and the
     churn ranking that ship are chosen there (:func:`choose_purchases_method`,
     :func:`training.choice.choose_ranking`); on one that cannot, nothing is chosen on its metrics: BG/NBD ships.
+    ``simple``: the origin and fit of a second window where the simple rankings are chosen
+    (:attr:`training.choice.Judging.simple`).
     """
     models, table = fit.models, fit.table
-    actual = as_log(transactions).labels(as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
+    log = as_log(transactions)
+    actual = log.labels(as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
     y = actual["churned"].to_numpy(dtype=float)
     errors = {
         m: purchase_metrics(pd.Series(expected_purchases(models, table, m, predicted=fit.predicted), index=table.index),
@@ -359,7 +361,12 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
     }
     method = choose_purchases_method(errors, max_total_error_pct=config.max_total_error_pct) if judged else "bgnbd"
     candidates = rankings(fit)
-    churn_method, aucs = choose_ranking(y, candidates)
+    second = None
+    if simple is not None:
+        simple_origin, simple_fit = simple
+        outcome = log.labels(as_of=simple_origin, horizon_days=config.horizon_days).reindex(simple_fit.table.index)
+        second = (outcome["churned"].to_numpy(dtype=float), rankings(simple_fit))
+    churn_method, aucs = choose_ranking(y, candidates, simple=second)
     churn_method = churn_method if judged else "bgnbd"
     calibration = (rank_calibration(y, -candidates[churn_method]) if churn_method in RANKED_BY else None)
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy, churn_method=churn_method,
@@ -372,7 +379,7 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
             **forecast_metrics(scored["expected_spend"], actual["spend"], name="spend"),
             **{f"purchases_{k}.{m}": errors[m][f"purchases_{k}"] for m in PURCHASE_METHODS
                for k in ("total_error_pct", "mae", "poisson_deviance") if m in errors},
-            **{f"roc_auc.{m}": auc for m, auc in aucs.items()},
+            **{f"roc_auc.{m}": auc for m, auc in aucs.items() if "@" not in m},
         },
         "bgnbd": {
             **churn_metrics(y, candidates["bgnbd"]),
@@ -401,14 +408,22 @@ def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, 
 
 
 def eligibility(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
-    """The eligibility report of a training run at ``as_of`` (see :mod:`training.eligibility`)."""
-    return as_log(transactions).eligibility(as_of=as_of, config=config)
+    """The eligibility report of a training run at ``as_of`` (see :mod:`training.eligibility`), with the gates
+    on judging (:func:`window_gates`) where the required gates pass."""
+    log = as_log(transactions).until(as_of)
+    report = log.eligibility(as_of=as_of, config=config)
+    if report.failed:
+        return report
+    return report.plus(*window_gates(log, judging(log, as_of=as_of, config=config), as_of=as_of, config=config))
 
 
 def planned_steps(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> int:
-    """How many progress steps :func:`train` reports (snapshots of both fits, plus 2 model steps each)."""
-    origins = (as_of - pd.Timedelta(days=config.horizon_days), as_of)
-    return sum(len(_cutoffs(transactions, as_of=o, config=config)[0]) + 2 for o in origins)
+    """How many progress steps :func:`train` reports (snapshots of each fit, plus 2 model steps each)."""
+    log = as_log(transactions).until(as_of)
+    plan = judging(log, as_of=as_of, config=config)
+    latest = as_of - pd.Timedelta(days=config.horizon_days)
+    origins = [plan.window.origin or latest, as_of] + ([plan.simple.origin] if plan.simple else [])
+    return sum(len(_cutoffs(log, as_of=o, config=config)[0]) + 2 for o in origins)
 
 
 def train(
@@ -420,11 +435,14 @@ def train(
     visible = as_log(transactions).until(as_of)
     gates = eligibility(visible, as_of=as_of, config=config)
     gates.raise_if_failed()
-    window = judging_window(visible, as_of=as_of, config=config)
-    gates = gates.plus(*window_gates(visible, window, as_of=as_of, config=config))
-    origin = window.origin if window.origin is not None else as_of - pd.Timedelta(days=config.horizon_days)
+    plan = judging(visible, as_of=as_of, config=config)
+    origin = plan.window.origin if plan.window.origin is not None else as_of - pd.Timedelta(days=config.horizon_days)
     backtest_fit = fit_models(visible, as_of=origin, config=config, progress=progress)
-    judged = evaluate(backtest_fit, visible, origin=origin, config=config, judged=window.origin is not None)
+    simple = None
+    if plan.simple is not None:  # the season a year earlier: too little history there for the other candidates
+        simple = (plan.simple.origin, fit_models(visible, as_of=plan.simple.origin, config=config, progress=progress))
+    judged = evaluate(backtest_fit, visible, origin=origin, config=config, judged=plan.window.origin is not None,
+                      simple=simple)
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
     shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
                    churn_calibration=judged.churn_calibration)
@@ -435,7 +453,7 @@ def train(
         "as_of": iso(as_of),
         "horizon_days": config.horizon_days,
         "backtest_origin": iso(origin),
-        "judging_window": window.describe(config.horizon_days),
+        "judging_window": plan.describe(config.horizon_days),
         "purchases_method": judged.purchases_method,
         "churn_method": judged.churn_method,
         "churn_rankings": judged.rankings,
@@ -455,27 +473,28 @@ def train(
                        fingerprint=data_print)
 
 
-def judging_window(log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Window:
-    """The window the run chooses on (:mod:`training.choice`): the first of the candidate windows before
-    ``as_of`` whose outcomes can judge a churn ranking."""
-    origins = candidate_origins(as_of=as_of, first_day=log.first_day(), horizon_days=config.horizon_days,
-                                concentrated=concentrated(log, as_of=as_of))
-    return choose_window(origins, lambda o: log.labels(as_of=o, horizon_days=config.horizon_days),
-                         horizon_days=config.horizon_days)
+def judging(log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Judging:
+    """Where the run chooses (:func:`training.choice.plan_judging`): the same season a year earlier when a fit
+    there has every candidate; else the latest window that can judge, with the simple rankings chosen on the
+    season a year earlier where that window can judge them."""
+    has_stacked = bool(_cutoffs(log, as_of=as_of, config=config)[0])
+    return plan_judging(as_of=as_of, first_day=log.first_day(), horizon_days=config.horizon_days,
+                        labels=lambda o: log.labels(as_of=o, horizon_days=config.horizon_days),
+                        full_at=lambda o: bool(_cutoffs(log, as_of=o, config=config)[0]) >= has_stacked)
 
 
-def window_gates(log: Log, window: Window, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[Gate, ...]:
+def window_gates(log: Log, plan: Judging, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[Gate, ...]:
     """The eligibility report's gates on judging: how concentrated in time the log is, and whether the window
     just before ``as_of`` can judge; each names what the run did instead."""
     share = calendar_concentration(log.daily_purchases(as_of=as_of))
     backtest = as_of - pd.Timedelta(days=config.horizon_days)
     rare = outcome_counts(log.labels(as_of=backtest, horizon_days=config.horizon_days)) \
         if backtest - log.first_day() >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS) else 0
-    instead = window.describe(config.horizon_days)
+    instead = plan.describe(config.horizon_days)
     return (
         Gate("share of a year's purchases in its busiest 4 weeks", share, CONCENTRATED_SHARE, False, False,
-             "Buying is concentrated in a few weeks of the year: stacked snapshots come from the same season of "
-             f"earlier years where the history holds it, and the choice is {instead}."),
-        Gate("customers of the rarer outcome in the backtest window", rare, MIN_OUTCOME, True, False,
-             f"The backtest window cannot judge a churn ranking; {instead}."),
+             "Buying is concentrated in a few weeks of the year: the stacked snapshots come from the same season "
+             "of earlier years where the history holds it."),
+        Gate("customers of the rarer outcome in the horizon before as-of", rare, MIN_OUTCOME, True, False,
+             f"That window cannot judge a churn ranking: {instead}."),
     )

@@ -27,8 +27,10 @@ from training.mle import CLVFitError
 
 YEAR_DAYS = 364
 MAX_YEARS = 2  # the latest year and the one before it (for the trend)
-#: The factor is kept within these bounds (a window with almost no purchases gives no reliable ratio).
-FACTOR_RANGE = (0.2, 5.0)
+#: The factor is kept within these bounds. A window a year earlier measures the season when either side of
+#: its ratio holds :data:`MIN_WINDOW_PURCHASES`: a forecast of 300 purchases against 7 that happened (a donor
+#: base between its giving weeks) says "quiet" as clearly as 300 against 900 says "peak".
+FACTOR_RANGE = (0.02, 5.0)
 MIN_WINDOW_PURCHASES = 30
 #: The share of the latest year-on-year change of the ratio carried into the year ahead.
 TREND_DAMPING = 0.5
@@ -60,6 +62,9 @@ def season_ahead(transactions: pd.DataFrame | Encoded, *, as_of: pd.Timestamp, h
     ``clv_model()`` makes an unfitted CLV model. Each earlier window's BG/NBD model is fitted on the rows
     up to its own cutoff; its window ends before ``as_of``, so nothing after ``as_of`` is read.
     """
+    if horizon_days > YEAR_DAYS:  # its window a year earlier would reach past as_of, where nothing is read
+        return Season(note=f"season ahead: a {horizon_days}-day horizon covers every season; the forecast is "
+                           "not adjusted")
     enc = encode(transactions)  # once for every earlier year
     first_day = enc.frame["timestamp"].min().normalize()
     cutoffs = same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days)
@@ -92,20 +97,26 @@ def window_totals(transactions: pd.DataFrame | Encoded, features: pd.DataFrame, 
 def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.Timestamp) -> Season:
     """The :class:`Season` from the :func:`window_forecast` of each earlier year (latest first) of a log
     that starts on ``first_day``."""
-    windows = [m | {"ratio": float(m["actual"] / m["forecast"])} for m in measured
-               if m is not None and m["actual"] >= MIN_WINDOW_PURCHASES and m["forecast"] > 0]
-    if not windows:  # the eligibility report says so
-        return Season()
+    windows = [m | {"ratio": float(max(m["actual"], 0.5) / m["forecast"])} for m in measured  # 0: under one
+               if m is not None and max(m["actual"], m["forecast"]) >= MIN_WINDOW_PURCHASES and m["forecast"] > 0]
+    if not windows:  # no year earlier (the eligibility report says so) or too few purchases there (said here)
+        few = next((m for m in measured if m is not None), None)
+        return Season(note="" if few is None else
+                      f"season ahead: not adjusted, the same window a year earlier ({few['cutoff']} + {horizon_days} "
+                      f"days) held {few['actual']:,} purchases against a forecast of {few['forecast']:,.0f}, too few "
+                      f"to measure it (needs {MIN_WINDOW_PURCHASES})")
     latest, *older = windows
     before = pd.Timestamp(latest["cutoff"]) - pd.Timedelta(days=YEAR_DAYS)
     mature = [w for w in older[:1]  # the year before, if its model had seen every season but the one ahead
               if pd.Timestamp(w["cutoff"]) == before and (before - first_day).days >= YEAR_DAYS - horizon_days]
     factor = float(np.clip(damped_trend([w["ratio"] for w in (latest, *mature)]), *FACTOR_RANGE))
     trend = f", 2 years' trend (ratio {mature[0]['ratio']:.2f} a year before)" if mature else ""
+    precision = (f"; measured on {latest['actual']} purchases, ±{1 / np.sqrt(max(latest['actual'], 1)):.0%}"
+                 if latest["actual"] < MIN_WINDOW_PURCHASES else "")
     return Season(factor=factor, windows=windows,
                   note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier{trend} "
                        f"({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, "
-                       f"BG/NBD forecast {latest['forecast']:,.0f}, ratio {latest['ratio']:.2f})")
+                       f"BG/NBD forecast {latest['forecast']:,.0f}, ratio {latest['ratio']:.2f}{precision})")
 
 
 def damped_trend(ratios: list[float]) -> float:

@@ -24,6 +24,8 @@ HISTORY_DAYS = {
     "wholesale": 305,
     "grocery": 548,
     "returns": 730,
+    "donations": 1399,
+    "retail_q4": 2191,
 }
 
 
@@ -50,7 +52,7 @@ def days_after(timestamps: pd.Series, start: str) -> np.ndarray:
 
 
 def test_registry_matches_descriptions():
-    assert list(SHAPES) == list(DESCRIPTIONS) and len(SHAPES) == 9
+    assert list(SHAPES) == list(DESCRIPTIONS) and len(SHAPES) == 11
     assert all(len(d) <= 110 and "\n" not in d for d in DESCRIPTIONS.values())
 
 
@@ -182,6 +184,31 @@ def test_young_logs_hold_under_a_year_of_history(shapes, name):
     shape = shapes[name]
     history = (max(shape.as_ofs) - shape.transactions["timestamp"].min().normalize()).days
     assert 150 <= history < 365
+
+
+def test_donations_come_in_two_giving_weeks_and_the_windows_behind_the_as_of_dates_hold_none(shapes):
+    """≥ 90% of gifts within a week of an event's first day, 55-67% of donors give once; behind every as-of
+    date the quarter holds no event, ahead of it one (what makes the backtest window unable to judge)."""
+    shape = shapes["donations"]
+    gifts = purchases(shape.transactions)["timestamp"].to_numpy()
+    events = pd.to_datetime(shape.truth["events"]).to_numpy()
+    assert {d[5:] for d in shape.truth["events"]} == {"01-08", "07-08"}
+    before = np.searchsorted(events, gifts, side="right") - 1
+    lag = (gifts - events[np.maximum(before, 0)]) / pd.Timedelta(days=1)
+    assert np.mean((before >= 0) & (lag < 7)) >= 0.9
+    assert 0.55 <= (per_customer(shape.transactions) == 1).mean() <= 0.67
+    for as_of in shape.as_ofs:
+        window = pd.Timedelta(days=shape.horizon_days)
+        assert not ((events > as_of - window) & (events <= as_of)).any()
+        assert ((events > as_of) & (events <= as_of + window)).any()
+
+
+def test_retail_q4_buys_twice_as_much_in_december_as_in_january_every_year(shapes):
+    tx = purchases(shapes["retail_q4"].transactions)
+    month = tx.groupby([tx["timestamp"].dt.year, tx["timestamp"].dt.month]).size().unstack()
+    years = month.index[1:-1]  # whole years after the first, whose base is still growing
+    assert (month.loc[years, 12] >= 2 * month.loc[years, 1]).all()
+    assert len(shapes["retail_q4"].as_ofs) == 4 and {d.month for d in shapes["retail_q4"].as_ofs} == {3, 6, 9, 12}
 
 
 def test_events_gifts_come_within_two_weeks_of_an_appeal(shapes):

@@ -53,8 +53,11 @@ def test_label_windows_of_every_training_cutoff_end_by_as_of(seed_result):
 
 def test_the_backtest_is_judged_on_what_followed_the_origin(seed_transactions, seed_result):
     origin = pd.Timestamp(seed_result.bundle.metadata["backtest_origin"])
-    assert origin == SEED_AS_OF - pd.Timedelta(days=90)
-    window = seed_transactions.loc[(seed_transactions["timestamp"] >= origin + pd.Timedelta(days=1))
+    assert origin == SEED_AS_OF - pd.Timedelta(days=364)  # two years of history: the same season a year earlier
+    assert seed_result.bundle.metadata["judging_window"].startswith(
+        "judged on 2025-01-01 + 90 days (the same season a year earlier")
+    day = seed_transactions["timestamp"].dt.normalize()
+    window = seed_transactions.loc[(day > origin) & (day <= origin + pd.Timedelta(days=90))
                                    & (seed_transactions["amount"] >= 0)]
     bought = window.assign(day=window["timestamp"].dt.normalize()).groupby("customer_id")["day"].nunique()
     actual = seed_result.backtest["actual_purchases"]

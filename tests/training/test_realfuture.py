@@ -266,17 +266,20 @@ def test_backtest_prints_a_table_per_date_and_writes_the_results(tiny_cli):
     assert "Trained on data to 2025-06-30; judged on 2025-07-01 .. 2025-09-28" in text
     assert "Trained on data to 2025-09-30; judged on 2025-10-01 .. 2025-12-29" in text
     assert text.index("to 2025-06-30") < text.index("to 2025-09-30")
-    for label in ("churn ROC AUC", "purchases Poisson deviance", "total spend error %", "lifetimes BG/NBD",
-                  "RFM logistic"):
+    for label in ("ROC AUC", "purchases Poisson deviance", "total spend error %", "RFM logistic", "BG/NBD P(none)",
+                  "lifetimes E[buys]", "churn ranking", "purchase and spend forecasts"):
         assert text.count(label) == 2, label
+    assert text.count("lifetimes BG/NBD") == 4  # a ranking row and a forecast column, at each date
     table = pd.read_csv(out)
-    assert len(table) == 6 and table.groupby("as_of")["model"].apply(list).tolist() == [list(MODELS)] * 2
+    assert len(table) == 2 * len(MODELS) and table.groupby("as_of")["model"].apply(list).tolist() == [list(MODELS)] * 2
     for as_of, rows in table.groupby("as_of"):
         labels = make_labels(seed_transactions, as_of=as_of, horizon_days=90)
         assert (rows["actual_purchases"] == labels["purchases"].sum()).all()
         assert (rows["customers"] == len(labels)).all()
-    assert table.loc[table["model"] != "rfm_logistic", "purchases_poisson_deviance"].notna().all()
-    assert table.loc[table["model"] == "rfm_logistic", "purchases_poisson_deviance"].isna().all()
+    forecasts = table["model"].isin(["churnclv", "lifetimes_bgnbd"])  # the rest rank churners only
+    assert table.loc[forecasts, "purchases_poisson_deviance"].notna().all()
+    assert table.loc[~forecasts, "purchases_poisson_deviance"].isna().all()
+    assert table["roc_auc"].notna().all()
 
 
 def test_backtest_defaults_to_the_latest_judgeable_day_and_survives_a_failing_baseline(tiny_cli, monkeypatch):

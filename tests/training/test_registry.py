@@ -1,3 +1,4 @@
+
 """MLflow tracking and registry in a temporary store: what a run logs, the bundle, the champion gate."""
 
 import ast
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import packages_distributions
 from pathlib import Path
@@ -24,7 +26,6 @@ from contract.defaults import CHAMPION, MODEL_NAME
 from features import validate_transactions
 from scoring.registry import connect, load_bundle, using_store
 from tests.conftest import SEED_AS_OF, SEED_CSV, fast_config
-from training.churn import BoostSettings
 from training.jobs import run_training
 from training.registry import (
     CODE_PACKAGES,
@@ -125,8 +126,9 @@ def test_a_worse_model_is_registered_as_challenger_and_promote_overrides(tmp_pat
     common = dict(as_of=SEED_AS_OF, dataset="seed", client=client, artifact_root=tmp_path / "artifacts",
                   plots_dir=tmp_path / "plots")
     first = run_training(seed_transactions, config=fast_config(), **common)
-    weak = fast_config().__class__(horizon_days=90, plan=fast_config().plan,
-                                   boost=BoostSettings(n_estimators=1, fixed_rounds=1, num_leaves=2))
+    # a CLV model in half-year time units ranks and forecasts worse (a one-tree LightGBM no longer does: the
+    # choice on the judging window ships BG/NBD's ranking over it)
+    weak = replace(fast_config(), time_unit_days=182.0)
     second = run_training(seed_transactions, config=weak, **common)
     assert first.promoted and not second.promoted
     assert f"kept v{first.logged.version} as champion" in second.reason and "challenger" in second.reason
@@ -141,7 +143,8 @@ def test_the_gate_scores_an_older_champion_on_the_challengers_window(tmp_path, s
     client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
     common = dict(dataset="seed", client=client, artifact_root=tmp_path / "artifacts", plots_dir=tmp_path / "plots",
                   config=fast_config())
-    old = run_training(seed_transactions, as_of=SEED_AS_OF - pd.Timedelta(days=120), **common)
+    # trained before the challenger's judging window (the same season a year earlier) begins
+    old = run_training(seed_transactions, as_of=SEED_AS_OF - pd.Timedelta(days=400), **common)
     new = run_training(seed_transactions, as_of=SEED_AS_OF, **common)
     assert old.promoted
     assert f"champion v{old.logged.version} re-scored on this backtest window" in new.reason

@@ -38,7 +38,31 @@ def test_the_trend_needs_a_full_year_of_history_behind_the_year_before():
     assert mature.factor == pytest.approx(1.108112, abs=1e-6) and "ratio 9.78 a year before" in mature.note
 
 
-def test_windows_with_too_few_purchases_are_left_out_and_the_factor_is_bounded():
-    assert not season_of([_window("2025-10-01", 29, 10.0)], horizon_days=90, first_day=pd.Timestamp("2023-01-01")).seen
+def test_windows_with_too_few_purchases_are_left_out_said_so_and_the_factor_is_bounded():
+    few = season_of([_window("2025-10-01", 29, 10.0)], horizon_days=90, first_day=pd.Timestamp("2023-01-01"))
+    assert not few.seen and few.factor == 1.0
+    assert few.note == ("season ahead: not adjusted, the same window a year earlier (2025-10-01 + 90 days) held 29 "
+                        "purchases against a forecast of 10, too few to measure it (needs 30)")
     assert season_of([_window("2025-10-01", 600, 10.0)], horizon_days=90,
                      first_day=pd.Timestamp("2023-01-01")).factor == 5.0
+
+
+def test_a_quiet_window_a_year_earlier_measures_the_season_when_the_forecast_was_large():
+    # a donor base between its giving weeks: BG/NBD expected 300 purchases, 7 happened -> 7 / 300 = 0.023333
+    quiet = season_of([_window("2024-01-30", 7, 300.0)], horizon_days=90, first_day=pd.Timestamp("2022-01-01"))
+    assert quiet.factor == pytest.approx(7 / 300) and "measured on 7 purchases, ±38%" in quiet.note
+    none = season_of([_window("2024-01-30", 0, 300.0)], horizon_days=90, first_day=pd.Timestamp("2022-01-01"))
+    assert none.factor == 0.02  # half a purchase / 300 = 0.0017, held at the floor
+
+
+def test_a_horizon_over_52_weeks_is_not_adjusted_and_reads_nothing_after_as_of(seed_transactions):
+    """Its window a year earlier would run past the as-of day, where the rows are cut: the count would be
+    short and the factor too low."""
+    from contract.dates import until
+    from training.clv import CLVModel
+    from training.season import season_ahead
+
+    as_of = pd.Timestamp("2025-12-31")
+    long = season_ahead(until(seed_transactions, as_of), as_of=as_of, horizon_days=400, min_history_days=56,
+                        clv_model=CLVModel)
+    assert long.factor == 1.0 and "400-day horizon covers every season" in long.note

@@ -14,6 +14,7 @@ import pytest
 from contract.dates import until
 from features import make_labels
 from seeds import zoo
+from training.backtest import roc_auc
 from training.churn import BoostSettings, CutoffPlan
 from training.eligibility import EligibilityError
 from training.pipeline import TrainConfig, train
@@ -54,9 +55,15 @@ def test_every_shape_trains_scores_and_forecasts_the_real_future(shapes, trained
     result, scores = trained(name, which)
     assert np.isfinite(scores[list(SCORES)].to_numpy()).all()
     assert scores["churn_probability"].between(0, 1).all() and (scores["expected_purchases"] >= 0).all()
-    actual = make_labels(shape.transactions, as_of=as_of, horizon_days=QUICK.horizon_days)["purchases"].sum()
-    error = scores["expected_purchases"].sum() / actual - 1
+    labels = make_labels(shape.transactions, as_of=as_of, horizon_days=QUICK.horizon_days).reindex(scores.index)
+    error = scores["expected_purchases"].sum() / labels["purchases"].sum() - 1
     assert abs(error) <= 0.15, f"{name} at {as_of:%Y-%m-%d}: total purchases {error:+.1%}"
+    # never a worse churn ranking than BG/NBD's own simple ones (P(no purchase), fewest expected purchases)
+    table = result.bundle.snapshot(until(shape.transactions, as_of), as_of=as_of).reindex(scores.index)
+    y = labels["churned"].to_numpy(dtype=float)
+    simple = max(roc_auc(y, table["bgnbd_p_no_purchase"]), roc_auc(y, -table["bgnbd_expected_purchases"]))
+    ours = roc_auc(y, scores["churn_probability"])
+    assert ours >= simple - 0.005, f"{name} at {as_of:%Y-%m-%d}: churn AUC {ours:.4f}, BG/NBD's best {simple:.4f}"
 
 
 def test_no_dropout_is_named_as_the_nbd_limit(trained):

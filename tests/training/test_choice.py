@@ -1,0 +1,147 @@
+"""Choosing on a window that can judge: the gates, the windows, the rankings, the calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contract.dates import until
+from scoring.bundle import ranked_probability
+from seeds import zoo
+from tests.conftest import fast_config
+from training.choice import (
+    MIN_OUTCOME,
+    Window,
+    calendar_concentration,
+    can_judge,
+    choose_ranking,
+    daily_purchases,
+    plan_judging,
+    rank_calibration,
+)
+from training.pipeline import train
+
+AS_OF = pd.Timestamp("2025-04-30")
+FIRST = pd.Timestamp("2023-01-01")
+
+
+def labels(churned: int, bought: int) -> pd.DataFrame:
+    """A labelled window: ``churned`` customers bought nothing, ``bought`` bought once."""
+    purchases = np.r_[np.zeros(churned), np.ones(bought)]
+    return pd.DataFrame({"purchases": purchases, "spend": purchases * 10.0, "churned": purchases == 0})
+
+
+def test_a_window_judges_only_with_purchases_both_outcomes_and_enough_of_the_rarer():
+    assert can_judge(labels(500, 0)) == "no purchase in the window"
+    assert can_judge(labels(0, 500)) == "every customer had the same outcome"
+    assert can_judge(labels(500, MIN_OUTCOME - 1)).startswith(f"only {MIN_OUTCOME - 1} customer(s) bought in")
+    assert can_judge(labels(MIN_OUTCOME - 1, 500)).startswith(f"only {MIN_OUTCOME - 1} customer(s) bought nothing")
+    assert can_judge(labels(MIN_OUTCOME, MIN_OUTCOME)) == ""
+    assert can_judge(labels(0, 0)) == "no purchase in the window"
+
+
+def test_calendar_concentration_by_hand():
+    even = pd.Series(1, index=range(364))  # a purchase every day: 4 weeks of 52 hold 4/52
+    assert calendar_concentration(even) == pytest.approx(4 / 52)
+    events = pd.Series([100, 100, 1, 1], index=[3, 10, 100, 200])  # two giving weeks and two stray gifts
+    assert calendar_concentration(events) == pytest.approx(202 / 202)
+    assert calendar_concentration(pd.Series(dtype=float)) == 0.0
+
+
+def test_daily_purchases_count_the_year_before_as_of_by_day_offset():
+    tx = pd.DataFrame({"customer_id": list("abcde"), "amount": [5.0, 5.0, -5.0, 5.0, 5.0],
+                       "timestamp": pd.to_datetime(["2025-04-30 18:00", "2025-04-29 00:00", "2025-04-29 00:00", "2024-05-02 00:00",
+                                                    "2024-05-01 00:00"])})
+    daily = daily_purchases(tx, as_of=AS_OF)
+    assert daily.to_dict() == {0: 1, 1: 1, 364 - 1: 1}  # the return and the day 364 days back are not counted
+
+
+def plan(judgeable: set[pd.Timestamp], *, full: bool = True, first: pd.Timestamp = FIRST):
+    return plan_judging(as_of=AS_OF, first_day=first, horizon_days=90,
+                        labels=lambda o: labels(100, 100) if o in judgeable else labels(100, 0),
+                        full_at=lambda o: full)
+
+
+def test_the_same_season_a_year_earlier_judges_first():
+    year, latest = AS_OF - pd.Timedelta(days=364), AS_OF - pd.Timedelta(days=90)
+    chosen = plan({year, latest})
+    assert chosen.window.origin == year and chosen.simple is None
+    assert chosen.describe(90) == "judged on 2024-05-01 + 90 days (the same season a year earlier)"
+
+
+def test_a_season_too_young_for_every_candidate_chooses_only_the_simple_rankings():
+    year, latest = AS_OF - pd.Timedelta(days=364), AS_OF - pd.Timedelta(days=90)
+    chosen = plan({year, latest}, full=False)
+    assert chosen.window.origin == latest and chosen.simple.origin == year
+
+
+def test_a_window_without_purchases_moves_the_choice_to_the_latest_that_can_judge():
+    first = AS_OF - pd.Timedelta(days=300)  # no year earlier
+    earlier = AS_OF - pd.Timedelta(days=90 + 28)
+    chosen = plan({earlier}, first=first)
+    assert chosen.window.origin == earlier and chosen.simple is None
+    assert chosen.window.tried == ("2025-01-30: no purchase in the window", "2025-01-16: no purchase in the window")
+    assert "the latest earlier window that can judge" in chosen.describe(90)
+    nothing = plan(set(), first=first)
+    assert nothing.window.origin is None
+    assert nothing.describe(90).endswith("nothing is chosen on metrics, BG/NBD ships")
+
+
+def test_the_best_ranking_ships_and_a_tie_goes_to_the_simpler():
+    y = np.array([1, 1, 0, 0, 1, 0.0])
+    good, bad = np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.3]), np.array([0.1, 0.9, 0.8, 0.2, 0.3, 0.7])
+    assert choose_ranking(y, {"bgnbd": bad, "lightgbm": good})[0] == "lightgbm"
+    method, aucs = choose_ranking(y, {"bgnbd": good, "lightgbm": good, "rfm_logistic": good * 2})
+    assert method == "bgnbd" and aucs["lightgbm"] == aucs["bgnbd"] == 1.0
+    assert choose_ranking(y, {"bgnbd": bad, "rfm_logistic": good})[0] == "bgnbd"  # measured, never shipped
+    assert choose_ranking(np.ones(6), {"lightgbm": good})[0] == "bgnbd"  # nothing can judge: the simplest
+
+
+def test_the_simple_rankings_are_chosen_on_the_season_and_the_rest_must_beat_that_choice():
+    y = np.array([1, 1, 0, 0, 1, 0.0])
+    good, fair, bad = (np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.3]), np.array([0.9, 0.2, 0.1, 0.8, 0.7, 0.3]),
+                       np.array([0.1, 0.9, 0.8, 0.2, 0.3, 0.7]))
+    season = (y, {"bgnbd": bad, "bgnbd_expected": good})
+    # on the judging window P(none) looks best, but the season a year earlier chose expected purchases
+    method, aucs = choose_ranking(y, {"bgnbd": good, "bgnbd_expected": fair, "lightgbm": fair}, simple=season)
+    assert method == "bgnbd_expected" and aucs["bgnbd_expected@season"] == 1.0
+    method, _ = choose_ranking(y, {"bgnbd": good, "bgnbd_expected": bad, "lightgbm": fair}, simple=season)
+    assert method == "lightgbm"  # LightGBM beats the season's choice where both can be measured
+
+
+def test_the_calibration_of_expected_purchases_keeps_their_order_and_fits_the_rates():
+    rng = np.random.default_rng(0)
+    expected = rng.gamma(1.0, 1.0, 20_000)
+    churned = rng.random(20_000) < np.exp(-expected)  # Poisson: P(none) = exp(-E)
+    slope, intercept = rank_calibration(churned, expected)
+    assert slope < 0
+    p = ranked_probability(expected, (slope, intercept))
+    assert (np.diff(p[np.argsort(expected)]) <= 1e-12).all()
+    assert p.mean() == pytest.approx(churned.mean(), abs=0.005)
+    np.testing.assert_allclose(ranked_probability(expected, None), np.exp(-expected))
+
+
+def test_a_backtest_window_without_purchases_is_a_named_gate_and_the_choice_is_made_elsewhere():
+    """The donations shape as of 30 April 2025: the quarter behind holds no giving week (the last was in
+    January), so the horizon before as-of cannot judge; the same season a year earlier, with its July event,
+    can, and the run chooses there and says so."""
+    shape = zoo.make_donations()
+    as_of = pd.Timestamp("2025-04-30")
+    result = train(until(shape.transactions, as_of), as_of=as_of, config=fast_config())
+    meta = result.bundle.metadata
+    gates = {g["name"]: g for g in meta["eligibility"]["gates"]}
+    empty = gates["customers of the rarer outcome in the horizon before as-of"]
+    assert not empty["passed"] and empty["value"] < MIN_OUTCOME
+    assert "That window cannot judge a churn ranking: judged on 2024-05-01 + 90 days" in empty["consequence"]
+    assert not gates["share of a year's purchases in its busiest 4 weeks"]["passed"]  # concentrated
+    assert meta["backtest_origin"] == "2024-05-01"
+    assert np.isfinite(result.metrics["lightgbm"]["roc_auc"]) and result.metrics["lightgbm"]["roc_auc"] > 0.7
+    assert any("That window cannot judge" in n for n in meta["notes"])
+    # the stacked snapshots come from the same season of the years before: label windows hold the July event
+    assert meta["cutoffs"] and all(pd.Timestamp(c).month in (4, 5) for c in meta["cutoffs"])
+
+
+def test_window_describes_what_was_skipped():
+    w = Window(pd.Timestamp("2025-01-01"), "the horizon before the as-of day", ("2025-01-15: no purchase",))
+    assert w.describe(90) == "2025-01-01 + 90 days (the horizon before the as-of day; skipped 2025-01-15: no purchase)"
