@@ -16,6 +16,37 @@ SEED_CSV = Path(__file__).resolve().parents[1] / "seeds" / "transactions.csv"
 SEED_AS_OF = pd.Timestamp("2025-12-31")
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """A PostgreSQL server's SQLAlchemy URL: CHURNCLV_TEST_POSTGRES_URL, else a throwaway cluster of Debian's
+    binaries for this test session (:mod:`tests.pg_cluster`, about a second to start)."""
+    from tests.pg_cluster import throwaway_cluster
+
+    if os.environ.get("CHURNCLV_TEST_POSTGRES_URL"):
+        yield os.environ["CHURNCLV_TEST_POSTGRES_URL"]
+        return
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture()
+def postgres_database(postgres_server) -> str:
+    """A fresh database on :func:`postgres_server` for one test (dropped after it); its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    server = sa.make_url(postgres_server)
+    name = f"churnclv_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.dispose()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_state(tmp_path_factory):
     """No test may touch the repository's state or a real tracking server."""

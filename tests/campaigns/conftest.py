@@ -1,40 +1,33 @@
 """Fixtures of the campaign tests: a fresh store per test, a ranked selection of customers.
 
-The store is a SQLite file; with ``CHURNCLV_TEST_POSTGRES_URL`` set to a PostgreSQL server's URL
-(e.g. ``postgresql+psycopg://postgres@127.0.0.1:55432/postgres``) every store test also runs on a
-fresh database of that server.
+The store is a SQLite file, and every store test also runs on a fresh database of a PostgreSQL server:
+the one ``CHURNCLV_TEST_POSTGRES_URL`` names (e.g. ``postgresql+psycopg://postgres@127.0.0.1:55432/postgres``),
+else a throwaway cluster the session starts from Debian's ``postgresql`` binaries (:mod:`tests.pg_cluster`;
+``make test`` installs them when missing).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from campaigns.migrate import open_store
+from tests.pg_cluster import binaries
 
 POSTGRES = os.environ.get("CHURNCLV_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite", "postgresql"] if POSTGRES else ["sqlite"]
+#: PostgreSQL runs when a server is named, or when its binaries are installed (a throwaway cluster is started).
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES or binaries() is not None else ["sqlite"]
 
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path) -> str:
+    """A fresh store's URL: a SQLite file, then a fresh database of the PostgreSQL server (tests/conftest.py)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'churnclv.db'}"
-        return
-    server = sa.make_url(POSTGRES)
-    name = f"churnclv_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.dispose()
+        return f"sqlite:///{tmp_path / 'churnclv.db'}"
+    return request.getfixturevalue("postgres_database")
 
 
 @pytest.fixture
