@@ -322,7 +322,9 @@ def test_cdnow_real_future_at_four_dates():
     """Trained up to each date, judged on the real next 91 days (the issue's four cuts; 1997-06-30 has six
     months of history and trains the BG/NBD model alone). Churn ranks at least as well as lifetimes'
     BG/NBD everywhere. Total purchases are within 10% except after 1997-09-30, where the holiday quarter
-    ahead was never seen (nine months of history) and churnclv misses like lifetimes (-13.5%)."""
+    ahead was never seen (nine months of history) and churnclv misses like lifetimes (-13.5%). Churn ranks at
+    least as well as the best simple BG/NBD ranking (P(no purchase) or fewest expected purchases, churnclv's
+    fit or lifetimes') at every date."""
     rows = judge_many(load_transactions("cdnow"), as_ofs=["1997-06-30", "1997-09-30", "1997-12-31", "1998-03-31"],
                       horizon_days=91).set_index(["as_of", "model"])
     september = rows.loc["1997-09-30"]
@@ -332,7 +334,8 @@ def test_cdnow_real_future_at_four_dates():
         assert np.isfinite(rows.loc[(slice(None), model), list(keys)].to_numpy(dtype=float)).all(), model
     for day in ("1997-06-30", "1997-09-30", "1997-12-31", "1998-03-31"):
         ours, theirs = rows.loc[(day, "churnclv")], rows.loc[(day, "lifetimes_bgnbd")]
-        assert ours["roc_auc"] >= theirs["roc_auc"] - 1e-3, day
+        best_simple = rows.loc[[(day, m) for m in realfuture.SIMPLE_RANKINGS], "roc_auc"].max()
+        assert ours["roc_auc"] >= best_simple - 1e-4, day  # never a worse ranking than any simple BG/NBD one
         if day == "1997-09-30":
             assert abs(ours["purchases_total_error_pct"]) <= abs(theirs["purchases_total_error_pct"]) + 0.5
         else:
