@@ -120,7 +120,8 @@ class ChurnCLV:
     async def prioritise(self, request: PrioritiseRequest, /) -> PrioritiseResponse:
         """Who to contact first: expected value saved by a touchpoint, positive only, best first."""
         table = self.state.current.need_table()
-        return plans.prioritise_response(table, request, view=self.targeting.view(table))
+        view = await anyio.to_thread.run_sync(self.targeting.view, table)  # the campaign store: off the event loop
+        return plans.prioritise_response(table, request, view=view)
 
     @bentoml.api(route="/profit_curve")
     @answers
@@ -128,7 +129,8 @@ class ChurnCLV:
         """Expected net value by number of contacts (best first) for a plan's economics and segments, with
         the plan of the request (what /prioritise returns for it) and the best plan marked."""
         table = self.state.current.need_table()
-        return plans.profit_curve_response(table, request, view=self.targeting.view(table))
+        view = await anyio.to_thread.run_sync(self.targeting.view, table)
+        return plans.profit_curve_response(table, request, view=view)
 
     @routes.get("/segments")
     @answers

@@ -26,6 +26,7 @@ from campaigns import CampaignStoreError, learn_save_rates, measurements, open_s
 from campaigns.models import Measurement, Suppression
 from campaigns.rates import PRIOR
 from campaigns.store import describe
+from contract import first_line
 from serving.errors import ApiError
 from serving.ranking import Ranking, build_ranking
 from serving.table import ScoreTable
@@ -79,6 +80,7 @@ class Targeting:
         self._problem: tuple[float, str] | None = None
         self._lock = threading.Lock()
         self._suppressed: tuple[tuple, frozenset[str]] | None = None
+        self._failed: tuple[float, str] | None = None  # when reading the store last failed, and why
         self._rates: dict[tuple, tuple[pd.DataFrame, int]] = {}
         self._views: dict[tuple, View] = {}
 
@@ -110,26 +112,35 @@ class Targeting:
         with engine.connect() as connection:
             return tuple(connection.execute(select(func.count(), func.max(table.id))).one())
 
-    def suppressed(self) -> tuple[frozenset[str], str | None]:
-        """The suppressed ids (re-read when the list changed) and a note when the store could not be read."""
+    def suppressed(self) -> tuple[tuple, frozenset[str], str | None]:
+        """The suppressed ids (re-read when the list changed), their stamp, and a note when the store could not
+        be read. After a failure the store is asked again only after :data:`RETRY_SECONDS` (a request never
+        waits on a dead server more than once in that time)."""
         try:
+            if self._failed is not None and time.monotonic() - self._failed[0] < RETRY_SECONDS:
+                raise ApiError(503, "campaign_store_unavailable", self._failed[1])
             engine = self.engine()
             stamp = self._stamp(engine, Suppression)
             if self._suppressed is None or self._suppressed[0] != stamp:
                 with engine.connect() as connection:
                     ids = frozenset(connection.scalars(select(Suppression.customer_id)))
                 self._suppressed = (stamp, ids)
-            return self._suppressed[1], None
-        except (ApiError, CampaignStoreError, Exception) as exc:  # noqa: BLE001 - the store is gone: say so
-            message = exc.message if isinstance(exc, ApiError) else str(exc)
+            self._failed = None
+            return (*self._suppressed, None)
+        except Exception as exc:  # noqa: BLE001 - the store is gone: say so
+            message = exc.message if isinstance(exc, ApiError) else first_line(exc)
+            if self._failed is None:
+                self._failed = (time.monotonic(), message)
             if self._suppressed is None:
                 raise ApiError(503, "campaign_store_unavailable", f"{message}; the suppression list cannot be "
                                "read, so no list of customers to contact is given") from None
-            return self._suppressed[1], f"{message}: the suppression list and save rates as last read are used"
+            return (*self._suppressed, f"{message}: the suppression list and save rates as last read are used")
 
     def rates(self, segments: list[str]) -> tuple[pd.DataFrame, int]:
         """Save rates learned from finished campaigns for ``segments`` (prior where none is measured)."""
         try:
+            if self._failed is not None:
+                raise ApiError(503, "campaign_store_unavailable", self._failed[1])
             engine = self.engine()
             key = (self._stamp(engine, Measurement), tuple(segments))
             if key not in self._rates:
@@ -143,10 +154,10 @@ class Targeting:
 
     def view(self, table: ScoreTable) -> View:
         """The ranking of ``table`` without suppressed customers, and the save rates of its segments."""
-        ids, note = self.suppressed()
+        stamp, ids, note = self.suppressed()
         segments = sorted(table.ranking.by_segment)
         rates, outcomes = self.rates(segments)
-        key = (table.fingerprint, id(table), len(ids), hash(ids), id(rates))
+        key = (table.fingerprint, id(table), stamp, id(rates))
         view = self._views.get(key)
         if view is None:
             out = np.isin(table.ids, np.asarray(list(ids), dtype=object)) if ids else np.zeros(len(table), bool)

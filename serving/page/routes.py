@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import bentoml
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -128,7 +129,7 @@ async def plan(request: Request) -> HTMLResponse:
     table = now.need_table()
     wanted = form.prioritise_request()
     first = (form.page - 1) * forms.PAGE_ROWS
-    targeting = view(table)
+    targeting = await anyio.to_thread.run_sync(view, table)  # the campaign store: off the event loop
     answer = plans.prioritise_response(table, wanted, rows=slice(first, first + forms.PAGE_ROWS), view=targeting)
     curve = plans.profit_curve_response(table, ProfitCurveRequest(**wanted.model_dump(), points=CURVE_POINTS),
                                         view=targeting)
@@ -144,7 +145,7 @@ async def plan_csv(request: Request) -> Response:
     now = served()
     form = forms.parse(forms.PlanForm, request.query_params.multi_items())
     table = now.need_table()
-    answer = plans.prioritise_response(table, form.prioritise_request(), view=view(table))
+    answer = plans.prioritise_response(table, form.prioritise_request(), view=await anyio.to_thread.run_sync(view, table))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
