@@ -2,8 +2,8 @@
 module), on the model trained on the seed data.
 
 Chromium comes from ``apt-get install chromium`` (``make test`` installs it when missing); Playwright's own
-browser download is not used. The overview and the plan are photographed into ``tmp_path``, and also into
-``$CHURNCLV_SCREENSHOTS`` when it is set (``make screenshots``: the README's pictures).
+browser download is not used. The overview, the plan and the campaigns are photographed into ``tmp_path``,
+and also into ``$CHURNCLV_SCREENSHOTS`` when it is set (``make screenshots``: the README's pictures).
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="module")
 def url(trained_home, tmp_path_factory):
-    with running_server(trained_home.home, tmp_path_factory.mktemp("page-server"), workers=1) as address:
+    """The server, on a campaign store of its own holding the seed's finished past campaign (as ``make run``)."""
+    from churnclv.quickstart import seed_campaign
+    from contract.settings import Settings
+
+    folder = tmp_path_factory.mktemp("page-server")
+    store = f"sqlite:///{folder / 'churnclv.db'}"
+    seed_campaign(Settings.load({"CHURNCLV_HOME": str(folder), "CHURNCLV_DB_URL": store}))
+    with running_server(trained_home.home, folder, workers=1, CHURNCLV_DB_URL=store) as address:
         yield address
 
 
@@ -179,3 +186,33 @@ def test_the_plan_reads_on_a_phone(browser, url, tmp_path):
     assert width <= PHONE["width"], width  # wide tables scroll inside their box, not the page
     shoot(page, "plan-phone.png", tmp_path)
     context.close()
+
+
+def test_campaigns_record_a_plan_list_it_and_show_a_measured_effect_with_both_lists(page, url, tmp_path):
+    sign_in(page)
+    page.get_by_role("button", name="Contact plan").click()
+    expect(page.locator("#save-rates")).to_contain_text("measured: 1 campaign(s)")  # from the seed's past campaign
+
+    page.get_by_role("button", name="Campaigns", exact=True).click()
+    past = page.locator("#campaign-list tr", has_text="seed-autumn-2025")
+    expect(past.locator(".status")).to_have_text("finished")
+    past.get_by_role("button").click()
+    expect(page.locator("#effect-chart")).to_be_visible()
+    expect(page.locator("#effect-table tbody tr")).to_have_count(5)  # four segments and all of them
+    expect(page.locator("#effect-chart circle.harmful")).to_have_count(1)  # the loyal sleeping dogs
+    shoot(page, "campaigns.png", tmp_path)
+    detail = httpx.get(f"{url}/campaigns/seed-autumn-2025", headers=BEARER).json()
+    with page.expect_download() as download:
+        page.locator("#download-controls").click()
+    path = tmp_path / "controls.csv"
+    download.value.save_as(path)
+    assert len(list(csv.DictReader(path.open()))) == detail["n_control"]
+
+    page.get_by_label("Campaign name").fill("browser-made")
+    page.get_by_label("Control group (%)").fill("20")
+    page.get_by_label("Contacts (at most)", exact=True).last.fill("150")
+    page.get_by_role("button", name="Record the plan as a campaign").click()
+    expect(page.locator("#campaign-created")).to_have_text("Recorded.")
+    expect(page.locator("#campaign-list tr", has_text="browser-made").locator(".status")).to_have_text("running")
+    made = httpx.get(f"{url}/campaigns/browser-made", headers=BEARER).json()
+    assert made["n_treated"] + made["n_control"] <= 150 and made["control_share"] == 0.2
