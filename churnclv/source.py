@@ -55,7 +55,7 @@ class Source:
         if report is not None:
             dropped = pd.read_csv(report)["row"].nunique()
             console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
-        return tx
+        return without_erased(tx, settings)
 
     def day(self, tx) -> date:
         """The as-of day: the one asked for, or the last transaction day (and say so)."""
@@ -64,3 +64,24 @@ class Source:
             console.print(f"As of {iso(day)} (the last transaction day; set --as-of to change).")
             return day
         return as_of_day(self.as_of)
+
+
+def without_erased(tx: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The transactions without those of customers erased by ``churnclv forget`` (or ``DELETE /customers/{id}``),
+    so that scoring and training skip them (and say how many). Nothing to read when the default SQLite
+    store does not exist yet; a store that cannot be read is named in one line and stops the command."""
+    from contract.settings import sqlite_path
+
+    database = sqlite_path(settings.campaign_store)
+    if database is not None and not database.exists():
+        return tx
+    from campaigns import erased_ids, open_store
+
+    erased = erased_ids(open_store(settings.campaign_store))
+    if not erased:
+        return tx
+    out = tx["customer_id"].isin(list(erased))
+    if out.any():
+        console.print(f"Left out {int(out.sum()):,} transaction(s) of {tx.loc[out, 'customer_id'].nunique():,} "
+                      "customer(s) erased by churnclv forget.", highlight=False)
+    return tx.loc[~out]

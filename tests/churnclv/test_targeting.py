@@ -99,3 +99,14 @@ def test_quickstart_records_the_seed_s_finished_campaign_once_and_rates_are_lear
     assert (rates["source"] == "measured").all()
     assert rates.loc["loyal", "harmful"] and not rates.drop(index="loyal")["harmful"].any()  # the sleeping dogs
     assert "measured" in run("plan", "after-seed", "--limit", "20")
+
+
+def test_a_forgotten_customer_s_transactions_are_left_out_of_later_commands(home):
+    tx = pd.read_csv(SEED_CSV, dtype={"customer_id": "str"})
+    who = tx["customer_id"].iloc[0]
+    run("forget", who)
+    out = run("features", "-t", str(SEED_CSV), "--out", str(home / "f.parquet"))
+    assert "erased by churnclv forget" in out
+    features = pd.read_parquet(home / "f.parquet")
+    ids = set(features["customer_id"]) if "customer_id" in features else set(features.index)
+    assert who not in ids and len(ids) == tx["customer_id"].nunique() - 1
