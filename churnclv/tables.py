@@ -27,7 +27,7 @@ REAL_FUTURE_ROWS = {**METRIC_ROWS, "purchases_poisson_deviance": "purchases Pois
 CHURN_COLUMNS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "lift_top_decile": "lift 10%", "brier": "Brier",
                  "calibration_error": "calib. error"}
 #: The models of ``train``'s backtest, as its metrics are keyed, and their column titles.
-TRAIN_MODELS = {"lightgbm": "churnclv", "bgnbd": "BG/NBD", "rfm_logistic": "RFM logistic"}
+TRAIN_MODELS = {"model": "churnclv", "bgnbd": "BG/NBD", "rfm_logistic": "RFM logistic"}
 
 
 def eligibility_table(report: Any) -> Table:

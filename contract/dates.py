@@ -20,6 +20,12 @@ class AsOfError(ChurnclvError, ValueError):
     """An as-of value that does not name a calendar day."""
 
 
+#: Two years, two names. The same season a year earlier is 52 weeks back, so weekdays line up (training's
+#: season factor, judging window and seasonal cutoffs); an annual discount rate runs over calendar days.
+SEASON_YEAR_DAYS = 364
+DISCOUNT_YEAR_DAYS = 365.0
+
+
 def as_of_day(value: date | datetime | str | pd.Timestamp | np.datetime64) -> date:
     """The calendar day named by ``value`` (a date, a 'YYYY-MM-DD' string, a time-zone naive timestamp)."""
     if isinstance(value, date) and not isinstance(value, datetime):

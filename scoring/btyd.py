@@ -15,6 +15,8 @@ import math
 import numpy as np
 from scipy.special import expit, hyp2f1
 
+from contract.dates import DISCOUNT_YEAR_DAYS
+
 __all__ = [
     "bgnbd_expected_purchases",
     "bgnbd_expected_purchases_if_alive",
@@ -24,8 +26,7 @@ __all__ = [
     "gamma_gamma_expected_spend",
 ]
 
-DAYS_PER_YEAR = 365.0
-MONTH_DAYS = DAYS_PER_YEAR / 12.0
+MONTH_DAYS = DISCOUNT_YEAR_DAYS / 12.0
 
 
 def _log_death_odds(x, t_x, T, *, r, alpha, a, b) -> np.ndarray:
@@ -113,4 +114,4 @@ def discount_schedule(*, horizon_days: float, annual_rate: float) -> tuple[np.nd
     ``1 / (1 + annual_rate)^(t / 365)`` (end-of-period discounting, as lifetimes' CLV)."""
     n_months = max(1, math.ceil(horizon_days / MONTH_DAYS - 1e-9))
     ends = np.minimum(np.arange(1, n_months + 1) * MONTH_DAYS, float(horizon_days))
-    return ends, (1.0 + annual_rate) ** (-ends / DAYS_PER_YEAR)
+    return ends, (1.0 + annual_rate) ** (-ends / DISCOUNT_YEAR_DAYS)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from contract.dates import iso
+from contract.dates import SEASON_YEAR_DAYS, iso
 from scoring.bundle import CHURN_METHODS, MIN_EXPECTED
 from training.backtest import roc_auc
 
@@ -67,14 +67,14 @@ def daily_purchases(transactions: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.Se
     as-of day, ..., 363). Counts of partitions of customers add up."""
     day = transactions["timestamp"].dt.normalize()
     offset = (as_of.normalize() - day).dt.days
-    kept = offset.loc[(transactions["amount"] >= 0) & offset.between(0, 7 * YEAR_WEEKS - 1)]
+    kept = offset.loc[(transactions["amount"] >= 0) & offset.between(0, SEASON_YEAR_DAYS - 1)]
     return kept.value_counts().sort_index()
 
 
 def is_concentrated(daily: pd.Series, *, history_days: int) -> bool:
     """Whether a log with ``history_days`` of history up to the day of ``daily`` (:func:`daily_purchases`) buys in
     a few weeks of the year (:data:`CONCENTRATED_SHARE`); a log younger than a year cannot say."""
-    return history_days >= 7 * YEAR_WEEKS and calendar_concentration(daily) >= CONCENTRATED_SHARE
+    return history_days >= SEASON_YEAR_DAYS and calendar_concentration(daily) >= CONCENTRATED_SHARE
 
 
 def calendar_concentration(daily: pd.Series) -> float:
@@ -125,7 +125,7 @@ class Judging:
 
 def season_origin(*, as_of: pd.Timestamp, first_day: pd.Timestamp) -> pd.Timestamp | None:
     """The origin of the same season a year (52 weeks) earlier, if the history before it is long enough."""
-    origin = as_of - pd.Timedelta(days=7 * YEAR_WEEKS)
+    origin = as_of - pd.Timedelta(days=SEASON_YEAR_DAYS)
     return origin if origin - first_day >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS) else None
 
 
@@ -133,7 +133,7 @@ def recent_origins(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days
     """The window just before ``as_of``, then earlier ones :data:`SLIDE_DAYS` apart, each keeping
     :data:`MIN_ORIGIN_HISTORY_DAYS` of history."""
     latest, least = as_of - pd.Timedelta(days=horizon_days), first_day + pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS)
-    return [o for k in range(7 * YEAR_WEEKS // SLIDE_DAYS) if (o := latest - pd.Timedelta(days=k * SLIDE_DAYS)) >= least]
+    return [o for k in range(SEASON_YEAR_DAYS // SLIDE_DAYS) if (o := latest - pd.Timedelta(days=k * SLIDE_DAYS)) >= least]
 
 
 def choose_window(origins: list[tuple[pd.Timestamp, str]], labels: Callable[[pd.Timestamp], pd.DataFrame],

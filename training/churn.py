@@ -18,8 +18,9 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from contract import ChurnclvError
 from contract.columns import RFM_COLUMNS
+from contract.dates import SEASON_YEAR_DAYS
+from contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
 from scoring.boosters import ChurnScorer, PurchaseScorer
-from training.season import YEAR_DAYS
 
 NON_FEATURES = ("cohort",)
 #: The column of a stacked training set that says how many customers each sampled row stands for.
@@ -36,8 +37,8 @@ class CutoffPlan:
     few weeks of the year, around the same day of the :data:`SEASON_YEARS` years before, ``seasonal_step_days``
     apart (:func:`cutoff_dates`)."""
 
-    n_cutoffs: int = 11
-    step_days: int = 14
+    n_cutoffs: int = STACKED_CUTOFFS
+    step_days: int = CUTOFF_STEP_DAYS
     min_history_days: int = 56
     seasonal_step_days: int = 7
 
@@ -52,7 +53,7 @@ def seasonal_cutoffs(*, as_of: pd.Timestamp, horizon_days: int, plan: CutoffPlan
     and centred on the day a year earlier; those whose label windows end after ``as_of`` are dropped."""
     per_year = max(1, plan.n_cutoffs // SEASON_YEARS)
     offsets = [plan.seasonal_step_days * j for j in range(-(per_year // 2), per_year - per_year // 2)]
-    around = [as_of - pd.Timedelta(days=YEAR_DAYS * k - d) for k in range(1, SEASON_YEARS + 1) for d in offsets]
+    around = [as_of - pd.Timedelta(days=SEASON_YEAR_DAYS * k - d) for k in range(1, SEASON_YEARS + 1) for d in offsets]
     return [c for c in around if c + pd.Timedelta(days=horizon_days) <= as_of]
 
 

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from contract import ChurnclvError
-from contract.dates import iso, on_or_before
+from contract.dates import SEASON_YEAR_DAYS, iso, on_or_before
 from features import rfm_features
 from training.mle import MIN_CUSTOMERS, MIN_REPEAT_CUSTOMERS
-from training.season import YEAR_DAYS
 
 #: Days of history the backtest origin (as_of - horizon) needs before it.
 MIN_BACKTEST_HISTORY_DAYS = 28
@@ -155,7 +154,7 @@ def assess(*, as_of: pd.Timestamp, horizon_days: int, snapshot_history_days: int
         Gate("days of history for stacked snapshots", history, 2 * horizon_days + snapshot_history_days, True, False,
              "Too short for the LightGBM models (stacked past snapshots): churn and purchases come from the "
              "BG/NBD model alone."),
-        Gate("days of history for the season ahead", history, YEAR_DAYS + snapshot_history_days, True, False,
+        Gate("days of history for the season ahead", history, SEASON_YEAR_DAYS + snapshot_history_days, True, False,
              "The season ahead was never observed: the forecast cannot adjust for it."),
     )
     return Eligibility(as_of=iso(as_of), horizon_days=horizon_days, gates=gates)

@@ -316,7 +316,7 @@ def choose_purchases_method(errors: dict[str, dict[str, float]], *, max_total_er
 class Evaluation:
     """What the judging window said of a backtest fit, and what it chose to ship."""
 
-    metrics: dict[str, dict[str, float]]  # model -> metric -> value ("lightgbm": what ships)
+    metrics: dict[str, dict[str, float]]  # model -> metric -> value ("model": what ships, whichever it is)
     backtest: pd.DataFrame  # per customer: the shipped scores, the baselines' and what happened
     purchases_method: str
     churn_method: str
@@ -373,7 +373,7 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
                             churn_calibration=calibration).values(table, predicted=fit.predicted)
     scored["rfm_logistic"] = candidates.get("rfm_logistic", np.nan)
     metrics = {
-        "lightgbm": {
+        "model": {
             **churn_metrics(y, scored["churn_probability"].to_numpy()),
             **errors[method],
             **forecast_metrics(scored["expected_spend"], actual["spend"], name="spend"),
@@ -403,8 +403,8 @@ def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, 
     actual = log.labels(as_of=origin, horizon_days=horizon_days).reindex(scores.index)
     churn = churn_metrics(actual["churned"].to_numpy(dtype=float), scores["churn_probability"].to_numpy())
     purchases = forecast_metrics(scores["expected_purchases"], actual["purchases"], name="purchases")
-    return {"lightgbm.roc_auc": churn["roc_auc"],
-            "lightgbm.purchases_total_error_pct": purchases["purchases_total_error_pct"]}
+    return {"model.roc_auc": churn["roc_auc"],
+            "model.purchases_total_error_pct": purchases["purchases_total_error_pct"]}
 
 
 def eligibility(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
@@ -457,8 +457,8 @@ def train(
         "purchases_method": judged.purchases_method,
         "churn_method": judged.churn_method,
         "churn_rankings": judged.rankings,
-        "metrics": judged.metrics["lightgbm"],
-        "baselines": {k: v for k, v in judged.metrics.items() if k != "lightgbm"},
+        "metrics": judged.metrics["model"],
+        "baselines": {k: v for k, v in judged.metrics.items() if k != "model"},
         "cutoffs": [iso(c) for c in final.cutoffs],
         "features": list(final.models.churn.features) if final.models.churn is not None else [],
         "data": data_print,

@@ -136,7 +136,7 @@ def fail_abandoned_runs(client: MlflowClient) -> list[str]:
 
 
 def flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
-    """{"lightgbm": {"roc_auc": ..}} -> {"lightgbm.roc_auc": ..}, finite values only."""
+    """{"model": {"roc_auc": ..}} -> {"model.roc_auc": ..}, finite values only."""
     return {
         f"{model}.{name}": float(value)
         for model, values in metrics.items()
@@ -235,11 +235,17 @@ def champion(client: MlflowClient):
         raise _unknown(client, error) from None
 
 
+def shipped(metrics: dict[str, float], name: str, default: float) -> float:
+    """The metric ``name`` of the shipped model in a run's flat metrics: ``model.<name>``, or ``lightgbm.<name>``
+    in runs logged before the shipped model was named for what it is (whichever churn ranking it is)."""
+    return metrics.get(f"model.{name}", metrics.get(f"lightgbm.{name}", default))
+
+
 def compare(new: dict[str, float], old: dict[str, float]) -> tuple[bool, str]:
     """Is the new backtest at least as good as the old on churn AUC and on |total purchases error|?"""
-    auc_new, auc_old = new["lightgbm.roc_auc"], old.get("lightgbm.roc_auc", float("-inf"))
-    err_new = abs(new["lightgbm.purchases_total_error_pct"])
-    err_old = abs(old.get("lightgbm.purchases_total_error_pct", float("inf")))
+    auc_new, auc_old = shipped(new, "roc_auc", float("nan")), shipped(old, "roc_auc", float("-inf"))
+    err_new = abs(shipped(new, "purchases_total_error_pct", float("nan")))
+    err_old = abs(shipped(old, "purchases_total_error_pct", float("inf")))
     verdict = auc_new >= auc_old and err_new <= err_old
     return verdict, (
         f"churn AUC {auc_new:.4f} vs champion's {auc_old:.4f}; "
@@ -277,7 +283,7 @@ def _champion_metrics(client: MlflowClient, current, new, rescore) -> tuple[dict
 def gate(client: MlflowClient, logged: Logged, *, rescore=None) -> tuple[bool, str]:
     """Give ``logged`` the champion alias if it is at least as good as the current champion.
 
-    ``rescore(bundle) -> {"lightgbm.roc_auc": .., "lightgbm.purchases_total_error_pct": ..}`` measures
+    ``rescore(bundle) -> {"model.roc_auc": .., "model.purchases_total_error_pct": ..}`` measures
     a bundle on the challenger's backtest window (see :func:`_champion_metrics`). When the registry cannot
     say which version is the champion, :class:`ChampionUnknownError` stops the gate and the alias stays.
     """

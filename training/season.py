@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from contract.dates import iso
+from contract.dates import SEASON_YEAR_DAYS, iso
 from features import Encoded, build_features, encode, make_labels
 from training.mle import CLVFitError
 
-YEAR_DAYS = 364
 MAX_YEARS = 2  # the latest year and the one before it (for the trend)
 #: The factor is kept within these bounds. A window a year earlier measures the season when either side of
 #: its ratio holds :data:`MIN_WINDOW_PURCHASES`: a forecast of 300 purchases against 7 that happened (a donor
@@ -51,7 +50,7 @@ class Season:
 
 def same_season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, min_history_days: int) -> list[pd.Timestamp]:
     """``as_of`` minus 1, 2, ... 52-week years, as long as each keeps ``min_history_days`` of history."""
-    years = [as_of - pd.Timedelta(days=YEAR_DAYS * k) for k in range(1, MAX_YEARS + 1)]
+    years = [as_of - pd.Timedelta(days=SEASON_YEAR_DAYS * k) for k in range(1, MAX_YEARS + 1)]
     return [c for c in years if (c - first_day).days >= min_history_days]
 
 
@@ -62,7 +61,7 @@ def season_ahead(transactions: pd.DataFrame | Encoded, *, as_of: pd.Timestamp, h
     ``clv_model()`` makes an unfitted CLV model. Each earlier window's BG/NBD model is fitted on the rows
     up to its own cutoff; its window ends before ``as_of``, so nothing after ``as_of`` is read.
     """
-    if horizon_days > YEAR_DAYS:  # its window a year earlier would reach past as_of, where nothing is read
+    if horizon_days > SEASON_YEAR_DAYS:  # its window a year earlier would reach past as_of, where nothing is read
         return Season(note=f"season ahead: a {horizon_days}-day horizon covers every season; the forecast is "
                            "not adjusted")
     enc = encode(transactions)  # once for every earlier year
@@ -106,9 +105,9 @@ def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.T
                       f"days) held {few['actual']:,} purchases against a forecast of {few['forecast']:,.0f}, too few "
                       f"to measure it (needs {MIN_WINDOW_PURCHASES})")
     latest, *older = windows
-    before = pd.Timestamp(latest["cutoff"]) - pd.Timedelta(days=YEAR_DAYS)
+    before = pd.Timestamp(latest["cutoff"]) - pd.Timedelta(days=SEASON_YEAR_DAYS)
     mature = [w for w in older[:1]  # the year before, if its model had seen every season but the one ahead
-              if pd.Timestamp(w["cutoff"]) == before and (before - first_day).days >= YEAR_DAYS - horizon_days]
+              if pd.Timestamp(w["cutoff"]) == before and (before - first_day).days >= SEASON_YEAR_DAYS - horizon_days]
     factor = float(np.clip(damped_trend([w["ratio"] for w in (latest, *mature)]), *FACTOR_RANGE))
     trend = f", 2 years' trend (ratio {mature[0]['ratio']:.2f} a year before)" if mature else ""
     precision = (f"; measured on {latest['actual']} purchases, ±{1 / np.sqrt(max(latest['actual'], 1)):.0%}"
