@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from contract import ChurnclvError
+from contract import ChurnclvError, first_line
 from contract.columns import RFM_COLUMNS
 from contract.dates import as_of_day, iso, until
 from contract.defaults import HORIZON_DAYS
@@ -237,7 +237,7 @@ def fit_lifetimes_bgnbd(rfm: pd.DataFrame) -> tuple[object | None, str]:
         try:
             fitter = BetaGeoFitter(penalizer_coef=0.0).fit(rfm["frequency"], rfm["recency"], rfm["T"])
         except Exception as exc:  # noqa: BLE001 - a baseline that cannot be fitted is reported, not fatal
-            return None, f"BetaGeoFitter failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            return None, f"BetaGeoFitter failed: {type(exc).__name__}: {first_line(exc)}"
     return fitter, ""
 
 
@@ -255,7 +255,7 @@ def fit_lifetimes_gamma_gamma(rfm: pd.DataFrame) -> tuple[object | None, str]:
         try:
             fitter = GammaGammaFitter(penalizer_coef=0.0).fit(repeat["frequency"], repeat["monetary_value"])
         except Exception as exc:  # noqa: BLE001 - as above
-            return None, f"GammaGammaFitter failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            return None, f"GammaGammaFitter failed: {type(exc).__name__}: {first_line(exc)}"
     q = float(fitter.params_["q"])
     return (None, f"GammaGammaFitter: q={q:.3g} <= 1 (no finite mean spend)") if q <= 1 else (fitter, "")
 

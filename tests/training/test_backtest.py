@@ -44,6 +44,12 @@ def test_tied_scores_count_together_whatever_the_order_of_the_ids():
     assert chart.axes[1].lines[1].get_ydata()[0] == pytest.approx(top_decile_lift(y, score))
 
 
+def test_churn_metrics_of_a_window_where_everyone_had_the_same_outcome_are_nan_not_an_error():
+    m = churn_metrics(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
+    assert np.isnan([m["roc_auc"], m["pr_auc"], m["lift_top_decile"]]).all()
+    assert m["brier"] == pytest.approx((0.01 + 0.04 + 0.09 + 0.16) / 4)
+
+
 def test_roc_auc_of_a_window_where_everyone_had_the_same_outcome_is_nan_not_an_error():
     assert np.isnan(roc_auc(np.ones(5), np.arange(5.0)))
     assert np.isnan(roc_auc(np.array([0, 1.0]), np.array([np.nan, 1.0])))

@@ -210,6 +210,19 @@ def test_a_lifetimes_fit_that_fails_gives_nan_and_the_reason_never_an_error(caps
     assert np.isnan(list(metrics.values())).all()
 
 
+def test_a_lifetimes_failure_without_a_message_is_named_by_its_type(seed_transactions, monkeypatch):
+    """``str(exc)`` of ``ConvergenceError("")`` is empty: the report names the type, it does not raise."""
+    from lifetimes.utils import ConvergenceError
+
+    BetaGeoFitter, GammaGammaFitter = lifetimes_fitters()
+    rfm = build_features(seed_transactions, as_of=AS_OF)
+    monkeypatch.setattr(GammaGammaFitter, "fit", lambda *a, **k: (_ for _ in ()).throw(ConvergenceError("")))
+    _, _, note = lifetimes_baseline(rfm, horizon_days=HORIZON)
+    assert note == "GammaGammaFitter failed: ConvergenceError: ConvergenceError"
+    monkeypatch.setattr(BetaGeoFitter, "fit", lambda *a, **k: (_ for _ in ()).throw(ValueError("\n")))
+    assert lifetimes_baseline(rfm, horizon_days=HORIZON)[2] == "BetaGeoFitter failed: ValueError: ValueError"
+
+
 def test_lifetimes_leaves_the_warning_filters_as_they_were(seed_transactions):
     rfm = build_features(seed_transactions, as_of=AS_OF)
     lifetimes_fitters()
