@@ -25,7 +25,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes, each holding the model and the table. Default: 2.")] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log a line per request.")] = False,
 ) -> None:
-    """Start the HTTP service (BentoML): /score, /score_transactions, /prioritise, /model, /reload."""
+    """Start the HTTP service (BentoML): /score, /score_transactions, /prioritise, /model, /reload, /campaigns,
+    /suppressions, DELETE /customers/{id} and the page at /app."""
     from serving.cli_serve import serve as run_server
 
     check_served_model(model)

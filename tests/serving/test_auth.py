@@ -221,3 +221,24 @@ def test_an_unreadable_key_file_is_a_message(tmp_path):
     keys.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(AccessError, match="cannot read the API keys file"):
         access_of({"CHURNCLV_API_KEYS_FILE": str(keys)})
+
+
+def test_a_key_file_gives_keys_names_and_roles_and_a_bare_key_keeps_every_right(tmp_path):
+    from contract.settings import Settings
+    from serving.auth import Identity, allows, key_name, required_role
+
+    keys = tmp_path / "keys"
+    keys.write_text("# who may call\nold-key-0123456789abcdef\nread-key-0123456789 name=bi-dashboard role=read\n"
+                    "plan-key-0123456789 role=plan name=crm\n")
+    access = Access.from_settings(Settings.load({"CHURNCLV_API_KEYS_FILE": str(keys)}))
+    assert access.identities == (Identity(key_name("old-key-0123456789abcdef"), "admin"),
+                                 Identity("bi-dashboard", "read"), Identity("crm", "plan"))
+    assert "old-key" not in access.identities[0].name  # a name, never the key
+    assert [required_role(m, p) for m, p in [("POST", "/score"), ("POST", "/customers"), ("POST", "/campaigns"),
+                                             ("GET", "/app/plan.csv"), ("POST", "/reload"),
+                                             ("DELETE", "/customers/C1"), ("POST", "/suppressions")]] == \
+        ["read", "read", "plan", "plan", "admin", "admin", "admin"]
+    assert allows(Identity("x", "plan"), "read") and not allows(Identity("x", "plan"), "admin")
+    keys.write_text("a-key-0123456789abcdef role=owner\n")
+    with pytest.raises(AccessError, match="role 'owner' is not one of read, plan, admin"):
+        Access.from_settings(Settings.load({"CHURNCLV_API_KEYS_FILE": str(keys)}))
