@@ -78,13 +78,17 @@ class SegmentEffect(BaseModel):
     retention_diff_high: float | None
     spend_per_treated: float | None = Field(description="spend per treated member in the window, currency")
     spend_per_control: float | None
-    spend_diff: float | None
+    spend_diff: float | None = Field(description="spend per member, treated minus control, in the window")
+    value_per_contact: float | None = Field(description="spend_diff net of the campaign's contact cost")
+    value_total: float | None = Field(description="value_per_contact x treated members")
+    retained_extra: float | None = Field(description="customers kept by the contacts: retention_diff x treated")
 
 
 class Effect(BaseModel):
     data_through: str = Field(description="the last day of the transactions it was measured on")
     finished: bool = Field(description="the window was over by then (else interim figures)")
     interval: float
+    contact_cost: float = Field(description="the campaign's cost of one contact (its request's contact_cost)")
     segments: list[SegmentEffect]
 
 

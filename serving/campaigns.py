@@ -105,8 +105,10 @@ def summaries(engine: Engine, *, today: dt.date | None = None) -> list[dict[str,
             for info in list_campaigns(engine)]
 
 
-def effect_rows(measured: pd.DataFrame, *, interval: float = INTERVAL, seed: int = 0) -> list[dict[str, Any]]:
-    """Per segment and ``all``: retention of each group, the difference with its interval, spend per member."""
+def effect_rows(measured: pd.DataFrame, *, contact_cost: float = 0.0, interval: float = INTERVAL,
+                seed: int = 0) -> list[dict[str, Any]]:
+    """Per segment and ``all``: retention of each group, the difference with its interval, spend per member,
+    and the incremental value per contact and in total (the spend difference net of ``contact_cost``)."""
     if not len(measured):
         return []
     numbers = ["n_treated", "n_control", "retained_treated", "retained_control", "spend_treated", "spend_control"]
@@ -126,7 +128,10 @@ def effect_rows(measured: pd.DataFrame, *, interval: float = INTERVAL, seed: int
                      "retention_diff_low": None if np.isnan(low) else low,
                      "retention_diff_high": None if np.isnan(high) else high,
                      "spend_per_treated": st, "spend_per_control": sc,
-                     "spend_diff": None if st is None or sc is None else st - sc})
+                     "spend_diff": None if st is None or sc is None else st - sc,
+                     "value_per_contact": None if st is None or sc is None else st - sc - contact_cost,
+                     "value_total": None if st is None or sc is None else (st - sc - contact_cost) * n_t,
+                     "retained_extra": None if rt is None or rc is None else (rt - rc) * n_t})
     return rows
 
 
@@ -139,7 +144,9 @@ def detail(engine: Engine, name: str) -> dict[str, Any]:
     effect = None
     if len(mine):
         effect = {"data_through": pd.Timestamp(mine["data_through"].iloc[0]).date().isoformat(),
-                  "finished": bool(mine["finished"].iloc[0]), "interval": INTERVAL, "segments": effect_rows(mine)}
+                  "finished": bool(mine["finished"].iloc[0]), "interval": INTERVAL,
+                  "contact_cost": float(info.parameters.get("contact_cost") or 0.0),
+                  "segments": effect_rows(mine, contact_cost=float(info.parameters.get("contact_cost") or 0.0))}
     return {**info.to_dict(), "status": status_of(info, measured, today), "window_end": info.window_end.isoformat(),
             "effect": effect}
 

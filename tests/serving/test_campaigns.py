@@ -152,6 +152,12 @@ def test_a_measured_campaign_teaches_the_rates_the_next_plan_uses(api, store, se
     record_effect(engine, "past", effect, who="test")
     detail = api.client.get("/campaigns/past", headers=AUTH).json()
     assert detail["status"] == "finished" and detail["effect"]["segments"][-1]["segment"] == "all"
+    overall = detail["effect"]["segments"][-1]
+    assert detail["effect"]["contact_cost"] == 1.0  # the request's default
+    assert overall["value_per_contact"] == pytest.approx(overall["spend_diff"] - 1.0)
+    assert overall["value_total"] == pytest.approx(overall["value_per_contact"] * overall["n_treated"])
+    low, high = overall["retention_diff_low"], overall["retention_diff_high"]
+    assert low < overall["retention_diff"] < high
     rates = post(api, "/prioritise", {"limit": 5}).json()["summary"]["save_rates"]
     assert "measured" in {r["source"] for r in rates}
 
