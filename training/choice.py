@@ -171,16 +171,18 @@ def plan_judging(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: 
 
 
 def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,
-                   simple: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> tuple[str, dict[str, float]]:
+                   simple: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
+                   ship: tuple[str, ...] = CHURN_METHODS) -> tuple[str, dict[str, float]]:
     """The shippable ranking (:data:`CHURN_METHODS`, simplest first) with the best churn AUC on the judging
     window's outcomes ``y`` (1 = churned), and every candidate's AUC there (``scores`` may hold others, e.g. the
     RFM logistic, which are measured and not shipped). A more complex ranking ships only when strictly better.
 
     ``simple``: the outcomes and scores of a second window (:attr:`Judging.simple`) where the simple rankings
     (:data:`SIMPLE`) are chosen instead; the others then must beat that choice on the judging window.
+    ``ship``: the rankings that may ship (measured or not, the others are only reported).
     """
     aucs = {name: roc_auc(y, score) for name, score in scores.items()}
-    shippable = [m for m in CHURN_METHODS if m in scores and np.isfinite(aucs[m])]
+    shippable = [m for m in CHURN_METHODS if m in scores and m in ship and np.isfinite(aucs[m])]
     if simple is not None:  # the simple rankings' AUCs there are reported as "<method>@season"
         y_simple, simple_scores = simple
         simple_aucs = {m: roc_auc(y_simple, simple_scores[m]) for m in SIMPLE if m in simple_scores}

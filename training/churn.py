@@ -60,7 +60,17 @@ def seasonal_cutoffs(*, as_of: pd.Timestamp, horizon_days: int, plan: CutoffPlan
 def cutoff_dates(
     *, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int, plan: CutoffPlan, seasonal: bool = False
 ) -> list[pd.Timestamp]:
-    """Cutoffs (oldest first) whose label windows ``(c, c + horizon_days]`` end on or before ``as_of``.
+    """Cutoffs (oldest first) whose label windows ``(c, c + horizon_days]`` end on or before ``as_of``: the
+    first of :func:`cutoff_plan`."""
+    return cutoff_plan(as_of=as_of, first_day=first_day, horizon_days=horizon_days, plan=plan, seasonal=seasonal)[0]
+
+
+def cutoff_plan(
+    *, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int, plan: CutoffPlan, seasonal: bool = False
+) -> tuple[list[pd.Timestamp], str]:
+    """Cutoffs (oldest first) whose label windows ``(c, c + horizon_days]`` end on or before ``as_of``, and
+    which plan they follow: "seasonal" or "plain" (models fitted on the two are not alike: one is judged
+    only where the other would be fitted the same way).
 
     Each cutoff keeps at least ``plan.min_history_days`` of history after ``first_day``. ``seasonal``: the
     cutoffs of :func:`seasonal_cutoffs` where the history holds any (the churn model then learns from label
@@ -70,8 +80,8 @@ def cutoff_dates(
     last = as_of - pd.Timedelta(days=horizon_days)
     candidates = [last - pd.Timedelta(days=k * plan.step_days) for k in range(plan.n_cutoffs)]
     keeps = lambda cs: sorted(c for c in cs if (c - first_day).days >= plan.min_history_days)
-    cutoffs = (seasonal and keeps(seasonal_cutoffs(as_of=as_of, horizon_days=horizon_days, plan=plan))) \
-        or keeps(candidates)
+    around = keeps(seasonal_cutoffs(as_of=as_of, horizon_days=horizon_days, plan=plan)) if seasonal else []
+    cutoffs, kind = (around, "seasonal") if around else (keeps(candidates), "plain")
     if not cutoffs:
         have = (as_of - first_day).days
         need = horizon_days + plan.min_history_days
@@ -80,7 +90,7 @@ def cutoff_dates(
             f"training snapshot needs {need} days ({plan.min_history_days} of history + a {horizon_days}-day "
             "label window). Use more data, a later --as-of or a shorter --horizon-days."
         )
-    return cutoffs
+    return cutoffs, kind
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:

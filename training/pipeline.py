@@ -20,7 +20,15 @@ from contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
 from contract.dates import as_of_day, iso, until
 from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
 from features import Encoded, build_features, encode, make_labels
-from scoring.bundle import PURCHASE_METHODS, RANKED_BY, ChurnCLVBundle, Models, Predicted, expected_purchases
+from scoring.bundle import (
+    CHURN_METHODS,
+    PURCHASE_METHODS,
+    RANKED_BY,
+    ChurnCLVBundle,
+    Models,
+    Predicted,
+    expected_purchases,
+)
 from scoring.segments import Policy
 from scoring.snapshot import with_clv
 from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
@@ -28,6 +36,7 @@ from training.choice import (
     CONCENTRATED_SHARE,
     MIN_ORIGIN_HISTORY_DAYS,
     MIN_OUTCOME,
+    SIMPLE,
     Judging,
     calendar_concentration,
     choose_ranking,
@@ -41,7 +50,7 @@ from training.churn import (
     BoostSettings,
     CutoffPlan,
     TrainingError,
-    cutoff_dates,
+    cutoff_plan,
     fit_churn,
     fit_purchases,
     fit_rfm_logistic,
@@ -247,12 +256,25 @@ def concentrated(log: Log, *, as_of: pd.Timestamp) -> bool:
 def _cutoffs(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[list, str]:
     """The stacked cutoffs for a fit at ``as_of`` (the same season of earlier years for a log concentrated in
     time), or ([], why) when the history is too short for one."""
+    cutoffs, kind = _plan(transactions, as_of=as_of, config=config)
+    return cutoffs, ("" if cutoffs else kind)
+
+
+def _plan(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[list, str]:
+    """(the stacked cutoffs, "seasonal" | "plain") of a fit at ``as_of``, or ([], why there are none)."""
     log = as_log(transactions)
     try:
-        return cutoff_dates(as_of=as_of, first_day=log.first_day(), horizon_days=config.horizon_days,
-                            plan=config.plan, seasonal=concentrated(log, as_of=as_of)), ""
+        return cutoff_plan(as_of=as_of, first_day=log.first_day(), horizon_days=config.horizon_days,
+                           plan=config.plan, seasonal=concentrated(log, as_of=as_of))
     except TrainingError as exc:
         return [], str(exc)
+
+
+def stacking(log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> str:
+    """How a fit at ``as_of`` stacks its snapshots: "seasonal", "plain" or "" (none: BG/NBD alone). A fit
+    judges the candidates of a fit at another day only when both stack alike."""
+    cutoffs, kind = _plan(log, as_of=as_of, config=config)
+    return kind if cutoffs else ""
 
 
 def fit_models(
@@ -340,7 +362,8 @@ def rankings(fit: Fit) -> dict[str, np.ndarray]:
 
 
 def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp, config: TrainConfig,
-             judged: bool = True, simple: tuple[pd.Timestamp, Fit] | None = None) -> Evaluation:
+             judged: bool = True, simple: tuple[pd.Timestamp, Fit] | None = None,
+             ship: tuple[str, ...] = CHURN_METHODS) -> Evaluation:
     """Score the backtest models at ``origin`` (the day they were fitted at, whose snapshot they hold) and
     compare with what happened in the next horizon.
 
@@ -348,7 +371,8 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
     churn ranking that ship are chosen there (:func:`choose_purchases_method`,
     :func:`training.choice.choose_ranking`); on one that cannot, nothing is chosen on its metrics: BG/NBD ships.
     ``simple``: the origin and fit of a second window where the simple rankings are chosen
-    (:attr:`training.choice.Judging.simple`).
+    (:attr:`training.choice.Judging.simple`). ``ship``: the rankings that may ship (the simple ones only
+    where this fit stacks its snapshots unlike the fit that ships: :func:`stacking`).
     """
     models, table = fit.models, fit.table
     log = as_log(transactions)
@@ -366,7 +390,7 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
         simple_origin, simple_fit = simple
         outcome = log.labels(as_of=simple_origin, horizon_days=config.horizon_days).reindex(simple_fit.table.index)
         second = (outcome["churned"].to_numpy(dtype=float), rankings(simple_fit))
-    churn_method, aucs = choose_ranking(y, candidates, simple=second)
+    churn_method, aucs = choose_ranking(y, candidates, simple=second, ship=ship)
     churn_method = churn_method if judged else "bgnbd"
     calibration = (rank_calibration(y, -candidates[churn_method]) if churn_method in RANKED_BY else None)
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy, churn_method=churn_method,
@@ -438,11 +462,12 @@ def train(
     plan = judging(visible, as_of=as_of, config=config)
     origin = plan.window.origin if plan.window.origin is not None else as_of - pd.Timedelta(days=config.horizon_days)
     backtest_fit = fit_models(visible, as_of=origin, config=config, progress=progress)
+    alike = stacking(visible, as_of=origin, config=config) == stacking(visible, as_of=as_of, config=config)
     simple = None
     if plan.simple is not None:  # the season a year earlier: too little history there for the other candidates
         simple = (plan.simple.origin, fit_models(visible, as_of=plan.simple.origin, config=config, progress=progress))
     judged = evaluate(backtest_fit, visible, origin=origin, config=config, judged=plan.window.origin is not None,
-                      simple=simple)
+                      simple=simple, ship=CHURN_METHODS if alike else SIMPLE)
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
     shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
                    churn_calibration=judged.churn_calibration)
@@ -477,10 +502,10 @@ def judging(log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Judging:
     """Where the run chooses (:func:`training.choice.plan_judging`): the same season a year earlier when a fit
     there has every candidate; else the latest window that can judge, with the simple rankings chosen on the
     season a year earlier where that window can judge them."""
-    has_stacked = bool(_cutoffs(log, as_of=as_of, config=config)[0])
+    kind = stacking(log, as_of=as_of, config=config)
     return plan_judging(as_of=as_of, first_day=log.first_day(), horizon_days=config.horizon_days,
                         labels=lambda o: log.labels(as_of=o, horizon_days=config.horizon_days),
-                        full_at=lambda o: bool(_cutoffs(log, as_of=o, config=config)[0]) >= has_stacked)
+                        full_at=lambda o: not kind or stacking(log, as_of=o, config=config) == kind)
 
 
 def window_gates(log: Log, plan: Judging, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[Gate, ...]:

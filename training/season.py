@@ -112,6 +112,10 @@ def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.T
     trend = f", 2 years' trend (ratio {mature[0]['ratio']:.2f} a year before)" if mature else ""
     precision = (f"; measured on {latest['actual']} purchases, ±{1 / np.sqrt(max(latest['actual'], 1)):.0%}"
                  if latest["actual"] < MIN_WINDOW_PURCHASES else "")
+    age = (pd.Timestamp(latest["cutoff"]) - first_day).days
+    if age < SEASON_YEAR_DAYS - horizon_days:  # its model had not seen the other seasons: say it, it is a guess
+        precision += (f"; measured on a base {age} days old, whose ratio mixes its youth with the season: "
+                      "uncertain")
     return Season(factor=factor, windows=windows,
                   note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier{trend} "
                        f"({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, "
