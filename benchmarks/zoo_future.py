@@ -23,8 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seeds import zoo
 from training import realfuture
+from training.choice import can_judge
 from training.eligibility import EligibilityError
 from training.realfuture import judge
+
+#: Purchases a window needs for its total to judge a forecast to ±15%: the count's own Poisson noise is then
+#: at most 10% (1 / sqrt(100)).
+MIN_TOTAL = 100
 
 #: Shapes judged at every quarter end of the three years up to their last as-of date too (the season factor's
 #: error by quarter).
@@ -55,6 +60,7 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd
             m = j.metrics
             season = next((n for n in j.training_notes if n.startswith("season ahead")), "")
             best, best_auc = j.best_simple
+            future = j.predictions.rename(columns=lambda c: c.removeprefix("actual_"))
             rows.append({
                 "shape": name, "as_of": f"{as_of:%Y-%m-%d}", "actual_purchases": j.actual_purchases,
                 "churnclv_total_pct": m["churnclv"]["purchases_total_error_pct"],
@@ -62,6 +68,11 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd
                 "churnclv_auc": m["churnclv"]["roc_auc"], "lifetimes_auc": m["lifetimes_bgnbd"]["roc_auc"],
                 "best_simple_auc": best_auc, "best_simple": realfuture.MODEL_LABELS.get(best, ""),
                 "churn_by": j.churn_method,
+                # the product's own rule: a window with fewer than 50 customers of the rarer outcome cannot judge a
+                # ranking; a total of n purchases is itself uncertain to about 1/sqrt(n) (n < 100: over 10%)
+                "auc_judgeable": can_judge(future) == "",
+                "total_judgeable": j.actual_purchases >= MIN_TOTAL,
+                "season_seen": bool(season) and "not adjusted" not in season,
                 "seconds": time.perf_counter() - started,
                 "note": season.split(",")[0].removeprefix("season ahead: "),
             })
@@ -76,6 +87,17 @@ def _pct(value: float) -> str:
     return "no fit" if pd.isna(value) else f"{value:+.1f}%"
 
 
+def verdict(table: pd.DataFrame) -> dict[str, list[str]]:
+    """The issue's bars on every judged cut: churn AUC at least the best simple BG/NBD ranking's minus 0.005
+    (where the future window can judge a ranking), total purchases within ±15% (where the season ahead was
+    seen and the window holds enough purchases). Returns the cuts that miss each bar."""
+    done = table.loc[table["churnclv_auc"].notna()]
+    auc = done.loc[done["auc_judgeable"] & (done["churnclv_auc"] < done["best_simple_auc"] - 0.005)]
+    total = done.loc[done["total_judgeable"] & done["season_seen"] & (done["churnclv_total_pct"].abs() > 15)]
+    return {"auc": [f"{r.shape} {r.as_of}" for r in auc.itertuples()],
+            "total": [f"{r.shape} {r.as_of}" for r in total.itertuples()]}
+
+
 def markdown(table: pd.DataFrame) -> str:
     lines = ["| shape | as-of | purchases | total: churnclv | lifetimes | AUC: churnclv | churn by | "
              "best simple BG/NBD | season |", "|---|---|---|---|---|---|---|---|---|"]
@@ -83,10 +105,12 @@ def markdown(table: pd.DataFrame) -> str:
         if pd.isna(r.get("actual_purchases")):
             lines.append(f"| {r['shape']} | {r['as_of']} | | | | | | | {r['note']} |")
             continue
-        lines.append(f"| {r['shape']} | {r['as_of']} | {r['actual_purchases']:,.0f} | "
+        few = "" if r["total_judgeable"] else " (few)"
+        unjudged = "" if r["auc_judgeable"] else " (cannot judge)"
+        lines.append(f"| {r['shape']} | {r['as_of']} | {r['actual_purchases']:,.0f}{few} | "
                      f"{_pct(r['churnclv_total_pct'])} | {_pct(r['lifetimes_total_pct'])} | "
-                     f"{r['churnclv_auc']:.3f} | {r['churn_by']} | {r['best_simple_auc']:.3f} ({r['best_simple']}) | "
-                     f"{r['note']} |")
+                     f"{r['churnclv_auc']:.3f}{unjudged} | {r['churn_by']} | {r['best_simple_auc']:.3f} "
+                     f"({r['best_simple']}) | {r['note'] or 'not seen'} |")
     return "\n".join(lines)
 
 
@@ -102,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     table = sweep(args.shapes.split(","), [int(d) for d in args.earlier.split(",") if d],
                   quarter_years=args.quarter_years)
     print(markdown(table))
+    misses = verdict(table)
+    print(f"\nChurn AUC below the best simple BG/NBD ranking - 0.005 (judgeable windows): {misses['auc'] or 'none'}")
+    print(f"Total purchases outside ±15% (season seen, >= {MIN_TOTAL} purchases): {misses['total'] or 'none'}")
     if args.out:
         table.to_csv(args.out, index=False)
 
