@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, delete, func, select, update
 
 from campaigns.audit import record_action, utcnow
+from campaigns.errors import CampaignStoreError
 from campaigns.models import Campaign, Member, Suppression
 from campaigns.store import store_errors, writing
 from campaigns.suppress import CHUNK, _clean_ids, insert_ignoring_duplicates
@@ -96,7 +97,17 @@ def forget(engine: Engine, customer_ids: Iterable[str], *, score_files: Iterable
     files are rewritten first, each atomically, so a failure leaves each file whole (old or new).
     """
     ids, at = _clean_ids(customer_ids), now or utcnow()
-    files = {str(p): scrub_score_file(Path(p), ids) for p in dict.fromkeys(score_files) if Path(p).is_file()}
+    files: dict[str, int] = {}
+    for path in (Path(p) for p in dict.fromkeys(score_files)):
+        if not path.is_file():
+            continue
+        try:
+            files[str(path)] = scrub_score_file(path, ids)
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+            done = ", ".join(f"{p} ({n} rows)" for p, n in files.items()) or "none"
+            raise CampaignStoreError(f"cannot rewrite the score table {path} ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); rewritten before "
+                                     f"it: {done}; the campaign store is unchanged: fix it and forget again") from None
     with store_errors(engine), writing(engine).begin() as connection:
         members = forget_members(connection, ids)
         present = set()

@@ -90,12 +90,14 @@ def plan(
     from serving.table import load_score_table
     from serving.targeting import Targeting
 
+    if "/" in name:
+        raise ChurnclvError(f"a campaign name cannot hold '/' (it is part of its address, GET /campaigns/NAME): {name!r}")
     if limit is not None and budget is not None:
         raise ChurnclvError("give --limit or --budget, not both")
     if budget is not None:
         limit = 10_000 if contact_cost == 0 else max(1, min(10_000, math.floor(budget / contact_cost + 1e-9)))
     settings = command_settings()
-    folder = out_dir or settings.out_dir / "campaigns" / name.replace("/", "_")
+    folder = out_dir or settings.out_dir / "campaigns" / name
     check_writable(folder / "contacts.csv")
     table = load_score_table(scores or settings.scores_path)
     request = PrioritiseRequest(limit=limit or 100, contact_cost=contact_cost, save_rate=save_rate,

@@ -110,3 +110,14 @@ def test_a_forgotten_customer_s_transactions_are_left_out_of_later_commands(home
     features = pd.read_parquet(home / "f.parquet")
     ids = set(features["customer_id"]) if "customer_id" in features else set(features.index)
     assert who not in ids and len(ids) == tx["customer_id"].nunique() - 1
+
+
+def test_a_score_table_that_cannot_be_rewritten_stops_the_erasure_before_the_store(home):
+    from campaigns import open_store, suppressed_ids
+    from contract.settings import Settings
+
+    bad = home / "scores" / "broken.parquet"
+    bad.write_text("not parquet")
+    result = runner.invoke(app, ["forget", "C00001"])
+    assert isinstance(result.exception, ChurnclvError) and "broken.parquet" in str(result.exception)
+    assert "C00001" not in suppressed_ids(open_store(Settings.load().campaign_store))
