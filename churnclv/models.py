@@ -73,7 +73,8 @@ def train(
     bad_rows: BadRows = BAD_ROWS,
     rejected: Rejected = None,
 ) -> None:
-    """Fit, backtest on the latest full horizon, log to MLflow, register "churn-clv" and gate the champion."""
+    """Fit, backtest on the judging window (the same season a year earlier where the history holds it), log to
+    MLflow, register "churn-clv" and gate the champion."""
     from training.churn import CutoffPlan
     from training.jobs import run_training
     from training.pipeline import TrainConfig, eligibility, planned_steps

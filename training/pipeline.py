@@ -454,7 +454,7 @@ def train(
     transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig = TrainConfig(),
     progress: Progress | None = None
 ) -> TrainResult:
-    """Backtest on the latest full horizon before ``as_of``, then refit on everything up to ``as_of``."""
+    """Backtest on the judging window before ``as_of`` (:func:`judging`), then refit on everything up to ``as_of``."""
     as_of = pd.Timestamp(as_of_day(as_of))
     visible = as_log(transactions).until(as_of)
     gates = eligibility(visible, as_of=as_of, config=config)
