@@ -24,7 +24,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from campaigns import CampaignStoreError, log_action
 from serving import plans, summary
+from serving.auth import caller
 from serving.errors import ApiError, error_response
 from serving.page import chart, forms, words
 from serving.schemas import Prioritised, ProfitCurveRequest
@@ -65,6 +67,15 @@ def served() -> Served:
 def view(table: ScoreTable) -> View:
     """The suppression list and learned save rates the service plans with (:mod:`serving.targeting`)."""
     return bentoml.get_current_service().targeting.view(table)
+
+
+def audit_export(who: str, rows: int) -> None:
+    """Write the export of a plan's list to the audit trail (503 when the store cannot take it)."""
+    targeting = bentoml.get_current_service().targeting
+    try:
+        log_action(targeting.engine(), who=who, action="export", detail={"list": "plan preview (page)", "rows": rows})
+    except CampaignStoreError as exc:
+        raise targeting.unavailable(exc) from None
 
 
 def part(handler: Callable) -> Callable:
@@ -151,6 +162,7 @@ async def plan_csv(request: Request) -> Response:
     writer.writerow(CSV_COLUMNS)
     writer.writerows([getattr(row, c) for c in CSV_COLUMNS] for row in answer.customers)
     name = f"contact-plan-{answer.as_of}-{len(answer.customers)}.csv"
+    await anyio.to_thread.run_sync(audit_export, caller(request.scope).name, len(answer.customers))
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"})
 

@@ -105,8 +105,10 @@ def test_suppressed_customers_are_in_no_plan_control_list_csv_or_preview(api, st
     preview = post(api, "/prioritise", {"limit": 40}).json()
     assert not set(gone) & {c["customer_id"] for c in preview["customers"]}
     assert preview["summary"]["suppressed"] == 6
-    page_csv = api.client.get("/app/plan.csv?plan_by=contacts&contacts=40", headers=AUTH).text
+    page_csv = api.client.get("/app/plan.csv?plan_by=contacts&contacts=40", headers=ROLE["plan"]).text
     assert not any(g in page_csv for g in gone)
+    exported = audit_trail(store[0]).query("action == 'export'")
+    assert list(exported["who"]) == ["marketing"] and exported["detail"].iloc[0]["rows"] == 40  # others fill the places
     made = post(api, "/campaigns", {"name": "after-optout", "limit": 40}).json()
     members = {c["customer_id"] for c in made["contacts"] + made["controls"]}
     assert not set(gone) & members
