@@ -130,6 +130,14 @@ class ChurnCLVBundle:
             index=table.index,
         )
 
+    def explainer(self) -> tuple | None:
+        """The booster whose contributions explain a customer's churn risk, and their sign: the LightGBM churn
+        classifier wherever it was fitted (whichever ranking ships, it is a model of the same outcome on the same
+        features), else the Poisson model of purchases (fewer expected purchases: more risk), else none."""
+        if self.models.churn is not None:
+            return self.models.churn, 1.0
+        return (self.models.purchases, -1.0) if self.models.purchases is not None else None
+
     def churn(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> np.ndarray:
         """P(no purchase in the horizon) of each customer of a :func:`snapshot` by :attr:`churn_method`."""
         if self.churn_method == "bgnbd":
@@ -147,9 +155,9 @@ class ChurnCLVBundle:
         scores = self.values(table)
         segment = self.policy.segment(scores.assign(T=table["T"]))
         scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))
-        explained = {"lightgbm": (self.models.churn, 1.0), "lightgbm_poisson": (self.models.purchases, -1.0)}
-        if explain and self.churn_method in explained:  # what raises the risk: fewer expected purchases too
-            booster, sign = explained[self.churn_method]
+        explainer = self.explainer()
+        if explain and explainer is not None:
+            booster, sign = explainer
             scores["drivers"] = top_drivers(sign * booster.contributions(table), table)
         elif explain:
             scores["drivers"] = pd.Series([[] for _ in range(len(scores))], index=scores.index, dtype=object)
