@@ -72,7 +72,7 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd
                 # ranking; a total of n purchases is itself uncertain to about 1/sqrt(n) (n < 100: over 10%)
                 "auc_judgeable": can_judge(future) == "",
                 "total_judgeable": j.actual_purchases >= MIN_TOTAL,
-                "season_seen": bool(season) and "not adjusted" not in season,
+                "season_seen": bool(season) and "not adjusted" not in season and "uncertain" not in season,
                 "seconds": time.perf_counter() - started,
                 "note": season.split(",")[0].removeprefix("season ahead: "),
             })

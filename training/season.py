@@ -113,7 +113,7 @@ def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.T
     precision = (f"; measured on {latest['actual']} purchases, ±{1 / np.sqrt(max(latest['actual'], 1)):.0%}"
                  if latest["actual"] < MIN_WINDOW_PURCHASES else "")
     age = (pd.Timestamp(latest["cutoff"]) - first_day).days
-    if age < SEASON_YEAR_DAYS - horizon_days:  # its model had not seen the other seasons: say it, it is a guess
+    if age < SEASON_YEAR_DAYS:  # a base that had not lived a year: its ratio mixes its youth with the season
         precision += (f"; measured on a base {age} days old, whose ratio mixes its youth with the season: "
                       "uncertain")
     return Season(factor=factor, windows=windows,

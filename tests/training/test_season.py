@@ -47,6 +47,15 @@ def test_windows_with_too_few_purchases_are_left_out_said_so_and_the_factor_is_b
                      first_day=pd.Timestamp("2023-01-01")).factor == 5.0
 
 
+def test_a_ratio_measured_on_a_base_younger_than_a_year_is_said_to_be_uncertain():
+    window = [_window("2024-11-01", 202, 55.0)]  # a donor base 300 days old at the window a year earlier
+    young = season_of(window, horizon_days=90, first_day=pd.Timestamp("2024-11-01") - pd.Timedelta(days=300))
+    assert young.factor == pytest.approx(202 / 55)
+    assert "measured on a base 300 days old, whose ratio mixes its youth with the season: uncertain" in young.note
+    old = season_of(window, horizon_days=90, first_day=pd.Timestamp("2024-11-01") - pd.Timedelta(days=364))
+    assert "uncertain" not in old.note
+
+
 def test_a_quiet_window_a_year_earlier_measures_the_season_when_the_forecast_was_large():
     # a donor base between its giving weeks: BG/NBD expected 300 purchases, 7 happened -> 7 / 300 = 0.023333
     quiet = season_of([_window("2024-01-30", 7, 300.0)], horizon_days=90, first_day=pd.Timestamp("2022-01-01"))
