@@ -81,6 +81,10 @@ def _window(part: pd.DataFrame, cutoffs: list[pd.Timestamp], models: list[CLVMod
     return out
 
 
+def _daily(part: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    return daily_purchases(part, as_of=as_of)
+
+
 def _labels(part: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     return make_labels(part, as_of=as_of, horizon_days=horizon_days)
 
@@ -181,7 +185,7 @@ class PartitionedLog:
         return pd.concat(frames), degraded
 
     def daily_purchases(self, *, as_of: pd.Timestamp) -> pd.Series:
-        parts = [p for p in self._each(daily_purchases, as_of) if len(p)]
+        parts = [p for p in self._each(_daily, as_of) if len(p)]
         return pd.concat(parts).groupby(level=0).sum().sort_index() if parts else pd.Series(dtype="int64")
 
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
