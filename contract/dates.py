@@ -1,7 +1,11 @@
 """The as-of day: one type (:class:`datetime.date`) from the command line to the HTTP answer.
 
 An as-of day names a whole calendar day: a transaction at 23:59 on that day is seen, one at 00:00 the
-next day is not. :func:`as_of_day` turns anything a user may type or a layer may hold into that date,
+next day is not. Every public function that takes an as-of day takes an :data:`AsOf` and converts it at
+its edge, once, with :func:`as_of_day`; inside, ``features`` counts day numbers (days since 1970-01-01,
+``features._prep.day_number``) and ``training`` compares ``pd.Timestamp`` midnights (what pandas date
+arithmetic needs); what leaves a layer (metadata, tags, JSON, file metadata) is :func:`iso` text.
+:func:`as_of_day` turns anything a user may type or a layer may hold into that date,
 :func:`until` and :func:`on_or_before` are the one way "on or before the as-of day" is coded, and
 :func:`iso` is the one way it is written down (metadata, tags, file metadata, JSON).
 """
@@ -19,6 +23,9 @@ from contract.errors import ChurnclvError
 class AsOfError(ChurnclvError, ValueError):
     """An as-of value that does not name a calendar day."""
 
+
+#: What a public function accepts as an as-of day: a date, or what :func:`as_of_day` reads as one.
+AsOf = date | datetime | str | pd.Timestamp | np.datetime64
 
 #: Two years, two names. The same season a year earlier is 52 weeks back, so weekdays line up (training's
 #: season factor, judging window and seasonal cutoffs); an annual discount rate runs over calendar days.

@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from contract.columns import TRANSACTION_REQUIRED
-from contract.dates import as_of_day
+from contract.dates import AsOf, as_of_day
 
 EPOCH = date(1970, 1, 1)
 
@@ -122,7 +121,7 @@ class History:
         return self.spend_bands.sum(axis=1)
 
 
-def day_number(as_of: Any) -> int:
+def day_number(as_of: AsOf) -> int:
     """Day number (days since 1970-01-01) of the calendar day named by ``as_of`` (:func:`contract.dates.as_of_day`)."""
     return (as_of_day(as_of) - EPOCH).days
 
@@ -239,7 +238,7 @@ def select(values: np.ndarray, mask: np.ndarray, everything: bool) -> np.ndarray
     return values if everything else values[mask]
 
 
-def customers(enc: Encoded, *, as_of: Any) -> Customers:
+def customers(enc: Encoded, *, as_of: AsOf) -> Customers:
     """Customers with a purchase at or before ``as_of``, sorted by id."""
     day = day_number(as_of)
     history = enc.day <= day
@@ -314,7 +313,7 @@ def _runs(sorted_values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(new)
 
 
-def history(enc: Encoded, *, as_of: Any) -> History:
+def history(enc: Encoded, *, as_of: AsOf) -> History:
     """Purchases at or before ``as_of`` and each customer's distinct purchase days."""
     cust = customers(enc, as_of=as_of)
     everything = len(cust.p_codes) == len(enc.codes)

@@ -6,11 +6,10 @@ All windows are relative to the as-of day ``D`` (day numbers): a window of ``w``
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
+from contract.dates import AsOf
 from features._prep import (
     WINDOWS,
     History,
@@ -136,7 +135,7 @@ def behaviour_from_history(h: History) -> dict[str, np.ndarray]:
     return {name: out[name] for name in BEHAVIOUR_COLUMNS}
 
 
-def behaviour_features(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
+def behaviour_features(transactions: pd.DataFrame, *, as_of: AsOf) -> pd.DataFrame:
     """Behavioural features per customer with a purchase at or before ``as_of``.
 
     Parameters

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from contract.columns import RFM_COLUMNS
+from contract.dates import AsOf
 from features._prep import Encoded, encode, history
 from features.behaviour import BEHAVIOUR_COLUMNS, behaviour_from_history
 from features.cohorts import COHORT_COLUMNS, cohort_from_history
@@ -16,7 +15,7 @@ FEATURE_COLUMNS = (*RFM_COLUMNS, *BEHAVIOUR_COLUMNS, *COHORT_COLUMNS)
 """Column order of :func:`build_features` (all float64 except ``cohort`` str, ``tenure_months`` int64)."""
 
 
-def build_features(transactions: pd.DataFrame | Encoded, *, as_of: Any) -> pd.DataFrame:
+def build_features(transactions: pd.DataFrame | Encoded, *, as_of: AsOf) -> pd.DataFrame:
     """Point-in-time customer features from transactions at or before ``as_of``.
 
     Parameters

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from contract.dates import AsOf
 from features._prep import History, combine, customers, encode, history, unique_sorted
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def cohort_from_history(h: History) -> dict[str, Any]:
     return {"cohort": month_labels(first).array, "tenure_months": as_of_month - first}
 
 
-def cohort_features(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
+def cohort_features(transactions: pd.DataFrame, *, as_of: AsOf) -> pd.DataFrame:
     """Cohort month and tenure per customer with a purchase at or before ``as_of``.
 
     Returns
@@ -52,7 +53,7 @@ def cohort_features(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
     return pd.DataFrame(cohort_from_history(h), index=h.cust.ids)
 
 
-def _active_months(transactions: pd.DataFrame, as_of: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _active_months(transactions: pd.DataFrame, as_of: AsOf) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Distinct (customer, purchase month) pairs up to as-of, as month offsets.
 
     Returns each pair's cohort offset (customer's first purchase month minus ``m0``), its
@@ -75,7 +76,7 @@ def _active_months(transactions: pd.DataFrame, as_of: Any) -> tuple[np.ndarray, 
     return first, month - first, width - 1, m0
 
 
-def cohort_table(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
+def cohort_table(transactions: pd.DataFrame, *, as_of: AsOf) -> pd.DataFrame:
     """Monthly retention by acquisition cohort, from purchases at or before ``as_of``.
 
     Returns

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contract.dates import AsOf
 from features._prep import Customers, Encoded, combine, customers, encode, unique_sorted, weighted_sum
 
 
@@ -33,7 +34,7 @@ def labels_from_encoded(enc: Encoded, cust: Customers, horizon_days: int) -> dic
     return {"purchases": purchases, "spend": spend, "churned": purchases == 0}
 
 
-def make_labels(transactions: pd.DataFrame | Encoded, *, as_of: Any, horizon_days: int) -> pd.DataFrame:
+def make_labels(transactions: pd.DataFrame | Encoded, *, as_of: AsOf, horizon_days: int) -> pd.DataFrame:
     """Purchases and spend in the ``horizon_days`` days after ``as_of``.
 
     Parameters

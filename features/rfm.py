@@ -6,11 +6,10 @@ amounts are summed into that day's spend.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
+from contract.dates import AsOf
 from features._prep import History, encode, history, weighted_sum
 
 
@@ -38,7 +37,7 @@ def rfm_from_history(h: History) -> dict[str, np.ndarray]:
     }
 
 
-def rfm_features(transactions: pd.DataFrame, *, as_of: Any) -> pd.DataFrame:
+def rfm_features(transactions: pd.DataFrame, *, as_of: AsOf) -> pd.DataFrame:
     """Frequency, recency, T and monetary value per customer, as of a calendar day.
 
     Parameters

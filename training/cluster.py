@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from distributed import Client, LocalCluster, progress
 
 from contract import ChurnclvError
+from contract.dates import AsOf
 from features import TransactionsError, build_features, validate_transactions
 from scoring.bundle import ChurnCLVBundle, score_table
 from scoring.scores import METADATA_KEY
@@ -174,11 +175,11 @@ def check_dataset(path: str | os.PathLike) -> None:
                                 ".parquet files, a glob such as 'tx/*.parquet', or one .parquet file)")
 
 
-def _features_partition(part: pd.DataFrame, as_of: Any) -> pd.DataFrame:
+def _features_partition(part: pd.DataFrame, as_of: AsOf) -> pd.DataFrame:
     return build_features(part, as_of=as_of).reset_index()
 
 
-def features_by_partition(transactions: dd.DataFrame, *, as_of: Any) -> dd.DataFrame:
+def features_by_partition(transactions: dd.DataFrame, *, as_of: AsOf) -> dd.DataFrame:
     """:func:`build_features` on every customer partition (``customer_id`` a column, each partition sorted)."""
     meta = build_features(transactions._meta, as_of=as_of).reset_index()
     return transactions.map_partitions(_features_partition, as_of, meta=meta)
@@ -225,17 +226,17 @@ def to_pandas(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(kept) if kept else pd.DataFrame()
 
 
-def _scored_example(as_of: Any) -> pd.DataFrame:
+def _scored_example(as_of: AsOf) -> pd.DataFrame:
     """A made-up customer's one purchase on the as-of day: scored to learn the table's columns (Dask's ``meta``)."""
     return pd.DataFrame({"customer_id": pd.array(["example"], dtype="str"),
                          "timestamp": pd.Series([pd.Timestamp(as_of)], dtype="datetime64[ns]"), "amount": [1.0]})
 
 
-def _score_partition(part: pd.DataFrame, bundle: ChurnCLVBundle, as_of: Any, explain: bool) -> pd.DataFrame:
+def _score_partition(part: pd.DataFrame, bundle: ChurnCLVBundle, as_of: AsOf, explain: bool) -> pd.DataFrame:
     return score_table(bundle, part, as_of=as_of, explain=explain)
 
 
-def scores_by_partition(bundle: ChurnCLVBundle, transactions: dd.DataFrame, *, as_of: Any,
+def scores_by_partition(bundle: ChurnCLVBundle, transactions: dd.DataFrame, *, as_of: AsOf,
                         explain: bool = False) -> dd.DataFrame:
     """:func:`score_table` of every customer partition (one row per customer, ``customer_id`` a column)."""
     meta = score_table(bundle, _scored_example(as_of), as_of=as_of, explain=explain).iloc[:0]
