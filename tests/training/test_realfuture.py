@@ -18,9 +18,9 @@ from contract import ChurnclvError
 from contract.columns import RFM_COLUMNS
 from contract.dates import until
 from features import build_features, load_transactions, make_labels
+from scoring.btyd import bgnbd_p_no_purchase
 from tests.conftest import SEED_CSV
 from training import realfuture
-from scoring.btyd import bgnbd_p_no_purchase
 from training.churn import BoostSettings, CutoffPlan, fit_rfm_logistic
 from training.clv import CLVModel
 from training.pipeline import TrainConfig
