@@ -39,6 +39,7 @@ bench: $(STAMP) chromium
 	$(VENV)/bin/python benchmarks/clv.py
 	$(VENV)/bin/python benchmarks/serving.py
 	$(VENV)/bin/python benchmarks/page.py
+	$(VENV)/bin/python benchmarks/campaigns.py
 
 # The README's pictures of the page, taken by its browser tests from the seed data.
 screenshots: $(STAMP) chromium
