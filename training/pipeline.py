@@ -459,15 +459,7 @@ def train(
     visible = as_log(transactions).until(as_of)
     gates = eligibility(visible, as_of=as_of, config=config)
     gates.raise_if_failed()
-    plan = judging(visible, as_of=as_of, config=config)
-    origin = plan.window.origin if plan.window.origin is not None else as_of - pd.Timedelta(days=config.horizon_days)
-    backtest_fit = fit_models(visible, as_of=origin, config=config, progress=progress)
-    alike = stacking(visible, as_of=origin, config=config) == stacking(visible, as_of=as_of, config=config)
-    simple = None
-    if plan.simple is not None:  # the season a year earlier: too little history there for the other candidates
-        simple = (plan.simple.origin, fit_models(visible, as_of=plan.simple.origin, config=config, progress=progress))
-    judged = evaluate(backtest_fit, visible, origin=origin, config=config, judged=plan.window.origin is not None,
-                      simple=simple, ship=CHURN_METHODS if alike else SIMPLE)
+    plan, origin, backtest_fit, judged = backtest(visible, as_of=as_of, config=config, progress=progress)
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
     shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
                    churn_calibration=judged.churn_calibration)
@@ -496,6 +488,23 @@ def train(
              judged.churn_method)
     return TrainResult(bundle=bundle, metrics=judged.metrics, backtest=judged.backtest, backtest_fit=backtest_fit,
                        fingerprint=data_print)
+
+
+def backtest(log: Log, *, as_of: pd.Timestamp, config: TrainConfig,
+             progress: Progress | None = None) -> tuple[Judging, pd.Timestamp, Fit, Evaluation]:
+    """Fit on the judging window(s) of a run at ``as_of`` and choose what ships: (where it was judged, the
+    backtest origin, the backtest fit, its :class:`Evaluation`). Without a window that can judge, the fit is
+    at ``as_of − horizon`` and nothing is chosen on its metrics."""
+    plan = judging(log, as_of=as_of, config=config)
+    origin = plan.window.origin if plan.window.origin is not None else as_of - pd.Timedelta(days=config.horizon_days)
+    fit = fit_models(log, as_of=origin, config=config, progress=progress)
+    simple = None
+    if plan.simple is not None:  # the season a year earlier: too little history there for the other candidates
+        simple = (plan.simple.origin, fit_models(log, as_of=plan.simple.origin, config=config, progress=progress))
+    alike = stacking(log, as_of=origin, config=config) == stacking(log, as_of=as_of, config=config)
+    judged = evaluate(fit, log, origin=origin, config=config, judged=plan.window.origin is not None,
+                      simple=simple, ship=CHURN_METHODS if alike else SIMPLE)
+    return plan, origin, fit, judged
 
 
 def judging(log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Judging:
