@@ -58,10 +58,12 @@ def quickstart(
     key = ensure_api_key(settings)
     _say_what_to_try(settings, key=key, port=port)
     if serve_after:
+        from churnclv.serve import exit_now
         from serving.cli_serve import serve as run_server
 
         run_server(host="127.0.0.1", port=port, model=MODEL_URI, scores=None,
                    api_keys_file=settings.local_key_file, open_=False)
+        exit_now()  # stopped cleanly: nothing is left to write
 
 
 #: The past campaign ``quickstart`` records, so that the first page shows a measured effect and learned rates.

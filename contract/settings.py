@@ -26,6 +26,8 @@ BODY_BYTES_RANGE = (1024, 1024**3)
 #: Seconds between the service's checks for a new champion or score table (CHURNCLV_REFRESH_SECONDS).
 REFRESH_SECONDS = 5.0
 LOCAL_KEY_NAME = ".churnclv_api_key"
+#: Seconds the requests in flight get to finish when the service is stopped (CHURNCLV_GRACE_SECONDS).
+GRACE_SECONDS = 10
 #: Tracking URI schemes of databases MLflow writes to directly (no server to keep the artifacts).
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
@@ -73,6 +75,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = _env("CHURNCLV_MAX_BODY_BYTES", MAX_BODY_BYTES,
                                f"a whole number of bytes from {BODY_BYTES_RANGE[0]:,} to {BODY_BYTES_RANGE[1]:,}",
                                ge=BODY_BYTES_RANGE[0], le=BODY_BYTES_RANGE[1])
+
+    ssl_certfile: FilePath | None = _env("CHURNCLV_SSL_CERTFILE", None,
+                                         "an existing PEM file of the server's certificate (and its chain)")
+    ssl_keyfile: FilePath | None = _env("CHURNCLV_SSL_KEYFILE", None, "an existing PEM file of the certificate's key")
+    behind_proxy: bool = _env("CHURNCLV_BEHIND_PROXY", False, "1, true, yes or on when a TLS-terminating proxy "
+                              "fronts the service; 0, false, no or off")
+    grace_seconds: int = _env("CHURNCLV_GRACE_SECONDS", GRACE_SECONDS, "whole seconds from 1 to 3600", ge=1, le=3600)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:

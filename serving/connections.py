@@ -14,7 +14,12 @@ accepting anyone (2,400 idle sockets did it at the default limit of 1,024, witho
 - a **connection cap** per worker process, :func:`connection_cap` (below the open-file limit): a new
   connection over it closes the connection idle the longest (no request in progress), or itself when
   every connection is busy, so that a flood of idle sockets never locks real clients out;
-- **protocol errors in the service's format**: malformed HTTP gets the JSON error body, not plain text.
+- **protocol errors in the service's format**: malformed HTTP gets the JSON error body, not plain text;
+- **a drain that keeps what was already sent** (SIGTERM, :mod:`serving.lifecycle`): before uvicorn closes
+  its listening socket, the connections already queued in it are accepted (:func:`accept_queued`, up to
+  :data:`QUEUE_SECONDS`), and a connection that has not yet sent its first request when the drain begins
+  gets :data:`DRAIN_HEAD_SECONDS` to send it (then it is served and closed) instead of being closed at once,
+  as uvicorn does: a request a client sent before the signal is answered, not reset.
 
 BentoML builds uvicorn's configuration after it has imported the service and offers no option for
 the protocol, so :func:`install` makes uvicorn's ``http="auto"`` (BentoML's choice) mean this class, in
@@ -37,6 +42,10 @@ MAX_CONNECTIONS = 4096
 #: Open files kept for everything else a worker opens (model files, the score table, SQLite, logs).
 FILES_RESERVED = 256
 PROTOCOL = "serving.connections:GuardedProtocol"
+#: On a drain: seconds at most spent accepting connections already queued in the listening socket.
+QUEUE_SECONDS = 0.3
+#: On a drain: seconds a connection that has sent no complete request yet gets to send its first one.
+DRAIN_HEAD_SECONDS = 1.0
 
 log = logging.getLogger("churnclv.serving")
 
@@ -84,6 +93,7 @@ class _Deadlines:
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._idle_since, self._partial, self._head_timer = time.monotonic(), False, None
+        self._served, self._draining = False, False
         self._arm()
         if _Deadlines.cap is None:
             _Deadlines.cap = connection_cap()
@@ -100,6 +110,7 @@ class _Deadlines:
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
+        self._served = True
         if not self.transport.is_closing():
             self._idle_since, self._partial = time.monotonic(), False
             self._arm()
@@ -108,6 +119,23 @@ class _Deadlines:
         self._disarm()
         self.transport.write(raw_response(400, "Bad Request", "bad_request", f"malformed HTTP request: {msg}"))
         self.transport.close()
+
+    # --- the drain (uvicorn calls shutdown() on every connection) ---------------------------------------
+
+    def shutdown(self) -> None:
+        """A connection whose first request is on its way (part of a head, or nothing yet on a new
+        connection) gets :data:`DRAIN_HEAD_SECONDS` to send it; the rest as uvicorn does."""
+        if self.cycle is None and (self._partial or not self._served) and not self.transport.is_closing():
+            self._draining = True
+            self._disarm()
+            self._head_timer = self.loop.call_later(DRAIN_HEAD_SECONDS, self._head_deadline)
+            return
+        super().shutdown()  # type: ignore[misc]
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()  # type: ignore[misc]
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # served, then closed
 
     # --- the head deadline ------------------------------------------------------------------------
 
@@ -158,10 +186,45 @@ def _protocol_class() -> type:
 GuardedProtocol = _protocol_class()
 
 
+def listening(servers: list) -> list[int]:
+    """The file descriptors of the servers' listening sockets."""
+    return [sock.fileno() for server in servers for sock in (getattr(server, "sockets", None) or ())]
+
+
+async def accept_queued(servers: list, seconds: float = QUEUE_SECONDS) -> None:
+    """Let the event loop accept the connections queued in the listening sockets (up to ``seconds``):
+    closing a listening socket resets the connections still in its queue."""
+    import asyncio
+    import select
+
+    fds = listening(servers)
+    deadline = time.monotonic() + seconds
+    while fds and time.monotonic() < deadline:
+        try:
+            readable, _, _ = select.select(fds, [], [], 0)
+        except (OSError, ValueError):
+            return
+        if not readable:
+            return
+        await asyncio.sleep(0.005)
+
+
+def _draining_shutdown(original):
+    async def shutdown(self, sockets=None):
+        await accept_queued(list(getattr(self, "servers", []) or []))
+        return await original(self, sockets)
+
+    shutdown.churnclv_drain = True
+    return shutdown
+
+
 def install() -> None:
-    """Make uvicorn's ``http="auto"`` this module's :class:`GuardedProtocol` in this process (idempotent),
-    and raise the soft open-file limit to the hard one."""
-    from uvicorn import config
+    """Make uvicorn's ``http="auto"`` this module's :class:`GuardedProtocol` in this process, accept the
+    queued connections before uvicorn's shutdown closes its listening sockets (idempotent), and raise the
+    soft open-file limit to the hard one."""
+    from uvicorn import Server, config
 
     config.HTTP_PROTOCOLS["auto"] = PROTOCOL
+    if not getattr(Server.shutdown, "churnclv_drain", False):
+        Server.shutdown = _draining_shutdown(Server.shutdown)
     raise_file_limit()

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from contract.dates import iso
 from contract.settings import Settings
-from serving import campaign_routes, connections, openapi, plans, summary
+from serving import campaign_routes, connections, lifecycle, openapi, plans, summary
 from serving.auth import Access, Guard
 from serving.bento import packaged_model
 from serving.bentoml_fixes import cancel_timeout_timers
@@ -55,6 +55,8 @@ routes.include_router(campaign_routes.router)  # /campaigns, /suppressions, DELE
 # BentoML builds uvicorn's configuration right after importing this module and has no option for it: the
 # one change at import, in the process that serves: head deadline, connection cap, JSON protocol errors.
 connections.install()
+# started by churnclv serve (CHURNCLV_WATCH_PARENT=1): this process stops when its parent dies (serving.lifecycle)
+lifecycle.watch_parent()
 
 
 @functools.cache

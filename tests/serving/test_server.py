@@ -136,7 +136,7 @@ def test_serve_passes_options_and_absolute_paths_to_the_server(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "keys.txt").write_text("k-0123456789abcdef\n")
     launch = plan_server(host="0.0.0.0", port=3002, model="models:/churn-clv@champion", scores=Path("s.parquet"),
-                         api_keys_file=Path("keys.txt"), open_=False, workers=1,
+                         api_keys_file=Path("keys.txt"), open_=False, workers=1, behind_proxy=True,
                          environ={"CHURNCLV_OPEN": "1", "BENTOML_CONFIG_OPTIONS": "a=b"})
     env = launch.env
     assert "CHURNCLV_OPEN" not in env and launch.access.keys == (b"k-0123456789abcdef",)
