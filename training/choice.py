@@ -165,9 +165,10 @@ def plan_judging(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: 
     if season.origin is not None and full_at(season.origin):
         return Judging(season)
     window = choose_window(recent, labels, horizon_days=horizon_days)
-    if window.origin is not None and season.origin is not None:
-        return Judging(window, simple=season)
-    return Judging(window)
+    if season.origin is None:
+        return Judging(window)
+    # the season judges the simple rankings; the others too where a recent window can judge them
+    return Judging(window, simple=season) if window.origin is not None else Judging(season)
 
 
 def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,

@@ -74,6 +74,8 @@ def test_a_season_too_young_for_every_candidate_chooses_only_the_simple_rankings
     year, latest = AS_OF - pd.Timedelta(days=364), AS_OF - pd.Timedelta(days=90)
     chosen = plan({year, latest}, full=False)
     assert chosen.window.origin == latest and chosen.simple.origin == year
+    only_season = plan({year}, full=False)  # no recent window can judge: the season judges alone
+    assert only_season.window.origin == year and only_season.simple is None
 
 
 def test_a_window_without_purchases_moves_the_choice_to_the_latest_that_can_judge():
