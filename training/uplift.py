@@ -19,6 +19,7 @@ features and scores at selection): ``campaign``, ``campaign_date``, ``group`` (t
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from campaigns.effect import retention_interval
+import features
+from campaigns.effect import member_outcomes, retention_interval
+from contract.dates import AsOf
 from scoring.registry import store_lock, using_store
 from scoring.uplift import (
     UPLIFT_MIN_OUTCOMES,
@@ -41,8 +44,41 @@ from scoring.uplift import (
     readiness,
 )
 
-__all__ = ["Judged", "UpliftFit", "UpliftSettings", "fit_uplift", "harmful_segments", "judge_uplift",
+__all__ = ["SCORE_FEATURES", "Judged", "UpliftFit", "UpliftSettings", "campaign_outcomes", "fit_uplift", "harmful_segments", "judge_uplift",
            "qini_coefficient", "qini_curve", "register_uplift", "uplift_at_k"]
+
+
+#: The member's frozen scores at selection, learned from beside the point-in-time features.
+SCORE_FEATURES = ("churn_probability", "clv", "value_at_risk")
+
+
+def campaign_outcomes(members: pd.DataFrame, transactions: pd.DataFrame, *, campaign: str,
+                      campaign_date: dt.date, window_days: int, as_of: AsOf) -> pd.DataFrame:
+    """One campaign's members as uplift training rows: outcome, frozen scores, features at ``as_of``.
+
+    Parameters
+    ----------
+    members : the frozen members (``campaigns.campaign_members``): ``customer_id, group, segment`` and
+        :data:`SCORE_FEATURES`.
+    transactions : the canonical log; features read only its rows at or before ``as_of``, outcomes
+        only the window ``(campaign_date, campaign_date + window_days]`` (:func:`campaigns.effect.member_outcomes`).
+    as_of : the day the members were scored (the campaign's ``scores_as_of``), at or before ``campaign_date``.
+
+    Returns
+    -------
+    One row per member, in members' order: ``campaign, campaign_date, customer_id, group, segment,
+    retained`` (bool), :data:`SCORE_FEATURES` and ``features.build_features``' numeric columns (NaN for
+    a member without a purchase by ``as_of``).
+    """
+    outcome = member_outcomes(members, transactions, campaign_date=campaign_date, window_days=window_days)
+    built = features.build_features(transactions, as_of=as_of).select_dtypes("number")
+    at_selection = built.reindex(members["customer_id"].astype("str")).reset_index(drop=True)
+    return pd.concat([
+        outcome.loc[:, ["customer_id", "group", "segment", "retained"]].reset_index(drop=True)
+        .assign(campaign=campaign, campaign_date=pd.Timestamp(campaign_date)),
+        members.loc[:, list(SCORE_FEATURES)].reset_index(drop=True),
+        at_selection.drop(columns=[c for c in SCORE_FEATURES if c in at_selection.columns]),
+    ], axis=1)
 
 
 @dataclass(frozen=True)

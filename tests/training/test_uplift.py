@@ -14,10 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from campaigns.effect import member_outcomes
 from scoring.registry import connect
 from scoring.uplift import UPLIFT_MIN_OUTCOMES, UPLIFT_MODEL_NAME, UpliftScorer, rank_by_uplift, readiness
+from seeds.generate import simulate_campaign
 from training.uplift import (
+    SCORE_FEATURES,
     UpliftSettings,
+    campaign_outcomes,
     fit_uplift,
     harmful_segments,
     judge_uplift,
@@ -204,3 +208,18 @@ def test_the_settings_are_frozen():
     with pytest.raises(FrozenInstanceError):
         UpliftSettings().bags = 3  # type: ignore[misc]
     assert replace(UpliftSettings(), bags=3).bags == 3
+
+
+def test_a_recorded_campaign_becomes_training_rows_with_features_from_before_it():
+    sim = simulate_campaign(600, seed=3)
+    day = sim.campaign_date.date()
+    rows = campaign_outcomes(sim.members, sim.transactions, campaign="seed", campaign_date=day,
+                             window_days=sim.window_days, as_of=day)
+    assert len(rows) == 600 and rows["customer_id"].tolist() == sim.members["customer_id"].tolist()
+    expected = member_outcomes(sim.members, sim.transactions, campaign_date=day, window_days=sim.window_days)
+    assert rows["retained"].tolist() == expected["retained"].tolist()
+    assert {"frequency", "days_since_last", *SCORE_FEATURES} <= set(rows.columns)
+    assert (rows["campaign"] == "seed").all() and (rows["campaign_date"] == sim.campaign_date).all()
+    # every member bought once before the campaign and nothing after it is read: one transaction each
+    assert (rows["n_transactions"] == 1).all()
+    assert rows["group"].eq("control").sum() == sim.members["group"].eq("control").sum()
