@@ -106,10 +106,21 @@ class UpliftFit:
 
     model: UpliftScorer | None
     readiness: Readiness
+    problem: str | None = None  # why no model was fitted although the outcomes were enough
 
     @property
     def message(self) -> str:
+        if self.problem is not None:
+            return f"segment rates are used; the per-customer uplift model was not fitted: {self.problem}"
         return self.readiness.message
+
+
+def _one_outcome(treated: np.ndarray, retained: np.ndarray) -> str | None:
+    """A group whose members were all retained or all lost (a booster cannot learn from one class)."""
+    for name, mine in (("treated", treated), ("control", ~treated)):
+        if np.unique(retained[mine]).size < 2:
+            return f"every {name} member was {'retained' if retained[mine].all() else 'lost'}"
+    return None
 
 
 def _booster(x: pd.DataFrame, y: np.ndarray, *, settings: UpliftSettings, seed: int) -> lgb.Booster:
@@ -131,12 +142,20 @@ def fit_uplift(outcomes: pd.DataFrame, *, features: Sequence[str],
     outcomes : one row per member: ``group`` (treated|control), ``retained`` (bool) and ``features``.
     features : the columns the boosters learn from (churn features and scores at selection).
     settings : boosting settings, bags, seed and the data threshold.
+
+    Returns
+    -------
+    :class:`UpliftFit`: no model below the threshold (the message says how many more outcomes), nor when
+    a group's members all had the same outcome (the message says which); never an exception for data.
     """
     treated = outcomes["group"].to_numpy() == "treated"
     ready = readiness(treated, min_outcomes=settings.min_outcomes, min_per_group=settings.min_per_group)
     if not ready.enough:
         return UpliftFit(model=None, readiness=ready)
     x, y = outcomes.loc[:, list(features)].reset_index(drop=True), outcomes["retained"].to_numpy(dtype=int)
+    problem = _one_outcome(treated, y.astype(bool))
+    if problem is not None:
+        return UpliftFit(model=None, readiness=ready, problem=problem)
     rng = np.random.default_rng(settings.seed)
     pairs = []
     for bag in range(settings.bags):  # one step per bag, never per customer

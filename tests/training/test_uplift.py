@@ -107,6 +107,12 @@ def test_below_the_threshold_no_model_is_fitted_and_the_answer_says_how_many_mor
     assert "segment rates are used" in fit.message
 
 
+def test_a_group_with_one_outcome_fits_nothing_and_says_why():
+    few = campaign(1_500, name="c0", date="2025-01-01", control_share=0.2, seed=1).assign(retained=True)
+    fit = fit_uplift(few, features=FEATURES, settings=UpliftSettings(min_outcomes=1_000, min_per_group=200))
+    assert fit.model is None and fit.message.endswith("was not fitted: every treated member was retained")
+
+
 def test_the_smaller_group_can_be_what_is_missing():
     ready = readiness(np.r_[np.ones(19_500, bool), np.zeros(500, bool)])
     assert not ready.enough and ready.more == 1_500  # 2,000 controls needed, 500 there
