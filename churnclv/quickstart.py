@@ -60,7 +60,9 @@ def quickstart(
     if serve_after:
         from churnclv.serve import exit_now
         from serving.cli_serve import serve as run_server
+        from serving.lifecycle import stop_with_parent
 
+        stop_with_parent()  # make run killed outright (or its terminal gone): drain and stop, never an orphan
         run_server(host="127.0.0.1", port=port, model=MODEL_URI, scores=None,
                    api_keys_file=settings.local_key_file, open_=False)
         exit_now()  # stopped cleanly: nothing is left to write

@@ -66,7 +66,14 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
 def watch_parent(environ: dict[str, str] | None = None) -> bool:
     """In a process of the service started by ``churnclv serve`` (``CHURNCLV_WATCH_PARENT=1``): SIGTERM to
     this process when its parent dies, and at once if the parent is already gone. Whether it was armed."""
-    if (os.environ if environ is None else environ).get(WATCH_PARENT) != "1" or _prctl() is None:
+    if (os.environ if environ is None else environ).get(WATCH_PARENT) != "1":
+        return False
+    return stop_with_parent()
+
+
+def stop_with_parent() -> bool:
+    """SIGTERM to this process when its parent dies (at once if it is already gone); whether Linux can."""
+    if _prctl() is None:
         return False
     parent = os.getppid()
     die_with_parent()()

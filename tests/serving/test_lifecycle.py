@@ -29,6 +29,7 @@ from tests.serving.test_server import BEARER, KEY, free_port, server_env
 from tests.serving.test_service import history
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
 GRACE = 3
 
 
@@ -261,9 +262,22 @@ def test_quickstart_drains_on_sigterm(quickstart_home, tmp_path, posted):
         check_drained(run, stream, signalled, ended, signal.SIGTERM, grace=10)  # quickstart's: the default
 
 
+def run_recipe() -> str:
+    """The command of the Makefile's ``run`` target (``make run``)."""
+    lines = (REPO / "Makefile").read_text().split("\nrun:", 1)[1].splitlines()[1:]
+    return next(line.strip() for line in lines if line.startswith("\t"))
+
+
 @pytest.mark.slow
-def test_quickstart_leaves_no_server_behind_when_killed(quickstart_home, tmp_path):
-    with quickstart(quickstart_home, tmp_path) as run:
+def test_make_run_leaves_no_server_behind_when_make_is_killed(quickstart_home, tmp_path):
+    """``make run`` (its recipe, with a free port) killed outright: quickstart watches its parent (make)."""
+    port = free_port()
+    recipe = run_recipe()
+    assert recipe == "$(VENV)/bin/churnclv quickstart"
+    (tmp_path / "Makefile").write_text(f"VENV := {REPO / '.venv'}\nrun:\n\t{recipe} --port {port}\n")
+    env = server_env(CHURNCLV_HOME=str(quickstart_home))
+    with started(["make", "-s", "-f", str(tmp_path / "Makefile"), "run"], env, tmp_path, port, ready_seconds=240) as run:
+        assert len(run.processes) >= 5  # make, churnclv quickstart, the arbiter, two workers
         check_no_orphans(run)
 
 
