@@ -4,6 +4,7 @@ Input: one row per member of a finished campaign (``campaigns.member_outcomes`` 
 features and scores at selection): ``campaign``, ``campaign_date``, ``group`` (treated|control),
 ``retained`` (bool: a purchase in the campaign's window) and the feature columns.
 
+- :func:`campaign_outcomes`: a recorded campaign's members as those rows (features at the scores' as-of day);
 - :func:`fit_uplift`: below the data threshold (:func:`scoring.uplift.readiness`: at least
   ``UPLIFT_MIN_OUTCOMES`` = 20,000 members, ``UPLIFT_MIN_PER_GROUP`` = 2,000 in each group) nothing is
   fitted and the answer says how many more outcomes are needed; above it, a bagged T-learner
@@ -12,7 +13,9 @@ features and scores at selection): ``campaign``, ``campaign_date``, ``group`` (t
   (deterministic, single-threaded, seeded).
 - :func:`qini_curve`, :func:`qini_coefficient`, :func:`uplift_at_k`: by hand in numpy.
 - :func:`judge_uplift`: fitted on the earlier campaigns, measured on the latest ones (by campaign date),
-  never on members it learned from.
+  never on members it learned from;
+- :func:`harmful_segments`: segments whose measured retention effect interval lies wholly below 0,
+  which :func:`scoring.uplift.rank_by_uplift` leaves out beside the customers credibly harmed one by one.
 - :func:`register_uplift`: an MLflow run with the model's data and metrics, registered as
   ``churn-clv-uplift`` beside ``churn-clv``.
 """
