@@ -17,7 +17,8 @@ accepting anyone (2,400 idle sockets did it at the default limit of 1,024, witho
 - **protocol errors in the service's format**: malformed HTTP gets the JSON error body, not plain text;
 - **a drain that keeps what was already sent** (SIGTERM, :mod:`serving.lifecycle`): before uvicorn closes
   its listening socket, the connections already queued in it are accepted (:func:`accept_queued`, up to
-  :data:`QUEUE_SECONDS`), and a connection that has not yet sent its first request when the drain begins
+  :data:`QUEUE_SECONDS`), then new ones are refused (:func:`refuse_new`: otherwise the kernel keeps
+  queueing them on the arbiter's copy of the socket and resets them when it exits), and a connection that has not yet sent its first request when the drain begins
   gets :data:`DRAIN_HEAD_SECONDS` to send it (then it is served and closed) instead of being closed at once,
   as uvicorn does: a request a client sent before the signal is answered, not reset.
 
@@ -209,9 +210,30 @@ async def accept_queued(servers: list, seconds: float = QUEUE_SECONDS) -> None:
         await asyncio.sleep(0.005)
 
 
+def refuse_new(servers: list) -> None:
+    """Shut the listening sockets down for every process that shares them (new connections are then
+    refused instead of queued until the server exits), when the whole server is stopping: the main
+    process of ``churnclv serve`` has created the file named by CHURNCLV_STOP_FILE. A worker stopped
+    alone keeps the socket for the one circus starts in its place."""
+    import os
+    import socket
+
+    marker = os.environ.get("CHURNCLV_STOP_FILE")
+    if not marker or not os.path.exists(marker):
+        return
+    for fd in listening(servers):
+        try:
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                sock.shutdown(socket.SHUT_RD)  # Linux: the listening socket stops listening, for all its holders
+        except OSError:
+            pass
+
+
 def _draining_shutdown(original):
     async def shutdown(self, sockets=None):
-        await accept_queued(list(getattr(self, "servers", []) or []))
+        servers = list(getattr(self, "servers", []) or [])
+        await accept_queued(servers)
+        refuse_new(servers)
         return await original(self, sockets)
 
     shutdown.churnclv_drain = True

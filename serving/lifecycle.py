@@ -6,11 +6,12 @@ server (circus's arbiter, which runs the worker processes) under :func:`supervis
 - **SIGTERM or SIGINT** to the main process is passed on once, as SIGTERM, to the arbiter, which stops
   its workers with SIGTERM; each worker (uvicorn) closes its listening socket, lets the requests in
   flight finish for up to the grace period (``--timeout-graceful-shutdown``) and exits. When the arbiter
-  and every process it ran are gone, the main process says ``stopped cleanly`` and exits with 0. What is
+  and every process it ran are gone (new connections are refused from the moment the workers stop
+  accepting), the main process says ``stopped cleanly`` and exits with 0. What is
   still running ``grace + 0.5`` s after the signal is killed (SIGKILL) and the stop reported as forced,
-  except the arbiter alone once its workers are gone: it has closed its socket by then and is only
-  unwinding its Python interpreter (about a second with the service's imports), so killing it cuts
-  nothing. A second SIGINT (Ctrl-C twice) kills at once.
+  except the arbiter alone ``0.5`` s after its workers are gone: it has closed its socket by then and
+  is only unwinding its Python interpreter (a second or more with the service's imports), so killing it
+  cuts nothing. A second SIGINT (Ctrl-C twice) kills at once.
 - **SIGKILL of the main process** cannot be caught, so each process watches its own parent instead:
   the arbiter is started with Linux's ``PR_SET_PDEATHSIG`` (SIGTERM when its parent dies), and each
   worker sets the same on itself when the service module is imported with ``CHURNCLV_WATCH_PARENT=1``
@@ -38,6 +39,8 @@ GRACE_SECONDS = 10
 EXIT_MARGIN = 0.5
 #: The environment variable that makes the service's processes watch their parent (set by ``churnclv serve``).
 WATCH_PARENT = "CHURNCLV_WATCH_PARENT"
+#: The file whose existence tells the workers that the whole server is stopping (:func:`serving.connections.refuse_new`).
+STOP_FILE = "CHURNCLV_STOP_FILE"
 PR_SET_PDEATHSIG = 1
 
 
@@ -109,20 +112,28 @@ def descendants(pid: int) -> list:
 
 def supervise(command: Sequence[str], *, env: dict[str, str], grace: float, poll: float = 0.05) -> Stopped:
     """Run ``command`` (the server) until it ends, or until SIGTERM or SIGINT stops it as the module says."""
+    import shutil
+    import tempfile
+
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    folder = tempfile.mkdtemp(prefix="churnclv-serve-")  # this user's only: the stop file cannot be planted
+    stop_file = os.path.join(folder, "stopping")
     try:
-        proc = subprocess.Popen(list(command), env=env, start_new_session=True, preexec_fn=die_with_parent())
+        proc = subprocess.Popen(list(command), env={**env, STOP_FILE: stop_file}, start_new_session=True,
+                                preexec_fn=die_with_parent())
         while proc.poll() is None and not received:
             time.sleep(poll)
         if not received:
             return Stopped(proc.returncode)
+        open(stop_file, "w").close()  # the workers refuse new connections once they stop accepting
         return _drain(proc, received, grace=grace, poll=poll)
     finally:
+        shutil.rmtree(folder, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -135,10 +146,15 @@ def _drain(proc: subprocess.Popen, received: list[int], *, grace: float, poll: f
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     seen = len(received)
+    workers_gone = None
     while time.monotonic() < deadline:
         processes = [p for p in processes if _alive(p)]
         if proc.poll() is not None and not processes:
             return Stopped(proc.returncode, received[0], seconds=time.monotonic() - started)
+        if not processes:  # the arbiter alone: its socket is closed, it is unwinding its interpreter
+            workers_gone = workers_gone or time.monotonic()
+            if time.monotonic() - workers_gone > EXIT_MARGIN:
+                break
         if received[seen:].count(signal.SIGINT) and received[0] == signal.SIGINT:  # Ctrl-C twice: no drain
             break
         time.sleep(poll)

@@ -151,6 +151,34 @@ class Stream:
             t.join(timeout=40)
 
 
+class Refusals:
+    """Connects once every 20 ms; whether a connection was refused while a worker was still running."""
+
+    def __init__(self, port: int, workers: list):
+        self.port, self.workers, self.refused_while_draining = port, workers, False
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+            except ConnectionRefusedError:
+                self.refused_while_draining = bool(alive(self.workers))
+                return
+            except OSError:
+                pass
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(timeout=5)
+
+
 @pytest.fixture(scope="module")
 def posted(seed_transactions, trained_home) -> dict:
     """Six customers' histories in one body: a request that takes a little while."""
@@ -193,10 +221,14 @@ def test_a_signal_drains_the_requests_in_flight_and_stops_every_process(trained_
     env = server_env(CHURNCLV_HOME=str(trained_home.home), CHURNCLV_API_KEYS=KEY)
     with started(serve_command(port, "--grace-seconds", str(GRACE)), env, tmp_path, port) as run:
         assert len(run.processes) >= 4  # churnclv, the arbiter, two workers
-        with Stream(run.url, posted) as stream:
+        idle = socket.create_connection(("127.0.0.1", port))  # no request yet: it gets a second to send one
+        probe = Refusals(port, run.processes[2:])
+        with Stream(run.url, posted) as stream, probe:
             time.sleep(1.5)
             signalled, ended = stop(run, sig, GRACE)
+        idle.close()
         check_drained(run, stream, signalled, ended, sig)
+        assert probe.refused_while_draining, "new connections were not refused while the workers drained"
 
 
 def check_no_orphans(run: Started) -> None:
