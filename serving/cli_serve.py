@@ -110,9 +110,10 @@ def check_transport(settings: Settings) -> None:
 
 
 def server_command(launch: Launch) -> list[str]:
-    """``bentoml serve`` of the service with the launch's TLS files and grace period."""
+    """``bentoml serve`` of the service with the launch's TLS files and grace period, run by
+    :mod:`serving.arbiter` (which ends the process as soon as the workers are gone)."""
     settings = launch.settings
-    command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", settings.host,
+    command = [sys.executable, "-m", "serving.arbiter", "serve", SERVICE, "--host", settings.host,
                "--port", launch.env["BENTOML_PORT"], "--working-dir", str(Path(__file__).resolve().parents[1]),
                "--timeout-graceful-shutdown", str(settings.grace_seconds)]
     if launch.tls:

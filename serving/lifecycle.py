@@ -10,8 +10,7 @@ server (circus's arbiter, which runs the worker processes) under :func:`supervis
   accepting), the main process says ``stopped cleanly`` and exits with 0. What is
   still running ``grace + 0.5`` s after the signal is killed (SIGKILL) and the stop reported as forced,
   except the arbiter alone ``0.5`` s after its workers are gone: it has closed its socket by then and
-  is only unwinding its Python interpreter (a second or more with the service's imports), so killing it
-  cuts nothing. A second SIGINT (Ctrl-C twice) kills at once.
+  ends at once (:mod:`serving.arbiter`), so killing it cuts nothing. A second SIGINT (Ctrl-C twice) kills at once.
 - **SIGKILL of the main process** cannot be caught, so each process watches its own parent instead:
   the arbiter is started with Linux's ``PR_SET_PDEATHSIG`` (SIGTERM when its parent dies), and each
   worker sets the same on itself when the service module is imported with ``CHURNCLV_WATCH_PARENT=1``

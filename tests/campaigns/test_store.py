@@ -65,10 +65,11 @@ def test_a_file_that_is_not_a_database_is_named(tmp_path):
         open_store(f"sqlite:///{path}")
 
 
-def test_a_store_locked_past_the_busy_timeout_is_named(engine, db_url):
-    if not db_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
-    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+def test_a_sqlite_store_locked_past_the_busy_timeout_is_named(tmp_path):
+    path = tmp_path / "churnclv.db"
+    db_url = f"sqlite:///{path}"
+    engine = open_store(db_url)
+    holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         impatient = make_engine(db_url, busy_timeout=0.2)
@@ -79,6 +80,7 @@ def test_a_store_locked_past_the_busy_timeout_is_named(engine, db_url):
         holder.execute("ROLLBACK")
         holder.close()
     assert suppressed_ids(engine) == frozenset()  # nothing half-written
+    engine.dispose()
 
 
 def test_bad_urls_and_missing_drivers_are_named_without_the_password():
