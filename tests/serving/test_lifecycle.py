@@ -235,7 +235,7 @@ def check_no_orphans(run: Started) -> None:
     run.proc.kill()
     killed = time.monotonic()
     run.proc.wait()
-    while time.monotonic() < killed + 10 and (alive(run.processes) or not port_free(run.port)):
+    while time.monotonic() < killed + 5 and (alive(run.processes) or not port_free(run.port)):
         time.sleep(0.05)
     assert alive(run.processes) == [] and port_free(run.port), (alive(run.processes), run.output())
     print(f"no process left, the port free {time.monotonic() - killed:.2f} s after SIGKILL")
@@ -258,7 +258,7 @@ def test_sigkill_of_the_arbiter_leaves_no_worker_behind(trained_home, tmp_path):
         arbiter = psutil.Process(run.proc.pid).children()[0]
         arbiter.kill()
         killed = time.monotonic()
-        while time.monotonic() < killed + 10 and (alive(run.processes[2:]) or not port_free(run.port)):
+        while time.monotonic() < killed + 5 and (alive(run.processes[2:]) or not port_free(run.port)):
             time.sleep(0.05)
         assert alive(run.processes[2:]) == [] and port_free(run.port)
         run.proc.wait(timeout=5)  # the main process sees its server gone and ends, with an error
