@@ -25,10 +25,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # campaigns/ from the checkout
 
-from campaigns.create import CampaignRequest, create_campaign  # noqa: E402
-from campaigns.effect import measure_effect, member_outcomes  # noqa: E402
-from campaigns.migrate import open_store  # noqa: E402
-from campaigns.suppress import suppress  # noqa: E402
+from churnclv.campaigns.create import CampaignRequest, create_campaign  # noqa: E402
+from churnclv.campaigns.effect import measure_effect, member_outcomes  # noqa: E402
+from churnclv.campaigns.migrate import open_store  # noqa: E402
+from churnclv.campaigns.suppress import suppress  # noqa: E402
 
 SEGMENTS = ("new", "lapsed", "high_value_at_risk", "at_risk", "loyal", "steady")
 CAMPAIGN_DATE = dt.date(2025, 9, 1)

@@ -30,9 +30,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seeds.generate import CDNOW_LIKE, simulate_bgnbd_summary
-from training.clv import CLVModel
-from training.mle import compress_bgnbd, fit_bgnbd
+from churnclv.seeds.generate import CDNOW_LIKE, simulate_bgnbd_summary
+from churnclv.training.clv import CLVModel
+from churnclv.training.mle import compress_bgnbd, fit_bgnbd
 
 PAPER_WEEKS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 

@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     _drop_script_dir_from_path()
-    from features.build import build_features
+    from churnclv.features.build import build_features
 
     t0 = time.perf_counter()
     tx = synthetic_transactions(args.transactions, args.customers, days=args.days, seed=args.seed)

@@ -96,7 +96,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from benchmarks.serving import AS_OF, KEY, free_port, start_server, synthetic_scores, train_home
-    from scoring.scores import write_scores
+    from churnclv.scoring.scores import write_scores
 
     home = args.home or Path(tempfile.mkdtemp(prefix="churnclv-page-bench-"))
     version = train_home(home)

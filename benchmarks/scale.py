@@ -1,6 +1,6 @@
 """Benchmark: the real CLI (`features`, `train`, `score`) on generated logs of 100k, 1M (and 3M) customers.
 
-For each size the log is generated once (``python -m seeds.generate``, ~6.3 transactions a customer over
+For each size the log is generated once (``python -m churnclv.seeds.generate``, ~6.3 transactions a customer over
 two years) and kept in ``--workdir`` as CSV, one Parquet file and a Parquet dataset (one file a month).
 Each command runs in its own process with a fresh ``CHURNCLV_HOME`` (a local MLflow store), single-process
 on the Parquet file and, where the CLI has the option, with ``--dask local`` (a ``distributed.LocalCluster``
@@ -85,7 +85,7 @@ def generate(customers: int, workdir: Path) -> Log:
     log = Log(customers, workdir / f"tx{name}.csv", workdir / f"tx{name}.parquet", workdir / f"tx{name}_dataset")
     if not log.csv.exists():
         print(f"generating {customers:,} customers -> {log.csv}", flush=True)
-        subprocess.run([PYTHON, "-m", "seeds.generate", "--customers", str(customers), "--seed", "0",
+        subprocess.run([PYTHON, "-m", "churnclv.seeds.generate", "--customers", str(customers), "--seed", "0",
                         "--out", str(log.csv)], cwd=ROOT, check=True)
     if not log.parquet.exists() or not log.dataset.exists():
         subprocess.run([PYTHON, "-c", CONVERT, str(log.csv), str(log.parquet), str(log.dataset)], check=True)

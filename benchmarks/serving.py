@@ -43,12 +43,12 @@ SEGMENTS = {"new": "onboarding", "lapsed": "no_contact", "high_value_at_risk": "
 
 def train_home(home: Path) -> str:
     """A champion trained on the seed data in ``home`` (fast settings); its version."""
-    from features import load_transactions
-    from scoring.registry import connect
-    from training.churn import BoostSettings, CutoffPlan
-    from training.jobs import run_training
-    from training.pipeline import TrainConfig
-    from training.registry import champion
+    from churnclv.features import load_transactions
+    from churnclv.scoring.registry import connect
+    from churnclv.training.churn import BoostSettings, CutoffPlan
+    from churnclv.training.jobs import run_training
+    from churnclv.training.pipeline import TrainConfig
+    from churnclv.training.registry import champion
 
     client = connect(f"sqlite:///{home / 'mlruns' / 'mlflow.db'}", home / "mlruns" / "artifacts")
     if (current := champion(client)) is not None:
@@ -111,7 +111,7 @@ def start_server(home: Path, port: int, workers: int, log: Path, *,
                                      f" services.churnclv.logging.access.enabled={str(access_log).lower()}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnCLV", "--host",
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "churnclv.serving.service:ChurnCLV", "--host",
                              "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)],
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     import httpx
@@ -233,7 +233,7 @@ def endpoints(n_customers: int, history: list[dict]) -> list[tuple[str, str, str
 
 
 def one_history(rows: int = 20) -> list[dict]:
-    from features import load_transactions
+    from churnclv.features import load_transactions
 
     tx = load_transactions(SEED_CSV)
     counts = tx["customer_id"].value_counts()
@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="reuse this CHURNCLV_HOME (trained once, kept)")
     args = parser.parse_args()
 
-    from scoring.scores import write_scores
+    from churnclv.scoring.scores import write_scores
 
     home = args.home or Path(tempfile.mkdtemp(prefix="churnclv-bench-"))
     t0 = time.perf_counter()

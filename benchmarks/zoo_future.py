@@ -21,11 +21,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seeds import zoo
-from training import realfuture
-from training.choice import can_judge
-from training.eligibility import EligibilityError
-from training.realfuture import judge
+from churnclv.seeds import zoo
+from churnclv.training import realfuture
+from churnclv.training.choice import can_judge
+from churnclv.training.eligibility import EligibilityError
+from churnclv.training.realfuture import judge
 
 #: Purchases a window needs for its total to judge a forecast to ±15%: the count's own Poisson noise is then
 #: at most 10% (1 / sqrt(100)).

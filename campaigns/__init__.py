@@ -19,23 +19,23 @@ A layer above :mod:`scoring` and below :mod:`serving` (imports :mod:`contract`, 
 Nothing here reads the environment or touches a database at import: entry points pass the URL.
 """
 
-from campaigns.assign import assign_groups, customer_hash, in_global_holdout
-from campaigns.audit import audit_trail, log_action
-from campaigns.create import CampaignRequest, Created, create_campaign
-from campaigns.effect import Effect, measure_effect
-from campaigns.erase import ERASED, Receipt, erased_ids, forget
-from campaigns.errors import (
+from churnclv.campaigns.assign import assign_groups, customer_hash, in_global_holdout
+from churnclv.campaigns.audit import audit_trail, log_action
+from churnclv.campaigns.create import CampaignRequest, Created, create_campaign
+from churnclv.campaigns.effect import Effect, measure_effect
+from churnclv.campaigns.erase import ERASED, Receipt, erased_ids, forget
+from churnclv.campaigns.errors import (
     CampaignConflictError,
     CampaignInputError,
     CampaignNotFoundError,
     CampaignStoreError,
 )
-from campaigns.migrate import open_store, upgrade
-from campaigns.rates import PRIOR, learn_save_rates
-from campaigns.read import CampaignInfo, campaign_members, get_campaign, list_campaigns, measurements
-from campaigns.record import record_effect
-from campaigns.store import default_url
-from campaigns.suppress import drop_suppressed, suppress, suppressed_ids, suppression_list, unsuppress
+from churnclv.campaigns.migrate import open_store, upgrade
+from churnclv.campaigns.rates import PRIOR, learn_save_rates
+from churnclv.campaigns.read import CampaignInfo, campaign_members, get_campaign, list_campaigns, measurements
+from churnclv.campaigns.record import record_effect
+from churnclv.campaigns.store import default_url
+from churnclv.campaigns.suppress import drop_suppressed, suppress, suppressed_ids, suppression_list, unsuppress
 
 __all__ = [
     "ERASED", "PRIOR", "CampaignConflictError", "CampaignInfo", "CampaignInputError", "CampaignNotFoundError",

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from campaigns.errors import CampaignInputError
-from campaigns.models import GROUPS
+from churnclv.campaigns.errors import CampaignInputError
+from churnclv.campaigns.models import GROUPS
 
 __all__ = ["GLOBAL_HOLDOUT_SALT", "assign_groups", "check_share", "customer_hash", "in_global_holdout"]
 

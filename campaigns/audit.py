@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, insert, select
 
-from campaigns.models import AuditEntry
-from campaigns.store import store_errors, writing
+from churnclv.campaigns.models import AuditEntry
+from churnclv.campaigns.store import store_errors, writing
 
 __all__ = ["audit_trail", "jsonable", "log_action", "record_action", "utcnow"]
 

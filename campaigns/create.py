@@ -25,12 +25,12 @@ import pandas as pd
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from campaigns.assign import CONTROL, TREATED, assign_groups, check_share, in_global_holdout
-from campaigns.audit import jsonable, record_action, utcnow
-from campaigns.errors import CampaignConflictError, CampaignInputError
-from campaigns.models import ID_LENGTH, NAME_LENGTH, Campaign, Member, Suppression
-from campaigns.read import CampaignInfo, _members, find_campaign
-from campaigns.store import store_errors, writing
+from churnclv.campaigns.assign import CONTROL, TREATED, assign_groups, check_share, in_global_holdout
+from churnclv.campaigns.audit import jsonable, record_action, utcnow
+from churnclv.campaigns.errors import CampaignConflictError, CampaignInputError
+from churnclv.campaigns.models import ID_LENGTH, NAME_LENGTH, Campaign, Member, Suppression
+from churnclv.campaigns.read import CampaignInfo, _members, find_campaign
+from churnclv.campaigns.store import store_errors, writing
 
 __all__ = ["SCORE_COLUMNS", "CampaignRequest", "Created", "create_campaign"]
 

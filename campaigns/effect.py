@@ -32,9 +32,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from campaigns.assign import CONTROL, TREATED
-from campaigns.errors import CampaignInputError
-from campaigns.models import GROUPS
+from churnclv.campaigns.assign import CONTROL, TREATED
+from churnclv.campaigns.errors import CampaignInputError
+from churnclv.campaigns.models import GROUPS
 
 __all__ = ["OUTCOME_COLUMNS", "OVERALL", "Effect", "measure_effect", "member_outcomes", "retention_interval",
            "spend_interval"]

@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, delete, func, select, update
 
-from campaigns.audit import record_action, utcnow
-from campaigns.errors import CampaignStoreError
-from campaigns.models import Campaign, Member, Suppression
-from campaigns.store import store_errors, writing
-from campaigns.suppress import CHUNK, _clean_ids, insert_ignoring_duplicates
-from contract.files import write_atomic
+from churnclv.campaigns.audit import record_action, utcnow
+from churnclv.campaigns.errors import CampaignStoreError
+from churnclv.campaigns.models import Campaign, Member, Suppression
+from churnclv.campaigns.store import store_errors, writing
+from churnclv.campaigns.suppress import CHUNK, _clean_ids, insert_ignoring_duplicates
+from churnclv.contract.files import write_atomic
 
 __all__ = ["ERASED", "Receipt", "erased_ids", "forget", "forget_members", "scrub_score_file"]
 

@@ -6,7 +6,7 @@ traceback and the service can answer it with a clear status while its scoring en
 
 from __future__ import annotations
 
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 
 class CampaignStoreError(ChurnclvError):

@@ -17,8 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
-from campaigns.errors import StoreTooNewError
-from campaigns.store import BUSY_TIMEOUT_SECONDS, describe, make_engine, store_errors, writing
+from churnclv.campaigns.errors import StoreTooNewError
+from churnclv.campaigns.store import BUSY_TIMEOUT_SECONDS, describe, make_engine, store_errors, writing
 
 __all__ = ["MIGRATIONS", "VERSION_TABLE", "alembic_config", "current_revision", "head_revision",
            "open_store", "upgrade"]

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta as beta_dist
 
-from campaigns.errors import CampaignInputError
+from churnclv.campaigns.errors import CampaignInputError
 
 __all__ = ["PRIOR", "RATE_COLUMNS", "learn_save_rates", "save_rate_terms"]
 

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
-from campaigns.errors import CampaignNotFoundError
-from campaigns.models import Campaign, Measurement, Member
-from campaigns.store import store_errors
+from churnclv.campaigns.errors import CampaignNotFoundError
+from churnclv.campaigns.models import Campaign, Measurement, Member
+from churnclv.campaigns.store import store_errors
 
 __all__ = ["MEMBER_COLUMNS", "MEASUREMENT_COLUMNS", "CampaignInfo", "campaign_members", "find_campaign",
            "get_campaign", "list_campaigns", "measurements"]

@@ -10,13 +10,13 @@ import datetime as dt
 
 from sqlalchemy import Engine
 
-from campaigns.audit import record_action, utcnow
-from campaigns.effect import Effect
-from campaigns.errors import CampaignInputError, CampaignNotFoundError
-from campaigns.models import Measurement
-from campaigns.read import find_campaign
-from campaigns.store import store_errors, writing
-from campaigns.suppress import insert_ignoring_duplicates
+from churnclv.campaigns.audit import record_action, utcnow
+from churnclv.campaigns.effect import Effect
+from churnclv.campaigns.errors import CampaignInputError, CampaignNotFoundError
+from churnclv.campaigns.models import Measurement
+from churnclv.campaigns.read import find_campaign
+from churnclv.campaigns.store import store_errors, writing
+from churnclv.campaigns.suppress import insert_ignoring_duplicates
 
 __all__ = ["record_effect"]
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
-from campaigns.errors import (
+from churnclv.campaigns.errors import (
     CampaignStoreError,
     StoreLockedError,
     StoreMissingError,

@@ -14,10 +14,10 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from campaigns.audit import record_action, utcnow
-from campaigns.errors import CampaignInputError
-from campaigns.models import ID_LENGTH, Suppression
-from campaigns.store import store_errors, writing
+from churnclv.campaigns.audit import record_action, utcnow
+from churnclv.campaigns.errors import CampaignInputError
+from churnclv.campaigns.models import ID_LENGTH, Suppression
+from churnclv.campaigns.store import store_errors, writing
 
 __all__ = ["drop_suppressed", "insert_ignoring_duplicates", "suppress", "suppressed_ids", "suppression_list",
            "unsuppress"]

@@ -23,7 +23,7 @@ from rich.markup import escape
 from churnclv import crash, data, models, quickstart, serve, targeting
 from churnclv.context import console
 from churnclv.quiet import quiet_logging
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 #: The command groups, in the order of ``churnclv --help``.
 GROUPS: tuple[ModuleType, ...] = (

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from churnclv.context import check_writable, console, resources, step
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 if TYPE_CHECKING:
     from churnclv.source import Source
@@ -26,7 +26,7 @@ def quiet_dask() -> None:
 
 def connect(address: str):
     """A client of the cluster at ``address`` (or of a new local one), closed when the command ends."""
-    from training.cluster import cluster
+    from churnclv.training.cluster import cluster
 
     quiet_dask()
     with (step("Starting a local Dask cluster" if address == "local" else f"Connecting to {address}"),
@@ -47,8 +47,8 @@ def read_on_cluster(source: Source, address: str):
     """``--dask``: read the Parquet dataset on the cluster, validated and shuffled by customer, and keep it
     in the cluster's memory (a ``training.partitioned.PartitionedLog``); Dask's progress bar and dashboard
     show it."""
-    from training.cluster import check_dataset, describe, persist, read_transactions
-    from training.partitioned import PartitionedLog
+    from churnclv.training.cluster import check_dataset, describe, persist, read_transactions
+    from churnclv.training.partitioned import PartitionedLog
 
     if source.bad_rows != "fail":
         raise ChurnclvError("--bad-rows drop is not available with --dask: fix the rows (the error names them), "
@@ -68,8 +68,8 @@ def read_on_cluster(source: Source, address: str):
 
 def features_on_cluster(log, *, day: date, out: Path) -> None:
     """``features --dask``: ``build_features`` on every customer partition, written as a folder of Parquet parts."""
-    from features.build import FEATURE_COLUMNS
-    from training.cluster import dataset_rows, features_by_partition, write_dataset
+    from churnclv.features.build import FEATURE_COLUMNS
+    from churnclv.training.cluster import dataset_rows, features_by_partition, write_dataset
 
     check_writable(out)
     console.print("Building features on the cluster:")
@@ -83,8 +83,8 @@ def score_on_cluster(bundle, log, *, day: date, out: Path, explain: bool) -> Non
     carrying the score table's metadata (the as-of day, the model)."""
     import pandas as pd
 
-    from scoring.scores import score_metadata
-    from training.cluster import scores_by_partition, write_scores_dataset
+    from churnclv.scoring.scores import score_metadata
+    from churnclv.training.cluster import scores_by_partition, write_scores_dataset
 
     metadata = score_metadata(bundle, as_of=day)
     console.print(f"Scoring with {bundle.metadata.get('uri', 'the model')} on the cluster:", highlight=False)

@@ -16,8 +16,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from rich.console import Console
 
-from contract.errors import ChurnclvError
-from contract.settings import Settings
+from churnclv.contract.errors import ChurnclvError
+from churnclv.contract.settings import Settings
 
 #: Everything a command says goes to stderr (stdout stays free for data).
 console = Console(stderr=True)
@@ -69,7 +69,7 @@ def resources() -> ExitStack:
 
 def mlflow_client(settings: Settings):
     """A client of the command's MLflow store (created, or migrated, under the store's lock)."""
-    from scoring.registry import connect
+    from churnclv.scoring.registry import connect
 
     return connect(settings.mlflow_uri, settings.artifact_root)
 

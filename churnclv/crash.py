@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from contract.errors import first_line
+from churnclv.contract.errors import first_line
 
 #: The longest first line of a message that is printed (the log file holds all of it).
 MAX_MESSAGE = 300

@@ -41,8 +41,8 @@ def features(
     rejected: Rejected = None,
 ) -> None:
     """Build point-in-time customer features (RFM, behaviour windows, cohort) and write them."""
-    from contract import write_table
-    from features import build_features
+    from churnclv.contract import write_table
+    from churnclv.features import build_features
 
     source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
     settings = command_settings()
@@ -69,8 +69,8 @@ def cohorts(
     rejected: Rejected = None,
 ) -> None:
     """Write the cohort retention table (acquisition month x months since) and its heat-map."""
-    from contract import write_atomic, write_table
-    from features import cohort_table, plot_cohort_table
+    from churnclv.contract import write_atomic, write_table
+    from churnclv.features import cohort_table, plot_cohort_table
 
     source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
     settings = command_settings()

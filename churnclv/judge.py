@@ -28,9 +28,9 @@ from churnclv.options import (
 )
 from churnclv.source import Source
 from churnclv.tables import real_future_forecasts, real_future_table
-from contract.dates import as_of_day
-from contract.defaults import CUTOFF_STEP_DAYS, HORIZON_DAYS, STACKED_CUTOFFS
-from contract.errors import ChurnclvError
+from churnclv.contract.dates import as_of_day
+from churnclv.contract.defaults import CUTOFF_STEP_DAYS, HORIZON_DAYS, STACKED_CUTOFFS
+from churnclv.contract.errors import ChurnclvError
 
 
 def backtest(
@@ -60,10 +60,10 @@ def backtest(
     data must run to the end of each window. `train` instead reports a backtest on the horizon before its
     as-of day, the window its purchase forecast is chosen on. Nothing is logged or registered here.
     """
-    from contract import write_table
-    from training.churn import CutoffPlan
-    from training.pipeline import TrainConfig
-    from training.realfuture import check_future, judge_many, judge_steps
+    from churnclv.contract import write_table
+    from churnclv.training.churn import CutoffPlan
+    from churnclv.training.pipeline import TrainConfig
+    from churnclv.training.realfuture import check_future, judge_many, judge_steps
 
     source = Source(transactions, None, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
     days = _parse_days(as_of)
@@ -88,7 +88,7 @@ def _say_how_it_was_judged(rows: pd.DataFrame) -> None:
     """One date of ``backtest``: its table, what happened in the window, the models' notes."""
     from rich.markup import escape
 
-    from training.realfuture import MODEL_LABELS
+    from churnclv.training.realfuture import MODEL_LABELS
 
     first = rows.iloc[0]
     console.print(real_future_table(rows))
@@ -114,7 +114,7 @@ def _parse_days(texts: list[str | date] | None) -> list[date]:
 
 def _latest_judgeable(tx: pd.DataFrame, horizon_days: int) -> date:
     """The default as-of day of ``backtest`` (and say so)."""
-    from training.realfuture import latest_judgeable
+    from churnclv.training.realfuture import latest_judgeable
 
     day = latest_judgeable(tx, horizon_days=horizon_days)
     console.print(f"As of {day:%Y-%m-%d} (the last transaction day minus the {horizon_days}-day horizon: "

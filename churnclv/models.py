@@ -42,7 +42,7 @@ from churnclv.options import (
 from churnclv.quiet import uses_mlflow
 from churnclv.source import Source
 from churnclv.tables import eligibility_table, metrics_table
-from contract.defaults import (
+from churnclv.contract.defaults import (
     CLV_HORIZON_DAYS,
     CUTOFF_STEP_DAYS,
     DISCOUNT_RATE,
@@ -51,7 +51,7 @@ from contract.defaults import (
     MODEL_URI,
     STACKED_CUTOFFS,
 )
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 
 @uses_mlflow
@@ -75,10 +75,10 @@ def train(
 ) -> None:
     """Fit, backtest on the judging window (the same season a year earlier where the history holds it), log to
     MLflow, register "churn-clv" and gate the champion."""
-    from training.churn import CutoffPlan
-    from training.jobs import run_training
-    from training.pipeline import TrainConfig, eligibility, planned_steps
-    from training.registry import fail_abandoned_runs
+    from churnclv.training.churn import CutoffPlan
+    from churnclv.training.jobs import run_training
+    from churnclv.training.pipeline import TrainConfig, eligibility, planned_steps
+    from churnclv.training.registry import fail_abandoned_runs
 
     source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
     settings = command_settings()
@@ -153,9 +153,9 @@ def score(
     rejected: Rejected = None,
 ) -> None:
     """Score every customer with the registered model and write the score table atomically."""
-    from scoring.bundle import score_table
-    from scoring.registry import load_bundle
-    from scoring.scores import is_parquet, score_metadata, write_scores
+    from churnclv.scoring.bundle import score_table
+    from churnclv.scoring.registry import load_bundle
+    from churnclv.scoring.scores import is_parquet, score_metadata, write_scores
 
     source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
     settings = command_settings()
@@ -190,7 +190,7 @@ def score(
 @uses_mlflow
 def promote(version: Annotated[str, typer.Argument(help=f"The {MODEL_NAME} version to make champion.")]) -> None:
     """Give a registered version the champion alias by hand."""
-    from training.registry import promote as set_champion
+    from churnclv.training.registry import promote as set_champion
 
     set_champion(mlflow_client(command_settings()), version)
     console.print(f"{MODEL_NAME} v{version} is now the champion.")

@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from contract.columns import TRANSACTION_REQUIRED
-from contract.dates import as_of_day
+from churnclv.contract.columns import TRANSACTION_REQUIRED
+from churnclv.contract.dates import as_of_day
 
 #: The input's column names by default: the canonical ones (``contract.columns``).
 CUSTOMER_COL, TIMESTAMP_COL, AMOUNT_COL = TRANSACTION_REQUIRED

@@ -11,22 +11,22 @@ from churnclv.context import command_settings, console, mlflow_client, sharing
 from churnclv.data import cohorts, features
 from churnclv.models import score, train
 from churnclv.quiet import uses_mlflow
-from contract.defaults import MODEL_NAME, MODEL_URI
-from contract.settings import Settings
+from churnclv.contract.defaults import MODEL_NAME, MODEL_URI
+from churnclv.contract.settings import Settings
 
 
 def seed_path() -> Path:
     """The committed seed transactions shipped in ``seeds/``."""
     import importlib.resources
 
-    return Path(str(importlib.resources.files("seeds") / "transactions.csv"))
+    return Path(str(importlib.resources.files("churnclv.seeds") / "transactions.csv"))
 
 
 def ensure_api_key(settings: Settings) -> str:
     """The local API key in $CHURNCLV_HOME (created once, readable by its owner only)."""
     import secrets
 
-    from contract import write_atomic
+    from churnclv.contract import write_atomic
 
     path = settings.local_key_file
     if not path.exists():
@@ -41,7 +41,7 @@ def quickstart(
     port: Annotated[int, typer.Option(help="Port of the HTTP service.")] = 3000,
 ) -> None:
     """The main job end to end on the seed data: features, cohorts, train (if no champion yet), score, serve."""
-    from training.registry import champion
+    from churnclv.training.registry import champion
 
     settings = command_settings()
     source = str(seed_path())
@@ -59,8 +59,8 @@ def quickstart(
     _say_what_to_try(settings, key=key, port=port)
     if serve_after:
         from churnclv.serve import exit_now
-        from serving.cli_serve import serve as run_server
-        from serving.lifecycle import stop_with_parent
+        from churnclv.serving.cli_serve import serve as run_server
+        from churnclv.serving.lifecycle import stop_with_parent
 
         stop_with_parent()  # make run killed outright (or its terminal gone): drain and stop, never an orphan
         run_server(host="127.0.0.1", port=port, model=MODEL_URI, scores=None,
@@ -78,14 +78,14 @@ def seed_campaign(settings: Settings) -> None:
     store drew; its transactions in ``out/seed-campaign/transactions.csv``, its effect measured and recorded."""
     import numpy as np
 
-    from campaigns import CampaignRequest, create_campaign, measure_effect, open_store, record_effect
-    from contract.files import write_table
-    from seeds.generate import SEED_CAMPAIGN, simulate_campaign, simulate_campaign_outcomes
+    from churnclv.campaigns import CampaignRequest, create_campaign, measure_effect, open_store, record_effect
+    from churnclv.contract.files import write_table
+    from churnclv.seeds.generate import SEED_CAMPAIGN, simulate_campaign, simulate_campaign_outcomes
 
     engine = open_store(settings.campaign_store)
     sim = simulate_campaign(seed=7)
     request = CampaignRequest(name=SEED_CAMPAIGN_NAME, control_share=0.2, window_days=sim.window_days,
-                              parameters={"source": "seeds.generate.simulate_campaign(seed=7)"})
+                              parameters={"source": "churnclv.seeds.generate.simulate_campaign(seed=7)"})
     made = create_campaign(engine, request, sim.members, requested_by="seed", campaign_date=sim.campaign_date.date())
     tx = simulate_campaign_outcomes(made.members, effects=SEED_CAMPAIGN, campaign_date=sim.campaign_date,
                                     window_days=sim.window_days, rng=np.random.default_rng(2025))  # not 7: that stream drew the segments

@@ -10,9 +10,9 @@ import typer
 from churnclv.context import command_settings, console, mlflow_client, step
 from churnclv.options import ModelUri
 from churnclv.quiet import uses_mlflow
-from contract.defaults import MODEL_NAME, MODEL_URI
-from contract.errors import ChurnclvError
-from contract.model_uri import parse_model_uri, version_uri
+from churnclv.contract.defaults import MODEL_NAME, MODEL_URI
+from churnclv.contract.errors import ChurnclvError
+from churnclv.contract.model_uri import parse_model_uri, version_uri
 
 
 def serve(
@@ -35,7 +35,7 @@ def serve(
     SIGTERM or Ctrl-C drains: the requests in flight finish (--grace-seconds), then every process of the
     server is gone and the command exits with 0. Off loopback: HTTPS (--ssl-certfile, --ssl-keyfile) or --behind-proxy.
     """
-    from serving.cli_serve import serve as run_server
+    from churnclv.serving.cli_serve import serve as run_server
 
     check_served_model(model)
     run_server(host=host, port=port, model=model, scores=scores, api_keys_file=api_keys_file, open_=open_,
@@ -85,7 +85,7 @@ def bento(
     The model's bundle is copied into BentoML's model store, then `bentoml build` runs on bentofile.yaml,
     which names it: the Bento serves that model, whatever the registry's champion becomes later.
     """
-    from serving.bento import SOURCE, build, import_model
+    from churnclv.serving.bento import SOURCE, build, import_model
 
     settings = command_settings()
     with step(f"Copying {model} into BentoML's model store"):

@@ -12,8 +12,8 @@ import typer
 from churnclv import cluster
 from churnclv.context import console, step
 from churnclv.options import AMOUNT_COL, BAD_ROWS, CUSTOMER_COL, TIMESTAMP_COL
-from contract.dates import as_of_day, iso
-from contract.settings import Settings
+from churnclv.contract.dates import as_of_day, iso
+from churnclv.contract.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Source:
         of a frame (the command must be wrapped in :func:`churnclv.context.closes_resources`, which closes the
         cluster).
         """
-        from features import load_transactions
+        from churnclv.features import load_transactions
 
         if dask is not None:
             return cluster.read_on_cluster(self, dask)
@@ -70,12 +70,12 @@ def without_erased(tx: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """The transactions without those of customers erased by ``churnclv forget`` (or ``DELETE /customers/{id}``),
     so that scoring and training skip them (and say how many). Nothing to read when the default SQLite
     store does not exist yet; a store that cannot be read is named in one line and stops the command."""
-    from contract.settings import sqlite_path
+    from churnclv.contract.settings import sqlite_path
 
     database = sqlite_path(settings.campaign_store)
     if database is not None and not database.exists():
         return tx
-    from campaigns import erased_ids, open_store
+    from churnclv.campaigns import erased_ids, open_store
 
     erased = erased_ids(open_store(settings.campaign_store))
     if not erased:

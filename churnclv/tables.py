@@ -65,7 +65,7 @@ def real_future_table(rows: pd.DataFrame) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    from training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
+    from churnclv.training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
 
     first = rows.iloc[0]
     start = pd.Timestamp(first["as_of"]) + pd.Timedelta(days=1)
@@ -87,7 +87,7 @@ def real_future_forecasts(rows: pd.DataFrame) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    from training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
+    from churnclv.training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
 
     forecasting = [m for m in MODELS if set(MODEL_METRICS[m]) - set(CHURN_KEYS)]
     table = Table(title="purchase and spend forecasts")

@@ -35,7 +35,7 @@ from churnclv.options import (
     parse_day,
 )
 from churnclv.source import Source
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 db = typer.Typer(help="The campaign store (CHURNCLV_DB_URL; default $CHURNCLV_HOME/churnclv.db).", no_args_is_help=True)
 campaigns_app = typer.Typer(help="Recorded campaigns: their list and their measured effect.", no_args_is_help=True)
@@ -51,7 +51,7 @@ def who() -> str:
 
 def store():
     """The campaign store of this command's settings, opened and migrated (one line when it cannot be)."""
-    from campaigns import open_store
+    from churnclv.campaigns import open_store
 
     return open_store(command_settings().campaign_store)
 
@@ -59,8 +59,8 @@ def store():
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the campaign store's migrations (they also run on first use); says the store and its revision."""
-    from campaigns.migrate import head_revision
-    from campaigns.store import describe
+    from churnclv.campaigns.migrate import head_revision
+    from churnclv.campaigns.store import describe
 
     engine = store()
     console.print(f"The campaign store {describe(engine.url)} is at revision {head_revision()} (the newest).",
@@ -84,11 +84,11 @@ def plan(
     """Record a contact plan as an experiment in the campaign store and write its lists: contacts.csv (who the
     CRM contacts) and controls.csv (who it must NOT contact) in --out-dir. The same request again returns the
     campaign recorded before."""
-    from contract.files import write_atomic
-    from serving import campaigns
-    from serving.schemas import PrioritiseRequest
-    from serving.table import load_score_table
-    from serving.targeting import Targeting
+    from churnclv.contract.files import write_atomic
+    from churnclv.serving import campaigns
+    from churnclv.serving.schemas import PrioritiseRequest
+    from churnclv.serving.table import load_score_table
+    from churnclv.serving.targeting import Targeting
 
     if "/" in name:
         raise ChurnclvError(f"a campaign name cannot hold '/' (it is part of its address, GET /campaigns/NAME): {name!r}")
@@ -129,7 +129,7 @@ def campaigns_list() -> None:
     """Every recorded campaign, newest first, with its status (running, to measure, measured, finished)."""
     from rich.table import Table
 
-    from serving.campaigns import summaries
+    from churnclv.serving.campaigns import summaries
 
     listed = summaries(store())
     if not listed:
@@ -160,7 +160,7 @@ def campaigns_effect(
 ) -> None:
     """Measure a campaign's effect from the transactions after it: retention and spend per member, contacted
     against control, per segment and overall, with 90% intervals; recorded in the store unless --no-record."""
-    from campaigns import campaign_members, get_campaign, measure_effect, record_effect
+    from churnclv.campaigns import campaign_members, get_campaign, measure_effect, record_effect
 
     engine = store()
     info = get_campaign(engine, name)
@@ -186,7 +186,7 @@ def suppress(
 ) -> None:
     """Put customers on the suppression list in the campaign store: they appear in no plan, control group,
     CSV or preview from now on."""
-    from campaigns import suppress as add
+    from churnclv.campaigns import suppress as add
 
     ids = read_ids(file)
     added = add(store(), ids, reason=reason, source=f"cli:{file.name}", who=who())
@@ -211,9 +211,9 @@ def forget(
     $CHURNCLV_HOME/scores/, rewritten atomically) and the campaign members (measured effects stay), the ids go
     on the suppression list; a receipt of what was removed where is printed and written to
     $CHURNCLV_HOME/receipts/."""
-    from campaigns import forget as erase
-    from contract.files import write_atomic
-    from serving.targeting import score_files
+    from churnclv.campaigns import forget as erase
+    from churnclv.contract.files import write_atomic
+    from churnclv.serving.targeting import score_files
 
     settings = command_settings()
     receipt = erase(store(), customer_ids, score_files=score_files(settings.scores_path, settings.root), who=who(),

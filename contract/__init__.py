@@ -6,7 +6,7 @@ Layers, lowest first (``tests/test_layers.py`` keeps them so): ``contract`` < ``
 sits beside ``features``.
 """
 
-from contract.errors import ChurnclvError, first_line
-from contract.files import write_atomic, write_table
+from churnclv.contract.errors import ChurnclvError, first_line
+from churnclv.contract.files import write_atomic, write_table
 
 __all__ = ["ChurnclvError", "first_line", "write_atomic", "write_table"]

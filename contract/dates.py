@@ -17,7 +17,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 
 class AsOfError(ChurnclvError, ValueError):

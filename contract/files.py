@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 #: A temporary file of an earlier write this old was left by a killed process: it is removed.
 ORPHAN_SECONDS = 3600

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 
 REGISTRY_SCHEME = "models"
 

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 from pydantic import Field, FilePath, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
-from contract.defaults import MODEL_URI
-from contract.errors import ChurnclvError
-from contract.model_uri import ModelURIError, parse_model_uri
+from churnclv.contract.defaults import MODEL_URI
+from churnclv.contract.errors import ChurnclvError
+from churnclv.contract.model_uri import ModelURIError, parse_model_uri
 
 #: Request bodies over this many bytes get 413 (CHURNCLV_MAX_BODY_BYTES); its bounds.
 MAX_BODY_BYTES = 8 * 1024 * 1024

@@ -5,12 +5,12 @@ Public API: :func:`load_transactions`, :func:`validate_transactions`, :func:`bui
 transactions on or before that day are read. This package imports only :mod:`contract` of churnclv.
 """
 
-from features._prep import Encoded, encode
-from features.build import build_features
-from features.cohorts import cohort_table, plot_cohort_table
-from features.io import TransactionsError, load_transactions, read_cdnow, validate_transactions
-from features.labels import make_labels
-from features.rfm import rfm_features
+from churnclv.features._prep import Encoded, encode
+from churnclv.features.build import build_features
+from churnclv.features.cohorts import cohort_table, plot_cohort_table
+from churnclv.features.io import TransactionsError, load_transactions, read_cdnow, validate_transactions
+from churnclv.features.labels import make_labels
+from churnclv.features.rfm import rfm_features
 
 __all__ = [
     "Encoded",

@@ -19,8 +19,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from contract.columns import TRANSACTION_REQUIRED
-from contract.dates import AsOf, as_of_day
+from churnclv.contract.columns import TRANSACTION_REQUIRED
+from churnclv.contract.dates import AsOf, as_of_day
 
 EPOCH = date(1970, 1, 1)
 

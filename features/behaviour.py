@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from contract.dates import AsOf
-from features._prep import (
+from churnclv.contract.dates import AsOf
+from churnclv.features._prep import (
     WINDOWS,
     History,
     encode,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from contract.columns import RFM_COLUMNS
-from contract.dates import AsOf
-from features._prep import Encoded, encode, history
-from features.behaviour import BEHAVIOUR_COLUMNS, behaviour_from_history
-from features.cohorts import COHORT_COLUMNS, cohort_from_history
-from features.rfm import rfm_from_history
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.contract.dates import AsOf
+from churnclv.features._prep import Encoded, encode, history
+from churnclv.features.behaviour import BEHAVIOUR_COLUMNS, behaviour_from_history
+from churnclv.features.cohorts import COHORT_COLUMNS, cohort_from_history
+from churnclv.features.rfm import rfm_from_history
 
 FEATURE_COLUMNS = (*RFM_COLUMNS, *BEHAVIOUR_COLUMNS, *COHORT_COLUMNS)
 """Column order of :func:`build_features` (all float64 except ``cohort`` str, ``tenure_months`` int64)."""

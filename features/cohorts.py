@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from contract.dates import AsOf
-from features._prep import History, combine, customers, encode, history, unique_sorted
+from churnclv.contract.dates import AsOf
+from churnclv.features._prep import History, combine, customers, encode, history, unique_sorted
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

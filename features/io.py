@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from contract import ChurnclvError, first_line, write_table
-from contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
+from churnclv.contract import ChurnclvError, first_line, write_table
+from churnclv.contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
 
 #: Transaction dates outside these days are bad input (pandas' nanosecond timestamps end in 1677 and 2262).
 FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")

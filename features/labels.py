@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contract.dates import AsOf
-from features._prep import Customers, Encoded, combine, customers, encode, unique_sorted, weighted_sum
+from churnclv.contract.dates import AsOf
+from churnclv.features._prep import Customers, Encoded, combine, customers, encode, unique_sorted, weighted_sum
 
 
 def check_horizon(horizon_days: Any) -> int:

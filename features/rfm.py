@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from contract.dates import AsOf
-from features._prep import History, encode, history, weighted_sum
+from churnclv.contract.dates import AsOf
+from churnclv.features._prep import History, encode, history, weighted_sum
 
 
 def rfm_from_history(h: History) -> dict[str, np.ndarray]:

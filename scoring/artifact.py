@@ -27,12 +27,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from contract import ChurnclvError
-from contract.files import ORPHAN_SECONDS
-from scoring.boosters import ChurnScorer, PurchaseScorer
-from scoring.bundle import ChurnCLVBundle, Models
-from scoring.clv import CLVParams
-from scoring.segments import Policy
+from churnclv.contract import ChurnclvError
+from churnclv.contract.files import ORPHAN_SECONDS
+from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer
+from churnclv.scoring.bundle import ChurnCLVBundle, Models
+from churnclv.scoring.clv import CLVParams
+from churnclv.scoring.segments import Policy
 
 ARTIFACT = "bundle"  # the key (and folder name) of the bundle directory among an MLflow model's artifacts
 FORMAT = "churnclv-bundle"

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from scipy.special import expit, hyp2f1
 
-from contract.dates import DISCOUNT_YEAR_DAYS
+from churnclv.contract.dates import DISCOUNT_YEAR_DAYS
 
 __all__ = [
     "bgnbd_expected_purchases",

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from contract.columns import SCORE_COLUMNS
-from scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
-from scoring.clv import CLVParams
-from scoring.segments import Policy, recommended_action
-from scoring.snapshot import snapshot
+from churnclv.contract.columns import SCORE_COLUMNS
+from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
+from churnclv.scoring.clv import CLVParams
+from churnclv.scoring.segments import Policy, recommended_action
+from churnclv.scoring.snapshot import snapshot
 
 PURCHASE_METHODS = ("bgnbd", "lightgbm_poisson")
 #: The churn scores a bundle can ship, simplest first: BG/NBD's P(no purchase in the horizon); fewest

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from contract.columns import RFM_COLUMNS
-from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE
-from scoring.btyd import (
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE
+from churnclv.scoring.btyd import (
     bgnbd_expected_purchases_if_alive,
     bgnbd_p_alive,
     bgnbd_p_no_purchase,

@@ -12,9 +12,9 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from features import validate_transactions
-from scoring.artifact import ARTIFACT, load_bundle_dir
-from scoring.bundle import ChurnCLVBundle
+from churnclv.features import validate_transactions
+from churnclv.scoring.artifact import ARTIFACT, load_bundle_dir
+from churnclv.scoring.bundle import ChurnCLVBundle
 
 
 class BundleModel(mlflow.pyfunc.PythonModel):

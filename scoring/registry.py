@@ -24,11 +24,11 @@ from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from contract import ChurnclvError, first_line
-from contract.model_uri import parse_model_uri, version_uri
-from contract.settings import sqlite_path
-from scoring.artifact import ARTIFACT, BundleFormatError, load_bundle_dir
-from scoring.bundle import ChurnCLVBundle
+from churnclv.contract import ChurnclvError, first_line
+from churnclv.contract.model_uri import parse_model_uri, version_uri
+from churnclv.contract.settings import sqlite_path
+from churnclv.scoring.artifact import ARTIFACT, BundleFormatError, load_bundle_dir
+from churnclv.scoring.bundle import ChurnCLVBundle
 
 #: How long a command waits for another one holding the store (creating it, registering, promoting).
 LOCK_SECONDS = 600.0

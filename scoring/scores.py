@@ -18,9 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.dates import iso
-from contract.errors import ChurnclvError
-from contract.files import write_atomic, write_table
+from churnclv.contract.dates import iso
+from churnclv.contract.errors import ChurnclvError
+from churnclv.contract.files import write_atomic, write_table
 
 #: The Parquet schema metadata key of the score table's metadata.
 METADATA_KEY = b"churnclv"

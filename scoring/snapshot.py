@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from contract.columns import PREDICTION_COLUMNS
-from features import build_features
+from churnclv.contract.columns import PREDICTION_COLUMNS
+from churnclv.features import build_features
 
 
 def snapshot(transactions: pd.DataFrame, *, as_of: pd.Timestamp, clv, horizon_days: int) -> pd.DataFrame:

@@ -11,7 +11,7 @@ a rate per day (a weekly ``alpha`` times 7). The seed sample adds behaviour that
 (declining baskets, a channel shift and more returns just before a customer drops out); those
 perturb the amounts only, never the purchase times.
 
-Command line: ``python -m seeds.generate --customers 4000 --seed 7 --out seeds/transactions.csv``.
+Command line: ``python -m churnclv.seeds.generate --customers 4000 --seed 7 --out seeds/transactions.csv``.
 """
 
 from __future__ import annotations
@@ -374,8 +374,8 @@ def make_seed_transactions(n_customers: int = 4000, *, seed: int = 7, perturb: b
 def true_params(n_customers: int, *, seed: int, transactions: pd.DataFrame | None = None) -> dict:
     """The generating parameters of ``make_seed_transactions(n_customers, seed=seed)`` (JSON-ready)."""
     params = {
-        "generator": "seeds.generate.make_seed_transactions",
-        "command": f"python -m seeds.generate --customers {n_customers} --seed {seed} --out seeds/transactions.csv",
+        "generator": "churnclv.seeds.generate.make_seed_transactions",
+        "command": f"python -m churnclv.seeds.generate --customers {n_customers} --seed {seed} --out seeds/transactions.csv",
         "n_customers": n_customers,
         "seed": seed,
         "start": SEED_START.date().isoformat(),
@@ -607,7 +607,7 @@ def write_campaign(simulation: CampaignSimulation, folder: str | Path) -> list[P
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m seeds.generate --customers 4000 --seed 7 --out seeds/transactions.csv``."""
+    """``python -m churnclv.seeds.generate --customers 4000 --seed 7 --out seeds/transactions.csv``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=7)

@@ -11,7 +11,7 @@ Time is measured in days after the shape's first calendar day throughout; an as-
 whole calendar day, and its horizon is the days ``(as_of, as_of + horizon_days]`` (as in
 ``features.make_labels``). Each shape is deterministic in ``seed`` (one numpy Generator).
 
-Command line: ``python -m seeds.zoo --list`` and ``python -m seeds.zoo NAME --out file.csv [--seed N]``.
+Command line: ``python -m churnclv.seeds.zoo --list`` and ``python -m churnclv.seeds.zoo NAME --out file.csv [--seed N]``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contract.defaults import HORIZON_DAYS
-from seeds.generate import (
+from churnclv.contract.defaults import HORIZON_DAYS
+from churnclv.seeds.generate import (
     SEED_BGNBD,
     SEED_SPEND,
     BGNBDParams,
@@ -274,7 +274,7 @@ def _shape(
     rows = pd.concat([orders, returns], ignore_index=True) if len(returns) else orders
     common = {
         "shape": name,
-        "generator": f"seeds.zoo.make_{name}",
+        "generator": f"churnclv.seeds.zoo.make_{name}",
         "seed": seed,
         "n_customers": n_customers,
         "start": start.date().isoformat(),
@@ -859,8 +859,8 @@ SHAPES: dict[str, Callable[..., Shape]] = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m seeds.zoo NAME --out F.csv [--seed N] [--customers N] [--truth T.json]``, or ``--list``."""
-    parser = argparse.ArgumentParser(prog="python -m seeds.zoo", description=__doc__.splitlines()[0])
+    """``python -m churnclv.seeds.zoo NAME --out F.csv [--seed N] [--customers N] [--truth T.json]``, or ``--list``."""
+    parser = argparse.ArgumentParser(prog="python -m churnclv.seeds.zoo", description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", choices=list(SHAPES), metavar="NAME", help="a shape (see --list)")
     parser.add_argument("--out", type=Path, help="CSV file for the whole log (history and future)")
     parser.add_argument("--seed", type=int, default=0)

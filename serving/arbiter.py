@@ -1,6 +1,6 @@
 """The server's arbiter process: ``bentoml serve`` that ends as soon as its workers are gone.
 
-``churnclv serve`` runs ``python -m serving.arbiter <bentoml serve arguments>`` instead of ``python -m
+``churnclv serve`` runs ``python -m churnclv.serving.arbiter <bentoml serve arguments>`` instead of ``python -m
 bentoml serve``. BentoML's command returns once circus has stopped every worker; unwinding the
 interpreter after that (BentoML's imports, its threads) took from one to more than five seconds on a
 loaded machine, during which the process held nothing but still counted as running for a supervisor.

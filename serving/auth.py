@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract import ChurnclvError, first_line
-from contract.settings import MAX_BODY_BYTES, Settings, parse_keys
-from serving.errors import error_body, normalise
+from churnclv.contract import ChurnclvError, first_line
+from churnclv.contract.settings import MAX_BODY_BYTES, Settings, parse_keys
+from churnclv.serving.errors import error_body, normalise
 
 #: An API key has at least this many characters (``churnclv quickstart`` writes 43).
 MIN_KEY_LENGTH = 16

@@ -16,12 +16,12 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import NotFound
 
-from contract import ChurnclvError
-from contract.defaults import MODEL_NAME
-from contract.model_uri import parse_model_uri
-from scoring.artifact import BundleFormatError, load_bundle_dir
-from scoring.registry import downloaded, registry_facts
-from serving.model import ServedModel
+from churnclv.contract import ChurnclvError
+from churnclv.contract.defaults import MODEL_NAME
+from churnclv.contract.model_uri import parse_model_uri
+from churnclv.scoring.artifact import BundleFormatError, load_bundle_dir
+from churnclv.scoring.registry import downloaded, registry_facts
+from churnclv.serving.model import ServedModel
 
 #: The name ``bentofile.yaml`` gives the packaged model; only a service loaded from a Bento knows it.
 ALIAS = "churnclv-packaged"

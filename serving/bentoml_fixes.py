@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from serving.errors import error_body
+from churnclv.serving.errors import error_body
 
 
 async def _call(self: Any, scope: dict, receive: Any, send: Any) -> None:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from campaigns import (
+from churnclv.campaigns import (
     CampaignConflictError,
     CampaignInputError,
     CampaignNotFoundError,
@@ -29,10 +29,10 @@ from campaigns import (
     suppress,
     unsuppress,
 )
-from campaigns.assign import CONTROL, TREATED
-from serving import campaigns
-from serving.auth import caller
-from serving.campaign_schemas import (
+from churnclv.campaigns.assign import CONTROL, TREATED
+from churnclv.serving import campaigns
+from churnclv.serving.auth import caller
+from churnclv.serving.campaign_schemas import (
     CampaignCreate,
     CampaignCreated,
     CampaignDetail,
@@ -42,8 +42,8 @@ from serving.campaign_schemas import (
     SuppressResponse,
     UnsuppressResponse,
 )
-from serving.errors import ApiError, error_response, from_validation, json_response
-from serving.schemas import PrioritiseRequest
+from churnclv.serving.errors import ApiError, error_response, from_validation, json_response
+from churnclv.serving.schemas import PrioritiseRequest
 
 router = APIRouter(include_in_schema=False)
 #: The problems of the campaign package, as HTTP answers.

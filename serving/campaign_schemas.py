@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from serving.schemas import MAX_IDS, PrioritiseRequest, PrioritiseSummary, Request
+from churnclv.serving.schemas import MAX_IDS, PrioritiseRequest, PrioritiseSummary, Request
 
 NAME = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\x00-\x1f]*\S[^/\x00-\x1f]*$",
                             description="the campaign's name (unique; no '/')")]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from campaigns import (
+from churnclv.campaigns import (
     CampaignInfo,
     CampaignRequest,
     Created,
@@ -29,12 +29,12 @@ from campaigns import (
     list_campaigns,
     measurements,
 )
-from campaigns.assign import CONTROL
-from campaigns.effect import retention_interval
-from serving.plans import plan_of
-from serving.schemas import PrioritiseRequest
-from serving.table import ScoreTable, records
-from serving.targeting import View
+from churnclv.campaigns.assign import CONTROL
+from churnclv.campaigns.effect import retention_interval
+from churnclv.serving.plans import plan_of
+from churnclv.serving.schemas import PrioritiseRequest
+from churnclv.serving.table import ScoreTable, records
+from churnclv.serving.targeting import View
 
 #: Columns of the contact and control lists (CSV and JSON).
 LIST_COLUMNS = ("rank", "customer_id", "segment", "churn_probability", "clv", "value_at_risk")

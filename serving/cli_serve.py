@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract import ChurnclvError
-from contract.defaults import MODEL_URI
-from contract.settings import Settings
-from serving.auth import Access, is_loopback
-from serving.connections import raise_file_limit
-from serving.lifecycle import WATCH_PARENT, supervise
+from churnclv.contract import ChurnclvError
+from churnclv.contract.defaults import MODEL_URI
+from churnclv.contract.settings import Settings
+from churnclv.serving.auth import Access, is_loopback
+from churnclv.serving.connections import raise_file_limit
+from churnclv.serving.lifecycle import WATCH_PARENT, supervise
 
-SERVICE = "serving.service:ChurnCLV"
+SERVICE = "churnclv.serving.service:ChurnCLV"
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def server_command(launch: Launch) -> list[str]:
     """``bentoml serve`` of the service with the launch's TLS files and grace period, run by
     :mod:`serving.arbiter` (which ends the process as soon as the workers are gone)."""
     settings = launch.settings
-    command = [sys.executable, "-m", "serving.arbiter", "serve", SERVICE, "--host", settings.host,
+    command = [sys.executable, "-m", "churnclv.serving.arbiter", "serve", SERVICE, "--host", settings.host,
                "--port", launch.env["BENTOML_PORT"], "--working-dir", str(Path(__file__).resolve().parents[1]),
                "--timeout-graceful-shutdown", str(settings.grace_seconds)]
     if launch.tls:

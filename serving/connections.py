@@ -34,7 +34,7 @@ import resource
 import time
 from typing import Any
 
-from serving.errors import error_body
+from churnclv.serving.errors import error_body
 
 #: Seconds a client has to send a complete request head (from connecting, or after a response).
 HEAD_SECONDS = 10.0
@@ -42,7 +42,7 @@ HEAD_SECONDS = 10.0
 MAX_CONNECTIONS = 4096
 #: Open files kept for everything else a worker opens (model files, the score table, SQLite, logs).
 FILES_RESERVED = 256
-PROTOCOL = "serving.connections:GuardedProtocol"
+PROTOCOL = "churnclv.serving.connections:GuardedProtocol"
 #: On a drain: seconds at most spent accepting connections already queued in the listening socket.
 QUEUE_SECONDS = 0.3
 #: On a drain: seconds a connection that has sent no complete request yet gets to send its first one.

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from contract.errors import first_line
+from churnclv.contract.errors import first_line
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",

@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from contract import ChurnclvError, first_line
-from contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
-from contract.dates import on_or_before
-from features import TransactionsError, validate_transactions
-from scoring.registry import load_bundle, resolve
-from serving.errors import ApiError
+from churnclv.contract import ChurnclvError, first_line
+from churnclv.contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
+from churnclv.contract.dates import on_or_before
+from churnclv.features import TransactionsError, validate_transactions
+from churnclv.scoring.registry import load_bundle, resolve
+from churnclv.serving.errors import ApiError
 
 
 @dataclass(frozen=True)

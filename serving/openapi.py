@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from serving import campaign_schemas, schemas
-from serving.auth import BODY_SECONDS, MIN_KEY_LENGTH
-from serving.connections import HEAD_SECONDS
+from churnclv.serving import campaign_schemas, schemas
+from churnclv.serving.auth import BODY_SECONDS, MIN_KEY_LENGTH
+from churnclv.serving.connections import HEAD_SECONDS
 
 REF = "#/components/schemas/{model}"
 #: Why each error status is answered; every one has the body :class:`serving.schemas.ErrorBody`.

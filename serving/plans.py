@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving import ranking
-from serving.schemas import (
+from churnclv.serving import ranking
+from churnclv.serving.schemas import (
     CurvePoint,
     PrioritiseRequest,
     PrioritiseResponse,
@@ -19,8 +19,8 @@ from serving.schemas import (
     ProfitCurveRequest,
     ProfitCurveResponse,
 )
-from serving.table import ScoreTable, check_segments, prioritised
-from serving.targeting import View, prior_rates, rates_records, uplift_note
+from churnclv.serving.table import ScoreTable, check_segments, prioritised
+from churnclv.serving.targeting import View, prior_rates, rates_records, uplift_note
 
 
 def plan_of(table: ScoreTable, request: PrioritiseRequest,

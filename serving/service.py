@@ -18,17 +18,17 @@ import bentoml
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from contract.dates import iso
-from contract.settings import Settings
-from serving import campaign_routes, connections, lifecycle, openapi, plans, summary
-from serving.auth import Access, Guard
-from serving.bento import packaged_model
-from serving.bentoml_fixes import cancel_timeout_timers
-from serving.errors import answers, quiet_validation_tracebacks
-from serving.model import score_history
-from serving.page.campaign_parts import router as campaign_parts
-from serving.page.routes import router as page
-from serving.schemas import (
+from churnclv.contract.dates import iso
+from churnclv.contract.settings import Settings
+from churnclv.serving import campaign_routes, connections, lifecycle, openapi, plans, summary
+from churnclv.serving.auth import Access, Guard
+from churnclv.serving.bento import packaged_model
+from churnclv.serving.bentoml_fixes import cancel_timeout_timers
+from churnclv.serving.errors import answers, quiet_validation_tracebacks
+from churnclv.serving.model import score_history
+from churnclv.serving.page.campaign_parts import router as campaign_parts
+from churnclv.serving.page.routes import router as page
+from churnclv.serving.schemas import (
     CustomersRequest,
     CustomersResponse,
     ModelInfo,
@@ -44,9 +44,9 @@ from serving.schemas import (
     ScoreTransactionsResponse,
     SegmentsResponse,
 )
-from serving.state import ServeConfig, ServingState, model_info
-from serving.table import NO_DRIVERS, lookup, records
-from serving.targeting import Targeting, score_files
+from churnclv.serving.state import ServeConfig, ServingState, model_info
+from churnclv.serving.table import NO_DRIVERS, lookup, records
+from churnclv.serving.targeting import Targeting, score_files
 
 routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET /model, /segments, /docs.json
 routes.include_router(page)  # the marketers' page at /app (serving.page)

@@ -18,12 +18,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from contract import ChurnclvError, first_line
-from contract.settings import REFRESH_SECONDS, Settings
-from scoring.registry import connect
-from serving.errors import ApiError
-from serving.model import ServedModel, load_model, resolve_version
-from serving.table import SCORE_HINT, ScoreTable, day_text, file_fingerprint, load_score_table
+from churnclv.contract import ChurnclvError, first_line
+from churnclv.contract.settings import REFRESH_SECONDS, Settings
+from churnclv.scoring.registry import connect
+from churnclv.serving.errors import ApiError
+from churnclv.serving.model import ServedModel, load_model, resolve_version
+from churnclv.serving.table import SCORE_HINT, ScoreTable, day_text, file_fingerprint, load_score_table
 
 log = logging.getLogger("churnclv.serving")
 

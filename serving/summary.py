@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.errors import ApiError
-from serving.schemas import CustomersRequest, CustomersResponse, SegmentsResponse, SegmentSummary
-from serving.table import ScoreTable, records
+from churnclv.serving.errors import ApiError
+from churnclv.serving.schemas import CustomersRequest, CustomersResponse, SegmentsResponse, SegmentSummary
+from churnclv.serving.table import ScoreTable, records
 
 #: The summaries of the table served last (a table never changes; a reload brings a new one).
 _computed: dict[int, tuple[ScoreTable, list[SegmentSummary]]] = {}

@@ -18,11 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.columns import SCORE_COLUMNS, SCORE_NUMBERS, SCORE_TEXTS
-from contract.dates import AsOfError, iso
-from scoring.scores import metadata_of
-from serving.errors import ApiError
-from serving.ranking import Plan, Ranking, build_ranking
+from churnclv.contract.columns import SCORE_COLUMNS, SCORE_NUMBERS, SCORE_TEXTS
+from churnclv.contract.dates import AsOfError, iso
+from churnclv.scoring.scores import metadata_of
+from churnclv.serving.errors import ApiError
+from churnclv.serving.ranking import Plan, Ranking, build_ranking
 
 SCORE_HINT = "write one first: churnclv score --transactions <file> [--explain]"
 NO_DRIVERS = ("the score table has no drivers: it was written without --explain "

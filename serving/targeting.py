@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from campaigns import CampaignStoreError, learn_save_rates, measurements, open_store
-from campaigns.models import Measurement, Suppression
-from campaigns.rates import PRIOR
-from campaigns.store import describe
-from contract import first_line
-from serving.errors import ApiError
-from serving.ranking import Ranking, build_ranking
-from serving.table import ScoreTable
+from churnclv.campaigns import CampaignStoreError, learn_save_rates, measurements, open_store
+from churnclv.campaigns.models import Measurement, Suppression
+from churnclv.campaigns.rates import PRIOR
+from churnclv.campaigns.store import describe
+from churnclv.contract import first_line
+from churnclv.serving.errors import ApiError
+from churnclv.serving.ranking import Ranking, build_ranking
+from churnclv.serving.table import ScoreTable
 
 #: Seconds before a store that failed to open is tried again.
 RETRY_SECONDS = 5.0

@@ -65,7 +65,7 @@ def _isolated_state(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def seed_transactions() -> pd.DataFrame:
-    from features import load_transactions
+    from churnclv.features import load_transactions
 
     return load_transactions(SEED_CSV)
 
@@ -83,8 +83,8 @@ class Trained:
 
 
 def fast_config():
-    from training.churn import BoostSettings, CutoffPlan
-    from training.pipeline import TrainConfig
+    from churnclv.training.churn import BoostSettings, CutoffPlan
+    from churnclv.training.pipeline import TrainConfig
 
     return TrainConfig(horizon_days=90, plan=CutoffPlan(n_cutoffs=4, step_days=28),
                        boost=BoostSettings(n_estimators=150, learning_rate=0.1, num_leaves=7, early_stopping_rounds=20))
@@ -92,10 +92,10 @@ def fast_config():
 
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory, seed_transactions) -> Trained:
-    from scoring.bundle import score_table
-    from scoring.registry import connect, load_bundle
-    from scoring.scores import score_metadata, write_scores
-    from training.jobs import run_training
+    from churnclv.scoring.bundle import score_table
+    from churnclv.scoring.registry import connect, load_bundle
+    from churnclv.scoring.scores import score_metadata, write_scores
+    from churnclv.training.jobs import run_training
 
     home = tmp_path_factory.mktemp("trained")
     uri = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"

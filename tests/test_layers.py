@@ -19,17 +19,33 @@ RANK = {"contract": 0, "features": 1, "seeds": 1, "scoring": 2, "campaigns": 3, 
 LAZY_ALLOWED = {str(path.relative_to(ROOT)) for path in (ROOT / "churnclv").rglob("*.py")}
 
 
-def _imports(path: Path) -> list[tuple[str, bool]]:
-    """(top-level package imported, at module level?) for every import statement of one module."""
+def _layer(module: str) -> str | None:
+    """The layer a dotted module name belongs to: ``churnclv.<layer>…``, the CLI for ``churnclv.<other>``,
+    None for the bare ``churnclv`` (the namespace) and anything not ours."""
+    parts = module.split(".")
+    if parts[0] != "churnclv" or len(parts) == 1:
+        return None
+    return parts[1] if parts[1] in RANK else "churnclv"
+
+
+def _statements(path: Path) -> list[tuple[list[str], bool]]:
+    """(dotted modules imported, at module level?) for every import statement of one module."""
     tree = ast.parse(path.read_text(), filename=str(path))
     top = {id(node) for node in tree.body}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(alias.name.split(".")[0], id(node) in top) for alias in node.names]
+            found.append(([alias.name for alias in node.names], id(node) in top))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append((node.module.split(".")[0], id(node) in top))
-    return [(name, at_top) for name, at_top in found if name in RANK]
+            names = [f"{node.module}.{alias.name}" for alias in node.names] if node.module == "churnclv" \
+                else [node.module]
+            found.append((names, id(node) in top))
+    return found
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(layer imported, at module level?) for every import of our own packages in one module."""
+    return [(layer, at_top) for names, at_top in _statements(path) for layer in map(_layer, names) if layer]
 
 
 def _modules(package: str) -> list[Path]:
@@ -59,3 +75,11 @@ def test_our_imports_are_at_the_top_of_modules(package):
 def test_the_layer_map_covers_every_package():
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "benchmarks"}
     assert packages == set(RANK)
+
+
+def test_every_import_of_our_code_goes_through_the_churnclv_namespace():
+    """A bare ``import features`` works in the repository (its root is on the path) but not installed."""
+    bare = [f"{path.relative_to(ROOT)} imports {name}"
+            for package in [*RANK, "tests", "benchmarks"] for path in _modules(package)
+            for names, _ in _statements(path) for name in names if name.split(".")[0] in set(RANK) - {"churnclv"}]
+    assert not bare, "\n".join(bare)

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from contract.dates import SEASON_YEAR_DAYS, iso
-from scoring.bundle import CHURN_METHODS, MIN_EXPECTED
-from training.backtest import roc_auc
+from churnclv.contract.dates import SEASON_YEAR_DAYS, iso
+from churnclv.scoring.bundle import CHURN_METHODS, MIN_EXPECTED
+from churnclv.training.backtest import roc_auc
 
 #: The simple rankings: BG/NBD's own, no model fitted on past snapshots.
 SIMPLE = ("bgnbd", "bgnbd_expected")

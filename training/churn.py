@@ -16,11 +16,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from contract import ChurnclvError
-from contract.columns import RFM_COLUMNS
-from contract.dates import SEASON_YEAR_DAYS
-from contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
-from scoring.boosters import ChurnScorer, PurchaseScorer
+from churnclv.contract import ChurnclvError
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.contract.dates import SEASON_YEAR_DAYS
+from churnclv.contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
+from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer
 
 NON_FEATURES = ("cohort",)
 #: The column of a stacked training set that says how many customers each sampled row stands for.

@@ -33,11 +33,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, LocalCluster, progress
 
-from contract import ChurnclvError
-from contract.dates import AsOf
-from features import TransactionsError, build_features, validate_transactions
-from scoring.bundle import ChurnCLVBundle, score_table
-from scoring.scores import METADATA_KEY
+from churnclv.contract import ChurnclvError
+from churnclv.contract.dates import AsOf
+from churnclv.features import TransactionsError, build_features, validate_transactions
+from churnclv.scoring.bundle import ChurnCLVBundle, score_table
+from churnclv.scoring.scores import METADATA_KEY
 
 #: ``--dask local``: a cluster of this many single-threaded worker processes on this machine.
 LOCAL_WORKERS = 2

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.clv import CLVParams, _rfm_arrays, validate_rfm
-from training.mle import (
+from churnclv.scoring.clv import CLVParams, _rfm_arrays, validate_rfm
+from churnclv.training.mle import (
     compress_bgnbd,
     compress_gamma_gamma,
     fit_bgnbd,

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from contract import ChurnclvError
-from contract.dates import SEASON_YEAR_DAYS, iso, on_or_before
-from features import rfm_features
-from training.mle import MIN_CUSTOMERS, MIN_REPEAT_CUSTOMERS
+from churnclv.contract import ChurnclvError
+from churnclv.contract.dates import SEASON_YEAR_DAYS, iso, on_or_before
+from churnclv.features import rfm_features
+from churnclv.training.mle import MIN_CUSTOMERS, MIN_REPEAT_CUSTOMERS
 
 #: Days of history the backtest origin (as_of - horizon) needs before it.
 MIN_BACKTEST_HISTORY_DAYS = 28

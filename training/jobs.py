@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contract import write_atomic
-from contract.dates import as_of_day
-from training import plots
-from training.pipeline import Log, Progress, TrainConfig, TrainResult, as_log, train, window_metrics
-from training.registry import Logged, gate, log_training
+from churnclv.contract import write_atomic
+from churnclv.contract.dates import as_of_day
+from churnclv.training import plots
+from churnclv.training.pipeline import Log, Progress, TrainConfig, TrainResult, as_log, train, window_metrics
+from churnclv.training.registry import Logged, gate, log_training
 
 
 @dataclass

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy.optimize import OptimizeResult, minimize
 from scipy.special import digamma, gammaln
 
-from contract import ChurnclvError
+from churnclv.contract import ChurnclvError
 
 __all__ = [
     "CLVFitError",

@@ -27,18 +27,18 @@ import dask.dataframe as dd
 import pandas as pd
 from distributed import Client
 
-from contract.dates import iso, until
-from features import build_features, encode, make_labels
-from scoring.bundle import ChurnCLVBundle
-from scoring.snapshot import with_clv
-from training.choice import daily_purchases
-from training.churn import sample_customers
-from training.cluster import compute, scores_by_partition, to_pandas
-from training.clv import CLVCounts, CLVModel
-from training.eligibility import Eligibility, assess, backtest_history_days, customer_counts, purchases_until
-from training.mle import CLVFitError
-from training.pipeline import Progress, TrainConfig, fingerprint_of, fingerprint_part
-from training.season import Season, same_season_cutoffs, season_of, window_totals
+from churnclv.contract.dates import iso, until
+from churnclv.features import build_features, encode, make_labels
+from churnclv.scoring.bundle import ChurnCLVBundle
+from churnclv.scoring.snapshot import with_clv
+from churnclv.training.choice import daily_purchases
+from churnclv.training.churn import sample_customers
+from churnclv.training.cluster import compute, scores_by_partition, to_pandas
+from churnclv.training.clv import CLVCounts, CLVModel
+from churnclv.training.eligibility import Eligibility, assess, backtest_history_days, customer_counts, purchases_until
+from churnclv.training.mle import CLVFitError
+from churnclv.training.pipeline import Progress, TrainConfig, fingerprint_of, fingerprint_part
+from churnclv.training.season import Season, same_season_cutoffs, season_of, window_totals
 
 #: Seeds of the partitions' samples at one cutoff are ``seed + cutoff ordinal + PARTITION_SEED_STEP * k``.
 PARTITION_SEED_STEP = 100_003

@@ -16,11 +16,11 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
-from contract.dates import as_of_day, iso, until
-from contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
-from features import Encoded, build_features, encode, make_labels
-from scoring.bundle import (
+from churnclv.contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
+from churnclv.contract.dates import as_of_day, iso, until
+from churnclv.contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
+from churnclv.features import Encoded, build_features, encode, make_labels
+from churnclv.scoring.bundle import (
     CHURN_METHODS,
     PURCHASE_METHODS,
     RANKED_BY,
@@ -29,10 +29,10 @@ from scoring.bundle import (
     Predicted,
     expected_purchases,
 )
-from scoring.segments import Policy
-from scoring.snapshot import with_clv
-from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
-from training.choice import (
+from churnclv.scoring.segments import Policy
+from churnclv.scoring.snapshot import with_clv
+from churnclv.training.backtest import churn_metrics, forecast_metrics, purchase_metrics
+from churnclv.training.choice import (
     CONCENTRATED_SHARE,
     MIN_ORIGIN_HISTORY_DAYS,
     MIN_OUTCOME,
@@ -46,7 +46,7 @@ from training.choice import (
     plan_judging,
     rank_calibration,
 )
-from training.churn import (
+from churnclv.training.churn import (
     BoostSettings,
     CutoffPlan,
     TrainingError,
@@ -56,10 +56,10 @@ from training.churn import (
     fit_rfm_logistic,
     sample_customers,
 )
-from training.clv import CLVModel
-from training.eligibility import Eligibility, Gate, check
-from training.mle import CLVFitError
-from training.season import Season, season_ahead
+from churnclv.training.clv import CLVModel
+from churnclv.training.eligibility import Eligibility, Gate, check
+from churnclv.training.mle import CLVFitError
+from churnclv.training.season import Season, season_ahead
 
 log = logging.getLogger("churnclv.training")
 Progress = Callable[[str], None]

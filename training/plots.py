@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from training.backtest import decile_lift, gain_curve, reliability
+from churnclv.training.backtest import decile_lift, gain_curve, reliability
 
 __all__ = [
     "calibration_curve",

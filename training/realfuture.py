@@ -25,15 +25,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from contract import ChurnclvError, first_line
-from contract.columns import RFM_COLUMNS
-from contract.dates import as_of_day, iso, until
-from contract.defaults import HORIZON_DAYS
-from features import build_features, make_labels
-from scoring.btyd import bgnbd_p_no_purchase
-from training.backtest import churn_metrics, forecast_metrics, purchase_metrics
-from training.churn import fit_rfm_logistic
-from training.pipeline import TrainConfig, planned_steps, train
+from churnclv.contract import ChurnclvError, first_line
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.contract.dates import as_of_day, iso, until
+from churnclv.contract.defaults import HORIZON_DAYS
+from churnclv.features import build_features, make_labels
+from churnclv.scoring.btyd import bgnbd_p_no_purchase
+from churnclv.training.backtest import churn_metrics, forecast_metrics, purchase_metrics
+from churnclv.training.churn import fit_rfm_logistic
+from churnclv.training.pipeline import TrainConfig, planned_steps, train
 
 Progress = Callable[[str], None]
 

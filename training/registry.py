@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -18,17 +19,16 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
-import contract
-import features
-import scoring
-from contract import ChurnclvError, first_line
-from contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
-from contract.dates import as_of_day
-from contract.defaults import CHAMPION, MODEL_NAME
-from contract.model_uri import version_uri
-from scoring.artifact import ARTIFACT, save_bundle
-from scoring.pyfunc import BundleModel
-from scoring.registry import NO_SUCH_MODEL, load_bundle, store_lock, using_store
+import churnclv
+from churnclv import contract, features, scoring
+from churnclv.contract import ChurnclvError, first_line
+from churnclv.contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
+from churnclv.contract.dates import as_of_day
+from churnclv.contract.defaults import CHAMPION, MODEL_NAME
+from churnclv.contract.model_uri import version_uri
+from churnclv.scoring.artifact import ARTIFACT, save_bundle
+from churnclv.scoring.pyfunc import BundleModel
+from churnclv.scoring.registry import NO_SUCH_MODEL, load_bundle, store_lock, using_store
 
 #: The layers the registered model runs (shipped as its code/ folder; not training, serving or the CLI).
 CODE_PACKAGES = (contract, features, scoring)
@@ -49,9 +49,16 @@ PID_TAG, HOST_TAG, STARTED_TAG = "churnclv.pid", "churnclv.host", "churnclv.proc
 INPUT_SCHEMA = Schema([ColSpec(AnyType(), name, required=name in TRANSACTION_REQUIRED) for name in TRANSACTION_COLUMNS])
 
 
-def code_paths() -> list[str]:
-    """The package directories the registered model ships as code."""
-    return [str(Path(package.__file__).parent) for package in CODE_PACKAGES]
+def code_paths(folder: Path) -> list[str]:
+    """The code the registered model ships, laid out in ``folder`` as ``churnclv/`` with only the layers it
+    runs (its ``code/churnclv/{contract,features,scoring}``, the package's ``__init__``)."""
+    package = folder / "churnclv"
+    package.mkdir(parents=True)
+    shutil.copy2(churnclv.__file__, package / "__init__.py")
+    for layer in CODE_PACKAGES:
+        shutil.copytree(Path(layer.__file__).parent, package / layer.__name__.rsplit(".", 1)[1],
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return [str(package)]
 
 
 def pip_requirements() -> list[str]:
@@ -191,7 +198,7 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
                 name="model",
                 python_model=BundleModel(),
                 artifacts={ARTIFACT: str(save_bundle(bundle, Path(tmp) / ARTIFACT))},
-                code_paths=code_paths(),
+                code_paths=code_paths(Path(tmp) / "code"),
                 pip_requirements=pip_requirements(),
                 signature=signature(input_example, output, meta["as_of"]),
                 input_example=(input_example, {"as_of": meta["as_of"]}),

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from contract.dates import SEASON_YEAR_DAYS, iso
-from features import Encoded, build_features, encode, make_labels
-from training.mle import CLVFitError
+from churnclv.contract.dates import SEASON_YEAR_DAYS, iso
+from churnclv.features import Encoded, build_features, encode, make_labels
+from churnclv.training.mle import CLVFitError
 
 MAX_YEARS = 2  # the latest year and the one before it (for the trend)
 #: The factor is kept within these bounds. A window a year earlier measures the season when either side of

@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-import features
-from campaigns.effect import member_outcomes, retention_interval
-from contract.dates import AsOf
-from scoring.registry import store_lock, using_store
-from scoring.uplift import (
+from churnclv import features
+from churnclv.campaigns.effect import member_outcomes, retention_interval
+from churnclv.contract.dates import AsOf
+from churnclv.scoring.registry import store_lock, using_store
+from churnclv.scoring.uplift import (
     UPLIFT_MIN_OUTCOMES,
     UPLIFT_MIN_PER_GROUP,
     UPLIFT_MODEL_NAME,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from campaigns.models import Base
+from churnclv.campaigns.models import Base
 
 VERSION_TABLE = "campaigns_alembic_version"
 

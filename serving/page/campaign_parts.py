@@ -16,13 +16,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
-from serving import campaigns
-from serving.auth import caller
-from serving.campaign_routes import STATUS
-from serving.errors import ApiError, error_response
-from serving.page import forms
-from serving.page.effect_chart import effect_chart
-from serving.page.routes import render
+from churnclv.serving import campaigns
+from churnclv.serving.auth import caller
+from churnclv.serving.campaign_routes import STATUS
+from churnclv.serving.errors import ApiError, error_response
+from churnclv.serving.page import forms
+from churnclv.serving.page.effect_chart import effect_chart
+from churnclv.serving.page.routes import render
 
 router = APIRouter(include_in_schema=False)
 

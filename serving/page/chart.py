@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from serving.page.words import money
-from serving.schemas import ProfitCurveResponse
+from churnclv.serving.page.words import money
+from churnclv.serving.schemas import ProfitCurveResponse
 
 WIDTH, HEIGHT = 720, 280
 LEFT, RIGHT, TOP, BOTTOM = 78, 16, 14, 38

@@ -10,8 +10,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from serving.errors import ApiError, from_validation
-from serving.schemas import MAX_CONTACT_COST, MAX_PRIORITISE, CustomersRequest, PrioritiseRequest
+from churnclv.serving.errors import ApiError, from_validation
+from churnclv.serving.schemas import MAX_CONTACT_COST, MAX_PRIORITISE, CustomersRequest, PrioritiseRequest
 
 #: Rows on one page of a list.
 PAGE_ROWS = 25

@@ -24,15 +24,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from campaigns import CampaignStoreError, log_action
-from serving import plans, summary
-from serving.auth import caller
-from serving.errors import ApiError, error_response
-from serving.page import chart, forms, words
-from serving.schemas import Prioritised, ProfitCurveRequest
-from serving.state import Served, model_info
-from serving.table import ScoreTable, lookup, records
-from serving.targeting import View
+from churnclv.campaigns import CampaignStoreError, log_action
+from churnclv.serving import plans, summary
+from churnclv.serving.auth import caller
+from churnclv.serving.errors import ApiError, error_response
+from churnclv.serving.page import chart, forms, words
+from churnclv.serving.schemas import Prioritised, ProfitCurveRequest
+from churnclv.serving.state import Served, model_info
+from churnclv.serving.table import ScoreTable, lookup, records
+from churnclv.serving.targeting import View
 
 HERE = Path(__file__).parent
 STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from campaigns.migrate import open_store
+from churnclv.campaigns.migrate import open_store
 from tests.pg_cluster import binaries
 
 POSTGRES = os.environ.get("CHURNCLV_TEST_POSTGRES_URL")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from campaigns.assign import GLOBAL_HOLDOUT_SALT, assign_groups, customer_hash, in_global_holdout
-from campaigns.errors import CampaignInputError
+from churnclv.campaigns.assign import GLOBAL_HOLDOUT_SALT, assign_groups, customer_hash, in_global_holdout
+from churnclv.campaigns.errors import CampaignInputError
 from tests.campaigns.conftest import make_selected
 
 

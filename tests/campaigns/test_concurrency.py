@@ -13,13 +13,13 @@ import multiprocessing
 import pandas as pd
 import sqlalchemy as sa
 
-from campaigns.audit import audit_trail, log_action
-from campaigns.create import CampaignRequest, create_campaign
-from campaigns.effect import measure_effect
-from campaigns.migrate import open_store
-from campaigns.read import list_campaigns, measurements
-from campaigns.record import record_effect
-from campaigns.suppress import suppress, suppressed_ids
+from churnclv.campaigns.audit import audit_trail, log_action
+from churnclv.campaigns.create import CampaignRequest, create_campaign
+from churnclv.campaigns.effect import measure_effect
+from churnclv.campaigns.migrate import open_store
+from churnclv.campaigns.read import list_campaigns, measurements
+from churnclv.campaigns.record import record_effect
+from churnclv.campaigns.suppress import suppress, suppressed_ids
 from tests.campaigns.conftest import make_selected
 
 ROUNDS, MEMBERS, AUDITS = 6, 300, 25

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from campaigns.effect import OVERALL, measure_effect, member_outcomes, retention_interval
-from campaigns.errors import CampaignInputError
+from churnclv.campaigns.effect import OVERALL, measure_effect, member_outcomes, retention_interval
+from churnclv.campaigns.errors import CampaignInputError
 
 DAY = dt.date(2025, 1, 1)
 MEMBERS = pd.DataFrame({

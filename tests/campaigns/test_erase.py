@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from campaigns import (
+from churnclv.campaigns import (
     ERASED,
     CampaignRequest,
     audit_trail,

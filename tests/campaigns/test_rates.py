@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from campaigns.rates import PRIOR, learn_save_rates
+from churnclv.campaigns.rates import PRIOR, learn_save_rates
 
 
 def _row(campaign, segment, n_t, x_t, n_c, x_c, finished=True):

@@ -7,13 +7,13 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from campaigns.create import CampaignRequest, create_campaign
-from campaigns.effect import measure_effect
-from campaigns.errors import CampaignNotFoundError
-from campaigns.rates import learn_save_rates
-from campaigns.read import measurements
-from campaigns.record import record_effect
-from seeds.generate import simulate_campaign
+from churnclv.campaigns.create import CampaignRequest, create_campaign
+from churnclv.campaigns.effect import measure_effect
+from churnclv.campaigns.errors import CampaignNotFoundError
+from churnclv.campaigns.rates import learn_save_rates
+from churnclv.campaigns.read import measurements
+from churnclv.campaigns.record import record_effect
+from churnclv.seeds.generate import simulate_campaign
 
 
 def test_a_seeded_campaign_is_recorded_measured_and_learned_from(engine):

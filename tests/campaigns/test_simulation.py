@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from campaigns.effect import OVERALL, measure_effect
-from campaigns.rates import learn_save_rates
-from seeds.generate import MEAN_ORDER_VALUE, SEED_CAMPAIGN, simulate_campaign
+from churnclv.campaigns.effect import OVERALL, measure_effect
+from churnclv.campaigns.rates import learn_save_rates
+from churnclv.seeds.generate import MEAN_ORDER_VALUE, SEED_CAMPAIGN, simulate_campaign
 
 SEEDS = range(25)
 #: A retained member buys 1 + Poisson(0.6) times in the window: their mean spend there.

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from campaigns.errors import (
+from churnclv.campaigns.errors import (
     CampaignStoreError,
     StoreLockedError,
     StoreMissingError,
@@ -17,11 +17,11 @@ from campaigns.errors import (
     StoreUnreachableError,
     StoreUrlError,
 )
-from campaigns.migrate import VERSION_TABLE, current_revision, head_revision, open_store
-from campaigns.models import Base
-from campaigns.store import default_url, describe, make_engine
-from campaigns.suppress import suppress, suppressed_ids
-from contract.errors import ChurnclvError
+from churnclv.campaigns.migrate import VERSION_TABLE, current_revision, head_revision, open_store
+from churnclv.campaigns.models import Base
+from churnclv.campaigns.store import default_url, describe, make_engine
+from churnclv.campaigns.suppress import suppress, suppressed_ids
+from churnclv.contract.errors import ChurnclvError
 
 
 def test_a_fresh_file_is_migrated_to_the_head_on_first_use(tmp_path):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from churnclv.cli import app
 from churnclv.options import parse_day
-from scoring.scores import read_score_metadata
+from churnclv.scoring.scores import read_score_metadata
 from tests.conftest import SEED_CSV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,8 +199,8 @@ def test_score_writes_its_metadata_into_the_parquet_file(trained_home, tmp_path,
 def test_train_keeps_artifacts_with_the_store_fails_abandoned_runs_and_keeps_mlflow_quiet(short_log, tmp_path):
     """MLFLOW_TRACKING_URI=sqlite:///... : artifacts beside the database, nothing in the current directory;
     a run left RUNNING by a killed training is marked FAILED (one line); no MLflow chatter."""
-    from scoring.registry import connect
-    from training.registry import EXPERIMENT_PREFIX, HOST_TAG, PID_TAG, process_tags
+    from churnclv.scoring.registry import connect
+    from churnclv.training.registry import EXPERIMENT_PREFIX, HOST_TAG, PID_TAG, process_tags
 
     store, cwd = tmp_path / "store", tmp_path / "cwd"
     cwd.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scoring.scores import read_score_metadata
+from churnclv.scoring.scores import read_score_metadata
 from tests.churnclv.test_cli import _cli, _one_line_error
 from tests.conftest import SEED_CSV
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: A real ``features`` run whose feature build fails the way a defect would (not a ChurnclvError).
 FAILING_RUN = """
 import sys
-import features
+from churnclv import features
 
 def build_features(*args, **kwargs):
     raise ValueError("a defect's first line\\nits second line")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from churnclv.cli import app
 from churnclv.options import INPUT_OPTIONS
-from contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
+from churnclv.contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 300
@@ -73,6 +73,6 @@ def test_help_imports_no_heavy_library():
 
 
 def test_the_stacked_cutoff_defaults_are_training_s():
-    from training.churn import CutoffPlan
+    from churnclv.training.churn import CutoffPlan
 
     assert (CutoffPlan().n_cutoffs, CutoffPlan().step_days) == (STACKED_CUTOFFS, CUTOFF_STEP_DAYS)

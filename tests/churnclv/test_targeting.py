@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churnclv.cli import app
-from contract.errors import ChurnclvError
+from churnclv.contract.errors import ChurnclvError
 from tests.conftest import SEED_CSV
 
 runner = CliRunner()
@@ -84,9 +84,9 @@ def test_a_plan_refuses_limit_and_budget_together(home):
 
 
 def test_quickstart_records_the_seed_s_finished_campaign_once_and_rates_are_learned_from_it(home):
-    from campaigns import learn_save_rates, list_campaigns, measurements, open_store
+    from churnclv.campaigns import learn_save_rates, list_campaigns, measurements, open_store
     from churnclv.quickstart import SEED_CAMPAIGN_NAME, seed_campaign
-    from contract.settings import Settings
+    from churnclv.contract.settings import Settings
 
     settings = Settings.load()
     seed_campaign(settings)
@@ -113,8 +113,8 @@ def test_a_forgotten_customer_s_transactions_are_left_out_of_later_commands(home
 
 
 def test_a_score_table_that_cannot_be_rewritten_stops_the_erasure_before_the_store(home):
-    from campaigns import open_store, suppressed_ids
-    from contract.settings import Settings
+    from churnclv.campaigns import open_store, suppressed_ids
+    from churnclv.contract.settings import Settings
 
     bad = home / "scores" / "broken.parquet"
     bad.write_text("not parquet")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract.errors import ChurnclvError, first_line
+from churnclv.contract.errors import ChurnclvError, first_line
 
 
 class Silent(Exception):

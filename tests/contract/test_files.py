@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from contract.files import ORPHAN_SECONDS, write_atomic, write_table
+from churnclv.contract.files import ORPHAN_SECONDS, write_atomic, write_table
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contract.defaults import MODEL_URI
-from contract.model_uri import ModelURI, ModelURIError, parse_model_uri, version_uri
+from churnclv.contract.defaults import MODEL_URI
+from churnclv.contract.model_uri import ModelURI, ModelURIError, parse_model_uri, version_uri
 
 
 @pytest.mark.parametrize("uri, parts", [

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from contract import ChurnclvError
-from contract.defaults import MODEL_URI
-from contract.settings import MAX_BODY_BYTES, Settings, SettingsError
+from churnclv.contract import ChurnclvError
+from churnclv.contract.defaults import MODEL_URI
+from churnclv.contract.settings import MAX_BODY_BYTES, Settings, SettingsError
 
 
 def test_defaults(tmp_path):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from features.behaviour import BEHAVIOUR_COLUMNS, behaviour_features
+from churnclv.features.behaviour import BEHAVIOUR_COLUMNS, behaviour_features
 from tests.features.frames import canonical
 
 AS_OF = pd.Timestamp("2024-06-30")

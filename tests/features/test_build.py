@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.behaviour import behaviour_features
-from features.build import FEATURE_COLUMNS, build_features
-from features.cohorts import cohort_features
-from features.rfm import rfm_features
+from churnclv.features.behaviour import behaviour_features
+from churnclv.features.build import FEATURE_COLUMNS, build_features
+from churnclv.features.cohorts import cohort_features
+from churnclv.features.rfm import rfm_features
 
 AS_OF = pd.Timestamp("2024-06-30")
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from features.cohorts import cohort_features, cohort_table, plot_cohort_table
+from churnclv.features.cohorts import cohort_features, cohort_table, plot_cohort_table
 from tests.features.frames import frame
 
 AS_OF = "2024-03-15"

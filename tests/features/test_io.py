@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract import write_table
-from features import TransactionsError, load_transactions, validate_transactions
-from features.io import read_cdnow
+from churnclv.contract import write_table
+from churnclv.features import TransactionsError, load_transactions, validate_transactions
+from churnclv.features.io import read_cdnow
 
 
 def write_csv(tmp_path, text: str, name: str = "tx.csv"):
@@ -252,7 +252,7 @@ def test_amounts_written_as_money_are_read_and_anything_ambiguous_is_named():
 def test_a_csv_reads_to_the_same_text_frame_as_pandas_own_reader(tmp_path, content):
     """pyarrow reads CSV files several times faster; the frame is pandas' own (text, "" missing, "NA" kept),
     and a file pyarrow refuses is read by pandas."""
-    from features.io import _read_table
+    from churnclv.features.io import _read_table
 
     path = tmp_path / "tx.csv"
     path.write_text(content, encoding="utf-8")

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.labels import make_labels
+from churnclv.features.build import build_features
+from churnclv.features.labels import make_labels
 from tests.features.frames import frame
 
 AS_OF = "2024-03-31"

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract.columns import RFM_COLUMNS
-from features.build import build_features
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.features.build import build_features
 
 lifetimes_utils = pytest.importorskip("lifetimes.utils")
 
@@ -20,7 +20,7 @@ lifetimes_utils = pytest.importorskip("lifetimes.utils")
 def cdnow() -> pd.DataFrame:
     """The CDNOW master log in canonical form."""
     try:
-        from features.io import load_transactions
+        from churnclv.features.io import load_transactions
     except ImportError:  # before features.io existed
         load_transactions = None
     if load_transactions is not None:

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from contract.columns import RFM_COLUMNS
-from features.rfm import rfm_features
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.features.rfm import rfm_features
 from tests.features.frames import canonical
 
 DAY0 = pd.Timestamp("2024-01-01")

@@ -13,7 +13,7 @@ import mlflow.pyfunc
 import pandas as pd
 import pytest
 
-from scoring.artifact import (
+from churnclv.scoring.artifact import (
     ARTIFACT,
     FORMAT,
     MANIFEST,
@@ -26,12 +26,12 @@ from scoring.artifact import (
     stage,
     swap,
 )
-from scoring.bundle import ChurnCLVBundle
-from scoring.clv import CLVParams
-from scoring.pyfunc import BundleModel
+from churnclv.scoring.bundle import ChurnCLVBundle
+from churnclv.scoring.clv import CLVParams
+from churnclv.scoring.pyfunc import BundleModel
 from tests.conftest import SEED_AS_OF, fast_config
-from training.pipeline import train
-from training.registry import signature
+from churnclv.training.pipeline import train
+from churnclv.training.registry import signature
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract.columns import PREDICTION_COLUMNS
-from scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
-from scoring.bundle import MIN_EXPECTED, ranked_probability
-from scoring.snapshot import with_clv
+from churnclv.contract.columns import PREDICTION_COLUMNS
+from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
+from churnclv.scoring.bundle import MIN_EXPECTED, ranked_probability
+from churnclv.scoring.snapshot import with_clv
 
 FEATURES = ("recency", "frequency", "noise")
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract.columns import PREDICTION_COLUMNS
-from scoring.btyd import (
+from churnclv.contract.columns import PREDICTION_COLUMNS
+from churnclv.scoring.btyd import (
     bgnbd_expected_purchases,
     bgnbd_expected_purchases_if_alive,
     bgnbd_p_alive,
@@ -21,7 +21,7 @@ from scoring.btyd import (
     discount_schedule,
     gamma_gamma_expected_spend,
 )
-from scoring.clv import CLVParams
+from churnclv.scoring.clv import CLVParams
 
 BG = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 GG = {"p": 6.25, "q": 3.74, "v": 15.44}

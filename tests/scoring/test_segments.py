@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from scoring.segments import ACTIONS, Policy, recommended_action
+from churnclv.scoring.segments import ACTIONS, Policy, recommended_action
 
 SCORES = pd.DataFrame(
     {

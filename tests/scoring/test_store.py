@@ -13,8 +13,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from contract.defaults import MODEL_NAME
-from scoring.registry import (
+from churnclv.contract.defaults import MODEL_NAME
+from churnclv.scoring.registry import (
     StoreBusyError,
     StoreUnreachableError,
     connect,
@@ -29,7 +29,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 CONNECT = textwrap.dedent("""
     import sys
-    from scoring.registry import connect
+    from churnclv.scoring.registry import connect
     client = connect(sys.argv[1])
     client.search_registered_models()
 """)

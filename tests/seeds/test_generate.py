@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.special import hyp2f1
 
-from seeds.generate import (
+from churnclv.seeds.generate import (
     CATEGORIES,
     CDNOW_LIKE,
     CHANNELS,
@@ -197,7 +197,7 @@ def test_committed_files_equal_a_fresh_generation(tmp_path):
 
 
 def test_simulated_campaign_is_deterministic_and_stratified():
-    from seeds.generate import simulate_campaign
+    from churnclv.seeds.generate import simulate_campaign
 
     one, two = simulate_campaign(1_000, seed=3), simulate_campaign(1_000, seed=3)
     pd.testing.assert_frame_equal(one.members, two.members)
@@ -212,7 +212,7 @@ def test_simulated_campaign_is_deterministic_and_stratified():
 def test_simulated_campaign_retention_follows_the_true_effects():
     """Within the window, each segment's retention per group is the stated one (4 standard errors),
     and the sleeping-dog segment loses customers when contacted."""
-    from seeds.generate import SEED_CAMPAIGN, simulate_campaign
+    from churnclv.seeds.generate import SEED_CAMPAIGN, simulate_campaign
 
     sim = simulate_campaign(40_000, seed=5, control_share=0.5)
     start = sim.campaign_date + pd.Timedelta(days=1)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seeds.zoo import DESCRIPTIONS, SHAPES, Shape, main
+from churnclv.seeds.zoo import DESCRIPTIONS, SHAPES, Shape, main
 
 COLUMNS = ["customer_id", "timestamp", "amount", "order_id", "quantity", "channel", "category"]
 NAMES = list(SHAPES)
@@ -113,7 +113,7 @@ def test_truth_is_json_and_consistent(shapes, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shape_passes_the_transaction_contract(shapes, name):
-    from features import validate_transactions
+    from churnclv.features import validate_transactions
 
     tx = shapes[name].transactions
     clean, rejected = validate_transactions(tx)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from scoring import scores
+from churnclv.scoring import scores
 
 with warnings.catch_warnings():  # starlette's note about httpx2, once
     warnings.simplefilter("ignore")
@@ -36,7 +36,7 @@ class Harness:
     trained: Any  # tests/conftest.py Trained
 
     def config(self, **changes):
-        from serving.state import ServeConfig
+        from churnclv.serving.state import ServeConfig
 
         home = self.trained.home
         settings = {"model_uri": "models:/churn-clv@champion", "scores_path": self.trained.scores_path,
@@ -55,7 +55,7 @@ def harness(trained_home):
         mp.setenv("CHURNCLV_HOME", str(trained_home.home))
         mp.setenv("CHURNCLV_API_KEYS", f"{KEY},{KEY2},{READ_KEY} name=analyst role=read,{PLAN_KEY} name=marketing role=plan")
         mp.setenv("CHURNCLV_REFRESH_SECONDS", "0")
-        from serving.service import ChurnCLV
+        from churnclv.serving.service import ChurnCLV
 
         with TestClient(ChurnCLV.to_asgi(), raise_server_exceptions=False) as client:
             yield Harness(client, get_current_service(), trained_home)

@@ -13,9 +13,9 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from contract.settings import Settings, SettingsError, parse_keys
-from serving import auth
-from serving.auth import Access, AccessError, Guard, check_access, read_body
+from churnclv.contract.settings import Settings, SettingsError, parse_keys
+from churnclv.serving import auth
+from churnclv.serving.auth import Access, AccessError, Guard, check_access, read_body
 
 
 async def echo(request: Request):
@@ -224,8 +224,8 @@ def test_an_unreadable_key_file_is_a_message(tmp_path):
 
 
 def test_a_key_file_gives_keys_names_and_roles_and_a_bare_key_keeps_every_right(tmp_path):
-    from contract.settings import Settings
-    from serving.auth import Identity, allows, key_name, required_role
+    from churnclv.contract.settings import Settings
+    from churnclv.serving.auth import Identity, allows, key_name, required_role
 
     keys = tmp_path / "keys"
     keys.write_text("# who may call\nold-key-0123456789abcdef\nread-key-0123456789 name=bi-dashboard role=read\n"

@@ -7,7 +7,7 @@ import json
 
 from bentoml._internal.server.http.traffic import TimeoutMiddleware
 
-from serving.bentoml_fixes import cancel_timeout_timers
+from churnclv.serving.bentoml_fixes import cancel_timeout_timers
 
 
 async def fast(scope, receive, send):

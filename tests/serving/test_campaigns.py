@@ -12,9 +12,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from campaigns import audit_trail, measure_effect, open_store, record_effect
-from serving.auth import key_name
-from serving.targeting import Targeting
+from churnclv.campaigns import audit_trail, measure_effect, open_store, record_effect
+from churnclv.serving.auth import key_name
+from churnclv.serving.targeting import Targeting
 from tests.serving.conftest import AUTH, KEY, PLAN_KEY, READ_KEY, error_of
 
 ROLE = {"read": {"Authorization": f"Bearer {READ_KEY}"}, "plan": {"Authorization": f"Bearer {PLAN_KEY}"},
@@ -28,7 +28,7 @@ def store(api, tmp_path, monkeypatch):
     scores = tmp_path / "scores" / "latest.parquet"
     scores.parent.mkdir()
     shutil.copy(api.trained.scores_path, scores)
-    from serving.state import ServingState
+    from churnclv.serving.state import ServingState
 
     state = ServingState(api.config(scores_path=scores))
     state.refresh(force=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from serving.errors import error_body, from_validation, normalise
+from churnclv.serving.errors import error_body, from_validation, normalise
 
 
 def parsed(body: bytes) -> dict:

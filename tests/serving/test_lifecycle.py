@@ -22,9 +22,9 @@ import httpx
 import psutil
 import pytest
 
-from contract import ChurnclvError
-from serving.cli_serve import SSL_CIPHERS, plan_server
-from serving.lifecycle import EXIT_MARGIN, watch_parent
+from churnclv.contract import ChurnclvError
+from churnclv.serving.cli_serve import SSL_CIPHERS, plan_server
+from churnclv.serving.lifecycle import EXIT_MARGIN, watch_parent
 from tests.serving.test_server import BEARER, KEY, free_port, server_env
 from tests.serving.test_service import history
 

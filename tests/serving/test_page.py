@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from serving.page import chart, words
+from churnclv.serving.page import chart, words
 from tests.serving.conftest import AUTH, error_of
 
 
@@ -143,7 +143,7 @@ def test_the_plan_part_is_the_prioritise_answer_a_page_at_a_time(api):
 
 
 def test_a_budget_buys_its_worth_of_contacts_up_to_the_prioritise_limit():
-    from serving.page.forms import PlanForm
+    from churnclv.serving.page.forms import PlanForm
 
     assert PlanForm(plan_by="budget", budget=10, contact_cost=3).limit == 3
     assert PlanForm(plan_by="budget", budget=0.9, contact_cost=0.3).limit == 3  # not 2 by rounding

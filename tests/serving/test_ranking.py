@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving.ranking import build_ranking, prioritise, qualifying
+from churnclv.serving.ranking import build_ranking, prioritise, qualifying
 
 VAR = np.array([5.0, 50.0, 20.0, np.nan, 20.0, 1.0])
 SEGMENT = np.array(["a", "b", "a", "b", "b", "a"], dtype=object)

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from contract.settings import SettingsError
-from serving.auth import AccessError
-from serving.cli_serve import plan_server, serve
+from churnclv.contract.settings import SettingsError
+from churnclv.serving.auth import AccessError
+from churnclv.serving.cli_serve import plan_server, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, wor
     server's soft and hard open-file limit (as on a machine with the common default of 1,024); ``env``:
     more variables of the server."""
     port = free_port()
-    code = f"from serving.cli_serve import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
+    code = f"from churnclv.serving.cli_serve import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
     limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
     env = server_env(CHURNCLV_HOME=str(home), CHURNCLV_API_KEYS=KEY, **env)
     with until_ready([sys.executable, "-c", code], env, tmp_path, port, preexec_fn=limit) as url:
@@ -177,7 +177,7 @@ def test_idle_connections_do_not_lock_clients_out_and_are_closed(trained_home, t
     """The issue's attack, at the common default of 1,024 open files: idle sockets beyond the cap
     close the oldest idle ones, /healthz and /score still answer, and idle sockets go after the
     head deadline."""
-    from serving.connections import HEAD_SECONDS
+    from churnclv.serving.connections import HEAD_SECONDS
 
     with running_server(trained_home.home, tmp_path, nofile=1024) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -198,7 +198,7 @@ def test_idle_connections_do_not_lock_clients_out_and_are_closed(trained_home, t
 
 @pytest.mark.slow
 def test_a_slow_request_head_gets_408_in_our_format(server):
-    from serving.connections import HEAD_SECONDS
+    from churnclv.serving.connections import HEAD_SECONDS
 
     port = int(server.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=HEAD_SECONDS + 5) as s:
@@ -224,7 +224,7 @@ def test_malformed_http_gets_400_in_our_format(server):
 
 
 def test_the_file_limit_is_raised_and_the_cap_stays_below_it():
-    from serving.connections import FILES_RESERVED, MAX_CONNECTIONS, connection_cap, raise_file_limit
+    from churnclv.serving.connections import FILES_RESERVED, MAX_CONNECTIONS, connection_cap, raise_file_limit
 
     soft = raise_file_limit()
     assert soft == resource.getrlimit(resource.RLIMIT_NOFILE)[0]

@@ -9,8 +9,8 @@ import threading
 import pandas as pd
 import pytest
 
-from serving.schemas import MAX_IDS, MAX_TRANSACTIONS
-from serving.state import Served, ServingState
+from churnclv.serving.schemas import MAX_IDS, MAX_TRANSACTIONS
+from churnclv.serving.state import Served, ServingState
 from tests.serving.conftest import AUTH, KEY, KEY2, error_of, write_scores
 
 NUMBERS = ["churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk"]
@@ -159,7 +159,7 @@ def test_every_endpoint_needs_a_key(api, headers):
 
 
 def test_the_settings_are_read_once_per_process(api, monkeypatch):
-    from serving.service import configuration
+    from churnclv.serving.service import configuration
 
     started = configuration()
     assert started[0] == api.service.state.config

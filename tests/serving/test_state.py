@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract.settings import Settings
-from serving import state
-from serving.state import ServeConfig, ServingState
-from serving.table import load_score_table, lookup, records
+from churnclv.contract.settings import Settings
+from churnclv.serving import state
+from churnclv.serving.state import ServeConfig, ServingState
+from churnclv.serving.table import load_score_table, lookup, records
 from tests.serving.conftest import write_scores
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.backtest import (
+from churnclv.training.backtest import (
     calibration_error,
     churn_metrics,
     forecast_metrics,
@@ -12,7 +12,7 @@ from training.backtest import (
     roc_auc,
     top_decile_lift,
 )
-from training.plots import lift_gain_chart
+from churnclv.training.plots import lift_gain_chart
 
 
 def test_calibration_error_by_hand():
@@ -82,7 +82,7 @@ def test_poisson_deviance_prefers_the_right_mean_over_zero():
 
 
 def test_the_purchase_forecast_must_get_the_total_right_before_deviance_decides():
-    from training.pipeline import choose_purchases_method
+    from churnclv.training.pipeline import choose_purchases_method
 
     errors = {
         "bgnbd": {"purchases_total_error_pct": -13.0, "purchases_poisson_deviance": 0.80},

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract.dates import until
-from scoring.bundle import ranked_probability
-from seeds import zoo
+from churnclv.contract.dates import until
+from churnclv.scoring.bundle import ranked_probability
+from churnclv.seeds import zoo
 from tests.conftest import fast_config
-from training.choice import (
+from churnclv.training.choice import (
     MIN_OUTCOME,
     Window,
     calendar_concentration,
@@ -20,7 +20,7 @@ from training.choice import (
     plan_judging,
     rank_calibration,
 )
-from training.pipeline import train
+from churnclv.training.pipeline import train
 
 AS_OF = pd.Timestamp("2025-04-30")
 FIRST = pd.Timestamp("2023-01-01")

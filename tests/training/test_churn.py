@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.boosters import top_drivers
-from training.churn import (
+from churnclv.scoring.boosters import top_drivers
+from churnclv.training.churn import (
     WEIGHT,
     BoostSettings,
     CutoffPlan,

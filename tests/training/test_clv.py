@@ -15,17 +15,17 @@ import pandas as pd
 import pytest
 from scipy.optimize import OptimizeResult
 
-from contract.columns import PREDICTION_COLUMNS
-from scoring.btyd import (
+from churnclv.contract.columns import PREDICTION_COLUMNS
+from churnclv.scoring.btyd import (
     bgnbd_expected_purchases,
     bgnbd_p_alive,
     bgnbd_p_no_purchase,
     gamma_gamma_expected_spend,
 )
-from scoring.clv import CLVParams
-from training import mle
-from training.clv import CLVModel
-from training.mle import CLVFitError, compress_bgnbd
+from churnclv.scoring.clv import CLVParams
+from churnclv.training import mle
+from churnclv.training.clv import CLVModel
+from churnclv.training.mle import CLVFitError, compress_bgnbd
 
 with warnings.catch_warnings():
     from lifetimes import BetaGeoFitter, GammaGammaFitter
@@ -368,7 +368,7 @@ SEED_CSV = ROOT / "seeds" / "transactions.csv"
 def test_seed_sample_recovers_true_parameters():
     """4,000 customers identify r and alpha to ~3-4% (1 SE) and a, b to ~10-13% (1 SE): we allow about
     four standard errors, plus a few % for the collapse of same-day purchases into one purchase day."""
-    from features import build_features, load_transactions
+    from churnclv.features import build_features, load_transactions
 
     truth = json.loads(TRUE_PARAMS.read_text())
     rfm = build_features(load_transactions(SEED_CSV), as_of=truth["end"])

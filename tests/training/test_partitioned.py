@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features import build_features
-from features.io import TransactionsError
-from scoring.bundle import score_table
-from scoring.scores import read_score_metadata, score_metadata
+from churnclv.features import build_features
+from churnclv.features.io import TransactionsError
+from churnclv.scoring.bundle import score_table
+from churnclv.scoring.scores import read_score_metadata, score_metadata
 from tests.conftest import SEED_AS_OF, fast_config
-from training.churn import fit_churn
-from training.cluster import (
+from churnclv.training.churn import fit_churn
+from churnclv.training.cluster import (
     cluster,
     compute,
     features_by_partition,
@@ -29,9 +29,9 @@ from training.cluster import (
     scores_by_partition,
     write_scores_dataset,
 )
-from training.clv import CLVCounts, CLVModel
-from training.partitioned import PartitionedLog
-from training.pipeline import InMemoryLog, fingerprint, fingerprint_of, fingerprint_part, train
+from churnclv.training.clv import CLVCounts, CLVModel
+from churnclv.training.partitioned import PartitionedLog
+from churnclv.training.pipeline import InMemoryLog, fingerprint, fingerprint_of, fingerprint_part, train
 
 PARTITIONS = 4
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SEED_AS_OF, fast_config
-from training.pipeline import fingerprint, train
+from churnclv.training.pipeline import fingerprint, train
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_a_history_without_purchases_by_as_of_scores_to_an_empty_table(seed_tran
 def test_each_fit_predicts_its_as_of_table_once_and_every_use_reads_those_outputs(seed_transactions, seed_result):
     """At a million customers a LightGBM prediction takes seconds: the backtest and the policy reuse the
     outputs computed at fit time, and they are the models' own."""
-    from scoring.bundle import Predicted
+    from churnclv.scoring.bundle import Predicted
 
     fit = seed_result.backtest_fit
     np.testing.assert_array_equal(fit.predicted.churn, fit.models.churn.predict_proba(fit.table))

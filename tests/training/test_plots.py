@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from training import plots
-from training.backtest import gain_curve
+from churnclv.training import plots
+from churnclv.training.backtest import gain_curve
 
 
 @pytest.fixture

@@ -14,17 +14,17 @@ import pytest
 from typer.testing import CliRunner
 
 from churnclv.cli import app
-from contract import ChurnclvError
-from contract.columns import RFM_COLUMNS
-from contract.dates import until
-from features import build_features, load_transactions, make_labels
-from scoring.btyd import bgnbd_p_no_purchase
+from churnclv.contract import ChurnclvError
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.contract.dates import until
+from churnclv.features import build_features, load_transactions, make_labels
+from churnclv.scoring.btyd import bgnbd_p_no_purchase
 from tests.conftest import SEED_CSV
-from training import realfuture
-from training.churn import BoostSettings, CutoffPlan, fit_rfm_logistic
-from training.clv import CLVModel
-from training.pipeline import TrainConfig
-from training.realfuture import (
+from churnclv.training import realfuture
+from churnclv.training.churn import BoostSettings, CutoffPlan, fit_rfm_logistic
+from churnclv.training.clv import CLVModel
+from churnclv.training.pipeline import TrainConfig
+from churnclv.training.realfuture import (
     MODELS,
     FutureNotInDataError,
     check_future,

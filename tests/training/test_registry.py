@@ -20,14 +20,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from contract import ChurnclvError
-from contract.columns import TRANSACTION_REQUIRED
-from contract.defaults import CHAMPION, MODEL_NAME
-from features import validate_transactions
-from scoring.registry import connect, load_bundle, using_store
+from churnclv.contract import ChurnclvError
+from churnclv.contract.columns import TRANSACTION_REQUIRED
+from churnclv.contract.defaults import CHAMPION, MODEL_NAME
+from churnclv.features import validate_transactions
+from churnclv.scoring.registry import connect, load_bundle, using_store
 from tests.conftest import SEED_AS_OF, SEED_CSV, fast_config
-from training.jobs import run_training
-from training.registry import (
+from churnclv.training.jobs import run_training
+from churnclv.training.registry import (
     CODE_PACKAGES,
     EXPERIMENT_PREFIX,
     HOST_TAG,
@@ -153,7 +153,7 @@ def test_the_gate_scores_an_older_champion_on_the_challengers_window(tmp_path, s
     assert old.promoted
     assert f"champion v{old.logged.version} re-scored on this backtest window" in new.reason
     # the re-scored champion saw nothing after its own as-of: its window metrics are an honest comparison
-    from training.pipeline import until, window_metrics
+    from churnclv.training.pipeline import until, window_metrics
 
     champion = load_bundle(client, f"models:/{MODEL_NAME}/{old.logged.version}")
     origin = pd.Timestamp(new.result.bundle.metadata["backtest_origin"])
@@ -325,7 +325,9 @@ def test_the_registered_model_ships_its_code_and_pinned_requirements(trained_hom
     model_dir = _model_dir(trained_home, tmp_path)
     flavor = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]
     assert flavor["code"] == "code" and flavor["artifacts"]["bundle"]["path"] == "artifacts/bundle"
-    assert sorted(p.name for p in (model_dir / "code").iterdir()) == ["contract", "features", "scoring"]
+    assert sorted(p.name for p in (model_dir / "code").iterdir()) == ["churnclv"]
+    shipped = sorted(p.name for p in (model_dir / "code" / "churnclv").iterdir())
+    assert shipped == ["__init__.py", "contract", "features", "scoring"]
     assert (model_dir / "artifacts" / "bundle" / "bundle.json").is_file()
     requirements = (model_dir / "requirements.txt").read_text().split()
     assert requirements == pip_requirements() and "mlflow==3.17.2" in requirements
@@ -334,7 +336,7 @@ def test_the_registered_model_ships_its_code_and_pinned_requirements(trained_hom
 
 def _third_party_imports(package: Path) -> set[str]:
     """Top-level names imported at module level by the modules of ``package`` (ours excluded)."""
-    ours = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    ours = {p.parent.name for p in ROOT.glob("*/__init__.py")} | {"churnclv"}
     names = set()
     for path in package.rglob("*.py"):
         for node in ast.parse(path.read_text()).body:
@@ -386,7 +388,7 @@ LOAD_OUTSIDE = textwrap.dedent("""
     import pandas as pd
 
     try:
-        import training  # noqa: F401
+        from churnclv import training  # noqa: F401
     except ImportError:
         pass
     else:
@@ -394,7 +396,7 @@ LOAD_OUTSIDE = textwrap.dedent("""
     model_dir, as_of = sys.argv[1], sys.argv[2]
     model = mlflow.pyfunc.load_model(model_dir)
     scores = model.predict(pd.read_parquet("transactions.parquet"), params={"as_of": as_of})
-    import scoring
+    from churnclv import scoring
     assert scoring.__file__.startswith(model_dir), scoring.__file__
     scores.to_parquet("scores.parquet")
     plain = pd.read_csv("transactions.csv")  # as a data scientist reads a log: quantities are int64

@@ -4,7 +4,7 @@ before had seen every other season (hand-computed)."""
 import pandas as pd
 import pytest
 
-from training.season import damped_trend, same_season_cutoffs, season_of
+from churnclv.training.season import damped_trend, same_season_cutoffs, season_of
 
 
 def test_one_year_gives_its_own_ratio():
@@ -67,9 +67,9 @@ def test_a_quiet_window_a_year_earlier_measures_the_season_when_the_forecast_was
 def test_a_horizon_over_52_weeks_is_not_adjusted_and_reads_nothing_after_as_of(seed_transactions):
     """Its window a year earlier would run past the as-of day, where the rows are cut: the count would be
     short and the factor too low."""
-    from contract.dates import until
-    from training.clv import CLVModel
-    from training.season import season_ahead
+    from churnclv.contract.dates import until
+    from churnclv.training.clv import CLVModel
+    from churnclv.training.season import season_ahead
 
     as_of = pd.Timestamp("2025-12-31")
     long = season_ahead(until(seed_transactions, as_of), as_of=as_of, horizon_days=400, min_history_days=56,

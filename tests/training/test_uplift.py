@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from campaigns.effect import member_outcomes
-from scoring.registry import connect
-from scoring.uplift import UPLIFT_MIN_OUTCOMES, UPLIFT_MODEL_NAME, UpliftScorer, rank_by_uplift, readiness
-from seeds.generate import simulate_campaign
-from training.uplift import (
+from churnclv.campaigns.effect import member_outcomes
+from churnclv.scoring.registry import connect
+from churnclv.scoring.uplift import UPLIFT_MIN_OUTCOMES, UPLIFT_MODEL_NAME, UpliftScorer, rank_by_uplift, readiness
+from churnclv.seeds.generate import simulate_campaign
+from churnclv.training.uplift import (
     SCORE_FEATURES,
     UpliftSettings,
     campaign_outcomes,

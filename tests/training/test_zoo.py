@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract.dates import until
-from features import make_labels
-from seeds import zoo
-from training.backtest import roc_auc
-from training.churn import BoostSettings, CutoffPlan
-from training.eligibility import EligibilityError
-from training.pipeline import TrainConfig, train
+from churnclv.contract.dates import until
+from churnclv.features import make_labels
+from churnclv.seeds import zoo
+from churnclv.training.backtest import roc_auc
+from churnclv.training.churn import BoostSettings, CutoffPlan
+from churnclv.training.eligibility import EligibilityError
+from churnclv.training.pipeline import TrainConfig, train
 
 SCORES = ("churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk")
 QUICK = TrainConfig(plan=CutoffPlan(n_cutoffs=6, step_days=21), boost=BoostSettings(n_estimators=300))
