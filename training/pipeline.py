@@ -457,9 +457,11 @@ def train(
     """Backtest on the judging window before ``as_of`` (:func:`judging`), then refit on everything up to ``as_of``."""
     as_of = pd.Timestamp(as_of_day(as_of))
     visible = as_log(transactions).until(as_of)
-    gates = eligibility(visible, as_of=as_of, config=config)
-    gates.raise_if_failed()
-    plan, origin, backtest_fit, judged = backtest(visible, as_of=as_of, config=config, progress=progress)
+    report = visible.eligibility(as_of=as_of, config=config)
+    report.raise_if_failed()
+    plan = judging(visible, as_of=as_of, config=config)
+    gates = report.plus(*window_gates(visible, plan, as_of=as_of, config=config))
+    origin, backtest_fit, judged = backtest(visible, plan, as_of=as_of, config=config, progress=progress)
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
     shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
                    churn_calibration=judged.churn_calibration)
@@ -490,12 +492,11 @@ def train(
                        fingerprint=data_print)
 
 
-def backtest(log: Log, *, as_of: pd.Timestamp, config: TrainConfig,
-             progress: Progress | None = None) -> tuple[Judging, pd.Timestamp, Fit, Evaluation]:
-    """Fit on the judging window(s) of a run at ``as_of`` and choose what ships: (where it was judged, the
-    backtest origin, the backtest fit, its :class:`Evaluation`). Without a window that can judge, the fit is
-    at ``as_of − horizon`` and nothing is chosen on its metrics."""
-    plan = judging(log, as_of=as_of, config=config)
+def backtest(log: Log, plan: Judging, *, as_of: pd.Timestamp, config: TrainConfig,
+             progress: Progress | None = None) -> tuple[pd.Timestamp, Fit, Evaluation]:
+    """Fit on the judging window(s) of a run at ``as_of`` (``plan``: :func:`judging`) and choose what ships:
+    (the backtest origin, the backtest fit, its :class:`Evaluation`). Without a window that can judge, the fit
+    is at ``as_of − horizon`` and nothing is chosen on its metrics."""
     origin = plan.window.origin if plan.window.origin is not None else as_of - pd.Timedelta(days=config.horizon_days)
     fit = fit_models(log, as_of=origin, config=config, progress=progress)
     simple = None
@@ -504,7 +505,7 @@ def backtest(log: Log, *, as_of: pd.Timestamp, config: TrainConfig,
     alike = stacking(log, as_of=origin, config=config) == stacking(log, as_of=as_of, config=config)
     judged = evaluate(fit, log, origin=origin, config=config, judged=plan.window.origin is not None,
                       simple=simple, ship=CHURN_METHODS if alike else SIMPLE)
-    return plan, origin, fit, judged
+    return origin, fit, judged
 
 
 def judging(log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Judging:
