@@ -35,7 +35,7 @@ class TrainingError(ChurnclvError):
 class CutoffPlan:
     """How many past snapshots to stack: ``n_cutoffs`` at most, ``step_days`` apart; for a log that buys in a
     few weeks of the year, around the same day of the :data:`SEASON_YEARS` years before, ``seasonal_step_days``
-    apart (:func:`cutoff_dates`)."""
+    apart (:func:`cutoff_plan`)."""
 
     n_cutoffs: int = STACKED_CUTOFFS
     step_days: int = CUTOFF_STEP_DAYS
@@ -55,14 +55,6 @@ def seasonal_cutoffs(*, as_of: pd.Timestamp, horizon_days: int, plan: CutoffPlan
     offsets = [plan.seasonal_step_days * j for j in range(-(per_year // 2), per_year - per_year // 2)]
     around = [as_of - pd.Timedelta(days=SEASON_YEAR_DAYS * k - d) for k in range(1, SEASON_YEARS + 1) for d in offsets]
     return [c for c in around if c + pd.Timedelta(days=horizon_days) <= as_of]
-
-
-def cutoff_dates(
-    *, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int, plan: CutoffPlan, seasonal: bool = False
-) -> list[pd.Timestamp]:
-    """Cutoffs (oldest first) whose label windows ``(c, c + horizon_days]`` end on or before ``as_of``: the
-    first of :func:`cutoff_plan`."""
-    return cutoff_plan(as_of=as_of, first_day=first_day, horizon_days=horizon_days, plan=plan, seasonal=seasonal)[0]
 
 
 def cutoff_plan(

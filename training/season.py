@@ -43,10 +43,6 @@ class Season:
     windows: list[dict] = field(default_factory=list)
     note: str = ""
 
-    @property
-    def seen(self) -> bool:
-        return bool(self.windows)
-
 
 def same_season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, min_history_days: int) -> list[pd.Timestamp]:
     """``as_of`` minus 1, 2, ... 52-week years, as long as each keeps ``min_history_days`` of history."""

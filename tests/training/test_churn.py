@@ -12,7 +12,7 @@ from churnclv.training.churn import (
     BoostSettings,
     CutoffPlan,
     TrainingError,
-    cutoff_dates,
+    cutoff_plan,
     feature_columns,
     fit_churn,
     fit_purchases,
@@ -25,8 +25,8 @@ DAY = pd.Timedelta(days=1)
 
 def test_cutoffs_are_past_and_their_label_windows_end_by_as_of():
     as_of = pd.Timestamp("2025-12-31")
-    cutoffs = cutoff_dates(as_of=as_of, first_day=pd.Timestamp("2024-01-01"), horizon_days=90,
-                           plan=CutoffPlan(n_cutoffs=5, step_days=14))
+    cutoffs = cutoff_plan(as_of=as_of, first_day=pd.Timestamp("2024-01-01"), horizon_days=90,
+                           plan=CutoffPlan(n_cutoffs=5, step_days=14))[0]
     assert cutoffs == sorted(cutoffs) and len(cutoffs) == 5
     assert max(cutoffs) + 90 * DAY == as_of
     assert np.diff(cutoffs).tolist() == [14 * DAY] * 4
@@ -34,16 +34,16 @@ def test_cutoffs_are_past_and_their_label_windows_end_by_as_of():
 
 def test_a_short_log_uses_as_many_cutoffs_as_fit():
     # nine months of history, 90-day horizon, 56 days of history per snapshot: 270 - 90 - 56 = 124 days -> 9 cutoffs
-    cutoffs = cutoff_dates(as_of=pd.Timestamp("2025-09-28"), first_day=pd.Timestamp("2025-01-01"), horizon_days=90,
-                           plan=CutoffPlan(n_cutoffs=20, step_days=14, min_history_days=56))
+    cutoffs = cutoff_plan(as_of=pd.Timestamp("2025-09-28"), first_day=pd.Timestamp("2025-01-01"), horizon_days=90,
+                           plan=CutoffPlan(n_cutoffs=20, step_days=14, min_history_days=56))[0]
     assert len(cutoffs) == 124 // 14 + 1
     assert min(cutoffs) - pd.Timestamp("2025-01-01") >= 56 * DAY
 
 
 def test_too_little_history_says_how_much_is_needed():
     with pytest.raises(TrainingError, match=r"100 days from 2025-01-01.*needs 146 days"):
-        cutoff_dates(as_of=pd.Timestamp("2025-04-11"), first_day=pd.Timestamp("2025-01-01"), horizon_days=90,
-                     plan=CutoffPlan(min_history_days=56))
+        cutoff_plan(as_of=pd.Timestamp("2025-04-11"), first_day=pd.Timestamp("2025-01-01"), horizon_days=90,
+                     plan=CutoffPlan(min_history_days=56))[0]
 
 
 def test_time_split_keeps_training_label_windows_before_the_validation_cutoff():

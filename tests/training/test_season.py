@@ -40,7 +40,7 @@ def test_the_trend_needs_a_full_year_of_history_behind_the_year_before():
 
 def test_windows_with_too_few_purchases_are_left_out_said_so_and_the_factor_is_bounded():
     few = season_of([_window("2025-10-01", 29, 10.0)], horizon_days=90, first_day=pd.Timestamp("2023-01-01"))
-    assert not few.seen and few.factor == 1.0
+    assert not few.windows and few.factor == 1.0
     assert few.note == ("season ahead: not adjusted, the same window a year earlier (2025-10-01 + 90 days) held 29 "
                         "purchases against a forecast of 10, too few to measure it (needs 30)")
     assert season_of([_window("2025-10-01", 600, 10.0)], horizon_days=90,
