@@ -19,23 +19,32 @@ measured effect interval lies wholly below 0.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
+import mlflow
 import numpy as np
 import pandas as pd
 
-__all__ = ["UPLIFT_MIN_OUTCOMES", "UPLIFT_MIN_PER_GROUP", "UPLIFT_MODEL_NAME", "Readiness", "UpliftPlan",
-           "UpliftScorer", "rank_by_uplift", "readiness"]
+from churnclv.scoring.registry import resolve, using_store
 
-#: Members (treated + control) of finished campaigns the uplift model needs (the service's threshold,
-#: ``serving.targeting.UPLIFT_MIN_OUTCOMES``, has the same value and should import this one).
+__all__ = ["UPLIFT_ALIAS", "UPLIFT_MIN_OUTCOMES", "UPLIFT_MIN_PER_GROUP", "UPLIFT_MODEL_NAME", "UPLIFT_URI",
+           "Readiness", "UpliftPlan", "UpliftScorer", "load_registered", "rank_by_uplift", "readiness",
+           "sleeping_dogs"]
+
+#: Members (treated + control) of finished campaigns the uplift model needs (the service says how many more).
 UPLIFT_MIN_OUTCOMES = 20_000
 #: Of those, at least this many in each group (treated, control): each booster learns from one group.
 UPLIFT_MIN_PER_GROUP = 2_000
 #: The registered MLflow model beside ``churn-clv``.
 UPLIFT_MODEL_NAME = "churn-clv-uplift"
+#: The alias of the version plans rank by (set when it ranked held-out campaigns better than chance).
+UPLIFT_ALIAS = "champion"
+#: What the service and ``churnclv plan`` load.
+UPLIFT_URI = f"models:/{UPLIFT_MODEL_NAME}@{UPLIFT_ALIAS}"
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,16 @@ class UpliftPlan:
     not_worth_it: int  # expected value per contact not above 0 (and not a sleeping dog)
 
 
+def sleeping_dogs(scores: pd.DataFrame, harmful_segments: frozenset[str] | set[str] = frozenset()
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Who a contact credibly harms: (by their own interval: ``uplift_high < 0``, in a segment whose measured
+    effect interval lies below 0), one bool per row of ``scores``."""
+    by_customer = scores["uplift_high"].to_numpy() < 0
+    in_segment = (scores["segment"].isin(list(harmful_segments)).to_numpy() if harmful_segments
+                  else np.zeros(len(scores), dtype=bool))
+    return by_customer, in_segment
+
+
 def rank_by_uplift(scores: pd.DataFrame, *, contact_cost: float, budget: int | None = None,
                    harmful_segments: frozenset[str] | set[str] = frozenset()) -> UpliftPlan:
     """Rank by ``value = clv × uplift − contact_cost``, leaving out the credibly harmful.
@@ -148,9 +167,7 @@ def rank_by_uplift(scores: pd.DataFrame, *, contact_cost: float, budget: int | N
     :class:`UpliftPlan`; ``contacts`` has the input's columns plus ``value`` and ``rank`` (1 = first),
     only customers with ``value > 0``, at most ``budget`` of them.
     """
-    by_customer = scores["uplift_high"].to_numpy() < 0
-    in_segment = (scores["segment"].isin(list(harmful_segments)).to_numpy() if harmful_segments
-                  else np.zeros(len(scores), dtype=bool))
+    by_customer, in_segment = sleeping_dogs(scores, harmful_segments)
     dogs = by_customer | in_segment
     value = scores["clv"].to_numpy(dtype=np.float64) * scores["uplift"].to_numpy(dtype=np.float64) - contact_cost
     worth = ~dogs & (value > 0)
@@ -159,3 +176,14 @@ def rank_by_uplift(scores: pd.DataFrame, *, contact_cost: float, budget: int | N
     return UpliftPlan(contacts=ranked.assign(rank=np.arange(1, len(ranked) + 1)), sleeping_dogs=int(dogs.sum()),
                       by_customer=int(by_customer.sum()), by_segment=int((in_segment & ~by_customer).sum()),
                       not_worth_it=int((~dogs & ~worth).sum()))
+
+
+def load_registered(client: Any, uri: str = UPLIFT_URI) -> tuple[UpliftScorer, object]:
+    """The uplift model at a ``models:/`` URI (alias or version) and its model version; read as data
+    (:meth:`UpliftScorer.load`), nothing unpickled. Raises :class:`contract.ChurnclvError` when there is
+    none (:func:`scoring.registry.resolve`)."""
+    pinned, mv = resolve(client, uri)
+    with tempfile.TemporaryDirectory(prefix="churnclv-uplift-") as tmp, using_store(client):
+        local = mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp, tracking_uri=client.tracking_uri,
+                                                    registry_uri=client.tracking_uri)
+        return UpliftScorer.load(local), mv

@@ -1,5 +1,9 @@
 """A contact plan: the answer of ``/prioritise`` and its profit curve (``/profit_curve``), on one ranking.
 
+The ranking is by value at risk × the segment's save rate, or, when a per-customer uplift model is
+served (:mod:`serving.uplift`) and the request sets no save rate, by ``clv × uplift`` (the same ladders,
+with the uplift gain in place of value at risk and a rate of 1), the sleeping dogs left out and counted.
+
 Both use :mod:`serving.ranking`: the plan is :func:`serving.ranking.prioritise`, and the curve reads the
 same per-segment ladders (customers by decreasing value at risk, with running totals), so the chosen point
 of a curve is exactly the plan ``/prioritise`` returns for the same inputs. The page (:mod:`serving.page`)
@@ -20,7 +24,26 @@ from churnclv.serving.schemas import (
     ProfitCurveResponse,
 )
 from churnclv.serving.table import ScoreTable, check_segments, prioritised
-from churnclv.serving.targeting import View, prior_rates, rates_records, uplift_note
+from churnclv.scoring.uplift import UPLIFT_MODEL_NAME
+from churnclv.serving.targeting import UpliftView, View, prior_rates, rates_records, uplift_note
+
+
+def by_uplift(view: View | None, request: PrioritiseRequest) -> UpliftView | None:
+    """The uplift model's ranking when it ranks this plan: one is served and the request sets no save rate."""
+    return None if view is None or request.save_rate is not None else view.by_uplift
+
+
+def uplift_summary(ranked: UpliftView, chosen: list[str], left_out: list[str]) -> tuple[int, str]:
+    """The sleeping dogs a plan by uplift leaves out among its segments, and what the answer says of it."""
+    own = sum(ranked.dogs.get(s, 0) for s in chosen)
+    in_segments = sum(ranked.customers.get(s, 0) for s in left_out)
+    qini = ranked.metrics.get("qini")
+    judged = "" if qini is None else f"; Qini {qini:.4f} on campaigns it did not see"
+    where = f" and {in_segments:,} in segment(s) {', '.join(left_out)} where contacts lowered retention" if left_out else ""
+    return own + in_segments, (
+        f"the per-customer uplift model ({UPLIFT_MODEL_NAME} v{ranked.version}{judged}) ranks the plan by "
+        f"clv × uplift − contact cost; {own + in_segments:,} sleeping dog(s) left out: {own:,} whose uplift is "
+        f"credibly negative{where}")
 
 
 def plan_of(table: ScoreTable, request: PrioritiseRequest,
@@ -29,7 +52,9 @@ def plan_of(table: ScoreTable, request: PrioritiseRequest,
 
     ``view`` (:meth:`serving.targeting.Targeting.view`) leaves suppressed customers out and gives the
     learned save rates per segment, used unless the request sets one; segments where contacts lowered
-    retention are then left out. Without a view: every customer, the prior's rates.
+    retention are then left out. When the view carries the served uplift model's ranking (and the
+    request sets no save rate), the plan ranks by ``clv × uplift − contact_cost`` and leaves out the
+    sleeping dogs, counted in the summary. Without a view: every customer, the prior's rates.
     """
     check_segments(table, request.segments)
     segments = table.contactable if request.segments is None else request.segments
@@ -40,8 +65,19 @@ def plan_of(table: ScoreTable, request: PrioritiseRequest,
     save_rate = request.save_rate if request.save_rate is not None else dict(
         zip(rates["segment"], rates["rate"].astype(float)))
     ranked = table.ranking if view is None else view.ranking
-    plan = ranking.prioritise(ranked, limit=request.limit, contact_cost=request.contact_cost,
-                              save_rate=save_rate, segments=chosen)
+    uplift = by_uplift(view, request)
+    if uplift is not None:
+        plan = ranking.prioritise(uplift.ranking, limit=request.limit, contact_cost=request.contact_cost,
+                                  save_rate=1.0, segments=chosen)
+        dogs, note = uplift_summary(uplift, chosen, left_out)
+    else:
+        plan = ranking.prioritise(ranked, limit=request.limit, contact_cost=request.contact_cost,
+                                  save_rate=save_rate, segments=chosen)
+        dogs = sum(int(np.isfinite(ranked.by_segment[s].value_at_risk).sum()) for s in left_out)
+        note = uplift_note(0 if view is None else view.outcomes, treated=None if view is None else view.treated)
+        if view is not None and view.by_uplift is not None:
+            note = (f"the request's save_rate ranks the plan, not the per-customer uplift model ({UPLIFT_MODEL_NAME} "
+                    f"v{view.by_uplift.version}): leave save_rate out to rank by uplift")
     listed = [r for r in rates_records(rates) if r["segment"] in segments]
     if request.save_rate is not None:
         listed = [{**r, "rate": request.save_rate, "low": request.save_rate, "high": request.save_rate,
@@ -50,8 +86,8 @@ def plan_of(table: ScoreTable, request: PrioritiseRequest,
         qualifying=plan.qualifying, returned=len(plan.positions), expected_value_saved_returned=plan.saved_returned,
         expected_value_saved_qualifying=plan.saved_qualifying, contact_cost=request.contact_cost,
         save_rate=request.save_rate, segments=segments, save_rates=listed, left_out_segments=left_out,
-        suppressed=0 if view is None else view.suppressed,
-        uplift=uplift_note(0 if view is None else view.outcomes),
+        suppressed=0 if view is None else view.suppressed, uplift=note,
+        ranked_by="save_rates" if uplift is None else "uplift", sleeping_dogs=dogs,
         warnings=[] if view is None else list(view.notes))
     return plan, chosen, summary
 
@@ -64,7 +100,10 @@ def prioritise_response(table: ScoreTable, request: PrioritiseRequest, *, rows: 
     start = rows.indices(len(plan.positions))[0]
     page = ranking.Plan(plan.positions[rows], plan.value_at_risk[rows], plan.expected_value_saved[rows],
                         plan.qualifying, plan.saved_returned, plan.saved_qualifying)
-    customers = [{**row, "rank": row["rank"] + start} for row in prioritised(table, page)]
+    uplift = by_uplift(view, request)
+    extra = [{}] * len(page.positions) if uplift is None else [
+        {"uplift": u} for u in uplift.uplift[page.positions].tolist()]
+    customers = [{**row, **more, "rank": row["rank"] + start} for row, more in zip(prioritised(table, page), extra)]
     return PrioritiseResponse(as_of=table.as_of, model_version=table.model_version, customers=customers,
                               summary=summary)
 
@@ -108,8 +147,9 @@ def profit_curve_response(table: ScoreTable, request: ProfitCurveRequest, *,
                           view: View | None = None) -> ProfitCurveResponse:
     """What ``POST /profit_curve`` answers: the curve of the segments, the request's plan and the best plan."""
     plan, segments, summary = plan_of(table, request, view)
-    ranked = table.ranking if view is None else view.ranking
-    rate = {r.segment: r.rate for r in summary.save_rates}
+    uplift = by_uplift(view, request)
+    ranked = uplift.ranking if uplift is not None else table.ranking if view is None else view.ranking
+    rate = {r.segment: 1.0 if uplift is not None else r.rate for r in summary.save_rates}
     ladders = [ranked.by_segment[s] for s in dict.fromkeys(segments)]
     contacts, net = curve(ladders, contact_cost=request.contact_cost, save_rate=[rate[s] for s in dict.fromkeys(segments)],
                           points=request.points)

@@ -120,12 +120,15 @@ class ScoreTransactionsResponse(BaseModel):
 class Prioritised(BaseModel):
     rank: int
     customer_id: str
-    expected_value_saved: float = Field(description="value_at_risk x save_rate (the segment's) - contact_cost, currency")
+    expected_value_saved: float = Field(description="value_at_risk x save_rate (the segment's) - contact_cost, currency; "
+                                                    "clv x uplift - contact_cost when the uplift model ranks the plan")
     value_at_risk: float
     churn_probability: float
     clv: float
     segment: str
     recommended_action: str
+    uplift: float | None = Field(None, description="the customer's retention uplift by the per-customer uplift model "
+                                                   "(when it ranks the plan)")
 
 
 class SegmentRate(BaseModel):
@@ -155,6 +158,10 @@ class PrioritiseSummary(BaseModel):
     suppressed: int = Field(0, description="customers of the score table left out: on the suppression list")
     uplift: str = Field("", description="whether a per-customer uplift model ranks the plan, or how many more "
                                         "outcomes it needs")
+    ranked_by: str = Field("save_rates", description="'uplift' (clv x uplift - contact_cost, the per-customer uplift "
+                                                     "model) or 'save_rates' (value_at_risk x save_rate - contact_cost)")
+    sleeping_dogs: int = Field(0, description="customers left out because a contact credibly lowers their retention "
+                                              "(by the uplift model, or their segment's measured effect)")
     warnings: list[str] = []
 
 

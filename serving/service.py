@@ -88,7 +88,8 @@ class ChurnCLV:
         self.state = ServingState(config, packaged=packaged_model())  # a Bento serves the model it carries
         self.state.refresh(force=True)
         self.state.watch()
-        self.targeting = Targeting(settings().campaign_store)  # suppressions, learned save rates, campaigns
+        self.targeting = Targeting(settings().campaign_store,  # suppressions, learned save rates, campaigns
+                                   uplift=lambda: self.state.current.uplift)  # and the uplift model served now
 
     def score_files(self) -> list[Path]:
         """The score tables an erasure rewrites: the served one and those under $CHURNCLV_HOME/scores/."""

@@ -21,9 +21,11 @@ import pyarrow as pa
 from churnclv.contract import ChurnclvError, first_line
 from churnclv.contract.settings import REFRESH_SECONDS, Settings
 from churnclv.scoring.registry import connect
+from churnclv.scoring.uplift import UPLIFT_URI
 from churnclv.serving.errors import ApiError
 from churnclv.serving.model import ServedModel, load_model, resolve_version
 from churnclv.serving.table import SCORE_HINT, ScoreTable, day_text, file_fingerprint, load_score_table
+from churnclv.serving.uplift import ServedUplift, next_uplift
 
 log = logging.getLogger("churnclv.serving")
 
@@ -37,6 +39,7 @@ class ServeConfig:
     tracking_uri: str
     artifact_root: Path | None
     refresh_seconds: float = REFRESH_SECONDS
+    uplift_uri: str = UPLIFT_URI  # the per-customer uplift model plans rank by when one is registered
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServeConfig:
@@ -54,6 +57,8 @@ class Served:
     table: ScoreTable | None = None
     model_problem: str | None = None  # what is wrong with the model, and what to run
     table_problem: str | None = None
+    uplift: ServedUplift | None = None  # serving.uplift: None until a model is registered
+    uplift_problem: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -116,9 +121,13 @@ class ServingState:
             old = self.current
             model, model_problem, new_model = self._next_model(old.model, force)
             table, table_problem, new_table = self._next_table(old.table, force)
-            if new_model or new_table or (model_problem, table_problem) != (old.model_problem, old.table_problem):
-                self.current = Served(model, table, model_problem, table_problem)
-        changed = [name for name, new in (("model", new_model), ("score_table", new_table)) if new]
+            uplift, uplift_problem, new_uplift = (None, None, old.uplift is not None) if self.packaged else next_uplift(
+                self.client, self.config.uplift_uri, old.uplift, table, force=force)
+            if new_model or new_table or new_uplift or (model_problem, table_problem, uplift_problem) != (
+                    old.model_problem, old.table_problem, old.uplift_problem):
+                self.current = Served(model, table, model_problem, table_problem, uplift, uplift_problem)
+        changed = [name for name, new in (("model", new_model), ("score_table", new_table), ("uplift", new_uplift))
+                   if new]
         if changed:
             settle_memory()
             log.info("now serving model v%s and the score table as of %s (%s customers)",

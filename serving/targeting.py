@@ -1,9 +1,11 @@
-"""What plans are made with besides the scores: the suppression list and the learned save rates.
+"""What plans are made with besides the scores: the suppression list, the learned save rates, the uplift.
 
 :class:`Targeting` holds the campaign store (opened on first use, :func:`campaigns.open_store`) and
 reads from it, cached until the store changes (a cheap count per request): the suppressed ids and the
 save rates learned from finished campaigns (:func:`campaigns.learn_save_rates`). :meth:`Targeting.view`
-gives a plan's inputs for one score table: the ranking without the suppressed customers and the rates.
+gives a plan's inputs for one score table: the ranking without the suppressed customers and the rates,
+and, when a per-customer uplift model is served (:mod:`serving.uplift`), the ranking by
+``clv × uplift`` without the suppressed and the sleeping dogs (uplift credibly negative), counted per segment.
 
 When the store is missing, locked or unreachable, the campaign endpoints answer 503 naming it
 (:meth:`Targeting.engine`); previews keep the suppression list and rates last read (and say so), and
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +30,48 @@ from churnclv.campaigns.models import Measurement, Suppression
 from churnclv.campaigns.rates import PRIOR
 from churnclv.campaigns.store import describe
 from churnclv.contract import first_line
+from churnclv.scoring.uplift import (
+    UPLIFT_MIN_OUTCOMES,
+    UPLIFT_MIN_PER_GROUP,
+    UPLIFT_MODEL_NAME,
+    Readiness,
+    sleeping_dogs,
+)
 from churnclv.serving.errors import ApiError
 from churnclv.serving.ranking import Ranking, build_ranking
 from churnclv.serving.table import ScoreTable
+from churnclv.serving.uplift import ServedUplift
 
 #: Seconds before a store that failed to open is tried again.
 RETRY_SECONDS = 5.0
-#: Members (treated + control) of finished campaigns the per-customer uplift model needs.
-UPLIFT_MIN_OUTCOMES = 20_000
+__all__ = ["RETRY_SECONDS", "UPLIFT_MIN_OUTCOMES", "Targeting", "UpliftView", "View", "prior_rates", "rates_records",
+           "score_files", "uplift_note"]
+
+
+@dataclasses.dataclass(frozen=True)
+class UpliftView:
+    """A score table ranked by the served uplift model: ``gain`` is ``clv × uplift`` (currency per contact before
+    its cost), NaN for the suppressed and the sleeping dogs, ranked per segment as value at risk is."""
+
+    version: str
+    metrics: dict
+    ranking: Ranking  # by gain, decreasing; the left-out ones last (never qualifying)
+    uplift: np.ndarray  # per table row
+    dogs: dict[str, int]  # per segment: customers (not suppressed) whose uplift is credibly negative
+    customers: dict[str, int]  # per segment: customers not suppressed
+
+
+def uplift_view(table: ScoreTable, served: ServedUplift, suppressed: np.ndarray) -> UpliftView:
+    """Rank ``table`` by ``clv × uplift`` (:func:`scoring.uplift.sleeping_dogs` left out, as the suppressed)."""
+    on = served.on(table)
+    segment = table.texts["segment"]
+    scores = pd.DataFrame({"uplift_high": on.uplift_high, "segment": segment})
+    dog = sleeping_dogs(scores)[0] & ~suppressed
+    gain = table.numbers["clv"] * on.uplift
+    names, codes = np.unique(segment, return_inverse=True)
+    count = lambda mask: dict(zip(map(str, names), np.bincount(codes[mask], minlength=len(names)).tolist()))  # noqa: E731
+    return UpliftView(on.version, dict(on.metrics), build_ranking(np.where(dog | suppressed, np.nan, gain), segment),
+                      on.uplift, count(dog), count(~suppressed))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +83,8 @@ class View:
     rates: pd.DataFrame  # campaigns.rates.RATE_COLUMNS, one row per segment of the table
     outcomes: int  # members of finished campaigns the rates were learned from
     notes: tuple[str, ...]
+    by_uplift: UpliftView | None = None  # the served uplift model's ranking (None: none served)
+    treated: int = 0  # of ``outcomes``, contacted
 
     def rate_of(self) -> dict[str, float]:
         return dict(zip(self.rates["segment"], self.rates["rate"].astype(float)))
@@ -55,14 +94,24 @@ class View:
 
     @property
     def uplift(self) -> str:
-        return uplift_note(self.outcomes)
+        return uplift_note(self.outcomes, treated=self.treated)
 
 
-def uplift_note(outcomes: int) -> str:
-    """What ranks a plan: segment rates, and how many more outcomes the per-customer uplift model needs."""
-    more = max(0, UPLIFT_MIN_OUTCOMES - outcomes)
-    return (f"segment rates are used; the per-customer uplift model needs {more:,} more outcomes "
-            f"(members of finished campaigns: {outcomes:,} of {UPLIFT_MIN_OUTCOMES:,})")
+def uplift_note(outcomes: int, *, treated: int | None = None) -> str:
+    """Why segment rates rank a plan: how many more outcomes the per-customer uplift model needs
+    (:func:`scoring.uplift.readiness`), or that it has enough and is not fitted yet. ``treated``: of the
+    ``outcomes``, how many were contacted (None: the smaller group is not checked)."""
+    if treated is None:
+        more = max(0, UPLIFT_MIN_OUTCOMES - outcomes)
+        return (f"segment rates are used; the per-customer uplift model needs {more:,} more outcomes "
+                f"(members of finished campaigns: {outcomes:,} of {UPLIFT_MIN_OUTCOMES:,})")
+    ready = Readiness(n_treated=treated, n_control=max(0, outcomes - treated), min_outcomes=UPLIFT_MIN_OUTCOMES,
+                      min_per_group=UPLIFT_MIN_PER_GROUP)
+    if not ready.enough:
+        return ready.message
+    return (f"segment rates are used; there are enough outcomes for the per-customer uplift model "
+            f"({outcomes:,} members of finished campaigns) but none is registered as {UPLIFT_MODEL_NAME}@champion: "
+            "fit it with churnclv campaigns uplift --transactions FILE")
 
 
 def prior_rates(segments: list[str]) -> pd.DataFrame:
@@ -74,14 +123,16 @@ def prior_rates(segments: list[str]) -> pd.DataFrame:
 class Targeting:
     """The campaign store of a service, and what plans read from it (cached, thread-safe)."""
 
-    def __init__(self, url: str | None, *, engine: Engine | None = None):
+    def __init__(self, url: str | None, *, engine: Engine | None = None,
+                 uplift: Callable[[], ServedUplift | None] | None = None):
         self.url = url
+        self.served_uplift = uplift or (lambda: None)  # the uplift model served now (serving.state)
         self._engine: Engine | None = engine  # an engine already open on ``url`` (the command line's)
         self._problem: tuple[float, str] | None = None
         self._lock = threading.Lock()
         self._suppressed: tuple[tuple, frozenset[str]] | None = None
         self._failed: tuple[float, str] | None = None  # when reading the store last failed, and why
-        self._rates: dict[tuple, tuple[pd.DataFrame, int]] = {}
+        self._rates: dict[tuple, tuple[pd.DataFrame, int, int]] = {}
         self._views: dict[tuple, View] = {}
 
     def where(self) -> str:
@@ -136,8 +187,9 @@ class Targeting:
                                "read, so no list of customers to contact is given") from None
             return (*self._suppressed, f"{message}: the suppression list and save rates as last read are used")
 
-    def rates(self, segments: list[str]) -> tuple[pd.DataFrame, int]:
-        """Save rates learned from finished campaigns for ``segments`` (prior where none is measured)."""
+    def rates(self, segments: list[str]) -> tuple[pd.DataFrame, int, int]:
+        """Save rates learned from finished campaigns for ``segments`` (prior where none is measured), the
+        members of finished campaigns they were learned from, and how many of those were contacted."""
         try:
             if self._failed is not None:
                 raise ApiError(503, "campaign_store_unavailable", self._failed[1])
@@ -145,27 +197,35 @@ class Targeting:
             key = (self._stamp(engine, Measurement), tuple(segments))
             if key not in self._rates:
                 outcomes = measurements(engine, finished_only=True)
-                n = int(outcomes["n_treated"].sum() + outcomes["n_control"].sum()) if len(outcomes) else 0
-                self._rates = {key: (learn_save_rates(outcomes, segments=segments, prior=PRIOR), n)}
+                treated = int(outcomes["n_treated"].sum()) if len(outcomes) else 0
+                n = treated + int(outcomes["n_control"].sum()) if len(outcomes) else 0
+                self._rates = {key: (learn_save_rates(outcomes, segments=segments, prior=PRIOR), n, treated)}
             return self._rates[key]
         except Exception:  # noqa: BLE001 - unreadable store: the last rates, else the prior (said by suppressed())
             last = next(iter(self._rates.values()), None)
-            return last if last is not None else (prior_rates(segments), 0)
+            return last if last is not None else (prior_rates(segments), 0, 0)
 
     def view(self, table: ScoreTable) -> View:
         """The ranking of ``table`` without suppressed customers, and the save rates of its segments."""
         stamp, ids, note = self.suppressed()
         segments = sorted(table.ranking.by_segment)
-        rates, outcomes = self.rates(segments)
-        key = (table.fingerprint, id(table), stamp, id(rates))
+        rates, outcomes, treated = self.rates(segments)
+        served = self.served_uplift()
+        key = (table.fingerprint, id(table), stamp, id(rates), None if served is None else served.version)
         view = self._views.get(key)
         if view is None:
             out = np.isin(table.ids, np.asarray(list(ids), dtype=object)) if ids else np.zeros(len(table), bool)
             ranking = table.ranking if not out.any() else build_ranking(
                 np.where(out, np.nan, table.numbers["value_at_risk"]), table.texts["segment"])
-            view = View(ranking, int(out.sum()), rates, outcomes, ())
+            by_uplift, problem = None, None
+            if served is not None:
+                try:
+                    by_uplift = uplift_view(table, served, out)
+                except Exception as exc:  # noqa: BLE001 - a model that cannot rank this table: the segments' rates do
+                    problem = f"the uplift model v{served.version} cannot rank this score table: {first_line(exc)}"
+            view = View(ranking, int(out.sum()), rates, outcomes, (problem,) if problem else (), by_uplift, treated)
             self._views = {key: view}  # one table is served at a time
-        return dataclasses.replace(view, notes=(note,) if note else ())
+        return dataclasses.replace(view, notes=tuple(n for n in (*view.notes, note) if n))
 
     def close(self) -> None:
         if self._engine is not None:

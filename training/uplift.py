@@ -18,10 +18,17 @@ features and scores at selection): ``campaign``, ``campaign_date``, ``group`` (t
   which :func:`scoring.uplift.rank_by_uplift` leaves out beside the customers credibly harmed one by one.
 - :func:`register_uplift`: an MLflow run with the model's data and metrics, registered as
   ``churn-clv-uplift`` beside ``churn-clv``.
+- :func:`store_outcomes`, :func:`train_uplift`: what ``churnclv campaigns uplift`` runs: every finished
+  campaign of the store as training rows, judged on the latest, fitted on all, registered, and aliased
+  ``champion`` (what plans rank by) when it ranked the held-out campaigns better than chance.
+
+The served model learns from :data:`SERVED_FEATURES` only: what the members froze at selection and every
+score table carries, so the service ranks a score table by uplift without reading a transaction log.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
 from collections.abc import Sequence
@@ -36,9 +43,11 @@ from mlflow.tracking import MlflowClient
 
 from churnclv import features
 from churnclv.campaigns.effect import member_outcomes, retention_interval
+from churnclv.campaigns.read import campaign_members, list_campaigns
 from churnclv.contract.dates import AsOf
 from churnclv.scoring.registry import store_lock, using_store
 from churnclv.scoring.uplift import (
+    UPLIFT_ALIAS,
     UPLIFT_MIN_OUTCOMES,
     UPLIFT_MIN_PER_GROUP,
     UPLIFT_MODEL_NAME,
@@ -47,16 +56,20 @@ from churnclv.scoring.uplift import (
     readiness,
 )
 
-__all__ = ["SCORE_FEATURES", "Judged", "UpliftFit", "UpliftSettings", "campaign_outcomes", "fit_uplift", "harmful_segments", "judge_uplift",
-           "qini_coefficient", "qini_curve", "register_uplift", "uplift_at_k"]
+__all__ = ["SCORE_FEATURES", "SERVED_FEATURES", "Judged", "Trained", "UpliftFit", "UpliftSettings",
+           "campaign_outcomes", "fit_uplift", "harmful_segments", "judge_uplift", "qini_coefficient", "qini_curve",
+           "register_uplift", "store_outcomes", "train_uplift", "uplift_at_k"]
 
 
 #: The member's frozen scores at selection, learned from beside the point-in-time features.
 SCORE_FEATURES = ("churn_probability", "clv", "value_at_risk")
+#: What the registered model learns from: the frozen scores, which every score table carries too.
+SERVED_FEATURES = SCORE_FEATURES
 
 
 def campaign_outcomes(members: pd.DataFrame, transactions: pd.DataFrame, *, campaign: str,
-                      campaign_date: dt.date, window_days: int, as_of: AsOf) -> pd.DataFrame:
+                      campaign_date: dt.date, window_days: int, as_of: AsOf,
+                      point_in_time: bool = True) -> pd.DataFrame:
     """One campaign's members as uplift training rows: outcome, frozen scores, features at ``as_of``.
 
     Parameters
@@ -66,6 +79,7 @@ def campaign_outcomes(members: pd.DataFrame, transactions: pd.DataFrame, *, camp
     transactions : the canonical log; features read only its rows at or before ``as_of``, outcomes
         only the window ``(campaign_date, campaign_date + window_days]`` (:func:`campaigns.effect.member_outcomes`).
     as_of : the day the members were scored (the campaign's ``scores_as_of``), at or before ``campaign_date``.
+    point_in_time : add ``features.build_features``' columns (False: the frozen scores only, no features built).
 
     Returns
     -------
@@ -73,9 +87,14 @@ def campaign_outcomes(members: pd.DataFrame, transactions: pd.DataFrame, *, camp
     retained`` (bool), :data:`SCORE_FEATURES` and ``features.build_features``' numeric columns (NaN for
     a member without a purchase by ``as_of``).
     """
-    outcome = member_outcomes(members, transactions, campaign_date=campaign_date, window_days=window_days)
-    built = features.build_features(transactions, as_of=as_of).select_dtypes("number")
-    at_selection = built.reindex(members["customer_id"].astype("str")).reset_index(drop=True)
+    ids = members["customer_id"].astype("str")
+    mine = transactions.loc[transactions["customer_id"].astype("str").isin(ids)]  # features are per customer
+    outcome = member_outcomes(members, mine, campaign_date=campaign_date, window_days=window_days)
+    if not point_in_time:
+        built = pd.DataFrame(index=pd.Index([], dtype="str"))
+    else:
+        built = features.build_features(mine, as_of=as_of).select_dtypes("number")
+    at_selection = built.reindex(ids).reset_index(drop=True)
     return pd.concat([
         outcome.loc[:, ["customer_id", "group", "segment", "retained"]].reset_index(drop=True)
         .assign(campaign=campaign, campaign_date=pd.Timestamp(campaign_date)),
@@ -268,16 +287,21 @@ def judge_uplift(outcomes: pd.DataFrame, *, features: Sequence[str], holdout_cam
 
 def register_uplift(client: MlflowClient, model: UpliftScorer, *, metrics: dict[str, float],
                     experiment: str = UPLIFT_MODEL_NAME, name: str = UPLIFT_MODEL_NAME,
-                    params: dict[str, str] | None = None) -> tuple[str, str]:
+                    params: dict[str, str] | None = None, artifact_root: Path | None = None,
+                    alias: str | None = None) -> tuple[str, str]:
     """Log a run with the model's data (``uplift/uplift.json``), its metrics and params; register it.
 
     The registered model ``name`` (default ``churn-clv-uplift``) gets a new version whose source is the
-    run's ``uplift`` folder (:meth:`UpliftScorer.load` reads it back). The client's store is used; MLflow's
-    global URIs are restored afterwards (:func:`scoring.registry.using_store`). Returns (run id, version).
+    run's ``uplift`` folder (:meth:`UpliftScorer.load` reads it back); ``alias`` (e.g. ``champion``) is
+    moved to it when given. A new experiment keeps its artifacts under ``artifact_root/uplift`` (as the
+    churn experiments do; None: the store decides). The client's store is used; MLflow's global URIs are
+    restored afterwards (:func:`scoring.registry.using_store`). Returns (run id, version).
     """
     with store_lock(client.tracking_uri):
         found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        location = None if artifact_root is None else str(Path(artifact_root) / "uplift")
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment,
+                                                                                   artifact_location=location)
     with using_store(client), mlflow.start_run(experiment_id=experiment_id) as run, \
             tempfile.TemporaryDirectory() as folder:
         mlflow.log_params({"features": ",".join(model.features), "bags": str(len(model.treated)),
@@ -289,4 +313,75 @@ def register_uplift(client: MlflowClient, model: UpliftScorer, *, metrics: dict[
         if not client.search_registered_models(filter_string=f"name = '{name}'"):
             client.create_registered_model(name, description="per-customer retention uplift (bagged T-learner)")
         version = client.create_model_version(name, source=source, run_id=run.info.run_id)
+        if alias is not None:
+            client.set_registered_model_alias(name, alias, str(version.version))
     return run.info.run_id, str(version.version)
+
+
+def store_outcomes(engine, transactions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Every campaign of the store whose window the log covers, as training rows (frozen scores only,
+    :func:`campaign_outcomes`), oldest first; and the names of the campaigns left out (window not over).
+
+    A campaign is over when the log's last day is on or after its window's end (as ``campaigns effect``
+    judges it). Members erased since are no longer in the store, so they are not learned from.
+    """
+    last = transactions["timestamp"].max()
+    through = None if pd.isna(last) else pd.Timestamp(last).date()
+    rows, running = [], []
+    for info in sorted(list_campaigns(engine), key=lambda c: (c.campaign_date, c.id)):  # one step per campaign
+        if through is None or through < info.window_end:
+            running.append(info.name)
+            continue
+        rows.append(campaign_outcomes(campaign_members(engine, info.name), transactions, campaign=info.name,
+                                      campaign_date=info.campaign_date, window_days=info.window_days,
+                                      as_of=info.scores_as_of or info.campaign_date, point_in_time=False))
+    empty = pd.DataFrame(columns=["customer_id", "group", "segment", "retained", "campaign", "campaign_date",
+                                  *SCORE_FEATURES])
+    return (pd.concat(rows, ignore_index=True) if rows else empty), running
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What ``churnclv campaigns uplift`` did: the judged fit, the final fit, and where it was registered."""
+
+    campaigns: tuple[str, ...]  # finished campaigns learned from
+    running: tuple[str, ...]  # left out: their window is not over
+    judged: Judged | None  # fitted on all but the latest, measured on it (None: a single campaign)
+    final: UpliftFit  # fitted on every finished campaign
+    version: str | None = None  # registered version (None: nothing fitted)
+    run_id: str | None = None
+    promoted: bool = False  # the alias plans rank by now points at it
+
+    @property
+    def why_not_promoted(self) -> str | None:
+        if self.final.model is None or self.promoted:
+            return None
+        if self.judged is None:
+            return "it could not be judged: that needs a second finished campaign to hold out"
+        if self.judged.fit.model is None:
+            return f"it could not be judged: fitted on the earlier campaigns alone, {self.judged.fit.message}"
+        return (f"it ranked the held-out campaign(s) no better than chance (Qini "
+                f"{self.judged.metrics.get('qini', float('nan')):.4f})")
+
+
+def train_uplift(engine, transactions: pd.DataFrame, client: MlflowClient | None, *,
+                 settings: UpliftSettings = UpliftSettings(), holdout_campaigns: int = 1,
+                 artifact_root: Path | None = None) -> Trained:
+    """Fit the uplift model on the store's finished campaigns (:data:`SERVED_FEATURES`), judge it on the
+    latest ``holdout_campaigns`` (fitted without them), refit on all and register it (``client``: None
+    registers nothing). The alias ``champion`` moves to it only when the judged fit's Qini on the held-out
+    campaigns is above 0."""
+    outcomes, running = store_outcomes(engine, transactions)
+    names = tuple(dict.fromkeys(outcomes["campaign"].tolist()))
+    judged = (judge_uplift(outcomes, features=SERVED_FEATURES, holdout_campaigns=holdout_campaigns, settings=settings)
+              if len(names) > holdout_campaigns else None)
+    final = fit_uplift(outcomes, features=SERVED_FEATURES, settings=settings)
+    trained = Trained(campaigns=names, running=tuple(running), judged=judged, final=final)
+    if final.model is None or client is None:
+        return trained
+    promote = judged is not None and judged.fit.model is not None and judged.metrics.get("qini", 0.0) > 0
+    params = {"campaigns": ",".join(names), "held_out": ",".join(judged.held_out) if judged else "",
+              "n_treated": str(final.readiness.n_treated), "n_control": str(final.readiness.n_control)}
+    run_id, version = register_uplift(client, final.model, metrics=judged.metrics if judged else {}, params=params,
+                                      artifact_root=artifact_root, alias=UPLIFT_ALIAS if promote else None)
+    return dataclasses.replace(trained, version=version, run_id=run_id, promoted=promote)
