@@ -29,6 +29,7 @@ from churnclv.scoring.bundle import (
     Predicted,
     expected_purchases,
 )
+from churnclv.scoring.drift import model_inputs, reference
 from churnclv.scoring.segments import Policy
 from churnclv.scoring.snapshot import with_clv
 from churnclv.training.backtest import churn_metrics, forecast_metrics, purchase_metrics
@@ -481,6 +482,7 @@ def train(
         "cutoffs": [iso(c) for c in final.cutoffs],
         "features": list(final.models.churn.features) if final.models.churn is not None else [],
         "data": data_print,
+        "drift_reference": reference(final.table, features=model_inputs(final.models)),  # scoring.drift
         "clv_fit": final.models.clv.fit_report_,
         "eligibility": gates.to_dict(),
         "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes,
