@@ -168,14 +168,18 @@ class ChurnCLVBundle:
         return self.score_snapshot(self.snapshot(transactions, as_of=as_of), explain=explain)
 
 
-def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:
-    """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text.
+def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False,
+                snapshot: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text (``snapshot``: the
+    bundle's :meth:`~ChurnCLVBundle.snapshot` of ``transactions`` at ``as_of``, if computed already).
 
     Its file carries the as-of day and the model in its own metadata: write it with
     :func:`scoring.scores.write_scores` (``score_metadata(bundle, as_of=...)``) and read them with
     :func:`scoring.scores.read_score_metadata`.
     """
-    table = bundle.score(transactions, as_of=as_of, explain=explain)
+    if snapshot is None:
+        snapshot = bundle.snapshot(transactions, as_of=as_of)
+    table = bundle.score_snapshot(snapshot, explain=explain)
     if explain:
         table["drivers"] = table["drivers"].map(json.dumps)
     return table
