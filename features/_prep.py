@@ -35,19 +35,24 @@ class Encoded:
 
     Attributes
     ----------
-    frame : the original frame (never modified; optional columns are read from it).
+    frame : the original frame (never modified; optional columns are read from it), or None when the
+        optional columns' codes are given in ``_columns`` (``features.online``).
     codes : int32 (int64 beyond 2**31 customers) per row, index into ``uniques``.
     uniques : distinct customer ids, in order of first appearance.
     day : int32 per row, day number (days since 1970-01-01, floored).
     amount : float64 per row; negative = return.
     """
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None
     codes: np.ndarray
     uniques: pd.Index
     day: np.ndarray
     amount: np.ndarray
     _columns: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def has(self, column: str) -> bool:
+        """Whether the transactions hold an optional column (its codes given, or in ``frame``)."""
+        return column in self._columns or (self.frame is not None and column in self.frame.columns)
 
     def column_codes(self, column: str) -> np.ndarray:
         """:func:`factorize` codes of an optional column over every row (-1 = missing), computed once."""

@@ -84,7 +84,7 @@ def n_transactions(h: History) -> np.ndarray:
 
     A purchase row without an order id counts as its own transaction.
     """
-    if "order_id" not in h.enc.frame.columns:
+    if not h.enc.has("order_id"):
         return h.cust.p_rows.astype(np.float64)
     orders = h.enc.column_codes("order_id")[h.cust.purchase]
     missing = orders < 0
@@ -97,7 +97,7 @@ def distinct_values(h: History, column: str) -> np.ndarray:
 
     NaN for every customer when the frame has no such column.
     """
-    if column not in h.enc.frame.columns:
+    if not h.enc.has(column):
         return np.full(h.n, np.nan)
     values = h.enc.column_codes(column)[h.cust.history]
     cust = h.cust.rank[h.enc.codes[h.cust.history]]

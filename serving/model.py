@@ -11,7 +11,8 @@ import pandas as pd
 from churnclv.contract import ChurnclvError, first_line
 from churnclv.contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
 from churnclv.contract.dates import on_or_before
-from churnclv.features import TransactionsError, validate_transactions
+from churnclv.features import Encoded, TransactionsError, encode, validate_transactions
+from churnclv.features.online import encode_posted, rows_until
 from churnclv.scoring.registry import load_bundle, resolve
 from churnclv.serving.errors import ApiError
 
@@ -38,32 +39,50 @@ def resolve_version(client: Any, uri: str) -> str | None:
     return None if version is None else str(version.version)
 
 
-def frame_of(transactions: Sequence[Any]) -> pd.DataFrame:
-    """Posted transaction models as a raw table for ``features.validate_transactions`` (unused
-    optional columns left out, so that the contract sees what a file with those columns would hold)."""
-    columns = {n: [getattr(t, n) for t in transactions] for n in TRANSACTION_COLUMNS}
+def posted_columns(transactions: Sequence[Any]) -> dict[str, list]:
+    """Posted transaction models as raw columns, one value per row (None = not given)."""
+    return {n: [getattr(t, n) for t in transactions] for n in TRANSACTION_COLUMNS}
+
+
+def frame_of(columns: dict[str, list]) -> pd.DataFrame:
+    """Raw columns as a table for ``features.validate_transactions`` (unused optional columns left out, so
+    that the contract sees what a file with those columns would hold)."""
     return pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in columns.items()
                          if n in TRANSACTION_REQUIRED or any(x is not None for x in v)})
 
 
-def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, explain: bool) -> tuple[list[dict], list[str], int]:
-    """Score posted transactions with the bundle, validated like a file.
+def validated(columns: dict[str, list], as_of) -> tuple[Encoded, int]:
+    """The posted rows encoded for the features, and how many are on or before ``as_of``.
 
-    Returns (rows, ids of posted customers without a purchase by ``as_of``, transactions used).
-    Raises :class:`ApiError` 422 with the contract's problems when the rows break it.
+    Plain rows (``features.online``) are encoded as they are; any other goes through the contract like a
+    file. Raises :class:`ApiError` 422 with the contract's problems when the rows break it.
     """
+    enc = encode_posted(columns)
+    if enc is not None:
+        return enc, rows_until(enc, as_of)
     try:
-        clean, _ = validate_transactions(frame_of(transactions))
+        clean, _ = validate_transactions(frame_of(columns))
     except TransactionsError as exc:
         details = [{"field": f"transactions.{p.column}", "issue": p.message(), "count": p.count}
                    for p in exc.problems]
         message = first_line(exc) if not details else f"{len(details)} problem(s) in the transactions"
         raise ApiError(422, "invalid_transactions", message, details) from None
-    seen = on_or_before(clean["timestamp"], as_of)
-    posted = list(dict.fromkeys(clean["customer_id"].tolist()))
+    return encode(clean), int(on_or_before(clean["timestamp"], as_of).sum())
+
+
+def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, explain: bool) -> tuple[list[dict], list[str], int]:
+    """Score posted transactions with the bundle (its batch code, on the rows encoded once).
+
+    Returns (rows, ids of posted customers without a purchase by ``as_of``, transactions used).
+    Raises :class:`ApiError` 422 with the contract's problems when the rows break it.
+    """
+    enc, used = validated(posted_columns(transactions), as_of)
     try:
-        scored = model.bundle.score(clean, as_of=pd.Timestamp(as_of), explain=explain)
+        scored = model.bundle.score(enc, as_of=pd.Timestamp(as_of), explain=explain)
     except (ChurnclvError, ValueError) as exc:
         raise ApiError(422, "cannot_score", first_line(exc)) from None
-    known = set(scored["customer_id"])
-    return scored.to_dict("records"), [c for c in posted if c not in known], int(seen.sum())
+    ids = scored["customer_id"].tolist()
+    known = set(ids)
+    values = {c: scored[c].tolist() for c in scored.columns}  # plain Python values, one pass per column
+    rows = [dict(zip(values, row)) for row in zip(*values.values())]
+    return rows, [c for c in enc.uniques.tolist() if c not in known], used

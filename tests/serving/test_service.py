@@ -188,6 +188,25 @@ def test_posted_history_scores_like_the_batch(api, batch, seed_transactions):
         assert [d["feature"] for d in row["drivers"]] == [d["feature"] for d in stored]
 
 
+def test_posted_histories_score_like_churnclv_score_to_the_last_digit(api, batch, seed_transactions):
+    """The fast path (plain rows, encoded without the contract's frame) and the contract's path (the same rows
+    with blanks around the ids) give the batch score table's numbers exactly, intervals included."""
+    as_of = api.trained.as_of
+    expected = batch.set_index("customer_id")
+    numbers = [c for c in batch.columns if c not in ("customer_id", "segment", "recommended_action", "drivers")]
+    for position in (0, 7, 150, 420):
+        cid = batch["customer_id"].iloc[position]
+        rows = history(seed_transactions, cid, as_of)
+        for posted in (rows, [{**r, "customer_id": f" {r['customer_id']} "} for r in rows]):
+            r = post(api, "/score_transactions", {"as_of": f"{as_of:%Y-%m-%d}", "transactions": posted})
+            assert r.status_code == 200, r.text
+            (row,) = r.json()["scores"]
+            want, shown = expected.loc[cid], [c for c in numbers if c in row]  # the response's numbers
+            assert set(NUMBERS) <= set(shown)
+            assert {c: row[c] for c in shown} == {c: float(want[c]) for c in shown}
+            assert (row["segment"], row["recommended_action"]) == (want["segment"], want["recommended_action"])
+
+
 def test_customers_without_a_purchase_by_as_of_are_listed_apart(api):
     rows = [{"customer_id": "early", "timestamp": "2025-01-05", "amount": 20.0},
             {"customer_id": "early", "timestamp": "2025-03-05", "amount": 35.5},
