@@ -16,3 +16,6 @@ PREDICTION_COLUMNS = (
 SCORE_NUMBERS = ("churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk")
 SCORE_TEXTS = ("segment", "recommended_action")
 SCORE_COLUMNS = ("customer_id", *SCORE_NUMBERS, *SCORE_TEXTS)
+#: The intervals on the score table's figures (at the model's interval level, 80% by default); score tables
+#: written before them lack these columns.
+SCORE_INTERVALS = ("expected_purchases_low", "expected_purchases_high", "clv_low", "clv_high")

@@ -80,6 +80,7 @@ def to_manifest(bundle: ChurnCLVBundle) -> dict:
         "churn_calibration": None if bundle.churn_calibration is None else [float(c) for c in bundle.churn_calibration],
         "season_factor": float(models.season_factor),
         "poisson_scale": float(models.poisson_scale),
+        "season_seen": bool(models.season_seen),
         "clv": CLVParams.to_dict(models.clv),
         "churn": None if churn is None else {
             "features": list(churn.features),
@@ -203,6 +204,7 @@ def load_bundle_dir(path: str | os.PathLike) -> ChurnCLVBundle:
             booster=_booster(path, "purchases"), features=tuple(purchases["features"])),
         season_factor=float(data["season_factor"]),
         poisson_scale=float(data["poisson_scale"]),
+        season_seen=bool(data.get("season_seen", True)),  # bundles saved before the intervals: not said
     )
     return ChurnCLVBundle(models=models, purchases_method=data["purchases_method"], policy=Policy(**data["policy"]),
                           metadata=data["metadata"], churn_method=data["churn_method"],

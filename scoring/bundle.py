@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnclv.contract.columns import SCORE_COLUMNS
+from churnclv.contract.columns import SCORE_COLUMNS, SCORE_INTERVALS
 from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
 from churnclv.scoring.clv import CLVParams
+from churnclv.scoring.intervals import customer_intervals
 from churnclv.scoring.segments import Policy, recommended_action
 from churnclv.scoring.snapshot import snapshot
 
@@ -51,6 +52,7 @@ class Models:
     purchases: PurchaseScorer | None
     season_factor: float = 1.0  # the season ahead vs the BG/NBD forecast (training.season)
     poisson_scale: float = 1.0  # brings the LightGBM forecast's total to the BG/NBD total at as_of
+    season_seen: bool = True  # False: the season ahead was never observed (the population interval widens)
 
     @property
     def purchase_methods(self) -> tuple[str, ...]:
@@ -130,6 +132,20 @@ class ChurnCLVBundle:
             index=table.index,
         )
 
+    def intervals(self, table: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+        """``expected_purchases_low/_high`` and ``clv_low/_high`` of a :func:`snapshot` (``scores``: its
+        :meth:`values`), at the CLV model's interval level (:func:`scoring.intervals.customer_intervals`).
+
+        The ends are BG/NBD's (with the season's factor); where the shipped forecast spreads the purchases by
+        another model, they are scaled by the same ratio as the forecast and the CLV (shipped / BG/NBD)."""
+        ends = customer_intervals(self.models.clv, table, horizon_days=self.horizon_days,
+                                  season_factor=self.models.season_factor,
+                                  spend_per_purchase=table["bgnbd_expected_spend_per_purchase"].to_numpy(dtype=float))
+        bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float) * self.models.season_factor
+        shipped = scores["expected_purchases"].to_numpy(dtype=float)
+        ratio = np.divide(shipped, bgnbd, out=np.ones_like(shipped), where=bgnbd > 1e-9)
+        return ends.mul(ratio, axis=0)[list(SCORE_INTERVALS)]
+
     def explainer(self) -> tuple | None:
         """The booster whose contributions explain a customer's churn risk, and their sign: the LightGBM churn
         classifier wherever it was fitted (whichever ranking ships, it is a model of the same outcome on the same
@@ -151,8 +167,9 @@ class ChurnCLVBundle:
         """The score table (one row per customer, ``customer_id`` a column) from a :func:`snapshot`."""
         if table.empty:  # nobody had bought by the as-of day: an empty table, not a model error
             return pd.DataFrame({c: pd.Series(dtype="str" if c in ("customer_id", "segment", "recommended_action")
-                                              else "float64") for c in SCORE_COLUMNS})
+                                              else "float64") for c in (*SCORE_COLUMNS, *SCORE_INTERVALS)})
         scores = self.values(table)
+        scores = scores.join(self.intervals(table, scores))
         segment = self.policy.segment(scores.assign(T=table["T"]))
         scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))
         explainer = self.explainer()

@@ -12,6 +12,11 @@ import pandas as pd
 
 from churnclv.contract.columns import RFM_COLUMNS
 from churnclv.contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE
+
+#: The default level of the intervals on every forecast (a central 80% interval).
+INTERVAL_LEVEL = 0.8
+#: The parameters a draw holds: BG/NBD's, then Gamma-Gamma's.
+DRAW_KEYS = ("r", "alpha", "a", "b", "p", "q", "v")
 from churnclv.scoring.btyd import (
     bgnbd_expected_purchases_if_alive,
     bgnbd_p_alive,
@@ -20,7 +25,7 @@ from churnclv.scoring.btyd import (
     gamma_gamma_expected_spend,
 )
 
-__all__ = ["CLVParams", "validate_rfm"]
+__all__ = ["DRAW_KEYS", "INTERVAL_LEVEL", "CLVParams", "validate_rfm"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -79,11 +84,15 @@ class CLVParams:
         for the compressed fit. ``bgnbd_params_["alpha"]`` is in this unit.
     discount_rate : annual discount rate of the CLV.
     clv_horizon_days : horizon of the CLV in days.
+    interval_level : the central probability of every interval (0.8: from the 10th to the 90th percentile).
 
     Attributes
     ----------
     bgnbd_params_ : {r, alpha, a, b, time_unit_days}; alpha per ``time_unit_days`` days.
     gg_params_ : {p, q, v}; v in currency units.
+    param_draws_ : {r, alpha, a, b, p, q, v: arrays of equal length}, a fixed, seeded set of draws of the
+        parameters from the fits' asymptotic normal on the log scale (absent: intervals carry the purchase
+        count's uncertainty only); alpha in ``time_unit_days``.
     fit_report_ : how each fit went (method, path, attempts, rows before/after compression, warnings).
     """
 
@@ -93,18 +102,22 @@ class CLVParams:
         time_unit_days: float = 7.0,
         discount_rate: float = DISCOUNT_RATE,
         clv_horizon_days: int = CLV_HORIZON_DAYS,
+        interval_level: float = INTERVAL_LEVEL,
     ) -> None:
         self.time_unit_days = time_unit_days
         self.discount_rate = discount_rate
         self.clv_horizon_days = clv_horizon_days
+        self.interval_level = interval_level
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(time_unit_days={self.time_unit_days}, discount_rate={self.discount_rate}, "
-                f"clv_horizon_days={self.clv_horizon_days})")
+                f"clv_horizon_days={self.clv_horizon_days}, interval_level={self.interval_level})")
 
     def _check_settings(self) -> None:
         if not self.time_unit_days > 0:
             raise ValueError(f"time_unit_days must be a positive number of days, not {self.time_unit_days}")
+        if not 0 < self.interval_level < 1:
+            raise ValueError(f"interval_level must be a probability between 0 and 1, not {self.interval_level}")
 
     def _fitted(self) -> None:
         if not hasattr(self, "bgnbd_params_"):
@@ -167,15 +180,20 @@ class CLVParams:
     def to_dict(self) -> dict:
         """The settings and fitted parameters as plain JSON-ready data (see :meth:`from_dict`)."""
         self._fitted()
+        draws = getattr(self, "param_draws_", None)
         return {"time_unit_days": self.time_unit_days, "discount_rate": self.discount_rate,
                 "clv_horizon_days": self.clv_horizon_days, "bgnbd": dict(self.bgnbd_params_),
-                "gamma_gamma": dict(self.gg_params_)}
+                "gamma_gamma": dict(self.gg_params_), "interval_level": float(self.interval_level),
+                "draws": None if draws is None else {k: [float(v) for v in draws[k]] for k in DRAW_KEYS}}
 
     @classmethod
     def from_dict(cls, data: dict) -> CLVParams:
         """The model that :meth:`to_dict` described."""
         model = cls(time_unit_days=float(data["time_unit_days"]), discount_rate=float(data["discount_rate"]),
-                    clv_horizon_days=int(data["clv_horizon_days"]))
+                    clv_horizon_days=int(data["clv_horizon_days"]),
+                    interval_level=float(data.get("interval_level", INTERVAL_LEVEL)))
         model.bgnbd_params_ = {k: float(v) for k, v in data["bgnbd"].items()}
         model.gg_params_ = {k: float(v) for k, v in data["gamma_gamma"].items()}
+        if data.get("draws"):  # bundles saved before the intervals have none
+            model.param_draws_ = {k: np.asarray(data["draws"][k], dtype=np.float64) for k in DRAW_KEYS}
         return model

@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnclv.scoring.clv import CLVParams, _rfm_arrays, validate_rfm
+from churnclv.scoring.clv import DRAW_KEYS, CLVParams, _rfm_arrays, validate_rfm
 from churnclv.training.mle import (
+    bgnbd_log_covariance,
     compress_bgnbd,
     compress_gamma_gamma,
     fit_bgnbd,
     fit_gamma_gamma,
+    gamma_gamma_log_covariance,
     merge_bgnbd,
     merge_gamma_gamma,
 )
@@ -28,6 +30,29 @@ from churnclv.training.mle import (
 __all__ = ["CLVCounts", "CLVModel"]
 
 logger = logging.getLogger("churnclv.training.clv")
+
+#: How many parameter draws a fitted model keeps (the bundle stores them; every interval reads them), and
+#: the seed that fixes them (the same data give the same draws, so the same intervals).
+N_DRAWS = 100
+DRAW_SEED = 20050101
+#: Gamma-Gamma draws keep q above this (q <= 1: an infinite mean spend).
+MIN_Q = 1.05
+
+
+def parameter_draws(bgnbd: dict, gg: dict, *, bg_cov: np.ndarray, gg_cov: np.ndarray, n: int = N_DRAWS,
+                    seed: int = DRAW_SEED) -> dict[str, np.ndarray]:
+    """``n`` seeded draws of (r, alpha, a, b, p, q, v) from the asymptotic normal of the fits on the log scale:
+    log-parameters ~ N(log estimate, covariance); BG/NBD and Gamma-Gamma independent (separate likelihoods).
+    Parameters the fit holds at 0 (the NBD limit's a, b) stay 0; q stays above :data:`MIN_Q`."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for names, point, cov in ((("r", "alpha", "a", "b"), bgnbd, bg_cov), (("p", "q", "v"), gg, gg_cov)):
+        centre = np.array([point[k] for k in names], dtype=np.float64)
+        shift = rng.multivariate_normal(np.zeros(len(names)), cov, size=n, method="eigh")
+        values = centre * np.exp(shift)  # 0 stays 0
+        out |= {k: values[:, i] for i, k in enumerate(names)}
+    out["q"] = np.maximum(out["q"], MIN_Q)
+    return {k: out[k] for k in DRAW_KEYS}
 
 
 def _fit_warnings(bg_report: dict, gg_report: dict, *, excluded: int) -> list[str]:
@@ -128,6 +153,11 @@ class CLVModel(CLVParams):
         gg, gg_report = fit_gamma_gamma(counts.gamma_gamma)
         self.bgnbd_params_ = bgnbd | {"time_unit_days": float(self.time_unit_days)}
         self.gg_params_ = gg
+        bg_cov = bgnbd_log_covariance(counts.bgnbd, bgnbd, method=bg_report["method"])
+        gg_cov = gamma_gamma_log_covariance(counts.gamma_gamma, gg, method=gg_report["method"])
+        self.param_draws_ = parameter_draws(bgnbd, gg, bg_cov=bg_cov, gg_cov=gg_cov)
+        bg_report = bg_report | {"log_sd": dict(zip(("r", "alpha", "a", "b"), np.sqrt(np.diag(bg_cov)).tolist()))}
+        gg_report = gg_report | {"log_sd": dict(zip(("p", "q", "v"), np.sqrt(np.diag(gg_cov)).tolist()))}
         excluded = counts.excluded
         self.fit_report_ = {
             "time_unit_days": float(self.time_unit_days),

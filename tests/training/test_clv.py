@@ -24,7 +24,7 @@ from churnclv.scoring.btyd import (
 )
 from churnclv.scoring.clv import CLVParams
 from churnclv.training import mle
-from churnclv.training.clv import CLVModel
+from churnclv.training.clv import N_DRAWS, CLVModel
 from churnclv.training.mle import CLVFitError, compress_bgnbd
 
 with warnings.catch_warnings():
@@ -345,11 +345,14 @@ def test_p_no_purchase_and_expected_purchases_agree_with_simulation():
 
 
 def test_model_round_trips_as_json_without_data():
-    """The artifact stores the fitted CLV model as JSON: settings and parameters, no data."""
+    """The artifact stores the fitted CLV model as JSON: settings, parameters and the fixed set of parameter
+    draws (7 numbers each, however many customers), no data."""
     rfm = simulate_rfm(20_000, **CDNOW_LIKE_PER_DAY, days=730, seed=5)
     model = CLVModel().fit(rfm)
     text = json.dumps(model.to_dict())
-    assert len(text) < 1_000, len(text)
+    without_draws = json.dumps(model.to_dict() | {"draws": None})
+    assert len(without_draws) < 1_000, len(without_draws)
+    assert len(text) - len(without_draws) < 7 * N_DRAWS * 25, len(text)
     json.dumps(model.fit_report_)  # plain JSON-ready report (logged to MLflow)
     loaded = CLVParams.from_dict(json.loads(text))
     assert type(loaded) is CLVParams
