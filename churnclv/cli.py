@@ -20,7 +20,7 @@ from types import ModuleType
 import typer
 from rich.markup import escape
 
-from churnclv import crash, data, models, quickstart, serve, targeting
+from churnclv import crash, data, models, monitor, quickstart, serve, targeting
 from churnclv.context import console
 from churnclv.quiet import quiet_logging
 from churnclv.contract.errors import ChurnclvError
@@ -29,6 +29,7 @@ from churnclv.contract.errors import ChurnclvError
 GROUPS: tuple[ModuleType, ...] = (
     data,  # features, cohorts
     models,  # train, backtest, score, promote
+    monitor,  # monitor, retrain
     serve,  # serve, bento
     quickstart,  # quickstart
     targeting,  # plan, campaigns list|effect, suppress, forget, db upgrade

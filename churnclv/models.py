@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -154,8 +155,9 @@ def score(
 ) -> None:
     """Score every customer with the registered model and write the score table atomically."""
     from churnclv.scoring.bundle import score_table
+    from churnclv.scoring.drift import bundle_drift
     from churnclv.scoring.registry import load_bundle
-    from churnclv.scoring.scores import is_parquet, score_metadata, write_scores
+    from churnclv.scoring.scores import is_parquet, keep_dated_copy, score_metadata, write_scores
 
     source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
     settings = command_settings()
@@ -171,16 +173,23 @@ def score(
     if dask is not None:
         return score_on_cluster(bundle, tx, day=day, out=target, explain=explain)
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):
-        table = score_table(bundle, tx, as_of=day, explain=explain)
-    metadata = score_metadata(bundle, as_of=day)
+        snapshot = bundle.snapshot(tx, as_of=day)
+        table = score_table(bundle, tx, as_of=day, explain=explain, snapshot=snapshot)
+    drift = bundle_drift(bundle, snapshot, as_of=day)
+    metadata = score_metadata(bundle, as_of=day) | ({"drift": json.dumps(drift)} if drift else {})
     try:
         path = write_scores(table, target, metadata)
+        kept = keep_dated_copy(path, settings.root / "scores", metadata) if is_parquet(path) else None
     except OSError as exc:
         raise ChurnclvError(f"cannot write {target}: {exc.strerror or exc}") from None
     counts = table["segment"].value_counts().to_dict()
     console.print(f"Wrote {len(table):,} scores to [bold]{path}[/] (model v{metadata['model_version']}, "
                   f"as of {metadata['as_of']})")
     console.print("Segments: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if kept is not None and kept != path:
+        console.print(f"Kept a copy for the monitor (churnclv monitor): {kept}", highlight=False, soft_wrap=True)
+    if drift is not None and drift["warning"]:
+        console.print(f"[yellow]warning:[/] {drift['warning']}", highlight=False, soft_wrap=True)
     if not is_parquet(path):
         console.print("[yellow]note:[/] a CSV file has no metadata: the as-of day and the model version are not "
                       "stored with it, and the service reports them as unknown; write .parquet to keep them",

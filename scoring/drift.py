@@ -140,3 +140,11 @@ def warning_line(report: dict) -> str | None:
 
 def _pct(share: float) -> str:
     return f"{100 * share:.0f}%" if math.isfinite(share) else "–"
+
+
+def bundle_drift(bundle, snapshot: pd.DataFrame, *, as_of) -> dict | None:
+    """:func:`drift_report` of a bundle's scored ``snapshot``; None for a bundle trained before it kept a reference."""
+    ref = bundle.metadata.get("drift_reference")
+    if not ref:
+        return None
+    return drift_report(snapshot, ref, as_of=as_of, trained_as_of=bundle.metadata.get("as_of"))

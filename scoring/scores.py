@@ -4,13 +4,19 @@ A score table written by ``churnclv score`` carries, in its Parquet schema metad
 :data:`METADATA_KEY`, a JSON object of text values: ``as_of`` (the as-of day, YYYY-MM-DD),
 ``model_uri`` (the pinned ``models:/churn-clv/<version>``), ``model_version``, ``trained_as_of`` (the
 model's own as-of day) and ``horizon_days``. :func:`read_score_metadata` is the one way to read them.
-A CSV file has no place for them: :func:`write_scores` writes the rows only.
+A CSV file has no place for them: :func:`write_scores` writes the rows only. An optional ``drift`` holds
+the drift report of the scored customers against the model's training snapshot (:mod:`scoring.drift`), as
+JSON text.
+
+Every Parquet table ``churnclv score`` writes is also kept as ``$CHURNCLV_HOME/scores/<as_of>-v<version>.parquet``
+(:func:`keep_dated_copy`): the past tables the monitor (``churnclv monitor``) compares with what happened.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -82,3 +88,17 @@ def metadata_of(stored: dict[bytes, bytes], path: str | os.PathLike) -> dict[str
     except ValueError:
         raise ChurnclvError(f"{path}: the score table's metadata is not JSON") from None
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def dated_name(metadata: dict[str, str]) -> str:
+    """The file name a score table is kept under for the monitor: ``<as_of>-v<model_version>.parquet``."""
+    return f"{metadata['as_of']}-v{metadata.get('model_version') or 'unknown'}.parquet"
+
+
+def keep_dated_copy(path: str | os.PathLike, folder: str | os.PathLike, metadata: dict[str, str]) -> Path:
+    """Copy the Parquet score table at ``path`` to ``folder/<as_of>-v<version>.parquet`` atomically (a later
+    table of the same day and version replaces it); the copy's path (``path`` itself when it is that file)."""
+    target = Path(folder) / dated_name(metadata)
+    if target.exists() and target.resolve() == Path(path).resolve():
+        return target
+    return write_atomic(target, lambda tmp: shutil.copyfile(path, tmp))

@@ -1,0 +1,185 @@
+"""The trust commands: ``monitor`` (past score tables against what happened) and ``retrain`` (a challenger
+for the champion gate, ``--if-needed`` only when the monitor or drift says so)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from churnclv.context import closes_resources, command_settings, console, mlflow_client
+from churnclv.contract.settings import Settings
+from churnclv.options import (
+    AMOUNT_COL,
+    BAD_ROWS,
+    CUSTOMER_COL,
+    TIMESTAMP_COL,
+    AmountCol,
+    AsOf,
+    BadRows,
+    CustomerCol,
+    DateFormat,
+    Rejected,
+    TimestampCol,
+    Transactions,
+)
+from churnclv.quiet import uses_mlflow
+from churnclv.source import Source
+
+#: The latest verdict, beside the served score table (read by the service: ``GET /model``, the page, /metrics).
+MONITOR_FILE = "monitor.json"
+#: Columns of a past score table the check reads.
+READ_COLUMNS = ("customer_id", "churn_probability", "expected_purchases", "expected_spend", "segment",
+                "expected_purchases_low", "expected_purchases_high")
+
+
+def monitor_file(settings: Settings) -> Path:
+    return settings.scores_path.parent / MONITOR_FILE
+
+
+def past_tables(settings: Settings) -> list:
+    """Every Parquet score table under ``$CHURNCLV_HOME/scores/`` (and the served one) that keeps its as-of day,
+    model version and horizon (:func:`scoring.scores.read_score_metadata`)."""
+    import pyarrow.parquet as pq
+
+    from churnclv.scoring.scores import is_parquet, read_score_metadata
+    from churnclv.training.monitor import PastScores
+
+    folder = settings.root / "scores"
+    paths = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    found = []
+    for path in dict.fromkeys([*paths, settings.scores_path]):
+        if not (path.is_file() and is_parquet(path)):
+            continue
+        meta = read_score_metadata(path)
+        if not (meta.get("as_of") and meta.get("model_version") and str(meta.get("horizon_days", "")).isdigit()):
+            continue
+        columns = [c for c in READ_COLUMNS if c in pq.read_schema(path).names]
+        found.append(PastScores(path=str(path), as_of=pd.Timestamp(meta["as_of"]), model_version=meta["model_version"],
+                                horizon_days=int(meta["horizon_days"]), table=pd.read_parquet(path, columns=columns)))
+    return found
+
+
+def recorded_backtest(client, version: str) -> dict:
+    """The backtest figures of the training run of ``churn-clv`` v``version``; {} when the registry no longer
+    holds it."""
+    from mlflow.exceptions import MlflowException
+
+    from churnclv.contract.defaults import MODEL_NAME
+    from churnclv.training.monitor import backtest_figures
+
+    try:
+        run_id = client.get_model_version(MODEL_NAME, version).run_id
+        return backtest_figures(client.get_run(run_id).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def run_checks(tx: pd.DataFrame, *, through, settings: Settings, client) -> list:
+    """Check every past table whose horizon has passed by ``through``, log each check in MLflow, and write the
+    latest verdict beside the served score table; the checks, oldest first."""
+    from churnclv.contract import write_atomic
+    from churnclv.training.monitor import check, due, latest, log_check, summary
+
+    backtests: dict[str, dict] = {}
+    checks = []
+    for past in due(past_tables(settings), through=through):
+        if past.model_version not in backtests:
+            backtests[past.model_version] = recorded_backtest(client, past.model_version)
+        found = check(past, tx, through=through, backtest=backtests[past.model_version])
+        run_id, _ = log_check(client, found, artifact_root=settings.artifact_root)
+        checks.append((found, run_id))
+    newest = latest([c for c, _ in checks])
+    if newest is not None:
+        run_id = dict((id(c), r) for c, r in checks)[id(newest)]
+        text = json.dumps({**summary(newest), "run_id": run_id, "checks": len(checks)}, indent=2)
+        write_atomic(monitor_file(settings), lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    return [c for c, _ in checks]
+
+
+def checks_table(checks: list):
+    """One row per check: the scores, their realised horizon, the figures beside the backtest's, the verdict."""
+    from rich.table import Table
+
+    def num(value, spec: str) -> str:
+        return "–" if value is None or value != value else format(value, spec)
+
+    table = Table(title="Past scores against what happened (backtest in brackets)")
+    for name in ("scores as of", "model", "customers", "churn AUC", "top-decile lift", "calibration error",
+                 "purchases: forecast / real", "spend: forecast / real", "verdict"):
+        table.add_column(name, justify="left" if name in ("scores as of", "model", "verdict") else "right")
+    for c in checks:
+        f, b = c.figures, c.backtest
+        table.add_row(
+            c.scores_as_of, f"v{c.model_version}", f"{f['customers']:,.0f}",
+            f"{num(f.get('roc_auc'), '.3f')} ({num(b.get('roc_auc'), '.3f')})",
+            f"{num(f.get('lift_top_decile'), '.2f')}× ({num(b.get('lift_top_decile'), '.2f')}×)",
+            f"{num(f.get('calibration_error'), '.3f')} ({num(b.get('calibration_error'), '.3f')})",
+            f"{f['purchases_predicted']:,.0f} / {f['purchases_actual']:,.0f} ({f['purchases_total_error_pct']:+.1f}%)",
+            f"{f['spend_predicted']:,.0f} / {f['spend_actual']:,.0f} ({f['spend_total_error_pct']:+.1f}%)",
+            c.verdict)
+    return table
+
+
+def segments_table(found):
+    """The latest check per segment: predicted churn against the realised rate, purchases forecast and real."""
+    from rich.table import Table
+
+    table = Table(title=f"Per segment, scores as of {found.scores_as_of}")
+    for name in ("segment", "customers", "predicted churn", "real churn", "purchases: forecast / real"):
+        table.add_column(name, justify="left" if name == "segment" else "right")
+    for name, s in found.segments.items():
+        table.add_row(name, f"{s['customers']:,.0f}", f"{100 * s['mean_churn_probability']:.0f}%",
+                      f"{100 * s['churn_rate']:.0f}%", f"{s['purchases_predicted']:,.0f} / {s['purchases_actual']:,.0f}")
+    return table
+
+
+def say_verdict(found) -> None:
+    colour = {"holding": "green", "degrading": "yellow", "broken": "red"}[found.verdict]
+    why = "; ".join(found.reasons) or "within the stated thresholds of its backtest"
+    console.print(f"Latest verdict ([bold]scores as of {found.scores_as_of}, v{found.model_version}[/]): "
+                  f"[{colour}]{found.verdict}[/]: {why}", highlight=False, soft_wrap=True)
+
+
+@uses_mlflow
+@closes_resources
+def monitor(
+    transactions: Transactions,
+    as_of: AsOf = None,
+    customer_col: CustomerCol = CUSTOMER_COL,
+    timestamp_col: TimestampCol = TIMESTAMP_COL,
+    amount_col: AmountCol = AMOUNT_COL,
+    date_format: DateFormat = None,
+    bad_rows: BadRows = BAD_ROWS,
+    rejected: Rejected = None,
+) -> None:
+    """Compare every past score table whose horizon has passed with what happened since: churn AUC, calibration,
+    lift, purchases and spend, per segment, beside the model's backtest; log each check in MLflow
+    (churn-clv/monitor) and say whether the model is holding, degrading or broken."""
+    from churnclv.training.monitor import latest, rule_text
+
+    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
+    settings = command_settings()
+    client = mlflow_client(settings)
+    tx = source.load(settings)
+    day = source.day(tx)
+    checks = run_checks(tx, through=day, settings=settings, client=client)
+    if not checks:
+        console.print(f"No past score table under {settings.root / 'scores'} has a horizon that ended by {day}: "
+                      "nothing to check yet (churnclv score keeps a dated copy of each table it writes)",
+                      highlight=False, soft_wrap=True)
+        return
+    console.print(checks_table(checks))
+    newest = latest(checks)
+    console.print(segments_table(newest))
+    say_verdict(newest)
+    console.print(f"Rule: {rule_text()}. Logged in MLflow (churn-clv/monitor); the verdict is in "
+                  f"{monitor_file(settings)}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the trust commands to ``app``."""
+    app.command()(monitor)
