@@ -42,6 +42,7 @@ __all__ = [
     "count_interval",
     "customer_intervals",
     "membership_probability",
+    "population_forecast",
     "population_interval",
 ]
 
@@ -332,6 +333,13 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
                               purchases=float(mean[0].mean()), purchases_low=float(low[0]),
                               purchases_high=float(high[0]), spend=float(mean[1].mean()), spend_low=float(low[1]),
                               spend_high=float(high[1]), seasonal_widening=widen, note=note)
+
+
+def population_forecast(models, table: pd.DataFrame) -> PopulationInterval:
+    """:func:`population_interval` of a bundle's ``Models`` on its as-of snapshot (features with RFM): the
+    horizon, the season's factor and whether the season ahead was ever observed come from ``models``."""
+    return population_interval(models.clv, table, horizon_days=models.horizon_days,
+                               season_factor=models.season_factor, season_seen=models.season_seen)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from churnclv.scoring.bundle import (
     expected_purchases,
 )
 from churnclv.scoring.drift import model_inputs, reference
+from churnclv.scoring.clv import INTERVAL_LEVEL
+from churnclv.scoring.intervals import population_forecast
 from churnclv.scoring.segments import Policy
 from churnclv.scoring.snapshot import with_clv
 from churnclv.training.backtest import churn_metrics, forecast_metrics, purchase_metrics
@@ -74,6 +76,7 @@ class TrainConfig:
     clv_horizon_days: int = CLV_HORIZON_DAYS
     discount_rate: float = DISCOUNT_RATE
     time_unit_days: float = 7.0
+    interval_level: float = INTERVAL_LEVEL  # every interval's central probability (scoring.intervals)
     max_total_error_pct: float = 10.0
     plan: CutoffPlan = CutoffPlan()
     boost: BoostSettings = BoostSettings()
@@ -98,6 +101,7 @@ class TrainConfig:
             time_unit_days=self.time_unit_days,
             discount_rate=self.discount_rate,
             clv_horizon_days=self.clv_horizon_days,
+            interval_level=self.interval_level,
         )
 
 
@@ -301,7 +305,7 @@ def fit_models(
     if stacked is None:
         notes.append(f"BG/NBD alone for churn and purchases at {as_of:%Y-%m-%d}: {why}")
         return Fit(Models(as_of=as_of, horizon_days=config.horizon_days, clv=clv, churn=None, purchases=None,
-                          season_factor=season.factor), current, notes=notes)
+                          season_factor=season.factor, season_seen=bool(season.windows)), current, notes=notes)
     if progress:
         progress("LightGBM churn and purchase models")
     purchases = fit_purchases(stacked, settings=config.boost, horizon_days=config.horizon_days)
@@ -315,6 +319,7 @@ def fit_models(
         churn=churn,
         purchases=purchases,
         season_factor=season.factor,
+        season_seen=bool(season.windows),
         poisson_scale=float(current["bgnbd_expected_purchases"].sum() / lightgbm_total) if lightgbm_total > 0 else 1.0,
     )
     return Fit(models, current, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()),
@@ -484,6 +489,7 @@ def train(
         "data": data_print,
         "drift_reference": reference(final.table, features=model_inputs(final.models)),  # scoring.drift
         "clv_fit": final.models.clv.fit_report_,
+        "population": population_forecast(final.models, final.table).to_dict(),  # totals with their interval
         "eligibility": gates.to_dict(),
         "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes,
     }
