@@ -1,4 +1,4 @@
-"""The tables and lines the targeting commands print (rich): a plan's save rates, an effect, a receipt."""
+"""The tables and lines the targeting commands print (rich): a plan's save rates, an effect, a receipt, an uplift fit."""
 
 from __future__ import annotations
 
@@ -54,4 +54,26 @@ def receipt_lines(receipt: Any) -> list[str]:
     lines += [f"  score table {path}: {n:,} row(s)" for path, n in receipt.score_files.items()]
     lines += [f"  campaign {name!r}: {n:,} member(s) (its measured effect stays)" for name, n in receipt.campaigns.items()]
     lines.append(f"  suppression list: {receipt.suppressed:,} id(s) added (reason: erased)")
+    return lines
+
+
+def uplift_lines(trained: Any) -> list[str]:
+    """What ``churnclv campaigns uplift`` did (:class:`training.uplift.Trained`): learned from, judged on, registered."""
+    lines = [f"Finished campaigns learned from: {', '.join(trained.campaigns) or 'none'}"
+             + (f"; left out (window not over): {', '.join(trained.running)}" if trained.running else "") + "."]
+    judged = trained.judged
+    if judged is not None and judged.metrics:
+        m = judged.metrics
+        at = ", ".join(f"{p}% {m[f'uplift_at_{p}'] * 100:+.1f} pts" for p in (10, 20, 30) if m[f"uplift_at_{p}"] == m[f"uplift_at_{p}"])
+        lines.append(f"On {', '.join(judged.held_out)} ({int(m['held_out_members']):,} members it did not see, fitted on "
+                     f"the earlier campaigns): Qini {m['qini']:.4f} (0 = random targeting); retention contacted − "
+                     f"control among the top by predicted uplift: {at or 'too few members to tell'}.")
+    ready = trained.final.readiness
+    lines.append(f"Fitted on every finished campaign: {ready.n_treated + ready.n_control:,} members ({ready.n_treated:,} "
+                 f"contacted, {ready.n_control:,} controls)." if trained.final.model is not None else
+                 trained.final.message[:1].upper() + trained.final.message[1:] + ".")
+    if trained.version is not None:
+        served = ("it is now churn-clv-uplift@champion: plans rank by clv × uplift − contact cost (the service "
+                  "at its next reload)") if trained.promoted else f"not made champion: {trained.why_not_promoted}"
+        lines.append(f"Registered churn-clv-uplift v{trained.version} (run {trained.run_id}); {served}.")
     return lines

@@ -1,5 +1,5 @@
-"""The targeting commands: ``db upgrade``, ``plan``, ``campaigns list``, ``campaigns effect``, ``suppress``
-and ``forget``, on the campaign store (``CHURNCLV_DB_URL``, default ``$CHURNCLV_HOME/churnclv.db``).
+"""The targeting commands: ``db upgrade``, ``plan``, ``campaigns list``, ``campaigns effect``, ``campaigns
+uplift``, ``suppress`` and ``forget``, on the campaign store (``CHURNCLV_DB_URL``, default ``$CHURNCLV_HOME/churnclv.db``).
 
 Each calls the functions the service calls (:mod:`serving.campaigns`, :mod:`campaigns`), so a plan made
 here is the campaign ``POST /campaigns`` makes for the same request. Who asked is the command-line user
@@ -19,6 +19,7 @@ import typer
 
 from churnclv.campaign_tables import effect_table, plan_table, receipt_lines
 from churnclv.context import check_writable, command_settings, console
+from churnclv.contract.errors import ChurnclvError
 from churnclv.options import (
     AMOUNT_COL,
     BAD_ROWS,
@@ -35,7 +36,6 @@ from churnclv.options import (
     parse_day,
 )
 from churnclv.source import Source
-from churnclv.contract.errors import ChurnclvError
 
 db = typer.Typer(help="The campaign store (CHURNCLV_DB_URL; default $CHURNCLV_HOME/churnclv.db).", no_args_is_help=True)
 campaigns_app = typer.Typer(help="Recorded campaigns: their list and their measured effect.", no_args_is_help=True)
@@ -103,7 +103,8 @@ def plan(
     request = PrioritiseRequest(limit=limit or 100, contact_cost=contact_cost, save_rate=save_rate,
                                 segments=segments or None)
     engine = store()
-    targeting = Targeting(settings.campaign_store, engine=engine)
+    uplift = served_uplift(settings, table)
+    targeting = Targeting(settings.campaign_store, engine=engine, uplift=lambda: uplift)
     try:
         made, summary = campaigns.create(engine, table, targeting.view(table), request, name=name,
                                          control_share=control_share, window_days=window_days,
@@ -122,6 +123,21 @@ def plan(
                   + (f", {info.n_suppressed:,} suppressed left out" if info.n_suppressed else ""), highlight=False, soft_wrap=True)
     console.print(f"Wrote {paths['contacts']} (contact these) and {paths['controls']} (do NOT contact: the control "
                   "group)", highlight=False, soft_wrap=True)
+
+
+def served_uplift(settings, table):
+    """The registered uplift model plans rank by (``churn-clv-uplift@champion``) with its uplift for ``table``,
+    as the service loads it (:func:`serving.uplift.next_uplift`); None when there is none (a problem is said)."""
+    from churnclv.scoring.registry import connect
+    from churnclv.scoring.uplift import UPLIFT_URI
+    from churnclv.serving.uplift import next_uplift
+
+    uplift, problem, _ = next_uplift(lambda: connect(settings.mlflow_uri, settings.artifact_root), UPLIFT_URI, None,
+                                     table)
+    if problem:
+        console.print(f"[yellow]Note:[/] {problem}; the segments' save rates rank the plan.", highlight=False,
+                      soft_wrap=True)
+    return uplift
 
 
 @campaigns_app.command("list")
@@ -178,6 +194,45 @@ def campaigns_effect(
     if record:
         added = record_effect(engine, name, effect, who=who())
         console.print(f"Recorded ({added} segment(s))." if added else "Recorded before for this data date.")
+
+
+@campaigns_app.command("uplift")
+def campaigns_uplift(
+    transactions: Transactions,
+    as_of: AsOf = None,
+    holdout_campaigns: Annotated[int, typer.Option(min=1, help="Judge on the latest N finished campaigns (fitted without them).")] = 1,
+    bags: Annotated[int, typer.Option(min=1, max=100, help="Bootstrap pairs of boosters (their spread is each customer's uplift interval).")] = 10,
+    min_outcomes: Annotated[int, typer.Option(min=1, help="Members of finished campaigns needed before a model is fitted.")] = 20_000,
+    min_per_group: Annotated[int, typer.Option(min=1, help="Of those, at least this many treated and this many controls.")] = 2_000,
+    customer_col: CustomerCol = CUSTOMER_COL,
+    timestamp_col: TimestampCol = TIMESTAMP_COL,
+    amount_col: AmountCol = AMOUNT_COL,
+    date_format: DateFormat = None,
+    bad_rows: BadRows = BAD_ROWS,
+    rejected: Rejected = None,
+) -> None:
+    """Fit the per-customer uplift model on every finished campaign of the store (outcomes from the
+    transactions), judge it on the latest one(s) it did not see (Qini, uplift at 10/20/30%), and register it
+    in MLflow as churn-clv-uplift; when it ranked the held-out campaigns better than chance it becomes
+    @champion, and plans (/prioritise, /campaigns, churnclv plan, the page) rank by clv × uplift − contact cost."""
+    from dataclasses import replace
+
+    from churnclv.campaign_tables import uplift_lines
+    from churnclv.scoring.registry import connect
+    from churnclv.training.uplift import UpliftSettings, train_uplift
+
+    engine = store()
+    settings = command_settings()
+    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
+    tx = source.load(settings)
+    if as_of is not None:  # as the data stood on that day
+        tx = tx.loc[tx["timestamp"].dt.date <= as_of]
+    fit = replace(UpliftSettings(), bags=bags, min_outcomes=min_outcomes, min_per_group=min_per_group)
+    client = connect(settings.mlflow_uri, settings.artifact_root)
+    trained = train_uplift(engine, tx, client, settings=fit, holdout_campaigns=holdout_campaigns,
+                           artifact_root=settings.artifact_root)
+    for line in uplift_lines(trained):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def suppress(

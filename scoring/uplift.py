@@ -70,8 +70,8 @@ class Readiness:
     @property
     def message(self) -> str:
         total = self.n_treated + self.n_control
-        counts = (f"members of finished campaigns: {total:,} of {self.min_outcomes:,}; treated {self.n_treated:,}, "
-                  f"control {self.n_control:,}, each at least {self.min_per_group:,}")
+        counts = (f"members of finished campaigns: {total:,}, at least {self.min_outcomes:,} needed; treated "
+                  f"{self.n_treated:,}, control {self.n_control:,}, each at least {self.min_per_group:,}")
         if self.enough:
             return f"the per-customer uplift model ranks the plan ({counts})"
         return f"segment rates are used; the per-customer uplift model needs {self.more:,} more outcomes ({counts})"

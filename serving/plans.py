@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from churnclv.scoring.uplift import UPLIFT_MODEL_NAME
 from churnclv.serving import ranking
 from churnclv.serving.schemas import (
     CurvePoint,
@@ -24,7 +25,6 @@ from churnclv.serving.schemas import (
     ProfitCurveResponse,
 )
 from churnclv.serving.table import ScoreTable, check_segments, prioritised
-from churnclv.scoring.uplift import UPLIFT_MODEL_NAME
 from churnclv.serving.targeting import UpliftView, View, prior_rates, rates_records, uplift_note
 
 
