@@ -200,14 +200,18 @@ def test_the_model_is_data_and_the_same_settings_give_the_same_model(small_fit):
 @pytest.mark.slow
 def test_it_registers_beside_churn_clv_in_a_temporary_store(tmp_path, small_fit):
     client = connect(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", tmp_path / "artifacts")
-    run_id, version = register_uplift(client, small_fit.model, metrics={"qini": 0.02, "bad": float("nan")})
+    run_id, version = register_uplift(client, small_fit.model, metrics={"qini": 0.02, "bad": float("nan")},
+                                      artifact_root=tmp_path / "artifacts")
     found = client.get_model_version(UPLIFT_MODEL_NAME, version)
     assert version == "1" and found.run_id == run_id
+    assert found.source.startswith(f"{tmp_path / 'artifacts' / 'uplift'}")  # beside the store, never the cwd
+    assert not client.get_registered_model(UPLIFT_MODEL_NAME).aliases  # no alias unless asked
     assert client.get_run(run_id).data.metrics == {"qini": 0.02}
     folder = client.download_artifacts(run_id, "uplift", str(tmp_path / "down"))
     frame = customers(50, rng=np.random.default_rng(2))
     pd.testing.assert_frame_equal(UpliftScorer.load(folder).predict(frame), small_fit.model.predict(frame))
-    assert register_uplift(client, small_fit.model, metrics={})[1] == "2"
+    assert register_uplift(client, small_fit.model, metrics={}, alias="champion")[1] == "2"
+    assert client.get_model_version_by_alias(UPLIFT_MODEL_NAME, "champion").version in (2, "2")
 
 
 def test_the_settings_are_frozen():
