@@ -63,6 +63,8 @@ def train(
     horizon_days: Annotated[int, typer.Option(min=1, help="Churn = no purchase in this many days after as-of.")] = HORIZON_DAYS,
     clv_horizon_days: Annotated[int, typer.Option(min=1, help="CLV horizon in days.")] = CLV_HORIZON_DAYS,
     discount_rate: Annotated[float, typer.Option(min=0.0, help="Annual discount rate of the CLV.")] = DISCOUNT_RATE,
+    interval_level: Annotated[float, typer.Option(min=0.01, max=0.99, help=(
+        "Central probability of every interval (per customer and the population's totals)."))] = 0.8,
     cutoffs: Cutoffs = STACKED_CUTOFFS,
     step_days: StepDays = CUTOFF_STEP_DAYS,
     dataset: Annotated[str | None, typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
@@ -91,7 +93,7 @@ def train(
     tx = source.load(settings, dask=dask)
     day = source.day(tx)
     config = TrainConfig(horizon_days=horizon_days, clv_horizon_days=clv_horizon_days, discount_rate=discount_rate,
-                         plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
+                         interval_level=interval_level, plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
     report = eligibility(tx, as_of=pd.Timestamp(day), config=config)
     console.print(eligibility_table(report))
     report.raise_if_failed()
@@ -118,6 +120,10 @@ def _say_what_was_trained(outcome, *, horizon_days: int, caught: list[warnings.W
     console.print(f"Churn by: {meta['churn_method']}; expected purchases by: {meta['purchases_method']}; {stacked}; "
                   f"{meta['judging_window']}; churn AUC there: {aucs} (in-sample for this choice: churnclv backtest "
                   "judges on the real future)")
+    if meta.get("population"):
+        from churnclv.scoring.intervals import PopulationInterval
+
+        console.print(f"Forecast, {PopulationInterval(**meta['population']).describe()}", highlight=False)
     numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)]
     notes = meta["notes"] + ([f"{len(numeric)} numerical warning(s) at trial points were silenced"] if numeric else [])
     for note in notes:

@@ -98,6 +98,11 @@ class CustomerScore(BaseModel):
     value_at_risk: float = Field(description="churn_probability x clv, currency")
     segment: str
     recommended_action: str
+    expected_purchases_low: float | None = Field(None, description="lower end of the interval of purchases over the "
+                                                 "horizon (80% by default: the model's interval_level)")
+    expected_purchases_high: float | None = Field(None, description="upper end of that interval")
+    clv_low: float | None = Field(None, description="lower end of the CLV's interval, currency")
+    clv_high: float | None = Field(None, description="upper end of the CLV's interval, currency")
     drivers: list[Driver] | None = None
 
 
@@ -188,6 +193,8 @@ class ModelInfo(BaseModel):
     run_id: str
     trained_as_of: str
     horizon_days: int
+    population: dict[str, Any] | None = Field(None, description="total purchases and spend over the horizon at "
+                                              "training, with their interval (level, low, high, seasonal note)")
     metrics: dict[str, Any] = Field(description="backtest metrics of the served model")
     baselines: dict[str, Any]
     data: dict[str, Any] = Field(description="fingerprint of the training data")

@@ -213,6 +213,7 @@ def model_info(served: Served) -> dict:
         "run_id": str(meta.get("run_id", "")), "trained_as_of": day_text(meta.get("as_of")),
         "horizon_days": int(meta.get("horizon_days", 0)), "metrics": meta.get("metrics", {}),
         "baselines": meta.get("baselines", {}), "data": meta.get("data", {}),
+        "population": meta.get("population"),  # totals over the horizon with their interval (scoring.intervals)
         "score_table": None if table is None else {
             "path": table.path, "as_of": table.as_of, "customers": len(table), "model_version": table.model_version,
             "trained_as_of": day_text(table.attrs.get("trained_as_of")), "has_drivers": table.drivers is not None},

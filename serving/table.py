@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from churnclv.contract.columns import SCORE_COLUMNS, SCORE_NUMBERS, SCORE_TEXTS
+from churnclv.contract.columns import SCORE_COLUMNS, SCORE_INTERVALS, SCORE_NUMBERS, SCORE_TEXTS
 from churnclv.contract.dates import AsOfError, iso
 from churnclv.scoring.scores import metadata_of
 from churnclv.serving.errors import ApiError
@@ -112,6 +112,8 @@ def load_score_table(path: Path) -> ScoreTable:
     if len(index) != len(ids) or None in index:
         raise ValueError(f"{path}: customer_id must be unique and non-empty in a score table")
     numbers = {c: table.column(c).cast(pa.float64()).to_numpy() for c in SCORE_NUMBERS}
+    numbers |= {c: table.column(c).cast(pa.float64()).to_numpy() for c in SCORE_INTERVALS  # tables before them: none
+                if c in table.column_names}
     texts = {c: _texts(table.column(c).cast(pa.string())) for c in SCORE_TEXTS}
     drivers = table.column("drivers").cast(pa.string()).combine_chunks() if "drivers" in table.column_names else None
     return ScoreTable(str(path), fingerprint, attrs, ids, index, numbers, texts, drivers,
@@ -134,6 +136,7 @@ def records(table: ScoreTable, positions: np.ndarray, *, explain: bool = False) 
     """The score-table rows at ``positions`` as dicts (with parsed ``drivers`` when asked and present)."""
     columns = {"customer_id": table.ids[positions].tolist()}
     columns.update({c: table.numbers[c][positions].tolist() for c in SCORE_NUMBERS})
+    columns.update({c: table.numbers[c][positions].tolist() for c in SCORE_INTERVALS if c in table.numbers})
     columns.update({c: table.texts[c][positions].tolist() for c in SCORE_TEXTS})
     if explain and table.drivers is not None:
         texts = table.drivers.take(pa.array(positions, type=pa.int64())).to_pylist()

@@ -187,6 +187,7 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
                            "n_cutoffs": len(meta["cutoffs"]), **clv_params(bundle.models.clv),
                            **{f"data.{k}": v for k, v in meta["data"].items()}})
         mlflow.log_metrics(flat_metrics(result.metrics))
+        mlflow.log_metrics({f"population.{k}": v for k, v in meta.get("population", {}).items() if isinstance(v, float)})
         mlflow.set_tags({"dataset": dataset, "data.hash": meta["data"]["hash"]})
         mlflow.log_dict(meta, "metadata.json")
         mlflow.log_text("\n".join(meta["features"]), "features.txt")
