@@ -19,3 +19,6 @@ SCORE_COLUMNS = ("customer_id", *SCORE_NUMBERS, *SCORE_TEXTS)
 #: The intervals on the score table's figures (at the model's interval level, 80% by default); score tables
 #: written before them lack these columns.
 SCORE_INTERVALS = ("expected_purchases_low", "expected_purchases_high", "clv_low", "clv_high")
+
+#: The events contract (``features.validate_events``): touchpoints beside the transactions, one row each.
+EVENT_COLUMNS = ("customer_id", "timestamp", "kind", "value")

@@ -1,6 +1,7 @@
 """Point-in-time customer features from a transaction log.
 
 Public API: :func:`load_transactions`, :func:`validate_transactions`, :func:`build_features`,
+:func:`load_events`, :func:`validate_events`, :func:`event_features` (touchpoints beside the purchases),
 :func:`make_labels`, :func:`cohort_table`. Every function takes an explicit ``as_of``; only
 transactions on or before that day are read. This package imports only :mod:`contract` of churnclv.
 """
@@ -8,14 +9,28 @@ transactions on or before that day are read. This package imports only :mod:`con
 from churnclv.features._prep import Encoded, encode
 from churnclv.features.build import build_features
 from churnclv.features.cohorts import cohort_table, plot_cohort_table
-from churnclv.features.io import TransactionsError, load_transactions, read_cdnow, validate_transactions
+from churnclv.features.events import EVENT_FEATURES, event_features
+from churnclv.features.io import (
+    EventsError,
+    TransactionsError,
+    load_events,
+    load_transactions,
+    read_cdnow,
+    validate_events,
+    validate_transactions,
+)
 from churnclv.features.labels import make_labels
 from churnclv.features.rfm import rfm_features
 
 __all__ = [
+    "EVENT_FEATURES",
     "Encoded",
     "encode",
+    "EventsError",
     "TransactionsError",
+    "event_features",
+    "load_events",
+    "validate_events",
     "build_features",
     "cohort_table",
     "load_transactions",

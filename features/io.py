@@ -1,4 +1,4 @@
-"""Readers and the transaction contract.
+"""Readers, the transaction contract and the events contract.
 
 Every transaction source (CSV, Parquet, the built-in ``"cdnow"`` log, a frame posted to the service)
 goes through :func:`validate_transactions`, so a bad input gets the same clear message everywhere:
@@ -21,6 +21,7 @@ import pandas as pd
 
 from churnclv.contract import ChurnclvError, first_line, write_table
 from churnclv.contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
+from churnclv.features.events import SCORED_KINDS
 
 #: Transaction dates outside these days are bad input (pandas' nanosecond timestamps end in 1677 and 2262).
 FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
@@ -62,6 +63,10 @@ def _problem(values: pd.Series, column: str, mask: np.ndarray, issue: str) -> Pr
     if not len(rows):
         return None
     return Problem(column, issue, rows, tuple(None if pd.isna(v) else v for v in values.iloc[rows[:_EXAMPLES]]))
+
+
+class EventsError(TransactionsError):
+    """The events break their contract; ``problems`` lists each kind of bad row."""
 
 
 def _parse_ids(raw: pd.Series, column: str) -> tuple[pd.Series, Problem | None]:
@@ -136,19 +141,39 @@ def _duplicate_orders(raw: pd.DataFrame) -> Problem | None:
     return _problem(raw["order_id"], "order_id", mask, "repeat an earlier copy of the whole order (loaded twice?)")
 
 
-def _rename(frame: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:
-    """Map the user's column names onto the canonical ones and check the required ones are there."""
+def _rename(frame: pd.DataFrame, column_map: dict[str, str], *, error: type[TransactionsError] = TransactionsError,
+            hint: str = "load_transactions") -> pd.DataFrame:
+    """Map the user's column names onto the canonical ones (``column_map``: canonical -> the input's) and check
+    that every one of them is there."""
     renamed = frame.rename(columns={src: dst for dst, src in column_map.items() if src and src != dst})
-    missing = [c for c in TRANSACTION_REQUIRED if c not in renamed.columns]
+    missing = [c for c in column_map if c not in renamed.columns]
     if missing:
         have = ", ".join(map(str, frame.columns[:12])) or "none"
         options = [f"{c.removesuffix('_id')}_col" for c in missing]
-        raise TransactionsError(
+        raise error(
             f"missing required column(s) {', '.join(repr(c) for c in missing)}; the input has: {have}.\n"
             f"Map your names with {', '.join('--' + o.replace('_', '-') for o in options)}"
-            f" (Python: load_transactions(..., {options[0]}=...))."
+            f" (Python: {hint}(..., {options[0]}=...))."
         )
     return renamed
+
+
+def _settle(out: pd.DataFrame, raw: pd.DataFrame, problems: list[Problem | None], *, bad_rows: BadRows,
+            noun: str, error: type[TransactionsError], option: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of ``out`` that have no problem and the rejected ones; with ``bad_rows="fail"`` any problem
+    raises ``error`` listing each kind of bad row (``noun``: what the rows are, ``option``: the flag that drops)."""
+    found = tuple(p for p in problems if p is not None)
+    if found and bad_rows == "fail":
+        lines = "\n".join(f"  - {p.message()}" for p in found)
+        raise error(f"{len(found)} problem(s) in the {noun}; nothing was written:\n{lines}\n"
+                    f"Fix the input, or pass {option} drop to drop these rows with a written report.", found)
+    rejected = _rejected(found, raw)
+    keep = np.ones(len(out), dtype=bool)
+    keep[rejected["row"].to_numpy(dtype=np.int64) - 1] = False  # a row may be listed once per problem
+    clean = out.loc[keep].reset_index(drop=True)
+    if clean.empty:
+        raise error(f"every one of the {len(out):,} rows is bad; nothing is left to use", found)
+    return clean, rejected
 
 
 def validate_transactions(
@@ -182,23 +207,9 @@ def validate_transactions(
     if raw.empty:
         raise TransactionsError("the input holds no transactions (0 rows)")
     columns, problems = _parse_columns(raw, date_format)
-    out = pd.DataFrame(columns)
     problems.append(_duplicate_orders(raw))
-    problems = tuple(p for p in problems if p is not None)
-    if problems and bad_rows == "fail":
-        lines = "\n".join(f"  - {p.message()}" for p in problems)
-        raise TransactionsError(
-            f"{len(problems)} problem(s) in the transactions; nothing was written:\n{lines}\n"
-            "Fix the input, or pass --bad-rows drop to drop these rows with a written report.",
-            problems,
-        )
-    rejected = _rejected(problems, raw)
-    keep = np.ones(len(out), dtype=bool)
-    keep[rejected["row"].to_numpy(dtype=np.int64) - 1] = False  # a row may be listed once per problem
-    clean = out.loc[keep].reset_index(drop=True)
-    if clean.empty:
-        raise TransactionsError(f"every one of the {len(out):,} rows is bad; nothing is left to use", problems)
-    return clean, rejected
+    return _settle(pd.DataFrame(columns), raw, problems, bad_rows=bad_rows, noun="transactions",
+                   error=TransactionsError, option="--bad-rows")
 
 
 def _parse_columns(raw: pd.DataFrame, date_format: str | None) -> tuple[dict, list]:
@@ -273,20 +284,20 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, **options)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, error: type[TransactionsError] = TransactionsError) -> pd.DataFrame:
     suffixes = "".join(path.suffixes[-2:]).lower()
     if not path.exists():
-        raise TransactionsError(f"no such file: {path}")
+        raise error(f"no such file: {path}")
     if path.is_dir():
-        raise TransactionsError(f"{path} is a folder; give a CSV or Parquet file")
+        raise error(f"{path} is a folder; give a CSV or Parquet file")
     try:
         if suffixes.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if suffixes.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
             return _read_csv(path)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise TransactionsError(f"{path} is not a readable {path.suffix or 'table'} file: {first_line(exc)}") from None
-    raise TransactionsError(f"{path}: unknown file type {path.suffix!r}; use .csv, .csv.gz, .tsv or .parquet")
+        raise error(f"{path} is not a readable {path.suffix or 'table'} file: {first_line(exc)}") from None
+    raise error(f"{path}: unknown file type {path.suffix!r}; use .csv, .csv.gz, .tsv or .parquet")
 
 
 def load_transactions(
@@ -322,6 +333,69 @@ def load_transactions(
         date_format=date_format,
         bad_rows=bad_rows,
     )
+    if report_path is not None:
+        write_table(rejected, report_path)
+    return clean
+
+
+def validate_events(
+    frame: pd.DataFrame,
+    *,
+    customer_col: str = "customer_id",
+    timestamp_col: str = "timestamp",
+    kind_col: str = "kind",
+    value_col: str = "value",
+    date_format: str | None = None,
+    bad_rows: BadRows = "fail",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check a raw table of events (touchpoints: survey answers, support contacts, e-mails, visits) against
+    the events contract and return it in canonical form, as :func:`validate_transactions` does.
+
+    Columns: ``customer_id``, ``timestamp`` (parsed as the transactions' are), ``kind`` (lower case; any
+    text: the kinds of :data:`features.events.EVENT_KINDS` become features, any other is counted) and
+    ``value`` (required for the scored kinds, :data:`features.events.SCORED_KINDS`: an NPS answer 0–10, a
+    CSAT answer 1–5; read for no other kind, so it may be absent). Returns (events, rejected rows).
+    """
+    if bad_rows not in ("fail", "drop"):
+        raise ValueError(f"bad_rows must be 'fail' or 'drop', not {bad_rows!r}")
+    if value_col not in frame.columns:
+        frame = frame.assign(**{value_col: np.nan})
+    raw = _rename(frame, {"customer_id": customer_col, "timestamp": timestamp_col, "kind": kind_col,
+                          "value": value_col}, error=EventsError, hint="load_events")
+    if raw.empty:
+        raise EventsError("the input holds no events (0 rows)")
+    ids, p_id = _parse_ids(raw["customer_id"], "customer_id")
+    stamps, p_ts = _parse_timestamps(raw["timestamp"], date_format)
+    kinds = raw["kind"].astype("str").str.strip().str.lower().where(raw["kind"].notna(), "")
+    values = pd.to_numeric(raw["value"], errors="coerce").astype("float64")
+    problems = [p_id, *p_ts, _problem(raw["kind"], "kind", (kinds == "").to_numpy(), "have an empty kind")]
+    for kind, (low, high) in SCORED_KINDS.items():
+        rows = (kinds == kind).to_numpy()
+        bad = rows & ~((values >= low) & (values <= high)).to_numpy()
+        problems.append(_problem(raw["value"], "value", bad, f"of kind '{kind}' are not an answer from {low} to {high}"))
+    out = pd.DataFrame({"customer_id": ids, "timestamp": stamps, "kind": kinds, "value": values})
+    return _settle(out, raw, problems, bad_rows=bad_rows, noun="events", error=EventsError, option="--bad-rows")
+
+
+def load_events(
+    source: str | os.PathLike | pd.DataFrame,
+    *,
+    customer_col: str = "customer_id",
+    timestamp_col: str = "timestamp",
+    kind_col: str = "kind",
+    value_col: str = "value",
+    date_format: str | None = None,
+    bad_rows: BadRows = "fail",
+    report_path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Read events from a CSV/Parquet path or a frame, validated and canonical (:func:`validate_events`);
+    the customer and timestamp columns are mapped as the transactions' are. With ``bad_rows="drop"`` the
+    dropped rows and why are written to ``report_path`` (CSV)."""
+    if bad_rows == "drop" and report_path is None:
+        raise ValueError("bad_rows='drop' needs report_path= for the report of dropped rows")
+    raw = source if isinstance(source, pd.DataFrame) else _read_table(Path(source), EventsError)
+    clean, rejected = validate_events(raw, customer_col=customer_col, timestamp_col=timestamp_col, kind_col=kind_col,
+                                      value_col=value_col, date_format=date_format, bad_rows=bad_rows)
     if report_path is not None:
         write_table(rejected, report_path)
     return clean

@@ -1,0 +1,138 @@
+"""Touchpoint features: survey answers, support contacts, complaints, e-mail engagement, visits, consent.
+
+The events log (:func:`features.validate_events`) sits beside the transactions: ``customer_id, timestamp,
+kind, value``. As for purchases, the as-of day ``D`` is seen whole and nothing later is read; a window of
+``w`` days is the days ``d`` with ``D - d < w``, and an age is ``D - d`` in days.
+
+Missing is its own value: a customer who never answered a survey has NaN for every survey feature (never
+a 0, which would read as the worst NPS), an e-mail rate is NaN where no e-mail was sent in its window, and a
+"days since" is NaN where the event never happened. Counts are 0 when there were none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from churnclv.contract.dates import AsOf, as_of_day
+
+#: The kinds that become features; any other kind is counted in ``other_events_90d``.
+EVENT_KINDS = ("nps", "csat", "support_contact", "complaint", "email_sent", "email_open", "email_click",
+               "unsubscribe", "visit")
+#: Kinds whose ``value`` is an answer, and its range.
+SCORED_KINDS = {"nps": (0, 10), "csat": (1, 5)}
+#: NPS groups (Reichheld): 0–6 detractor, 7–8 passive, 9–10 promoter, as -1, 0, 1.
+DETRACTOR_MAX, PROMOTER_MIN = 6, 9
+SHORT, LONG = 30, 90
+
+EVENT_FEATURES = (
+    "nps_last", "nps_age_days", "nps_group", "csat_last", "csat_age_days", "survey_worst_90d",
+    "support_contacts_30d", "support_contacts_90d", "days_since_support_contact",
+    "complaints_30d", "complaints_90d", "days_since_complaint",
+    "email_open_rate_30d", "email_open_rate_90d", "email_click_rate_30d", "email_click_rate_90d",
+    "email_open_trend", "days_since_email_open", "visits_30d", "days_since_visit", "unsubscribed",
+    "other_events_90d",
+)
+
+
+def seen_events(events: pd.DataFrame, *, as_of: AsOf) -> pd.DataFrame:
+    """The events on or before the as-of day (the whole day), with ``age`` = days before it (int)."""
+    day = pd.Timestamp(as_of_day(as_of))
+    seen = events.loc[events["timestamp"] < day + pd.Timedelta(days=1)]
+    age = (day - seen["timestamp"].dt.normalize()).dt.days.to_numpy()
+    return seen.assign(age=age)
+
+
+def event_features(events: pd.DataFrame, *, as_of: AsOf, customers: pd.Index) -> pd.DataFrame:
+    """One row per customer of ``customers`` (in that order, index ``customer_id``): :data:`EVENT_FEATURES`
+    from the canonical events up to ``as_of``. Events of other customers are not read
+    (:func:`unknown_customers` counts them)."""
+    seen = seen_events(events, as_of=as_of)
+    code = pd.Index(customers).get_indexer(seen["customer_id"])
+    mine = code >= 0
+    seen, code = seen.loc[mine], code[mine]
+    n = len(customers)
+    kind, age, value = seen["kind"].to_numpy(), seen["age"].to_numpy(), seen["value"].to_numpy(dtype=float)
+    out = {}
+    for name in ("nps", "csat"):
+        last_value, last_age = _latest(code[kind == name], age[kind == name], value[kind == name], n)
+        out[f"{name}_last"], out[f"{name}_age_days"] = last_value, last_age
+    out["nps_group"] = np.select([out["nps_last"] <= DETRACTOR_MAX, out["nps_last"] >= PROMOTER_MIN],
+                                 [-1.0, 1.0], 0.0)
+    out["nps_group"][np.isnan(out["nps_last"])] = np.nan
+    out["survey_worst_90d"] = _worst_recent(code, kind, age, value, n)
+    for name, label in (("support_contact", "support_contacts"), ("complaint", "complaints")):
+        out |= _counts(code, kind == name, age, n, label)
+        out[f"days_since_{name}"] = _min_age(code[kind == name], age[kind == name], n)
+    out |= _email_rates(code, kind, age, n)
+    out["days_since_email_open"] = _min_age(code[kind == "email_open"], age[kind == "email_open"], n)
+    out["visits_30d"] = _count(code, (kind == "visit") & (age < SHORT), n)
+    out["days_since_visit"] = _min_age(code[kind == "visit"], age[kind == "visit"], n)
+    out["unsubscribed"] = (_count(code, kind == "unsubscribe", n) > 0).astype(float)
+    out["other_events_90d"] = _count(code, ~np.isin(kind, EVENT_KINDS) & (age < LONG), n)
+    return pd.DataFrame(out, index=pd.Index(customers, name="customer_id"))[list(EVENT_FEATURES)]
+
+
+def unknown_customers(events: pd.DataFrame, customers: pd.Index) -> tuple[int, int, list[str]]:
+    """(events, customers, a few ids) of the events whose customer is not among ``customers``."""
+    unknown = events.loc[~events["customer_id"].isin(customers), "customer_id"]
+    ids = unknown.drop_duplicates()
+    return len(unknown), len(ids), ids.head(3).tolist()
+
+
+def _count(code: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(code[mask], minlength=n).astype(float)
+
+
+def _counts(code: np.ndarray, mask: np.ndarray, age: np.ndarray, n: int, label: str) -> dict[str, np.ndarray]:
+    return {f"{label}_{w}d": _count(code, mask & (age < w), n) for w in (SHORT, LONG)}
+
+
+def _min_age(code: np.ndarray, age: np.ndarray, n: int) -> np.ndarray:
+    """Per customer, the age of the latest event given (NaN for none)."""
+    out = np.full(n, np.inf)
+    np.minimum.at(out, code, age)
+    out[np.isinf(out)] = np.nan
+    return out
+
+
+def _latest(code: np.ndarray, age: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, the value and age of the latest event given (NaN, NaN for none); of several on the
+    latest day, the last in the log's order."""
+    order = np.lexsort((np.arange(len(code)), -age, code))  # by customer, then oldest to newest
+    code, age, value = code[order], age[order], value[order]
+    last = np.flatnonzero(np.r_[code[1:] != code[:-1], True]) if len(code) else np.zeros(0, dtype=int)
+    values, ages = np.full(n, np.nan), np.full(n, np.nan)
+    values[code[last]], ages[code[last]] = value[last], age[last]
+    return values, ages
+
+
+def _worst_recent(code: np.ndarray, kind: np.ndarray, age: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """Per customer, the worst survey answer of the last 90 days on a 0–1 scale (NPS / 10, (CSAT − 1) / 4)."""
+    scaled = np.full(len(code), np.nan)
+    for name, (low, high) in SCORED_KINDS.items():
+        rows = kind == name
+        scaled[rows] = (value[rows] - low) / (high - low)
+    rows = ~np.isnan(scaled) & (age < LONG)
+    out = np.full(n, np.inf)
+    np.minimum.at(out, code[rows], scaled[rows])
+    out[np.isinf(out)] = np.nan
+    return out
+
+
+def _rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, capped at 1 (opens of e-mails sent before the log began), NaN where nothing was sent."""
+    return np.minimum(np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=denominator > 0), 1.0)
+
+
+def _email_rates(code: np.ndarray, kind: np.ndarray, age: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Open and click rates over the last 30 and 90 days, and the open rate's trend: the last 30 days' rate
+    minus the rate of the 60 days before them."""
+    sent = {w: _count(code, (kind == "email_sent") & (age < w), n) for w in (SHORT, LONG)}
+    opened = {w: _count(code, (kind == "email_open") & (age < w), n) for w in (SHORT, LONG)}
+    clicked = {w: _count(code, (kind == "email_click") & (age < w), n) for w in (SHORT, LONG)}
+    out = {f"email_open_rate_{w}d": _rate(opened[w], sent[w]) for w in (SHORT, LONG)}
+    out |= {f"email_click_rate_{w}d": _rate(clicked[w], sent[w]) for w in (SHORT, LONG)}
+    before = _rate(opened[LONG] - opened[SHORT], sent[LONG] - sent[SHORT])
+    out["email_open_trend"] = out[f"email_open_rate_{SHORT}d"] - before
+    return out
