@@ -28,10 +28,11 @@ router = APIRouter(include_in_schema=False)
 
 
 class CampaignForm(forms.PlanForm):
-    """The plan's fields, a name and the control share (percent)."""
+    """The plan's fields, a name, the control share and the global holdout's share (percents)."""
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^/]*$")
     control_share: float = Field(10.0, ge=0, lt=100, description="percent of each segment held out")
+    holdout_share: float = Field(0.0, ge=0, lt=100, description="percent of all customers in the global holdout")
     window_days: int = Field(90, ge=1, le=3650)
 
 
@@ -85,6 +86,7 @@ async def create_part(request: Request) -> HTMLResponse:
         table = svc.state.current.need_table()
         made, _ = campaigns.create(svc.targeting.engine(), table, svc.targeting.view(table), form.prioritise_request(),
                                    name=form.name, control_share=form.control_share / 100,
-                                   window_days=form.window_days, holdout_share=0.0, campaign_date=None, who=who)
+                                   window_days=form.window_days, holdout_share=form.holdout_share / 100,
+                                   campaign_date=None, who=who)
         return _campaign(made.campaign.name, made.created)
     return await _run(run)

@@ -186,3 +186,22 @@ def test_the_page_records_a_campaign_lists_it_and_shows_its_lists_and_rates(api,
     assert "assumed: the prior Beta(6, 14)" in plan.text and "more outcomes" in plan.text
     bad = api.client.post("/app/campaigns/create", json={"query": "name=&control_share=150"}, headers=ROLE["plan"])
     assert bad.status_code == 422 and {d["field"] for d in error_of(bad)["details"]} >= {"control_share"}
+
+
+def test_the_page_form_sets_the_global_holdout_whose_customers_are_kept_out_and_counted(api, store):
+    from churnclv.campaigns import campaign_members, in_global_holdout
+
+    plan = post(api, "/prioritise", {"limit": 300, "contact_cost": 1.0}, "plan").json()["customers"]
+    ids = [c["customer_id"] for c in plan]
+    held = {i for i, h in zip(ids, in_global_holdout(ids, share=0.2)) if h}
+    assert 30 <= len(held) <= 90  # about a fifth of them
+    query = "name=with-holdout&control_share=10&holdout_share=20&contacts=300&contact_cost=1"
+    made = api.client.post("/app/campaigns/create", json={"query": query}, headers=ROLE["plan"])
+    assert made.status_code == 200, made.text
+    assert f"{len(held)} in the global holdout (20% of all customers)" in made.text
+    detail = api.client.get("/campaigns/with-holdout", headers=ROLE["plan"]).json()
+    assert detail["holdout_share"] == 0.2 and detail["n_held_out"] == len(held)
+    members = campaign_members(store[0], "with-holdout")
+    assert set(members["customer_id"]) == set(ids) - held  # contacts and controls alike: the holdout is in neither
+    bad = api.client.post("/app/campaigns/create", json={"query": "name=x&holdout_share=100"}, headers=ROLE["plan"])
+    assert bad.status_code == 422 and {d["field"] for d in error_of(bad)["details"]} == {"holdout_share"}

@@ -210,9 +210,12 @@ def test_campaigns_record_a_plan_list_it_and_show_a_measured_effect_with_both_li
 
     page.get_by_label("Campaign name").fill("browser-made")
     page.get_by_label("Control group (%)").fill("20")
+    page.get_by_label("Global holdout (%)").fill("10")
     page.get_by_label("Contacts (at most)", exact=True).last.fill("150")
     page.get_by_role("button", name="Record the plan as a campaign").click()
     expect(page.locator("#campaign-created")).to_have_text("Recorded.")
     expect(page.locator("#campaign-list tr", has_text="browser-made").locator(".status")).to_have_text("running")
     made = httpx.get(f"{url}/campaigns/browser-made", headers=BEARER).json()
-    assert made["n_treated"] + made["n_control"] <= 150 and made["control_share"] == 0.2
+    assert made["n_treated"] + made["n_control"] + made["n_held_out"] <= 150 and made["control_share"] == 0.2
+    assert made["holdout_share"] == 0.1 and made["n_held_out"] > 0
+    expect(page.locator("#campaign-holdout")).to_contain_text(f"{made['n_held_out']} in the global holdout (10%")
