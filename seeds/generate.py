@@ -36,6 +36,7 @@ __all__ = [
     "draw_spend",
     "main",
     "make_seed_transactions",
+    "seed_lapses",
     "simulate_bgnbd",
     "simulate_bgnbd_summary",
     "simulate_campaign",
@@ -369,6 +370,22 @@ def make_seed_transactions(n_customers: int = 4000, *, seed: int = 7, perturb: b
     orders = orders.assign(order_id=_codes("O", np.arange(1, len(orders) + 1), width=7).to_numpy())
     rows = pd.concat([orders, _returns(orders, end=end, rng=rng)], ignore_index=True)
     return _canonical(rows, n_customers=n_customers, start=SEED_START)
+
+
+def seed_lapses(n_customers: int = 4000, *, seed: int = 7) -> pd.DataFrame:
+    """What only the simulator knows of ``make_seed_transactions(n_customers, seed=seed)``: per customer
+    (``customer_id``), the day of the first purchase and of the last one before the dropout (``lapse_day``,
+    inf for a customer still active at the end), in days since SEED_START (the same draws, replayed)."""
+    end = float((SEED_END - SEED_START).days + 1)
+    purchases = simulate_bgnbd(n_customers, **asdict(SEED_BGNBD), start=0.0, end=end,
+                               rng=np.random.default_rng(seed), acquisition_end=float(SEED_ACQUISITION_DAYS))
+    first = purchases.groupby("customer")["day"].min()
+    lapse = purchases.loc[purchases["to_dropout"] == 0].groupby("customer")["day"].max()
+    return pd.DataFrame({
+        "customer_id": _codes("C", first.index.to_numpy() + 1, width=max(5, len(str(n_customers)))).to_numpy(),
+        "first_day": first.to_numpy(),
+        "lapse_day": lapse.reindex(first.index, fill_value=np.inf).to_numpy(),
+    })
 
 
 def true_params(n_customers: int, *, seed: int, transactions: pd.DataFrame | None = None) -> dict:
