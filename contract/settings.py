@@ -28,6 +28,9 @@ REFRESH_SECONDS = 5.0
 LOCAL_KEY_NAME = ".churnclv_api_key"
 #: Seconds the requests in flight get to finish when the service is stopped (CHURNCLV_GRACE_SECONDS).
 GRACE_SECONDS = 10
+#: Requests per API key (CHURNCLV_RATE_LIMIT) and failed authentications per client address
+#: (CHURNCLV_AUTH_FAILURE_LIMIT) the service allows, in ``limits``' notation ("off": no limit); serving.limits.
+RATE_LIMIT, AUTH_FAILURE_LIMIT = "600/minute", "10/minute"
 #: Tracking URI schemes of databases MLflow writes to directly (no server to keep the artifacts).
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
@@ -81,6 +84,10 @@ class Settings(BaseSettings):
     ssl_keyfile: FilePath | None = _env("CHURNCLV_SSL_KEYFILE", None, "an existing PEM file of the certificate's key")
     behind_proxy: bool = _env("CHURNCLV_BEHIND_PROXY", False, "1, true, yes or on when a TLS-terminating proxy "
                               "fronts the service; 0, false, no or off")
+    rate_limit: str = _env("CHURNCLV_RATE_LIMIT", RATE_LIMIT, "a rate such as 600/minute or 50 per 10 seconds, or off")
+    auth_failure_limit: str = _env("CHURNCLV_AUTH_FAILURE_LIMIT", AUTH_FAILURE_LIMIT,
+                                   "a rate such as 10/minute or 5 per 30 seconds, or off")
+    rate_limit_file: Path | None = _env("CHURNCLV_RATE_LIMIT_STORE", None, "a file path on a local disk (SQLite)")
     grace_seconds: int = _env("CHURNCLV_GRACE_SECONDS", GRACE_SECONDS, "whole seconds from 1 to 3600", ge=1, le=3600)
 
     @classmethod
@@ -114,6 +121,20 @@ class Settings(BaseSettings):
                 part.isidentifier() for part in scheme.split("+")):
             raise ValueError("not a SQLAlchemy URL")
         return value
+
+    @field_validator("rate_limit", "auth_failure_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        from limits import parse  # the notation the service's limits read (serving.limits)
+
+        if value.strip().lower() in ("off", "none", "0"):
+            return value
+        try:
+            if parse(value).amount >= 1:
+                return value
+        except ValueError:
+            pass
+        raise ValueError("not a rate")
 
     @field_validator("home")
     @classmethod
@@ -160,6 +181,12 @@ class Settings(BaseSettings):
     def scores_path(self) -> Path:
         """The score table: CHURNCLV_SCORES_PATH, else ``$CHURNCLV_HOME/scores/latest.parquet``."""
         return self.scores_file.expanduser() if self.scores_file else self.root / "scores" / "latest.parquet"
+
+    @property
+    def rate_limit_store(self) -> Path:
+        """The counters of the rate limits, shared by the service's workers: CHURNCLV_RATE_LIMIT_STORE, else
+        ``$CHURNCLV_HOME/run/rate-limits.sqlite``."""
+        return self.rate_limit_file.expanduser() if self.rate_limit_file else self.root / "run" / "rate-limits.sqlite"
 
     @property
     def campaign_store(self) -> str:

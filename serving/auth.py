@@ -4,7 +4,8 @@ Every path but health, readiness, metrics, the OpenAPI docs and the page's shell
 the key is compared in constant time against every configured key. A key may carry a name and a role
 (``KEY name=NAME role=read|plan|admin`` in the key file or ``CHURNCLV_API_KEYS``): ``read`` scores and
 the page, ``plan`` also campaigns and exports, ``admin`` also reload, suppressions and erasure. A key
-without a role keeps every right; the key's name (never the key) is what the audit trail records. Bodies over the byte limit get
+without a role keeps every right; the key's name (never the key) is what the audit trail records. Requests per key and failed
+authentications per client address are limited (:mod:`serving.limits`: 429 with Retry-After). Bodies over the byte limit get
 413 whether or not they announce a Content-Length. Error answers from BentoML or Starlette are
 rewritten into ``{"error": {"code", "message", "details"}}`` (:func:`serving.errors.normalise`).
 """
@@ -23,6 +24,7 @@ from typing import Any
 from churnclv.contract import ChurnclvError, first_line
 from churnclv.contract.settings import MAX_BODY_BYTES, Settings, parse_keys
 from churnclv.serving.errors import error_body, normalise
+from churnclv.serving.limits import RateLimits, Refusal, count_refusal
 
 #: An API key has at least this many characters (``churnclv quickstart`` writes 43).
 MIN_KEY_LENGTH = 16
@@ -103,6 +105,7 @@ class Access:
     max_body_bytes: int = MAX_BODY_BYTES
     body_seconds: float = BODY_SECONDS
     identities: tuple[Identity, ...] = ()
+    limits: RateLimits | None = None  # requests per key, failed authentications per address (serving.limits)
 
     def identity(self, index: int) -> Identity:
         if index < len(self.identities):
@@ -114,7 +117,7 @@ class Access:
         """Keys from CHURNCLV_API_KEYS and CHURNCLV_API_KEYS_FILE (read here, once); the local key file
         ``$CHURNCLV_HOME/.churnclv_api_key`` only when neither is set, so that setting keys revokes it.
         CHURNCLV_OPEN with BENTOML_HOST a loopback address serves without keys; CHURNCLV_MAX_BODY_BYTES
-        caps request bodies. Raises :class:`AccessError` when the server must not start (also for a key
+        caps request bodies; CHURNCLV_RATE_LIMIT and CHURNCLV_AUTH_FAILURE_LIMIT limit keyed access. Raises :class:`AccessError` when the server must not start (also for a key
         shorter than :data:`MIN_KEY_LENGTH`)."""
         path = key_file(settings)
         source = "CHURNCLV_API_KEYS_FILE" if settings.api_keys_file is not None else "the local key file"
@@ -125,7 +128,7 @@ class Access:
         entries = dict(given + from_file)  # a key twice: its last entry
         check_access(keys=list(entries), open_=settings.open, host=settings.host)
         return cls(tuple(k.encode() for k in entries), settings.open and not entries, settings.max_body_bytes,
-                   identities=tuple(entries.values()))
+                   identities=tuple(entries.values()), limits=RateLimits.from_settings(settings) if entries else None)
 
 
 def key_file(settings: Settings) -> Path | None:
@@ -313,11 +316,19 @@ class Guard:
 
     def _refusal(self, scope: Scope) -> tuple | None:
         if self.access.keys:
+            limits, address = self.access.limits, (scope.get("client") or ("",))[0]
+            if limits is not None and (locked := limits.locked_out(address)) is not None:
+                return too_many(locked, f"too many failed authentications from {address} ({limits.failures})")
             index = matching_key(self.access, scope)
             if index is None:
+                count_refusal("unauthorized")
+                if limits is not None:
+                    limits.failed(address)
                 return (401, "unauthorized", "missing or invalid API key: send the header Authorization: Bearer <key>",
                         [(b"www-authenticate", b"Bearer")])
             identity = self.access.identity(index)
+            if limits is not None and (over := limits.over(identity.name)) is not None:
+                return too_many(over, f"the key {identity.name!r} is over its limit of {limits.per_key}")
             needed = required_role(scope["method"], scope["path"])
             if not allows(identity, needed):
                 return (403, "forbidden", f"the key {identity.name!r} has the role {identity.role!r}; "
@@ -329,6 +340,13 @@ class Guard:
             scope.setdefault("state", {})["churnclv_identity"] = Identity("open (loopback)")
             return None
         return 403, "forbidden", "this server runs without API keys and answers loopback clients only"
+
+
+def too_many(refusal: Refusal, what: str) -> tuple:
+    """429 with ``Retry-After``, counted in /metrics by reason."""
+    count_refusal(refusal.reason)
+    return (429, refusal.reason, f"{what}; retry after {refusal.retry_after} s",
+            [(b"retry-after", str(refusal.retry_after).encode())])
 
 
 def _is_ip(host: str) -> bool:

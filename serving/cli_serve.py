@@ -80,7 +80,7 @@ def plan_server(*, host: str, port: int, model: str, scores: Path | None, api_ke
     # absolute paths: the server runs in another working directory
     env.update(CHURNCLV_HOME=str(settings.root), CHURNCLV_SCORES_PATH=str(settings.scores_path.resolve()))
     for name, path in (("CHURNCLV_API_KEYS_FILE", settings.api_keys_file), ("CHURNCLV_SSL_CERTFILE", settings.ssl_certfile),
-                       ("CHURNCLV_SSL_KEYFILE", settings.ssl_keyfile)):
+                       ("CHURNCLV_SSL_KEYFILE", settings.ssl_keyfile), ("CHURNCLV_RATE_LIMIT_STORE", settings.rate_limit_file)):
         if path is not None:
             env[name] = str(path.expanduser().resolve())
     env[WATCH_PARENT] = "1"  # each process of the server stops when its parent dies (serving.lifecycle)

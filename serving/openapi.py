@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from churnclv.serving import campaign_schemas, schemas
+from churnclv.contract.settings import AUTH_FAILURE_LIMIT, RATE_LIMIT
 from churnclv.serving.auth import BODY_SECONDS, MIN_KEY_LENGTH
 from churnclv.serving.connections import HEAD_SECONDS
 
@@ -33,6 +34,10 @@ ERRORS = {
     408: f"the request body was not complete within {BODY_SECONDS:g} s (the head: {HEAD_SECONDS:g} s)",
     413: "the body is over the byte limit, or a list over its item limit (the message names it)",
     415: "the body is not application/json",
+    429: f"too many requests (code rate_limited: the key is over CHURNCLV_RATE_LIMIT, {RATE_LIMIT} by default), or "
+         f"too many failed authentications from the client's address (code auth_locked_out: over "
+         f"CHURNCLV_AUTH_FAILURE_LIMIT, {AUTH_FAILURE_LIMIT} by default; every request of that address needing a key "
+         "is refused until the window lets one more in); Retry-After gives the seconds to wait",
     422: "invalid fields or transactions (details name each field and issue)",
     500: "an unexpected error (no stack trace; the server log has it)",
     503: "no model or no score table loaded yet (the message says what to run), or the campaign store is "
@@ -141,6 +146,10 @@ def build(descriptions: dict[str, str] | None = None) -> dict:
             operation["parameters"] = [{"name": n, "in": "path", "required": True,
                                         "schema": {"type": "string", "minLength": 1}} for n in names]
         paths.setdefault(path, {})[method] = operation
+    for operations in paths.values():  # every operation that needs a key may be refused by the rate limits
+        for operation in operations.values():
+            operation["responses"]["429"] = {**_errors((429,))["429"], "headers": {"Retry-After": {
+                "description": "whole seconds to wait before the next request", "schema": {"type": "integer"}}}}
     for path, (summary, media, errors) in PUBLIC.items():
         paths[path] = {"get": {"operationId": path.strip("/"), "summary": summary, "security": [],
                                "tags": ["infrastructure"],
@@ -155,7 +164,10 @@ def build(descriptions: dict[str, str] | None = None) -> dict:
         "info": {"title": "churnclv", "version": version,
                  "description": "Churn and customer-lifetime-value scores. Every operation but the infrastructure "
                                 f"ones needs `Authorization: Bearer <key>` (keys of at least {MIN_KEY_LENGTH} "
-                                "characters). Every error has the body `ErrorBody`."},
+                                "characters). Every error has the body `ErrorBody`. Rate limits: "
+                                f"{RATE_LIMIT} per key (CHURNCLV_RATE_LIMIT) and {AUTH_FAILURE_LIMIT} failed "
+                                "authentications per client address (CHURNCLV_AUTH_FAILURE_LIMIT), by default, "
+                                "for the whole service; over either, 429 with Retry-After."},
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {"schemas": definitions,

@@ -55,6 +55,9 @@ def harness(trained_home):
         mp.setenv("CHURNCLV_HOME", str(trained_home.home))
         mp.setenv("CHURNCLV_API_KEYS", f"{KEY},{KEY2},{READ_KEY} name=analyst role=read,{PLAN_KEY} name=marketing role=plan")
         mp.setenv("CHURNCLV_REFRESH_SECONDS", "0")
+        for name, value in (("CHURNCLV_RATE_LIMIT", "1000000/minute"), ("CHURNCLV_AUTH_FAILURE_LIMIT", "1000000/minute"),
+                            ("CHURNCLV_RATE_LIMIT_STORE", str(trained_home.home / "run" / "in-process-limits.sqlite"))):
+            mp.setenv(name, value)  # limits no test of another subject reaches (tests/serving/test_limits.py)
         from churnclv.serving.service import ChurnCLV
 
         with TestClient(ChurnCLV.to_asgi(), raise_server_exceptions=False) as client:

@@ -46,11 +46,14 @@ def test_every_operation_lists_its_real_errors_with_the_error_body(document):
     error = {"$ref": "#/components/schemas/ErrorBody"}
     for path, method in PROTECTED.items():
         responses = document["paths"][path][method]["responses"]
-        wanted = {"401", "500"} | ({"400", "408", "413", "415", "422"} if method == "post" else set())
+        wanted = {"401", "429", "500"} | ({"400", "408", "413", "415", "422"} if method == "post" else set())
         wanted |= {"503"} if path != "/reload" else set()
         assert wanted <= set(responses), (path, sorted(responses))
         for status in wanted:
             assert responses[status]["content"]["application/json"]["schema"] == error, (path, status)
+        assert responses["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}, path
+    assert "429" not in document["paths"]["/healthz"]["get"]["responses"]
+    assert "CHURNCLV_RATE_LIMIT" in document["info"]["description"]
     body = document["components"]["schemas"]["ErrorBody"]
     assert body["required"] == ["error"] and "Error" in json.dumps(body)
 

@@ -33,10 +33,15 @@ KEY = "real-key-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {KEY}"}
 
 
+#: Rate limits no test of another subject reaches (several servers of a session share a home and an address);
+#: the limits' own tests set theirs.
+UNLIMITED = {"CHURNCLV_RATE_LIMIT": "1000000/minute", "CHURNCLV_AUTH_FAILURE_LIMIT": "1000000/minute"}
+
+
 def server_env(**changes: str) -> dict:
     """This process's environment without churnclv's, MLflow's and BentoML's settings, plus ``changes``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNCLV_", "MLFLOW_", "BENTOML_"))}
-    return {**env, "BENTOML_DO_NOT_TRACK": "true", **changes}
+    return {**env, "BENTOML_DO_NOT_TRACK": "true", **UNLIMITED, **changes}
 
 
 @contextlib.contextmanager
@@ -77,7 +82,8 @@ def running_server(home: Path, tmp_path: Path, *, nofile: int | None = None, wor
     port = free_port()
     code = f"from churnclv.serving.cli_serve import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
     limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
-    env = server_env(CHURNCLV_HOME=str(home), CHURNCLV_API_KEYS=KEY, **env)
+    env = server_env(**{"CHURNCLV_HOME": str(home), "CHURNCLV_API_KEYS": KEY,
+                        "CHURNCLV_RATE_LIMIT_STORE": str(tmp_path / "rate-limits.sqlite"), **env})
     with until_ready([sys.executable, "-c", code], env, tmp_path, port, preexec_fn=limit) as url:
         yield url
 
