@@ -9,13 +9,15 @@ from churnclv.contract.dates import AsOf
 from churnclv.features._prep import Encoded, encode, history
 from churnclv.features.behaviour import BEHAVIOUR_COLUMNS, behaviour_from_history
 from churnclv.features.cohorts import COHORT_COLUMNS, cohort_from_history
+from churnclv.features.events import event_features
 from churnclv.features.rfm import rfm_from_history
 
 FEATURE_COLUMNS = (*RFM_COLUMNS, *BEHAVIOUR_COLUMNS, *COHORT_COLUMNS)
 """Column order of :func:`build_features` (all float64 except ``cohort`` str, ``tenure_months`` int64)."""
 
 
-def build_features(transactions: pd.DataFrame | Encoded, *, as_of: AsOf) -> pd.DataFrame:
+def build_features(transactions: pd.DataFrame | Encoded, *, as_of: AsOf,
+                   events: pd.DataFrame | None = None) -> pd.DataFrame:
     """Point-in-time customer features from transactions at or before ``as_of``.
 
     Parameters
@@ -25,6 +27,8 @@ def build_features(transactions: pd.DataFrame | Encoded, *, as_of: AsOf) -> pd.D
         row order. Rows after ``as_of`` are ignored. Or that frame's :func:`encode` once, to build
         features at many cutoffs without encoding it again.
     as_of : anything ``pd.Timestamp`` accepts; names a calendar day, the whole day included.
+    events : the canonical events (:func:`features.validate_events`), or None: with them the touchpoint
+        features (:data:`features.events.EVENT_FEATURES`, from events up to ``as_of``) follow the others.
 
     Returns
     -------
@@ -46,4 +50,5 @@ def build_features(transactions: pd.DataFrame | Encoded, *, as_of: AsOf) -> pd.D
     h = history(encode(transactions), as_of=as_of)
     columns = rfm_from_history(h) | behaviour_from_history(h) | cohort_from_history(h)
     # the arrays are fresh and ours alone: no copy, no consolidation into one block (~0.1 s at 500k rows)
-    return pd.DataFrame(columns, index=h.cust.ids, copy=False)
+    table = pd.DataFrame(columns, index=h.cust.ids, copy=False)
+    return table if events is None else table.join(event_features(events, as_of=as_of, customers=table.index))

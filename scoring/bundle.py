@@ -109,8 +109,9 @@ class ChurnCLVBundle:
     def horizon_days(self) -> int:
         return self.models.horizon_days
 
-    def snapshot(self, transactions: pd.DataFrame, *, as_of) -> pd.DataFrame:
-        return snapshot(transactions, as_of=pd.Timestamp(as_of), clv=self.models.clv, horizon_days=self.horizon_days)
+    def snapshot(self, transactions: pd.DataFrame, *, as_of, events: pd.DataFrame | None = None) -> pd.DataFrame:
+        return snapshot(transactions, as_of=pd.Timestamp(as_of), clv=self.models.clv, horizon_days=self.horizon_days,
+                        events=events)
 
     def values(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> pd.DataFrame:
         """The numeric scores of a :func:`snapshot`, indexed by customer_id (``predicted``: the LightGBM
@@ -180,13 +181,15 @@ class ChurnCLVBundle:
             scores["drivers"] = pd.Series([[] for _ in range(len(scores))], index=scores.index, dtype=object)
         return scores.reset_index()
 
-    def score(self, transactions: pd.DataFrame, *, as_of, explain: bool = False) -> pd.DataFrame:
-        """Score every customer with a purchase on or before ``as_of`` in a canonical transaction frame."""
-        return self.score_snapshot(self.snapshot(transactions, as_of=as_of), explain=explain)
+    def score(self, transactions: pd.DataFrame, *, as_of, explain: bool = False,
+              events: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Score every customer with a purchase on or before ``as_of`` in a canonical transaction frame (with
+        their canonical ``events``, when the churn model was trained with them)."""
+        return self.score_snapshot(self.snapshot(transactions, as_of=as_of, events=events), explain=explain)
 
 
 def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False,
-                snapshot: pd.DataFrame | None = None) -> pd.DataFrame:
+                snapshot: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> pd.DataFrame:
     """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text (``snapshot``: the
     bundle's :meth:`~ChurnCLVBundle.snapshot` of ``transactions`` at ``as_of``, if computed already).
 
@@ -195,7 +198,7 @@ def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, ex
     :func:`scoring.scores.read_score_metadata`.
     """
     if snapshot is None:
-        snapshot = bundle.snapshot(transactions, as_of=as_of)
+        snapshot = bundle.snapshot(transactions, as_of=as_of, events=events)
     table = bundle.score_snapshot(snapshot, explain=explain)
     if explain:
         table["drivers"] = table["drivers"].map(json.dumps)
