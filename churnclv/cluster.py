@@ -43,11 +43,18 @@ def worker_threads(client) -> int:
     return sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
 
 
-def read_on_cluster(source: Source, address: str):
-    """``--dask``: read the Parquet dataset on the cluster, validated and shuffled by customer, and keep it
-    in the cluster's memory (a ``training.partitioned.PartitionedLog``); Dask's progress bar and dashboard
-    show it."""
-    from churnclv.training.cluster import check_dataset, describe, persist, read_transactions
+def read_on_cluster(source: Source, address: str, *, erased: frozenset[str] = frozenset()):
+    """``--dask``: read the Parquet dataset on the cluster, validated and shuffled by customer, without the
+    ``erased`` customers' rows (as the single-process read), and keep it in the cluster's memory (a
+    ``training.partitioned.PartitionedLog``); Dask's progress bar and dashboard show it."""
+    from churnclv.training.cluster import (
+        check_dataset,
+        customers_present,
+        describe,
+        persist,
+        read_transactions,
+        without_customers,
+    )
     from churnclv.training.partitioned import PartitionedLog
 
     if source.bad_rows != "fail":
@@ -60,6 +67,11 @@ def read_on_cluster(source: Source, address: str):
     tx = persist(client, read_transactions(
         source.transactions, min_partitions=2 * threads, customer_col=source.customer_col,
         timestamp_col=source.timestamp_col, amount_col=source.amount_col, date_format=source.date_format))
+    rows, customers = customers_present(tx, erased, client)
+    if rows:
+        tx = persist(client, without_customers(tx, erased))
+        console.print(f"Left out {rows:,} transaction(s) of {customers:,} customer(s) erased by churnclv forget.",
+                      highlight=False)
     about = describe(tx, client)
     console.print(f"Read {about['rows']:,} transactions of {about['customers']:,} customers ({about['first']:%Y-%m-%d} "
                   f"to {about['last']:%Y-%m-%d}) into {tx.npartitions} partitions.")

@@ -40,7 +40,7 @@ class Source:
         from churnclv.features import load_transactions
 
         if dask is not None:
-            return cluster.read_on_cluster(self, dask)
+            return cluster.read_on_cluster(self, dask, erased=erased_customers(settings))
         if self.bad_rows not in ("fail", "drop"):
             raise typer.BadParameter("use 'fail' or 'drop'", param_hint="--bad-rows")
         report = (self.rejected or settings.root / "reports" / "rejected.csv") if self.bad_rows == "drop" else None
@@ -66,18 +66,23 @@ class Source:
         return as_of_day(self.as_of)
 
 
-def without_erased(tx: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """The transactions without those of customers erased by ``churnclv forget`` (or ``DELETE /customers/{id}``),
-    so that scoring and training skip them (and say how many). Nothing to read when the default SQLite
-    store does not exist yet; a store that cannot be read is named in one line and stops the command."""
+def erased_customers(settings: Settings) -> frozenset[str]:
+    """The customers erased by ``churnclv forget`` (or ``DELETE /customers/{id}``), whom scoring and training
+    skip, on the single-process and the ``--dask`` paths alike. Nothing to read when the default SQLite store
+    does not exist yet; a store that cannot be read is named in one line and stops the command."""
     from churnclv.contract.settings import sqlite_path
 
     database = sqlite_path(settings.campaign_store)
     if database is not None and not database.exists():
-        return tx
+        return frozenset()
     from churnclv.campaigns import erased_ids, open_store
 
-    erased = erased_ids(open_store(settings.campaign_store))
+    return erased_ids(open_store(settings.campaign_store))
+
+
+def without_erased(tx: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The transactions without those of customers erased (:func:`erased_customers`), and say how many."""
+    erased = erased_customers(settings)
     if not erased:
         return tx
     out = tx["customer_id"].isin(list(erased))

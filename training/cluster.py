@@ -23,7 +23,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, LocalCluster, progress
 
+from churnclv.campaigns.suppress import drop_suppressed
 from churnclv.contract import ChurnclvError
 from churnclv.contract.dates import AsOf
 from churnclv.features import TransactionsError, build_features, validate_transactions
@@ -144,6 +145,34 @@ def read_transactions(path: str | os.PathLike, *, npartitions: int | None = None
     canonical = raw.map_partitions(_canonical, columns, date_format, where, meta, meta=meta)
     shuffled = canonical.shuffle(on="customer_id", npartitions=npartitions or max(canonical.npartitions, min_partitions))
     return shuffled.map_partitions(_whole_customers, where, meta=meta)
+
+
+def _without(part: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    return drop_suppressed(part, ids)[0]
+
+
+def without_customers(transactions: dd.DataFrame, ids: Collection[str]) -> dd.DataFrame:
+    """The log without the rows of the customers ``ids`` (erased ones: ``campaigns.erased_ids``), partition
+    by partition with :func:`campaigns.drop_suppressed`, the rule every list of customers follows."""
+    if not ids:
+        return transactions
+    return transactions.map_partitions(_without, sorted(ids), meta=transactions._meta)
+
+
+def _present_part(part: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    mine = part["customer_id"].astype("str").isin(ids)
+    return pd.DataFrame({"rows": [int(mine.sum())], "customers": [part.loc[mine, "customer_id"].nunique()]})
+
+
+def customers_present(transactions: dd.DataFrame, ids: Collection[str], client: Client | None) -> tuple[int, int]:
+    """How many rows and customers of ``ids`` the log holds (each customer in one partition). ``client``
+    None: Dask's default scheduler (a local one when no cluster is connected)."""
+    if not ids:
+        return 0, 0
+    meta = pd.DataFrame({"rows": pd.Series(dtype="int64"), "customers": pd.Series(dtype="int64")})
+    counts = transactions.map_partitions(_present_part, sorted(ids), meta=meta)
+    (parts,) = compute(client, counts) if client is not None else (counts.compute(),)
+    return int(parts["rows"].sum()), int(parts["customers"].sum())
 
 
 def _example(names: list[str], columns: dict[str, str]) -> pd.DataFrame:
