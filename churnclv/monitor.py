@@ -27,10 +27,9 @@ from churnclv.options import (
     Transactions,
 )
 from churnclv.quiet import uses_mlflow
+from churnclv.scoring.scores import MONITOR_FILE
 from churnclv.source import Source
 
-#: The latest verdict, beside the served score table (read by the service: ``GET /model``, the page, /metrics).
-MONITOR_FILE = "monitor.json"
 #: Columns of a past score table the check reads.
 READ_COLUMNS = ("customer_id", "churn_probability", "expected_purchases", "expected_spend", "segment",
                 "expected_purchases_low", "expected_purchases_high")

@@ -35,6 +35,8 @@ PANDAS_ATTRS = b"PANDAS_ATTRS"
 #: The metadata's keys, in order.
 METADATA_FIELDS = ("as_of", "model_uri", "model_version", "trained_as_of", "horizon_days")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+#: The monitor's latest verdict, a JSON file beside the served score table (``churnclv monitor`` writes it).
+MONITOR_FILE = "monitor.json"
 
 
 def score_metadata(bundle, *, as_of: date | str | pd.Timestamp) -> dict[str, str]:

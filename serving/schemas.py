@@ -199,6 +199,10 @@ class ModelInfo(BaseModel):
     baselines: dict[str, Any]
     data: dict[str, Any] = Field(description="fingerprint of the training data")
     score_table: ScoreTableInfo | None
+    monitor: dict[str, Any] | None = Field(None, description="the latest live outcome check (churnclv monitor): "
+                                           "verdict holding|degrading|broken, its reasons and figures")
+    drift: dict[str, Any] | None = Field(None, description="the score table's customers against the training "
+                                         "snapshot: PSI per model input, shares outside the range and never seen")
     warnings: list[str] = []
 
 

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from churnclv.contract.dates import iso
 from churnclv.contract.settings import Settings
-from churnclv.serving import campaign_routes, connections, lifecycle, openapi, plans, summary
+from churnclv.serving import campaign_routes, connections, gauges, lifecycle, openapi, plans, summary
 from churnclv.serving.auth import Access, Guard
 from churnclv.serving.bento import packaged_model
 from churnclv.serving.bentoml_fixes import cancel_timeout_timers
@@ -88,6 +88,7 @@ class ChurnCLV:
         self.state = ServingState(config, packaged=packaged_model())  # a Bento serves the model it carries
         self.state.refresh(force=True)
         self.state.watch()
+        gauges.watch(self.state)  # the monitor's verdict and the drift report as /metrics gauges
         self.targeting = Targeting(settings().campaign_store,  # suppressions, learned save rates, campaigns
                                    uplift=lambda: self.state.current.uplift)  # and the uplift model served now
 

@@ -23,6 +23,7 @@ from churnclv.contract.settings import REFRESH_SECONDS, Settings
 from churnclv.scoring.registry import connect
 from churnclv.scoring.uplift import UPLIFT_URI
 from churnclv.serving.errors import ApiError
+from churnclv.serving.gauges import drift, monitor_verdict, trust_warnings
 from churnclv.serving.model import ServedModel, load_model, resolve_version
 from churnclv.serving.table import SCORE_HINT, ScoreTable, day_text, file_fingerprint, load_score_table
 from churnclv.serving.uplift import ServedUplift, next_uplift
@@ -217,5 +218,6 @@ def model_info(served: Served) -> dict:
         "score_table": None if table is None else {
             "path": table.path, "as_of": table.as_of, "customers": len(table), "model_version": table.model_version,
             "trained_as_of": day_text(table.attrs.get("trained_as_of")), "has_drivers": table.drivers is not None},
-        "warnings": warnings(served),
+        "monitor": monitor_verdict(table), "drift": drift(table),  # serving.gauges: how far to trust them
+        "warnings": warnings(served) + trust_warnings(table),
     }

@@ -118,8 +118,10 @@ async def overview() -> HTMLResponse:
     table = now.need_table()
     info = model_info(now)
     horizon = int(table.attrs.get("horizon_days") or info["horizon_days"] or 0)
-    return render("overview.html", info=info, segments=summary.segments_response(table),
-                  grade=words.grade(info["metrics"]), grades=words.GRADES, horizon=horizon,
+    segments = summary.segments_response(table)
+    churn_rate = sum(s.churn_probability * s.customers for s in segments.segments) / max(segments.customers, 1)
+    return render("overview.html", info=info, segments=segments, churn_rate=churn_rate, segment_name=words.segment_name,
+                  grade=words.grade(info["metrics"], churn_rate=churn_rate), grades=words.GRADES, horizon=horizon,
                   stale=words.stale_days(table.as_of, horizon, datetime.now(UTC).date()))
 
 

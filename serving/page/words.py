@@ -6,15 +6,20 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
-#: Top-decile lift bands, best first: (lowest lift, grade, what it means in words).
+#: The grade's bands, best first: (lowest churn AUC, grade, what it means in words). The AUC is the chance that the
+#: model ranks a customer who churned above one who stayed; it does not move with the share of customers who churn,
+#: so one rule grades every log (the top-decile lift does move: when 88% churn, no tenth can hold more than
+#: 1/0.88 = 1.14 times the average, however good the ranking).
 GRADES = (
-    (3.0, "A", "excellent: 3× or more as many churners as random in the riskiest tenth"),
-    (2.0, "B", "good: 2× to 3× as many churners as random in the riskiest tenth"),
-    (1.5, "C", "fair: 1.5× to 2× as many churners as random in the riskiest tenth"),
-    (1.2, "D", "weak: 1.2× to 1.5× as many churners as random in the riskiest tenth"),
-    (-math.inf, "E", "little better than random: under 1.2× as many churners in the riskiest tenth"),
+    (0.85, "A", "excellent: ranks the churner above the stayer in 85% of pairs or more"),
+    (0.75, "B", "good: ranks the churner above the stayer in 75% to 85% of pairs"),
+    (0.65, "C", "fair: ranks the churner above the stayer in 65% to 75% of pairs"),
+    (0.55, "D", "weak: ranks the churner above the stayer in 55% to 65% of pairs"),
+    (-math.inf, "E", "little better than random: under 55% of pairs (50% is guessing)"),
 )
-
+#: The best top-decile lift is 1 / (share who churn), and never more than this (a tenth of customers can hold
+#: at most all the churners: 10× when a tenth or fewer churn).
+MAX_LIFT = 10.0
 
 def money(value: float | None, digits: int = 2) -> str:
     """An amount in the log's currency with thousands separators (``1,234.50``); a dash when unknown."""
@@ -46,17 +51,63 @@ class Grade:
     meaning: str
     lift: float | None
     sentence: str
+    auc: float | None = None
+    best_lift: float | None = None  # the best lift possible at the log's churn rate
 
 
-def grade(metrics: dict) -> Grade:
-    """The backtest quality as a letter from the top-decile lift, with the sentence that explains it."""
-    lift = metrics.get("lift_top_decile")
-    if not isinstance(lift, int | float) or not math.isfinite(lift):
-        return Grade("?", "no backtest lift was recorded for this model", None,
-                     "The backtest of this model recorded no top-decile lift.")
-    letter, meaning = next((g, m) for low, g, m in GRADES if lift >= low)
-    return Grade(letter, meaning, float(lift), f"In the backtest it caught {lift:.1f}× as many churners as random "
-                 "in the riskiest tenth of customers.")
+def best_lift(churn_rate: float | None) -> float | None:
+    """The highest top-decile lift any model can reach when ``churn_rate`` of customers churn: min(1/rate, 10)."""
+    if churn_rate is None or not math.isfinite(churn_rate) or churn_rate <= 0:
+        return None
+    return min(1.0 / churn_rate, MAX_LIFT)
+
+
+def band(auc: float) -> tuple[str, str]:
+    """The grade letter and its meaning for a churn AUC (:data:`GRADES`)."""
+    return next((g, m) for low, g, m in GRADES if auc >= low)
+
+
+def _finite(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def grade(metrics: dict, *, churn_rate: float | None = None) -> Grade:
+    """The backtest quality as a letter from the churn AUC (:data:`GRADES`), with a sentence that puts the
+    top-decile lift beside the best lift possible at ``churn_rate`` (the share expected to churn on this log)."""
+    auc, lift = _finite(metrics.get("roc_auc")), _finite(metrics.get("lift_top_decile"))
+    best = best_lift(churn_rate)
+    if auc is None:
+        return Grade("?", "no backtest churn AUC was recorded for this model", lift,
+                     "The backtest of this model recorded no churn ranking figure.", None, best)
+    letter, meaning = band(auc)
+    sentence = ""
+    if lift is not None:
+        sentence = f"In the backtest it caught {lift:.1f}× as many churners as random in the riskiest tenth of customers"
+        if best is not None:
+            sentence += (f"; with {percent(churn_rate)} of customers expected to churn, the best possible is {best:.2f}×, "
+                         f"so it reached {percent(min((lift - 1) / (best - 1), 1.0)) if best > 1 else '–'} of the "
+                         "possible gain over random")
+        sentence += "."
+    return Grade(letter, meaning, lift, sentence or "The backtest recorded no top-decile lift.", auc, best)
+
+
+#: Segment names that say the risk is low, and those that say it is high.
+CALM, RISKY = ("steady", "loyal"), ("at_risk", "high_value_at_risk")
+
+
+def segment_name(segment: str, churn: float, overall: float) -> str:
+    """A segment's name on the page, which never contradicts its own figures.
+
+    The segments are cut relative to the log (:mod:`scoring.segments`: the riskiest 30%, the safest 30%, ...).
+    A name that says the risk is low (steady, loyal) is shown as it is when the segment's mean churn risk is
+    under 50%; above that it is "Less at risk than most" when it is under the log's average, else "Middle of the
+    pack". A name that says the risk is high (at risk) is shown when the segment is riskier than the average.
+    """
+    if segment in CALM and churn >= 0.5:
+        return "Less at risk than most" if churn < overall else "Middle of the pack"
+    if segment in RISKY and churn < overall:
+        return "Middle of the pack"
+    return label(segment)
 
 
 #: Churn drivers (features of the model) in words, and how their values read.

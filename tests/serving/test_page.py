@@ -126,9 +126,9 @@ def test_the_shell_and_its_files_are_public_and_the_parts_need_the_key(api):
 def test_the_overview_says_what_is_served_how_good_and_that_the_scores_are_stale(api, trained_home):
     html = api.client.get("/app/overview", headers=AUTH).text
     assert f"churn-clv v{trained_home.version}" in html and "2025-12-31" in html
-    lift = api.client.get("/model", headers=AUTH).json()["metrics"]["lift_top_decile"]
-    assert f"caught {lift:.1f}× as many churners as random" in html
-    assert f'id="grade">{words.grade({"lift_top_decile": lift}).letter}<' in html
+    metrics = api.client.get("/model", headers=AUTH).json()["metrics"]
+    assert f"caught {metrics['lift_top_decile']:.1f}× as many churners as random" in html
+    assert f'id="grade">{words.band(metrics["roc_auc"])[0]}<' in html  # graded by the ranking figure beside it
     assert 'id="stale-banner"' in html  # 2025-12-31 is more than 90 days ago
 
 
@@ -193,11 +193,28 @@ def test_money_percent_and_labels():
     assert words.label("high_value_at_risk") == "High value at risk"
 
 
-@pytest.mark.parametrize(("lift", "letter"), [(3.4, "A"), (2.0, "B"), (1.6, "C"), (1.2, "D"), (1.05, "E")])
-def test_grades_follow_the_bands(lift, letter):
-    grade = words.grade({"lift_top_decile": lift})
-    assert grade.letter == letter and f"{lift:.1f}×" in grade.sentence
-    assert words.grade({}).letter == "?"
+@pytest.mark.parametrize(("auc", "letter"), [(0.9, "A"), (0.80, "B"), (0.7, "C"), (0.6, "D"),
+                                           (0.52, "E")])
+def test_grades_follow_the_auc_bands(auc, letter):
+    grade = words.grade({"roc_auc": auc, "lift_top_decile": 1.5})
+    assert grade.letter == letter and "1.5×" in grade.sentence
+    assert words.grade({"lift_top_decile": 3.0}).letter == "?"  # the lift alone grades nothing
+
+
+def test_the_lift_is_set_against_the_best_possible_at_the_churn_rate():
+    """CDNOW: 88% churn, so no tenth can hold more than 1/0.88 = 1.14× the average."""
+    grade = words.grade({"roc_auc": 0.81, "lift_top_decile": 1.1}, churn_rate=0.88)
+    assert grade.letter == "B" and grade.best_lift == pytest.approx(1 / 0.88)
+    assert "the best possible is 1.14×" in grade.sentence and "73% of the possible gain" in grade.sentence  # 0.1/0.136
+    assert words.best_lift(0.05) == 10.0 and words.best_lift(0.0) is None  # a tenth can hold all of them at most
+
+
+def test_no_segment_name_contradicts_its_figures():
+    assert words.segment_name("steady", 0.85, 0.88) == "Less at risk than most"  # CDNOW's 'steady' at 85%
+    assert words.segment_name("steady", 0.60, 0.50) == "Middle of the pack"
+    assert words.segment_name("loyal", 0.20, 0.50) == "Loyal" and words.segment_name("steady", 0.3, 0.5) == "Steady"
+    assert words.segment_name("at_risk", 0.40, 0.50) == "Middle of the pack"
+    assert words.segment_name("at_risk", 0.95, 0.88) == "At risk"
 
 
 def test_scores_are_stale_past_the_horizon_only():
