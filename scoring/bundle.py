@@ -109,6 +109,11 @@ class ChurnCLVBundle:
     def horizon_days(self) -> int:
         return self.models.horizon_days
 
+    @property
+    def interval_level(self) -> float:
+        """The central probability of the score table's intervals (set at training)."""
+        return float(self.models.clv.interval_level)
+
     def snapshot(self, transactions: pd.DataFrame, *, as_of, events: pd.DataFrame | None = None) -> pd.DataFrame:
         return snapshot(transactions, as_of=pd.Timestamp(as_of), clv=self.models.clv, horizon_days=self.horizon_days,
                         events=events)

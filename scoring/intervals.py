@@ -36,6 +36,7 @@ from churnclv.scoring.btyd import bgnbd_expected_purchases_if_alive, bgnbd_p_ali
 from churnclv.scoring.clv import DRAW_KEYS, CLVParams, _rfm_arrays
 
 __all__ = [
+    "SEASON_SEEN_LOG_SD",
     "SEASON_UNSEEN_LOG_SD",
     "PopulationInterval",
     "bgnbd_count_pmf",
@@ -44,6 +45,7 @@ __all__ = [
     "membership_probability",
     "population_forecast",
     "population_interval",
+    "seasonal_log_sd",
 ]
 
 #: Draws mixed into each customer's count distribution (the first ones of the stored set; the population's
@@ -55,11 +57,14 @@ CUSTOMER_DRAWS = 20
 MAX_COUNT = 20_000
 #: The population's moments sum each count distribution until less than this probability is left.
 TAIL = 1e-10
-#: The seasonal uncertainty rule: where the season ahead was never observed (no same window a year earlier) and
-#: the horizon is shorter than a year, the totals are multiplied by a log-normal factor with this sd on the log
-#: scale (an 80% interval from x0.73 to x1.38): a quarter of a year runs a quarter above or below the year's
-#: average rate. One stated number for every log, not fitted to any of them.
+#: The seasonal uncertainty rule, one for every log (not fitted to any): for a horizon shorter than a year the
+#: population's totals are multiplied by a log-normal factor. Where the season ahead was never observed (no same
+#: window a year earlier, so the forecast is BG/NBD's stationary rate) its sd on the log scale is
+#: SEASON_UNSEEN_LOG_SD: a part of the year may run a quarter above or below the year's average (an 80% interval
+#: from x0.73 to x1.38). Where it was observed, the factor measured a year earlier may itself have moved since
+#: (the customer base ages, the calendar shifts): SEASON_SEEN_LOG_SD (x0.88 to x1.14 at 80%).
 SEASON_UNSEEN_LOG_SD = 0.25
+SEASON_SEEN_LOG_SD = 0.10
 #: Monte Carlo draws of the population's totals (seeded).
 POPULATION_SAMPLES = 40_000
 POPULATION_SEED = 91
@@ -230,21 +235,26 @@ def _discount_share(clv: CLVParams, x: np.ndarray, T: np.ndarray) -> np.ndarray:
 
 def _alive_moments(t: float, x_u: np.ndarray, T_u: np.ndarray, draws: dict) -> tuple[np.ndarray, np.ndarray]:
     """E[X] and E[X^2] of the count given alive, per draw (rows) and (x, T) pair (columns): sums over y
-    until less than :data:`TAIL` is left (or :data:`MAX_COUNT`)."""
+    until less than :data:`TAIL` is left (or :data:`MAX_COUNT`). The running sums are kept for the pairs still
+    summed only, and written out as pairs finish."""
     steps = _alive_steps(t, x_u, T_u, draws)
     k, n = len(draws["r"]), len(x_u)
-    m1, m2, cdf = np.zeros((k, n)), np.zeros((k, n)), np.zeros((k, n))
+    m1, m2 = np.zeros((k, n)), np.zeros((k, n))
+    s1, s2, cdf = np.zeros((k, n)), np.zeros((k, n)), np.zeros((k, n))
     columns = np.arange(n)
     while columns.size and steps.y <= MAX_COUNT:
         y = steps.y
         pmf = steps.next()
-        m1[:, columns] += y * pmf
-        m2[:, columns] += y * y * pmf
-        cdf[:, columns] += pmf
-        keep = (1.0 - cdf[:, columns]).max(axis=0) > TAIL
+        s1 += y * pmf
+        s2 += y * y * pmf
+        cdf += pmf
+        keep = (1.0 - cdf).max(axis=0) > TAIL
+        if steps.y > MAX_COUNT:
+            keep[:] = False
         if not keep.all():
+            m1[:, columns[~keep]], m2[:, columns[~keep]] = s1[:, ~keep], s2[:, ~keep]
             steps.keep(keep)
-            columns = columns[keep]
+            columns, s1, s2, cdf = columns[keep], s1[:, keep], s2[:, keep], cdf[:, keep]
     return m1, m2
 
 
@@ -289,8 +299,17 @@ def _spend_terms(clv_draw: dict, x: np.ndarray, m: np.ndarray) -> tuple[np.ndarr
     return p * inv1, inv2
 
 
+def seasonal_log_sd(*, season_seen: bool, horizon_days: int) -> float:
+    """The stated seasonal rule (:data:`SEASON_UNSEEN_LOG_SD`, :data:`SEASON_SEEN_LOG_SD`); 0 for a horizon of a
+    year or more (it holds every season)."""
+    if horizon_days >= SEASON_YEAR_DAYS:
+        return 0.0
+    return SEASON_SEEN_LOG_SD if season_seen else SEASON_UNSEEN_LOG_SD
+
+
 def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int, season_factor: float = 1.0,
-                        season_seen: bool = True, seed: int = POPULATION_SEED) -> PopulationInterval:
+                        season_log_sd: float = 0.0, season_seen: bool = True,
+                        seed: int = POPULATION_SEED) -> PopulationInterval:
     """Total purchases and spend of the customers of ``rfm`` in the next ``horizon_days``, with their interval at
     ``clv.interval_level``.
 
@@ -298,9 +317,9 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
     customers' (``E[Y] = P(alive) E[X]``, ``E[Y^2] = P(alive) E[X^2]`` with X the count given alive; spend
     S = the sum of Y purchases' values, ``Var S = E[Y] p E[1/nu^2] + E[Y^2] p^2 E[1/nu^2] - (E[Y] p E[1/nu])^2``).
     The totals are the mixture over draws of normals with these moments (central limit: thousands of
-    customers). Where ``season_seen`` is False and the horizon is shorter than a year, both totals are also
-    multiplied by a log-normal factor of log-sd :data:`SEASON_UNSEEN_LOG_SD` (the stated seasonal rule). The
-    interval's ends are Monte Carlo quantiles (``seed``).
+    customers). Both totals are also multiplied by a log-normal factor of log-sd ``season_log_sd``
+    (:func:`seasonal_log_sd`: the stated seasonal rule; 0 judges the BG/NBD model alone); ``season_seen`` says
+    whether the season ahead was observed (the note). The interval's ends are Monte Carlo quantiles (``seed``).
     """
     x, t_x, T = _rfm_arrays(rfm)
     m = np.maximum(rfm["monetary_value"].to_numpy(dtype=np.float64), 0.0)
@@ -319,7 +338,7 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
         mean[:, k] = ey.sum(), (ey * ez).sum()
         var[0, k] = (ey2 - ey * ey).sum()
         var[1, k] = (ey * one["p"] * inv2 + ey2 * one["p"] ** 2 * inv2 - (ey * ez) ** 2).sum()
-    widen = SEASON_UNSEEN_LOG_SD if not season_seen and horizon_days < SEASON_YEAR_DAYS else 0.0
+    widen = float(season_log_sd)
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, n_draws, POPULATION_SAMPLES)
     noise = rng.standard_normal((2, POPULATION_SAMPLES))
@@ -327,8 +346,10 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
     totals = np.maximum(mean[:, pick] + np.sqrt(np.maximum(var[:, pick], 0.0)) * noise, 0.0) * factor
     probs = _probabilities(clv.interval_level)
     low, high = np.quantile(totals, probs, axis=1)
-    note = (f"the season ahead was never observed: the interval is widened by the stated seasonal rule "
-            f"(x{np.exp(-1.2816 * widen):.2f} to x{np.exp(1.2816 * widen):.2f} at 80%)" if widen else "")
+    spread = f"x{np.exp(-1.2816 * widen):.2f} to x{np.exp(1.2816 * widen):.2f} at 80%"
+    note = ("" if not widen else f"the season ahead was never observed: the interval is widened by the stated "
+            f"seasonal rule ({spread})" if not season_seen else f"the season's factor, measured a year earlier, "
+            f"may have moved since: the interval is widened by the stated seasonal rule ({spread})")
     return PopulationInterval(horizon_days=int(horizon_days), level=float(clv.interval_level),
                               purchases=float(mean[0].mean()), purchases_low=float(low[0]),
                               purchases_high=float(high[0]), spend=float(mean[1].mean()), spend_low=float(low[1]),
@@ -338,8 +359,10 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
 def population_forecast(models, table: pd.DataFrame) -> PopulationInterval:
     """:func:`population_interval` of a bundle's ``Models`` on its as-of snapshot (features with RFM): the
     horizon, the season's factor and whether the season ahead was ever observed come from ``models``."""
-    return population_interval(models.clv, table, horizon_days=models.horizon_days,
-                               season_factor=models.season_factor, season_seen=models.season_seen)
+    return population_interval(models.clv, table, horizon_days=models.horizon_days, season_factor=models.season_factor,
+                               season_log_sd=seasonal_log_sd(season_seen=models.season_seen,
+                                                             horizon_days=models.horizon_days),
+                               season_seen=models.season_seen)
 
 
 # --------------------------------------------------------------------------------------------------

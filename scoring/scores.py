@@ -3,7 +3,8 @@
 A score table written by ``churnclv score`` carries, in its Parquet schema metadata under the key
 :data:`METADATA_KEY`, a JSON object of text values: ``as_of`` (the as-of day, YYYY-MM-DD),
 ``model_uri`` (the pinned ``models:/churn-clv/<version>``), ``model_version``, ``trained_as_of`` (the
-model's own as-of day) and ``horizon_days``. :func:`read_score_metadata` is the one way to read them.
+model's own as-of day), ``horizon_days`` and ``interval_level`` (the central probability of the table's
+intervals). :func:`read_score_metadata` is the one way to read them.
 A CSV file has no place for them: :func:`write_scores` writes the rows only. An optional ``drift`` holds
 the drift report of the scored customers against the model's training snapshot (:mod:`scoring.drift`), as
 JSON text.
@@ -33,7 +34,7 @@ METADATA_KEY = b"churnclv"
 #: Where pandas kept ``DataFrame.attrs`` (score tables written before the metadata had its own key).
 PANDAS_ATTRS = b"PANDAS_ATTRS"
 #: The metadata's keys, in order.
-METADATA_FIELDS = ("as_of", "model_uri", "model_version", "trained_as_of", "horizon_days")
+METADATA_FIELDS = ("as_of", "model_uri", "model_version", "trained_as_of", "horizon_days", "interval_level")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 #: The monitor's latest verdict, a JSON file beside the served score table (``churnclv monitor`` writes it).
 MONITOR_FILE = "monitor.json"
@@ -48,6 +49,7 @@ def score_metadata(bundle, *, as_of: date | str | pd.Timestamp) -> dict[str, str
         "model_version": str(meta.get("version", "")),
         "trained_as_of": str(meta.get("as_of", "")),
         "horizon_days": str(bundle.horizon_days),
+        "interval_level": str(bundle.interval_level),
     }
 
 

@@ -183,4 +183,4 @@ async def customer(request: Request) -> HTMLResponse:
     drivers = [words.driver_text(d["feature"], d["value"], d["contribution"]) for d in row.get("drivers") or []]
     horizon = int(table.attrs.get("horizon_days") or 0)
     return render("customer.html", row=row, drivers=drivers, has_drivers=table.drivers is not None,
-                  horizon=horizon, as_of=table.as_of)
+                  horizon=horizon, as_of=table.as_of, level=float(table.attrs.get("interval_level") or 0) or None)

@@ -12,6 +12,7 @@ import pytest
 from churnclv.scoring.btyd import bgnbd_expected_purchases_if_alive
 from churnclv.scoring.clv import CLVParams
 from churnclv.scoring.intervals import (
+    SEASON_SEEN_LOG_SD,
     SEASON_UNSEEN_LOG_SD,
     bgnbd_count_pmf,
     clv_by_draw,
@@ -19,6 +20,7 @@ from churnclv.scoring.intervals import (
     customer_intervals,
     membership_probability,
     population_interval,
+    seasonal_log_sd,
 )
 from churnclv.seeds.generate import SEED_BGNBD, SEED_SPEND, draw_spend, simulate_bgnbd
 from churnclv.training.clv import CLVModel
@@ -124,18 +126,22 @@ def test_population_total_interval_covers_in_most_seeds():
     assert hits[0] >= 13 and hits[1] >= 13
 
 
-def test_population_interval_widens_where_the_season_was_never_observed():
+def test_population_interval_widens_by_the_seasonal_rule():
     rfm, _ = simulate(1500, seed=3)
     model = CLVModel().fit(rfm)
-    seen = population_interval(model, rfm, horizon_days=HORIZON)
-    unseen = population_interval(model, rfm, horizon_days=HORIZON, season_seen=False)
-    year = population_interval(model, rfm, horizon_days=365, season_seen=False)
-    assert unseen.purchases == pytest.approx(seen.purchases)
+    rule = {seen: seasonal_log_sd(season_seen=seen, horizon_days=HORIZON) for seen in (True, False)}
+    assert rule == {True: SEASON_SEEN_LOG_SD, False: SEASON_UNSEEN_LOG_SD}
+    assert seasonal_log_sd(season_seen=False, horizon_days=365) == 0.0  # a year's horizon holds every season
+    alone = population_interval(model, rfm, horizon_days=HORIZON)
+    seen = population_interval(model, rfm, horizon_days=HORIZON, season_log_sd=rule[True])
+    unseen = population_interval(model, rfm, horizon_days=HORIZON, season_log_sd=rule[False], season_seen=False)
+    assert unseen.purchases == pytest.approx(alone.purchases)
+    assert alone.seasonal_widening == 0.0 and alone.note == ""
     assert unseen.seasonal_widening == SEASON_UNSEEN_LOG_SD and "never observed" in unseen.note
-    half = lambda i: (i.purchases_high - i.purchases_low) / i.purchases  # noqa: E731
-    assert half(unseen) > 2 * half(seen)
-    assert half(unseen) == pytest.approx(2 * 1.2816 * SEASON_UNSEEN_LOG_SD, rel=0.25)  # the rule dominates
-    assert year.seasonal_widening == 0.0 and year.note == ""  # a year's horizon holds every season
+    assert "measured a year earlier" in seen.note
+    width = lambda i: (i.purchases_high - i.purchases_low) / i.purchases  # noqa: E731
+    assert width(alone) < width(seen) < width(unseen)
+    assert width(unseen) == pytest.approx(2 * 1.2816 * SEASON_UNSEEN_LOG_SD, rel=0.25)  # the rule dominates
 
 
 def test_draws_are_seeded_and_stored_as_data():

@@ -13,13 +13,13 @@ from churnclv.scoring.scores import METADATA_FIELDS, METADATA_KEY, read_score_me
 
 TABLE = pd.DataFrame({"customer_id": ["a", "b"], "clv": [1.0, 2.0]})
 BUNDLE = SimpleNamespace(metadata={"uri": "models:/churn-clv/3", "version": "3", "as_of": "2025-12-31"},
-                         horizon_days=90)
+                         horizon_days=90, interval_level=0.8)
 
 
 def test_the_metadata_is_in_the_parquet_file_itself(tmp_path):
     metadata = score_metadata(BUNDLE, as_of=pd.Timestamp("2026-01-15"))
     assert metadata == {"as_of": "2026-01-15", "model_uri": "models:/churn-clv/3", "model_version": "3",
-                        "trained_as_of": "2025-12-31", "horizon_days": "90"}
+                        "trained_as_of": "2025-12-31", "horizon_days": "90", "interval_level": "0.8"}
     assert tuple(metadata) == METADATA_FIELDS
     path = write_scores(TABLE.copy(), tmp_path / "scores.parquet", metadata)
     assert METADATA_KEY in pq.read_schema(path).metadata  # not pandas' experimental attrs
