@@ -136,3 +136,16 @@ def _email_rates(code: np.ndarray, kind: np.ndarray, age: np.ndarray, n: int) ->
     before = _rate(opened[LONG] - opened[SHORT], sent[LONG] - sent[SHORT])
     out["email_open_trend"] = out[f"email_open_rate_{SHORT}d"] - before
     return out
+
+
+def event_coverage(events: pd.DataFrame, *, as_of: AsOf, customers: pd.Index) -> dict:
+    """What the events up to ``as_of`` hold for ``customers``: per kind the events, the customers with at least
+    one and their share (the eligibility report's lines), and the events of customers not among them."""
+    seen = seen_events(events, as_of=as_of)
+    known = seen["customer_id"].isin(customers)
+    mine = seen.loc[known]
+    kinds = {kind: {"events": int(len(rows)), "customers": int(rows["customer_id"].nunique()),
+                    "share": float(rows["customer_id"].nunique() / max(len(customers), 1))}
+             for kind, rows in mine.groupby("kind", sort=True)}
+    n, k, examples = unknown_customers(seen, customers)
+    return {"kinds": kinds, "unknown": {"events": n, "customers": k, "examples": examples}}

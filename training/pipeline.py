@@ -16,10 +16,12 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from churnclv.contract import ChurnclvError
 from churnclv.contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
 from churnclv.contract.dates import as_of_day, iso, until
 from churnclv.contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
 from churnclv.features import Encoded, build_features, encode, make_labels
+from churnclv.features.events import event_coverage
 from churnclv.scoring.bundle import (
     CHURN_METHODS,
     PURCHASE_METHODS,
@@ -154,7 +156,7 @@ def fingerprint_of(parts: list[dict]) -> dict:
 
 def stacked_snapshots(
     transactions: pd.DataFrame | Encoded, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
-    progress: Progress | None = None,
+    progress: Progress | None = None, events: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Labelled snapshots at ``cutoffs``, stacked (oldest first), and the cutoffs whose CLV fit failed.
 
@@ -162,13 +164,14 @@ def stacked_snapshots(
     cutoff where the data cannot identify it keeps its features with the ``bgnbd_`` columns missing
     (LightGBM handles them). Large snapshots are sampled, stratified and weighted
     (:func:`training.churn.sample_customers`), so memory stays bounded however many customers there are.
+    ``events``: the touchpoint features of each snapshot come from the events up to its cutoff.
     """
     enc = encode(transactions)  # once for every cutoff
     frames, degraded = [], []
     for cutoff in cutoffs:
         if progress:
             progress(f"snapshot {cutoff:%Y-%m-%d}")
-        features = build_features(enc, as_of=cutoff)
+        features = build_features(enc, as_of=cutoff, events=events)
         try:
             clv = config.clv_model().fit(features)
         except CLVFitError as exc:
@@ -202,9 +205,11 @@ class Log(Protocol):
 
 @dataclass(frozen=True)
 class InMemoryLog:
-    """:class:`Log` of one canonical frame, encoded once (lazily) for every step of a fit."""
+    """:class:`Log` of one canonical frame, encoded once (lazily) for every step of a fit, and the customers'
+    canonical events (touchpoints) if there are any."""
 
     transactions: pd.DataFrame
+    events: pd.DataFrame | None = None
 
     @cached_property
     def enc(self) -> Encoded:
@@ -213,7 +218,12 @@ class InMemoryLog:
     def until(self, as_of: pd.Timestamp) -> InMemoryLog:
         """The log up to ``as_of``: this one (its encoding kept) when no row is later."""
         kept = until(self.transactions, as_of)
-        return self if len(kept) == len(self.transactions) else InMemoryLog(kept)
+        events = None if self.events is None else until(self.events, as_of)
+        unchanged = len(kept) == len(self.transactions) and (events is None or len(events) == len(self.events))
+        return self if unchanged else InMemoryLog(kept, events)
+
+    def without_events(self) -> InMemoryLog:
+        return InMemoryLog(self.transactions)
 
     def first_day(self) -> pd.Timestamp:
         return self.transactions["timestamp"].min().normalize()
@@ -223,7 +233,7 @@ class InMemoryLog:
                      snapshot_history_days=config.plan.min_history_days)
 
     def snapshot(self, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[pd.DataFrame, CLVModel]:
-        features = build_features(self.enc, as_of=as_of)
+        features = build_features(self.enc, as_of=as_of, events=self.events)
         clv = config.clv_model().fit(features)
         return with_clv(features, clv=clv, horizon_days=config.horizon_days), clv
 
@@ -233,7 +243,7 @@ class InMemoryLog:
 
     def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]:
-        return stacked_snapshots(self.enc, cutoffs=cutoffs, config=config, progress=progress)
+        return stacked_snapshots(self.enc, cutoffs=cutoffs, config=config, progress=progress, events=self.events)
 
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
         return make_labels(self.enc, as_of=as_of, horizon_days=horizon_days)
@@ -242,15 +252,20 @@ class InMemoryLog:
         return daily_purchases(self.transactions, as_of=as_of)
 
     def scores(self, bundle: ChurnCLVBundle, *, as_of: pd.Timestamp) -> pd.DataFrame:
-        return bundle.score(self.transactions, as_of=as_of)
+        return bundle.score(self.transactions, as_of=as_of, events=self.events)
 
     def fingerprint(self) -> dict:
         return fingerprint(self.transactions)
 
 
-def as_log(transactions: pd.DataFrame | Log) -> Log:
-    """A canonical frame as an :class:`InMemoryLog`; a :class:`Log` as it is."""
-    return InMemoryLog(transactions) if isinstance(transactions, pd.DataFrame) else transactions
+def as_log(transactions: pd.DataFrame | Log, events: pd.DataFrame | None = None) -> Log:
+    """A canonical frame (and its events) as an :class:`InMemoryLog`; a :class:`Log` as it is (events only
+    go with a frame: the Dask path does not read them yet)."""
+    if isinstance(transactions, pd.DataFrame):
+        return InMemoryLog(transactions, events)
+    if events is not None:
+        raise ChurnclvError("events are read in one process only: leave out --events or --dask")
+    return transactions
 
 
 def concentrated(log: Log, *, as_of: pd.Timestamp) -> bool:
@@ -447,27 +462,36 @@ def eligibility(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config
     return report.plus(*window_gates(log, judging(log, as_of=as_of, config=config), as_of=as_of, config=config))
 
 
-def planned_steps(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> int:
-    """How many progress steps :func:`train` reports (snapshots of each fit, plus 2 model steps each)."""
+def planned_steps(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig,
+                  events: bool = False) -> int:
+    """How many progress steps :func:`train` reports (snapshots of each fit, plus 2 model steps each; with
+    ``events`` the backtest's fits twice, with and without them)."""
     log = as_log(transactions).until(as_of)
     plan = judging(log, as_of=as_of, config=config)
     latest = as_of - pd.Timedelta(days=config.horizon_days)
-    origins = [plan.window.origin or latest, as_of] + ([plan.simple.origin] if plan.simple else [])
+    backtests = [plan.window.origin or latest] + ([plan.simple.origin] if plan.simple else [])
+    origins = backtests * (2 if events else 1) + [as_of]
     return sum(len(_cutoffs(log, as_of=o, config=config)[0]) + 2 for o in origins)
 
 
 def train(
     transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig = TrainConfig(),
-    progress: Progress | None = None
+    progress: Progress | None = None, events: pd.DataFrame | None = None
 ) -> TrainResult:
-    """Backtest on the judging window before ``as_of`` (:func:`judging`), then refit on everything up to ``as_of``."""
+    """Backtest on the judging window before ``as_of`` (:func:`judging`), then refit on everything up to ``as_of``.
+
+    ``events`` (canonical touchpoints): the churn and purchase models learn from their features too, and the
+    same backtest without them is recorded beside (``metadata["without_events"]``)."""
     as_of = pd.Timestamp(as_of_day(as_of))
-    visible = as_log(transactions).until(as_of)
+    visible = as_log(transactions, events).until(as_of)
     report = visible.eligibility(as_of=as_of, config=config)
     report.raise_if_failed()
     plan = judging(visible, as_of=as_of, config=config)
     gates = report.plus(*window_gates(visible, plan, as_of=as_of, config=config))
     origin, backtest_fit, judged = backtest(visible, plan, as_of=as_of, config=config, progress=progress)
+    without = None
+    if events is not None:
+        without = backtest(InMemoryLog(visible.transactions), plan, as_of=as_of, config=config, progress=progress)[2]
     final = fit_models(visible, as_of=as_of, config=config, progress=progress)
     shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
                    churn_calibration=judged.churn_calibration)
@@ -493,6 +517,10 @@ def train(
         "eligibility": gates.to_dict(),
         "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes,
     }
+    if without is not None:
+        metadata["events"] = event_coverage(visible.events, as_of=as_of, customers=final.table.index)
+        metadata["without_events"] = {"churn_method": without.churn_method, "metrics": without.metrics["model"],
+                                      "churn_rankings": without.rankings}
     bundle = ChurnCLVBundle(models=final.models, policy=config.policy.fit(current), metadata=metadata, **shipped)
     log.info("trained: %s cutoffs, purchases by %s, churn by %s", len(final.cutoffs), judged.purchases_method,
              judged.churn_method)
