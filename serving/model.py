@@ -70,6 +70,22 @@ def validated(columns: dict[str, list], as_of) -> tuple[Encoded, int]:
     return encode(clean), int(on_or_before(clean["timestamp"], as_of).sum())
 
 
+def score_encoded(model: ServedModel, enc: Encoded, *, as_of, explain: bool) -> pd.DataFrame:
+    """The bundle's score table of encoded posted rows; :class:`ApiError` 422 when the model cannot score them."""
+    try:
+        return model.bundle.score(enc, as_of=pd.Timestamp(as_of), explain=explain)
+    except (ChurnclvError, ValueError) as exc:
+        raise ApiError(422, "cannot_score", first_line(exc)) from None
+
+
+def answer_rows(scored: pd.DataFrame, enc: Encoded) -> tuple[list[dict], list[str]]:
+    """(one dict of plain Python values per scored customer, ids posted but not scored in posting order)."""
+    values = {c: scored[c].tolist() for c in scored.columns}  # one pass per column
+    rows = [dict(zip(values, row)) for row in zip(*values.values())]
+    known = set(values["customer_id"])
+    return rows, [c for c in enc.uniques.tolist() if c not in known]
+
+
 def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, explain: bool) -> tuple[list[dict], list[str], int]:
     """Score posted transactions with the bundle (its batch code, on the rows encoded once).
 
@@ -77,12 +93,4 @@ def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, exp
     Raises :class:`ApiError` 422 with the contract's problems when the rows break it.
     """
     enc, used = validated(posted_columns(transactions), as_of)
-    try:
-        scored = model.bundle.score(enc, as_of=pd.Timestamp(as_of), explain=explain)
-    except (ChurnclvError, ValueError) as exc:
-        raise ApiError(422, "cannot_score", first_line(exc)) from None
-    ids = scored["customer_id"].tolist()
-    known = set(ids)
-    values = {c: scored[c].tolist() for c in scored.columns}  # plain Python values, one pass per column
-    rows = [dict(zip(values, row)) for row in zip(*values.values())]
-    return rows, [c for c in enc.uniques.tolist() if c not in known], used
+    return (*answer_rows(score_encoded(model, enc, as_of=as_of, explain=explain), enc), used)

@@ -25,7 +25,7 @@ from churnclv.serving.auth import Access, Guard
 from churnclv.serving.bento import packaged_model
 from churnclv.serving.bentoml_fixes import cancel_timeout_timers
 from churnclv.serving.errors import answers, quiet_validation_tracebacks
-from churnclv.serving.model import score_history
+from churnclv.serving.batching import Batcher
 from churnclv.serving.page.campaign_parts import router as campaign_parts
 from churnclv.serving.page.routes import router as page
 from churnclv.serving.schemas import (
@@ -88,6 +88,7 @@ class ChurnCLV:
         self.state = ServingState(config, packaged=packaged_model())  # a Bento serves the model it carries
         self.state.refresh(force=True)
         self.state.watch()
+        self.posted = Batcher()  # /score_transactions: concurrent requests' histories scored in one pass
         gauges.watch(self.state)  # the monitor's verdict and the drift report as /metrics gauges
         self.targeting = Targeting(settings().campaign_store,  # suppressions, learned save rates, campaigns
                                    uplift=lambda: self.state.current.uplift)  # and the uplift model served now
@@ -111,11 +112,11 @@ class ChurnCLV:
 
     @bentoml.api(route="/score_transactions")
     @answers
-    def score_transactions(self, request: ScoreTransactionsRequest, /) -> ScoreTransactionsResponse:
+    async def score_transactions(self, request: ScoreTransactionsRequest, /) -> ScoreTransactionsResponse:
         """Score the customers of a posted history with the served model, as of a day."""
         model = self.state.current.need_model()
-        rows, unscored, used = score_history(model, request.transactions, as_of=request.as_of,
-                                             explain=request.explain)
+        rows, unscored, used = await self.posted.score(model, request.transactions, as_of=request.as_of,
+                                                       explain=request.explain)  # serving.batching
         return ScoreTransactionsResponse(as_of=iso(request.as_of), model_version=model.version,
                                          scores=rows, unscored_ids=unscored, transactions_used=used)
 

@@ -1,0 +1,169 @@
+"""Posted histories of concurrent requests scored together (``POST /score_transactions``).
+
+A pass through the bundle for one customer costs ~3 ms, nearly all of it per pass (pandas frames of one
+row), not per customer. So a worker scores what is waiting in one pass: while a pass runs (in a thread),
+the requests that arrive queue up and become the next pass; an idle worker scores a request at once, so
+nothing waits for a batch to fill. Each request's customers are renamed apart (``"<n>|<id>"``) for the pass,
+so two requests may post the same id with different histories; every feature of a customer depends on
+that customer's rows alone (:func:`features.build_features`), so a customer's scores are the same to the
+last digit in a pass of one or of many (tests/serving/test_batching.py).
+
+Requests are grouped by model, as-of day, ``explain`` and the optional columns they carry (a column
+absent is not the same input as a column of missing values). Rows that went through the contract's frame
+(:func:`serving.model.validated`) are scored alone. If a pass fails, each of its requests is scored alone,
+so an error reaches only the request that caused it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import anyio
+import numpy as np
+import pandas as pd
+
+from churnclv.features import Encoded
+from churnclv.features.online import encode_posted, rows_until
+from churnclv.serving.model import ServedModel, answer_rows, posted_columns, score_encoded, validated
+
+#: At most this many requests, and posted rows, in one pass.
+MAX_REQUESTS, MAX_ROWS = 64, 20_000
+WIDTH = 6  # digits of a request's number in the renamed ids
+#: Plain histories up to this many rows are encoded on the event loop; longer ones (and any the contract
+#: must read) in a thread.
+INLINE_ROWS = 500
+
+
+@dataclass(frozen=True)
+class Job:
+    model: ServedModel
+    enc: Encoded
+    as_of: date
+    explain: bool
+
+    @property
+    def group(self) -> tuple | None:
+        """Jobs of one group are scored in one pass; None: alone."""
+        if self.enc.frame is not None:
+            return None
+        return id(self.model), self.as_of, self.explain, tuple(sorted(self.enc._columns))
+
+
+def merged(encs: list[Encoded]) -> Encoded:
+    """One :class:`Encoded` of several requests' rows, the n-th request's ids renamed ``"<n>|<id>"``."""
+    offsets = np.cumsum([0] + [len(e.uniques) for e in encs[:-1]])
+    ids = [f"{n:0{WIDTH}d}|{c}" for n, e in enumerate(encs) for c in e.uniques.tolist()]
+    columns = {name: np.concatenate([e._columns[name] for e in encs]) for name in encs[0]._columns}
+    return Encoded(None, np.concatenate([e.codes + o for e, o in zip(encs, offsets)]).astype(np.int32),
+                   pd.Index(ids, dtype="str"), np.concatenate([e.day for e in encs]),
+                   np.concatenate([e.amount for e in encs]), _columns=columns)
+
+
+def split(scored: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    """The scores of a merged pass, per request, with the ids as posted (in the order of a pass of its own)."""
+    ids = scored["customer_id"].astype(object).to_numpy()
+    owner = np.fromiter((int(c[:WIDTH]) for c in ids), np.int64, len(ids))
+    out = []
+    for k in range(n):
+        part = scored.loc[owner == k].reset_index(drop=True)
+        part["customer_id"] = pd.array([c[WIDTH + 1:] for c in ids[owner == k]], dtype="str")
+        out.append(part)
+    return out
+
+
+def score_group(jobs: list[Job]) -> list[pd.DataFrame | BaseException]:
+    """Each job's score table, from one pass when they share a group (else, or on failure, one by one)."""
+    first = jobs[0]
+    if len(jobs) > 1:
+        try:
+            scored = score_encoded(first.model, merged([j.enc for j in jobs]), as_of=first.as_of,
+                                   explain=first.explain)
+            return split(scored, len(jobs))
+        except Exception:  # noqa: BLE001 - someone's rows failed the pass: each request on its own
+            pass
+    out: list[pd.DataFrame | BaseException] = []
+    for job in jobs:
+        try:
+            out.append(score_encoded(job.model, job.enc, as_of=job.as_of, explain=job.explain))
+        except Exception as exc:  # noqa: BLE001 - handed to the request it belongs to
+            out.append(exc)
+    return out
+
+
+def score_jobs(jobs: list[Job]) -> list[pd.DataFrame | BaseException]:
+    """Each job's score table (or the exception its scoring raised), in order, grouped into passes."""
+    groups: dict[Any, list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(job.group if job.group is not None else ("alone", i), []).append(i)
+    results: list[Any] = [None] * len(jobs)
+    for members in groups.values():
+        for i, result in zip(members, score_group([jobs[i] for i in members])):
+            results[i] = result
+    return results
+
+
+class Batcher:
+    """Scores posted histories of one worker's event loop in passes (see the module)."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[Job, asyncio.Future]] = []
+        self._running = False
+        self.passes = 0  # passes through the bundle so far
+
+    async def score(self, model: ServedModel, transactions: Sequence[Any], *, as_of: date,
+                    explain: bool) -> tuple[list[dict], list[str], int]:
+        """What :func:`serving.model.score_history` returns, the scoring shared with concurrent requests.
+        Plain rows of a small history are encoded on the event loop (~0.2 ms for 20); others in a thread."""
+        columns = posted_columns(transactions)
+        enc = encode_posted(columns) if len(transactions) <= INLINE_ROWS else None
+        if enc is not None:
+            used = rows_until(enc, as_of)
+        else:
+            enc, used = await anyio.to_thread.run_sync(validated, columns, as_of)
+        scored = await self.score_job(Job(model, enc, as_of, explain))
+        return (*answer_rows(scored, enc), used)
+
+    async def score_job(self, job: Job) -> pd.DataFrame:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((job, future))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._run())
+        return await future
+
+    def _next(self) -> list[tuple[Job, asyncio.Future]]:
+        taken, rows = 0, 0
+        for job, _ in self._waiting:
+            if taken and (taken >= MAX_REQUESTS or rows + len(job.enc.codes) > MAX_ROWS):
+                break
+            taken, rows = taken + 1, rows + len(job.enc.codes)
+        batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        return batch
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._next()
+                self.passes += 1
+                try:
+                    results = await anyio.to_thread.run_sync(score_jobs, [job for job, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - every request of the pass hears it
+                    results = [exc] * len(batch)
+                except BaseException:  # cancelled (the worker stops): so are the requests waiting
+                    for _, future in [*batch, *self._waiting]:
+                        future.cancel()
+                    self._waiting = []
+                    raise
+                for (_, future), result in zip(batch, results):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._running = False
