@@ -126,7 +126,7 @@ def _pairs(x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _alive_steps(t: float, x_u: np.ndarray, T_u: np.ndarray, draws: dict) -> _PmfSteps:
     """Count distributions given alive at T, one row per draw, one column per (x, T) pair."""
-    col = lambda k: draws[k][:, None]  # noqa: E731
+    col = lambda k: draws[k][:, None]
     return _PmfSteps(t, r=col("r") + x_u, alpha=col("alpha") + T_u, a=col("a") + 0 * x_u, b=col("b") + x_u)
 
 

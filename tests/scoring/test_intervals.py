@@ -3,7 +3,6 @@ simulation on generated logs with known parameters, and rank stability (issue 21
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -139,7 +138,7 @@ def test_population_interval_widens_by_the_seasonal_rule():
     assert alone.seasonal_widening == 0.0 and alone.note == ""
     assert unseen.seasonal_widening == SEASON_UNSEEN_LOG_SD and "never observed" in unseen.note
     assert "measured a year earlier" in seen.note
-    width = lambda i: (i.purchases_high - i.purchases_low) / i.purchases  # noqa: E731
+    width = lambda i: (i.purchases_high - i.purchases_low) / i.purchases
     assert width(alone) < width(seen) < width(unseen)
     assert width(unseen) == pytest.approx(2 * 1.2816 * SEASON_UNSEEN_LOG_SD, rel=0.25)  # the rule dominates
 
