@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 
 from churnclv.context import closes_resources, command_settings, console, mlflow_client
+from churnclv.contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
 from churnclv.contract.settings import Settings
 from churnclv.options import (
     AMOUNT_COL,
@@ -21,8 +22,10 @@ from churnclv.options import (
     AsOf,
     BadRows,
     CustomerCol,
+    Cutoffs,
     DateFormat,
     Rejected,
+    StepDays,
     TimestampCol,
     Transactions,
 )
@@ -179,6 +182,65 @@ def monitor(
                   f"{monitor_file(settings)}", highlight=False, soft_wrap=True)
 
 
+def served_drift(settings: Settings) -> dict | None:
+    """The drift report of the served score table (``CHURNCLV_SCORES_PATH``), None when it has none."""
+    from churnclv.scoring.scores import read_score_metadata
+
+    text = read_score_metadata(settings.scores_path).get("drift") if settings.scores_path.is_file() else None
+    return json.loads(text) if text else None
+
+
+def champion_horizon(client) -> int | None:
+    """The horizon (days) the champion was trained for, None without a champion."""
+    from churnclv.training.registry import champion
+
+    current = champion(client)
+    value = client.get_run(current.run_id).data.params.get("horizon_days") if current is not None else None
+    return int(value) if value and value.isdigit() else None
+
+
+@uses_mlflow
+@closes_resources
+def retrain(
+    transactions: Transactions,
+    as_of: AsOf = None,
+    if_needed: Annotated[bool, typer.Option("--if-needed", help="Train only when the monitor says degrading or "
+                                            "broken, or the served scores drifted; say why either way.")] = False,
+    horizon_days: Annotated[int | None, typer.Option(min=1, help="Churn horizon in days. Default: the champion's.")] = None,
+    cutoffs: Cutoffs = STACKED_CUTOFFS,
+    step_days: StepDays = CUTOFF_STEP_DAYS,
+    dataset: Annotated[str | None, typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
+    customer_col: CustomerCol = CUSTOMER_COL,
+    timestamp_col: TimestampCol = TIMESTAMP_COL,
+    amount_col: AmountCol = AMOUNT_COL,
+    date_format: DateFormat = None,
+    bad_rows: BadRows = BAD_ROWS,
+    rejected: Rejected = None,
+) -> None:
+    """Train a challenger on the latest data and let the champion gate decide (as train does); with --if-needed,
+    only when the monitor or the drift of the served scores says so."""
+    from churnclv.contract.defaults import HORIZON_DAYS
+    from churnclv.models import train
+    from churnclv.training.monitor import latest, no_retrain_reason, retrain_reasons
+
+    settings = command_settings()
+    client = mlflow_client(settings)
+    if if_needed:
+        source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
+        tx = source.load(settings)
+        newest, drift = latest(run_checks(tx, through=source.day(tx), settings=settings, client=client)), served_drift(settings)
+        reasons = retrain_reasons(newest, drift)
+        if not reasons:
+            console.print(f"Not retraining: {no_retrain_reason(newest, drift)}.", highlight=False, soft_wrap=True)
+            return
+        console.print("Retraining: " + " | ".join(reasons), highlight=False, soft_wrap=True)
+    horizon = horizon_days or champion_horizon(client) or HORIZON_DAYS
+    train(transactions, as_of=as_of, horizon_days=horizon, cutoffs=cutoffs, step_days=step_days, dataset=dataset,
+          customer_col=customer_col, timestamp_col=timestamp_col, amount_col=amount_col, date_format=date_format,
+          bad_rows=bad_rows, rejected=rejected)
+
+
 def register(app: typer.Typer) -> None:
     """Add the trust commands to ``app``."""
     app.command()(monitor)
+    app.command()(retrain)

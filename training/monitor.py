@@ -257,3 +257,24 @@ def log_check(client, found: Check, *, artifact_root) -> tuple[str, bool]:
     client.log_dict(run.info.run_id, found.to_dict(), "check.json")
     client.set_terminated(run.info.run_id)
     return run.info.run_id, True
+
+
+def retrain_reasons(newest: Check | None, drift: dict | None) -> list[str]:
+    """Why a retraining is needed: the latest check is not holding, or the served scores drifted (its warning
+    line); [] when neither says so (``churnclv retrain --if-needed`` then trains nothing)."""
+    reasons = []
+    if newest is not None and newest.verdict != "holding":
+        reasons.append(f"the monitor says {newest.verdict} on the scores as of {newest.scores_as_of} "
+                       f"(v{newest.model_version}): " + "; ".join(newest.reasons))
+    if drift and drift.get("warning"):
+        reasons.append(str(drift["warning"]))
+    return reasons
+
+
+def no_retrain_reason(newest: Check | None, drift: dict | None) -> str:
+    """Why ``--if-needed`` trained nothing, in one line."""
+    said = (f"the monitor says holding on the scores as of {newest.scores_as_of} (v{newest.model_version})"
+            if newest is not None else "no past score table has a horizon that ended yet (nothing to check)")
+    moved = (f"no drift in the served scores (largest PSI {drift['psi_max']:.2f} ≤ {drift['threshold']:g})"
+             if drift else "the served score table has no drift report")
+    return f"{said}; {moved}"
