@@ -123,7 +123,7 @@ class ServingState:
             model, model_problem, new_model = self._next_model(old.model, force)
             table, table_problem, new_table = self._next_table(old.table, force)
             uplift, uplift_problem, new_uplift = (None, None, old.uplift is not None) if self.packaged else next_uplift(
-                self.client, self.config.uplift_uri, old.uplift, table, force=force)
+                self.client, self.config.uplift_uri, old.uplift, table, force=force, background=True)
             if new_model or new_table or new_uplift or (model_problem, table_problem, uplift_problem) != (
                     old.model_problem, old.table_problem, old.uplift_problem):
                 self.current = Served(model, table, model_problem, table_problem, uplift, uplift_problem)

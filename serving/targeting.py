@@ -61,17 +61,26 @@ class UpliftView:
     customers: dict[str, int]  # per segment: customers not suppressed
 
 
-def uplift_view(table: ScoreTable, served: ServedUplift, suppressed: np.ndarray) -> UpliftView:
-    """Rank ``table`` by ``clv × uplift`` (:func:`scoring.uplift.sleeping_dogs` left out, as the suppressed)."""
-    on = served.on(table)
+def uplift_view(table: ScoreTable, served: ServedUplift, suppressed: np.ndarray) -> tuple[UpliftView | None, str | None]:
+    """Rank ``table`` by ``clv × uplift`` (:func:`scoring.uplift.sleeping_dogs` left out, as the suppressed); or
+    None and why not: no predictions for this table (yet), still computing, or they failed."""
+    which = f"the per-customer uplift model ({UPLIFT_MODEL_NAME} v{served.version})"
+    if served.future is None or served.fingerprint != table.fingerprint:
+        return None, f"{which} has no predictions for this score table yet: the segments' rates rank the plan"
+    if not served.future.done():
+        return None, (f"{which} is computing the uplift of the {len(table):,} customers: the segments' rates rank "
+                      "the plan until it is done")
+    try:
+        uplift, uplift_high = served.future.result()
+    except Exception as exc:  # noqa: BLE001 - a model that cannot rank this table: the segments' rates do
+        return None, f"{which} cannot rank this score table ({first_line(exc)}): the segments' rates rank the plan"
     segment = table.texts["segment"]
-    scores = pd.DataFrame({"uplift_high": on.uplift_high, "segment": segment})
-    dog = sleeping_dogs(scores)[0] & ~suppressed
-    gain = table.numbers["clv"] * on.uplift
+    dog = sleeping_dogs(pd.DataFrame({"uplift_high": uplift_high, "segment": segment}))[0] & ~suppressed
+    gain = table.numbers["clv"] * uplift
     names, codes = np.unique(segment, return_inverse=True)
     count = lambda mask: dict(zip(map(str, names), np.bincount(codes[mask], minlength=len(names)).tolist()))  # noqa: E731
-    return UpliftView(on.version, dict(on.metrics), build_ranking(np.where(dog | suppressed, np.nan, gain), segment),
-                      on.uplift, count(dog), count(~suppressed))
+    ranking = build_ranking(np.where(dog | suppressed, np.nan, gain), segment)
+    return UpliftView(served.version, dict(served.metrics), ranking, uplift, count(dog), count(~suppressed)), None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,18 +220,14 @@ class Targeting:
         segments = sorted(table.ranking.by_segment)
         rates, outcomes, treated = self.rates(segments)
         served = self.served_uplift()
-        key = (table.fingerprint, id(table), stamp, id(rates), None if served is None else served.version)
+        key = (table.fingerprint, id(table), stamp, id(rates), None if served is None else (
+            served.version, served.fingerprint, served.future is not None and served.future.done()))
         view = self._views.get(key)
         if view is None:
             out = np.isin(table.ids, np.asarray(list(ids), dtype=object)) if ids else np.zeros(len(table), bool)
             ranking = table.ranking if not out.any() else build_ranking(
                 np.where(out, np.nan, table.numbers["value_at_risk"]), table.texts["segment"])
-            by_uplift, problem = None, None
-            if served is not None:
-                try:
-                    by_uplift = uplift_view(table, served, out)
-                except Exception as exc:  # noqa: BLE001 - a model that cannot rank this table: the segments' rates do
-                    problem = f"the uplift model v{served.version} cannot rank this score table: {first_line(exc)}"
+            by_uplift, problem = uplift_view(table, served, out) if served is not None else (None, None)
             view = View(ranking, int(out.sum()), rates, outcomes, (problem,) if problem else (), by_uplift, treated)
             self._views = {key: view}  # one table is served at a time
         return dataclasses.replace(view, notes=tuple(n for n in (*view.notes, note) if n))

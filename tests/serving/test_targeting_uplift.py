@@ -165,3 +165,27 @@ def test_a_campaign_and_the_profit_curve_follow_the_uplift_ranking(api, world, s
                             headers=AUTH).json()
     assert curve["chosen"]["contacts"] == 120
     assert curve["chosen"]["expected_net_value"] == pytest.approx(plan["summary"]["expected_value_saved_returned"])
+
+
+def test_a_large_table_gets_its_uplift_in_the_background_and_plans_say_so_meanwhile(api, world, served, registered,
+                                                                                    monkeypatch):
+    import threading
+
+    from churnclv.serving import uplift as served_uplift
+
+    monkeypatch.setattr(served_uplift, "SYNC_ROWS", 100)  # the seed table's 4,000 customers count as large here
+    gate = threading.Event()
+    busy = served_uplift._background().submit(gate.wait, 60)  # the worker is busy: the predictions wait behind
+    try:
+        state = served()
+        future = state.current.uplift.future
+        assert not future.done()
+        waiting = prioritise(api, limit=20)["summary"]
+        assert waiting["ranked_by"] == "save_rates"
+        assert "is computing the uplift of the 4,000 customers" in " ".join(waiting["warnings"])
+    finally:
+        gate.set()
+    busy.result(timeout=60)
+    future.result(timeout=120)
+    ready = prioritise(api, limit=20)["summary"]
+    assert ready["ranked_by"] == "uplift" and not ready["warnings"]
