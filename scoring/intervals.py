@@ -131,7 +131,7 @@ def _alive_steps(t: float, x_u: np.ndarray, T_u: np.ndarray, draws: dict) -> _Pm
 
 
 def count_interval(x, t_x, T, *, t: float, clv: CLVParams, level: float, draws: int | None = CUSTOMER_DRAWS,
-                   reach: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   reach: bool = False, pairs: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(low, high): each customer's interval of purchases in (T, T+t] (times in the fitting unit) at ``level``.
 
     The predictive distribution is ``1 - P(alive)`` at 0 plus ``P(alive)`` times the count distribution given
@@ -146,13 +146,15 @@ def count_interval(x, t_x, T, *, t: float, clv: CLVParams, level: float, draws: 
     ``reach``: the upper end is the first count whose interval holds at least ``level`` (for spend: the values of
     the purchases vary too, and an interval of counts that just holds its level holds less of the spend).
 
+    ``pairs``: :func:`_pairs` of (x, T), if computed already.
+
     One vectorised step per count y = 0, 1, ... touches only the customers whose upper end is not reached yet,
     and the (x, T) pairs they need.
     """
     x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
     bg = {k: clv.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")}
     p_alive = bgnbd_p_alive(x, t_x, T, **bg)
-    codes, x_u, T_u = _pairs(x, T)
+    codes, x_u, T_u = _pairs(x, T) if pairs is None else pairs
     steps = _alive_steps(t, x_u, T_u, _draw_arrays(clv, draws))
     tail = (1.0 - level) / 2.0
     n = len(x)
@@ -205,22 +207,23 @@ def customer_intervals(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: float
     x, t_x, T = _rfm_arrays(rfm)
     unit = clv.bgnbd_params_["time_unit_days"]
     t_x, T = t_x / unit, T / unit
-    level = clv.interval_level
-    purchases = count_interval(x, t_x, T, t=season_factor * horizon_days / unit, clv=clv, level=level)
-    lifetime = count_interval(x, t_x, T, t=clv.clv_horizon_days / unit, clv=clv, level=level, reach=True)
+    level, pairs = clv.interval_level, _pairs(x, T)
+    purchases = count_interval(x, t_x, T, t=season_factor * horizon_days / unit, clv=clv, level=level, pairs=pairs)
+    lifetime = count_interval(x, t_x, T, t=clv.clv_horizon_days / unit, clv=clv, level=level, reach=True, pairs=pairs)
     spend = (gamma_gamma_expected_spend(x, rfm["monetary_value"].to_numpy(dtype=np.float64), **clv.gg_params_)
              if spend_per_purchase is None else np.asarray(spend_per_purchase, dtype=np.float64))
-    kept = _discount_share(clv, x, T)
+    kept = _discount_share(clv, pairs)
     return pd.DataFrame({
         "expected_purchases_low": purchases[0], "expected_purchases_high": purchases[1],
         "clv_low": lifetime[0] * spend * kept, "clv_high": lifetime[1] * spend * kept,
     }, index=rfm.index)
 
 
-def _discount_share(clv: CLVParams, x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Discounted over undiscounted expected purchases over the CLV horizon, given alive (times in units)."""
+def _discount_share(clv: CLVParams, pairs: tuple) -> np.ndarray:
+    """Discounted over undiscounted expected purchases over the CLV horizon, given alive, per customer of the
+    (x, T) ``pairs`` (:func:`_pairs`, times in units)."""
     bg = {k: clv.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")}
-    codes, x_u, T_u = _pairs(x, T)
+    codes, x_u, T_u = pairs
     unit = clv.bgnbd_params_["time_unit_days"]
     total = bgnbd_expected_purchases_if_alive(clv.clv_horizon_days / unit, x_u, T_u, **bg)
     discounted = clv._discounted_purchases_if_alive(x_u, T_u, bg)
