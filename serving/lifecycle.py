@@ -15,7 +15,8 @@ server (circus's arbiter, which runs the worker processes) under :func:`supervis
   the arbiter is started with Linux's ``PR_SET_PDEATHSIG`` (SIGTERM when its parent dies), and each
   worker sets the same on itself when the service module is imported with ``CHURNCLV_WATCH_PARENT=1``
   (:func:`watch_parent`). The arbiter then drains as above; a worker whose arbiter was killed outright
-  drains and exits on its own. No orphan keeps the port.
+  drains and exits on its own. No orphan keeps the port. A worker of a server run directly (``bentoml
+  serve``, e.g. of a built Bento, without ``churnclv serve``) arms the same watch of its arbiter itself.
 
 The arbiter runs in a session of its own (and circus gives each worker one), so a Ctrl-C in a terminal
 reaches only the main process and the stop follows the one path above.
@@ -41,6 +42,8 @@ WATCH_PARENT = "CHURNCLV_WATCH_PARENT"
 #: The file whose existence tells the workers that the whole server is stopping (:func:`serving.connections.refuse_new`).
 STOP_FILE = "CHURNCLV_STOP_FILE"
 PR_SET_PDEATHSIG = 1
+#: The module BentoML's arbiter runs each worker as.
+BENTOML_WORKER = "_bentoml_impl.worker.service"
 
 
 def _prctl() -> Callable[..., int] | None:
@@ -65,12 +68,24 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
     return arm
 
 
+def in_bentoml_worker() -> bool:
+    """Whether this process is a BentoML worker (``python -m _bentoml_impl.worker.service``, as BentoML's
+    arbiter starts them for ``bentoml serve`` and ``churnclv serve`` alike)."""
+    return getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None) == BENTOML_WORKER
+
+
 def watch_parent(environ: dict[str, str] | None = None) -> bool:
     """In a process of the service started by ``churnclv serve`` (``CHURNCLV_WATCH_PARENT=1``): SIGTERM to
-    this process when its parent dies, and at once if the parent is already gone. Whether it was armed."""
-    if (os.environ if environ is None else environ).get(WATCH_PARENT) != "1":
-        return False
-    return stop_with_parent()
+    this process when its parent dies, and at once if the parent is already gone. In a worker of a server
+    run directly (``bentoml serve`` of the service or of a built Bento): SIGTERM when its arbiter dies, so
+    that a killed arbiter leaves no worker on the port (not at once when the parent looks gone: such an
+    arbiter may be PID 1 itself, as a container's entry point). Whether it was armed."""
+    if (os.environ if environ is None else environ).get(WATCH_PARENT) == "1":
+        return stop_with_parent()
+    if in_bentoml_worker() and _prctl() is not None:
+        die_with_parent()()
+        return True
+    return False
 
 
 def stop_with_parent() -> bool:

@@ -265,6 +265,19 @@ def test_sigkill_of_the_arbiter_leaves_no_worker_behind(trained_home, tmp_path):
         assert run.proc.returncode == 2 and "the server stopped" in run.output()
 
 
+@pytest.mark.slow
+def test_sigkill_of_bentoml_serve_run_directly_leaves_no_worker_behind(trained_home, tmp_path):
+    """``bentoml serve`` without churnclv serve (as a built Bento is often run): its workers watch the arbiter
+    themselves (serving.lifecycle.watch_parent), so killing it outright frees the port."""
+    port = free_port()
+    env = server_env(CHURNCLV_HOME=str(trained_home.home), CHURNCLV_API_KEYS=KEY, BENTOML_HOST="127.0.0.1")
+    command = [sys.executable, "-m", "bentoml", "serve", "churnclv.serving.service:ChurnCLV", "--host", "127.0.0.1",
+               "--port", str(port), "--working-dir", str(REPO)]
+    with started(command, env, tmp_path, port) as run:
+        assert len(run.processes) >= 3  # the arbiter and its two workers
+        check_no_orphans(run)
+
+
 # --- make run: churnclv quickstart, which ends by serving -------------------------------------------------
 
 def quickstart(home: Path, tmp_path: Path):
