@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from churnclv.contract.columns import SCORE_COLUMNS, SCORE_INTERVALS
+from churnclv.features.events import no_events
 from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
 from churnclv.scoring.clv import CLVParams
 from churnclv.scoring.intervals import customer_intervals
@@ -115,6 +116,10 @@ class ChurnCLVBundle:
         return float(self.models.clv.interval_level)
 
     def snapshot(self, transactions: pd.DataFrame, *, as_of, events: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The features and BG/NBD outputs at ``as_of``; for a model trained with events (``metadata["events"]``)
+        and none given, every customer has the features of one who never had an event."""
+        if events is None and self.metadata.get("events"):
+            events = no_events()
         return snapshot(transactions, as_of=pd.Timestamp(as_of), clv=self.models.clv, horizon_days=self.horizon_days,
                         events=events)
 
@@ -175,9 +180,9 @@ class ChurnCLVBundle:
             return pd.DataFrame({c: pd.Series(dtype="str" if c in ("customer_id", "segment", "recommended_action")
                                               else "float64") for c in (*SCORE_COLUMNS, *SCORE_INTERVALS)})
         scores = self.values(table)
-        scores = scores.join(self.intervals(table, scores))
         segment = self.policy.segment(scores.assign(T=table["T"]))
         scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))
+        scores = scores.join(self.intervals(table, scores))  # after the contract's columns
         explainer = self.explainer()
         if explain and explainer is not None:
             booster, sign = explainer
