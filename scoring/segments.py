@@ -19,8 +19,14 @@ the bundle, so one customer's segment never depends on who else is scored:
   below ``min_at_risk`` (a customer more likely to stay than go is not at risk);
 - loyal bar: the ``loyal_quantile`` of churn probability (default: the safest 30%), never above
   ``max_loyal``.
-Quantiles rather than fixed probabilities because base rates differ by business: in CDNOW 80% of
+Quantiles rather than fixed probabilities because base rates differ by business: in CDNOW about 88% of
 customers make no purchase in a quarter, so "churn ≥ 0.6" would flag nearly everyone.
+
+The names are therefore relative to the log: "steady" is everyone who is neither new, lapsed, at risk nor
+loyal, which on a log where most customers lapse can mean a mean churn risk of 85% (CDNOW as of 1998-03-31).
+The segment keys stay as they are (the API, the campaign store and the save rates use them); where a name
+would contradict a segment's own figures the page shows another (``serving.page.words.segment_name``: a
+calm name only under 50% mean churn risk, an at-risk name only above the log's average).
 """
 
 from __future__ import annotations
