@@ -80,6 +80,22 @@ def recorded_backtest(client, version: str) -> dict:
         return {}
 
 
+def population_at(client, version: str, tx: pd.DataFrame, as_of: pd.Timestamp) -> dict | None:
+    """The total purchases and spend with their interval that model v``version`` gives at ``as_of`` for the customers
+    of the log then (:func:`scoring.intervals.population_forecast`); None when the model or its draws are gone."""
+    from churnclv.contract import ChurnclvError
+    from churnclv.contract.defaults import MODEL_NAME
+    from churnclv.contract.model_uri import version_uri
+    from churnclv.scoring.intervals import population_forecast
+    from churnclv.scoring.registry import load_bundle
+
+    try:
+        bundle = load_bundle(client, version_uri(MODEL_NAME, version))
+        return population_forecast(bundle.models, bundle.snapshot(tx, as_of=as_of)).to_dict()
+    except (ChurnclvError, KeyError, ValueError, TypeError, AttributeError):  # a version without stored draws
+        return None
+
+
 def run_checks(tx: pd.DataFrame, *, through, settings: Settings, client) -> list:
     """Check every past table whose horizon has passed by ``through``, log each check in MLflow, and write the
     latest verdict beside the served score table; the checks, oldest first."""
@@ -91,7 +107,8 @@ def run_checks(tx: pd.DataFrame, *, through, settings: Settings, client) -> list
     for past in due(past_tables(settings), through=through):
         if past.model_version not in backtests:
             backtests[past.model_version] = recorded_backtest(client, past.model_version)
-        found = check(past, tx, through=through, backtest=backtests[past.model_version])
+        found = check(past, tx, through=through, backtest=backtests[past.model_version],
+                      population=population_at(client, past.model_version, tx, past.as_of))
         run_id, _ = log_check(client, found, artifact_root=settings.artifact_root)
         checks.append((found, run_id))
     newest = latest([c for c, _ in checks])
@@ -109,7 +126,8 @@ def checks_table(checks: list):
     def num(value, spec: str) -> str:
         return "–" if value is None or value != value else format(value, spec)
 
-    table = Table(title="Past scores against what happened (backtest in brackets)")
+    table = Table(title="Past scores against what happened (backtest in brackets; totals: forecast, its interval, "
+                        "real)")
     for name in ("scores as of", "model", "customers", "churn AUC", "top-decile lift", "calibration error",
                  "purchases: forecast / real", "spend: forecast / real", "verdict"):
         table.add_column(name, justify="left" if name in ("scores as of", "model", "verdict") else "right")
@@ -120,10 +138,19 @@ def checks_table(checks: list):
             f"{num(f.get('roc_auc'), '.3f')} ({num(b.get('roc_auc'), '.3f')})",
             f"{num(f.get('lift_top_decile'), '.2f')}× ({num(b.get('lift_top_decile'), '.2f')}×)",
             f"{num(f.get('calibration_error'), '.3f')} ({num(b.get('calibration_error'), '.3f')})",
-            f"{f['purchases_predicted']:,.0f} / {f['purchases_actual']:,.0f} ({f['purchases_total_error_pct']:+.1f}%)",
-            f"{f['spend_predicted']:,.0f} / {f['spend_actual']:,.0f} ({f['spend_total_error_pct']:+.1f}%)",
+            f"{f['purchases_predicted']:,.0f}{between(f, 'purchases')} / {f['purchases_actual']:,.0f} "
+            f"({f['purchases_total_error_pct']:+.1f}%)",
+            f"{f['spend_predicted']:,.0f}{between(f, 'spend')} / {f['spend_actual']:,.0f} ({f['spend_total_error_pct']:+.1f}%)",
             c.verdict)
     return table
+
+
+def between(figures: dict, total: str) -> str:
+    """`` (interval low–high, in|OUT)`` of a total where the check has its interval."""
+    if f"{total}_low" not in figures:
+        return ""
+    inside = "in" if figures[f"{total}_in_interval"] else "OUT"
+    return f" ({figures[f'{total}_low']:,.0f}–{figures[f'{total}_high']:,.0f} {inside})"
 
 
 def segments_table(found):

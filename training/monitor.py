@@ -164,13 +164,29 @@ def verdict(figures: dict, backtest: dict, thresholds: Thresholds = THRESHOLDS) 
     return ("degrading", tuple(degrading)) if degrading else ("holding", ())
 
 
-def check(past: PastScores, transactions: pd.DataFrame, *, through, backtest: dict,
+def interval_figures(population: dict | None, figures: dict) -> dict[str, float]:
+    """The realised totals against the population's interval at the table's as-of day
+    (:func:`scoring.intervals.population_forecast`: ``purchases_low``/``_high``, ``spend_low``/``_high``, ``level``):
+    the ends and whether each total fell inside (1) or not (0); {} without an interval."""
+    if not population:
+        return {}
+    out = {"interval_level": float(population["level"])}
+    for total in ("purchases", "spend"):
+        low, high = float(population[f"{total}_low"]), float(population[f"{total}_high"])
+        out |= {f"{total}_low": low, f"{total}_high": high,
+                f"{total}_in_interval": float(low <= figures[f"{total}_actual"] <= high)}
+    return out
+
+
+def check(past: PastScores, transactions: pd.DataFrame, *, through, backtest: dict, population: dict | None = None,
           thresholds: Thresholds = THRESHOLDS) -> Check:
     """One past score table against the horizon after its as-of day in ``transactions`` (the customers of
-    the table that the log still holds; an erased customer drops out of both)."""
+    the table that the log still holds; an erased customer drops out of both). ``population``: the totals'
+    interval at the table's as-of day (:func:`interval_figures`), where the model gives one."""
     outcome = make_labels(transactions, as_of=past.as_of, horizon_days=past.horizon_days)
     joined = past.table.set_index("customer_id").join(outcome, how="inner")
     figures = outcome_figures(joined)
+    figures |= interval_figures(population, figures)
     word, reasons = verdict(figures, backtest, thresholds)
     return Check(scores_as_of=iso(past.as_of), model_version=past.model_version, horizon_days=past.horizon_days,
                  through=iso(through), path=past.path, figures=figures, backtest=dict(backtest),
@@ -206,6 +222,8 @@ def summary(found: Check) -> dict:
         "calibration_error": _finite(f.get("calibration_error")),
         "purchases_total_error_pct": _finite(f.get("purchases_total_error_pct")),
         "spend_total_error_pct": _finite(f.get("spend_total_error_pct")),
+        **{k: _finite(f.get(k)) for k in ("purchases_actual", "purchases_low", "purchases_high", "spend_actual",
+                                          "spend_low", "spend_high", "interval_level") if k in f},
         "rule": rule_text(),
     }
 

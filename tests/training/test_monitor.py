@@ -95,6 +95,9 @@ def test_monitor_checks_past_score_tables_against_a_hand_computation(trained_hom
         assert m["purchases_total_error_pct"] == pytest.approx(
             100 * (scores["expected_purchases"].sum() / real["purchases"].sum() - 1))
         assert m["backtest.roc_auc"] == pytest.approx(recorded["model.roc_auc"])
+        assert m["purchases_low"] < m["purchases_high"] and m["spend_low"] < m["spend_high"]  # the model's interval
+        assert m["purchases_in_interval"] == float(m["purchases_low"] <= real["purchases"].sum() <= m["purchases_high"])
+        assert m["spend_in_interval"] == float(m["spend_low"] <= real["spend"].sum() <= m["spend_high"])
         for segment, rows in scores.groupby("segment"):
             assert m[f"segment.{segment}.customers"] == len(rows)
             assert m[f"segment.{segment}.churn_rate"] == pytest.approx((real.loc[rows.index, "purchases"] == 0).mean())
