@@ -359,7 +359,10 @@ class Trained:
         if self.judged is None:
             return "it could not be judged: that needs a second finished campaign to hold out"
         if self.judged.fit.model is None:
-            return f"it could not be judged: fitted on the earlier campaigns alone, {self.judged.fit.message}"
+            fit = self.judged.fit
+            why = fit.problem or (f"{fit.readiness.more:,} more outcomes are needed in the campaigns before "
+                                  f"{', '.join(self.judged.held_out)} to fit the model it would judge")
+            return f"it could not be judged: {why}"
         return (f"it ranked the held-out campaign(s) no better than chance (Qini "
                 f"{self.judged.metrics.get('qini', float('nan')):.4f})")
 
