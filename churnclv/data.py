@@ -20,6 +20,7 @@ from churnclv.options import (
     CustomerCol,
     DaskAddress,
     DateFormat,
+    Events,
     Rejected,
     TimestampCol,
     Transactions,
@@ -32,6 +33,7 @@ def features(
     transactions: Transactions,
     as_of: AsOf = None,
     out: Annotated[Path | None, typer.Option(help="Output .csv or .parquet. Default: $CHURNCLV_HOME/out/features.parquet.")] = None,
+    events: Events = None,
     dask: DaskAddress = None,
     customer_col: CustomerCol = CUSTOMER_COL,
     timestamp_col: TimestampCol = TIMESTAMP_COL,
@@ -40,18 +42,21 @@ def features(
     bad_rows: BadRows = BAD_ROWS,
     rejected: Rejected = None,
 ) -> None:
-    """Build point-in-time customer features (RFM, behaviour windows, cohort) and write them."""
+    """Build point-in-time customer features (RFM, behaviour windows, cohort; touchpoints with --events) and
+    write them."""
     from churnclv.contract import write_table
     from churnclv.features import build_features
 
-    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
+    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected,
+                    events)
     settings = command_settings()
     tx = source.load(settings, dask=dask)
+    touchpoints = source.load_events(settings, tx)
     day = source.day(tx)
     if dask is not None:
         return features_on_cluster(tx, day=day, out=out or default_out("features.parquet", settings))
     with step("Building features"):
-        table = build_features(tx, as_of=day)
+        table = build_features(tx, as_of=day, events=touchpoints)
     path = write_table(table.reset_index(), out or default_out("features.parquet", settings))
     console.print(f"Wrote {len(table):,} customers x {table.shape[1]} features to [bold]{path}[/]")
 

@@ -34,6 +34,7 @@ from churnclv.options import (
     Cutoffs,
     DaskAddress,
     DateFormat,
+    Events,
     ModelUri,
     Rejected,
     StepDays,
@@ -68,6 +69,7 @@ def train(
     cutoffs: Cutoffs = STACKED_CUTOFFS,
     step_days: StepDays = CUTOFF_STEP_DAYS,
     dataset: Annotated[str | None, typer.Option(help="MLflow experiment suffix. Default: the file name, or cdnow.")] = None,
+    events: Events = None,
     dask: DaskAddress = None,
     customer_col: CustomerCol = CUSTOMER_COL,
     timestamp_col: TimestampCol = TIMESTAMP_COL,
@@ -83,7 +85,8 @@ def train(
     from churnclv.training.pipeline import TrainConfig, eligibility, planned_steps
     from churnclv.training.registry import fail_abandoned_runs
 
-    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
+    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected,
+                    events)
     settings = command_settings()
     client = mlflow_client(settings)  # an unreachable or busy store stops the command before the data is read
     abandoned = fail_abandoned_runs(client)
@@ -91,13 +94,14 @@ def train(
         console.print(f"[yellow]Marked {len(abandoned)} MLflow run(s) FAILED: the training that logged them is gone "
                       f"({', '.join(abandoned)})[/]", highlight=False, soft_wrap=True)
     tx = source.load(settings, dask=dask)
+    touchpoints = source.load_events(settings, tx)
     day = source.day(tx)
     config = TrainConfig(horizon_days=horizon_days, clv_horizon_days=clv_horizon_days, discount_rate=discount_rate,
                          interval_level=interval_level, plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
     report = eligibility(tx, as_of=pd.Timestamp(day), config=config)
     console.print(eligibility_table(report))
     report.raise_if_failed()
-    total = planned_steps(tx, as_of=pd.Timestamp(day), config=config)
+    total = planned_steps(tx, as_of=pd.Timestamp(day), config=config, events=touchpoints is not None)
     with (progress_bar() if dask is None else StepLines()) as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         task = bar.add_task("Training", total=total)
@@ -105,6 +109,7 @@ def train(
             tx, as_of=day, config=config, dataset=dataset or _dataset_name(source.transactions), client=client,
             artifact_root=settings.artifact_root,
             plots_dir=settings.plots_dir, progress=lambda what: bar.update(task, advance=1, description=what),
+            events=touchpoints,
         )
         bar.update(task, completed=total, description="Trained and registered")
     console.print(metrics_table(outcome.result.metrics))
@@ -151,6 +156,7 @@ def score(
     model: ModelUri = MODEL_URI,
     out: Annotated[Path | None, typer.Option(help="Output .parquet or .csv. Default: $CHURNCLV_HOME/scores/latest.parquet (with --dask: the folder $CHURNCLV_HOME/scores/latest/).")] = None,
     explain: Annotated[bool, typer.Option(help="Add each customer's top churn drivers (JSON).")] = False,
+    events: Events = None,
     dask: DaskAddress = None,
     customer_col: CustomerCol = CUSTOMER_COL,
     timestamp_col: TimestampCol = TIMESTAMP_COL,
@@ -165,7 +171,8 @@ def score(
     from churnclv.scoring.registry import load_bundle
     from churnclv.scoring.scores import is_parquet, keep_dated_copy, score_metadata, write_scores
 
-    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
+    source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected,
+                    events)
     settings = command_settings()
     target = out or (settings.scores_path if dask is None else settings.scores_path.with_suffix(""))
     check_writable(target)
@@ -175,11 +182,16 @@ def score(
     with step(f"Loading {model}"):
         bundle = load_bundle(mlflow_client(settings), model)
     tx = source.load(settings, dask=dask)
+    touchpoints = source.load_events(settings, tx)
     day = source.day(tx)
+    if touchpoints is None and bundle.metadata.get("events"):
+        console.print("[yellow]warning:[/] this model was trained with events (--events): without them every "
+                      "customer is scored as one who never answered a survey, opened an e-mail or visited",
+                      highlight=False, soft_wrap=True)
     if dask is not None:
         return score_on_cluster(bundle, tx, day=day, out=target, explain=explain)
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):
-        snapshot = bundle.snapshot(tx, as_of=day)
+        snapshot = bundle.snapshot(tx, as_of=day, events=touchpoints)
         table = score_table(bundle, tx, as_of=day, explain=explain, snapshot=snapshot)
     drift = bundle_drift(bundle, snapshot, as_of=day)
     metadata = score_metadata(bundle, as_of=day) | ({"drift": json.dumps(drift)} if drift else {})

@@ -47,6 +47,11 @@ BadRows = Annotated[str, typer.Option(
     "--bad-rows", help="'fail' stops on any bad row (default); 'drop' drops bad rows and writes them to --rejected.")]
 Rejected = Annotated[Path | None, typer.Option(
     help="Where 'drop' writes the rejected rows. Default: $CHURNCLV_HOME/reports/rejected.csv.")]
+Events = Annotated[str | None, typer.Option(
+    "--events", metavar="FILE",
+    help="CSV or Parquet file of touchpoints beside the transactions: customer_id, timestamp, kind (nps, csat, "
+         "support_contact, complaint, email_sent, email_open, email_click, unsubscribe, visit, or any other), value "
+         "(the answer, for nps 0-10 and csat 1-5). Customer and date columns and --bad-rows as for -t.")]
 #: The options of the input, in the order of ``--help`` (each command declares them with these aliases).
 INPUT_OPTIONS = ("--transactions", "--as-of", "--customer-col", "--timestamp-col", "--amount-col", "--date-format",
                  "--bad-rows", "--rejected")

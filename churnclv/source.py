@@ -29,6 +29,7 @@ class Source:
     date_format: str | None = None
     bad_rows: str = BAD_ROWS
     rejected: Path | None = None
+    events: str | None = None
 
     def load(self, settings: Settings, *, dask: str | None = None):
         """Read and validate the transactions; with ``--bad-rows drop``, say how many were dropped and where.
@@ -56,6 +57,34 @@ class Source:
             dropped = pd.read_csv(report)["row"].nunique()
             console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
         return without_erased(tx, settings)
+
+    def load_events(self, settings: Settings, tx: pd.DataFrame | None) -> pd.DataFrame | None:
+        """Read and validate ``--events`` (None without it) with the transactions' column mapping and
+        --bad-rows; say how many there are of each kind, and how many belong to no customer of ``tx``."""
+        if self.events is None:
+            return None
+        if not isinstance(tx, pd.DataFrame):
+            raise typer.BadParameter("events are read in one process only: leave out --events or --dask",
+                                     param_hint="--events")
+        from churnclv.features import load_events
+        from churnclv.features.events import unknown_customers
+
+        report = (settings.root / "reports" / "rejected_events.csv") if self.bad_rows == "drop" else None
+        with step(f"Reading {self.events}"):
+            events = load_events(self.events, customer_col=self.customer_col, timestamp_col=self.timestamp_col,
+                                 date_format=self.date_format, bad_rows=self.bad_rows,  # type: ignore[arg-type]
+                                 report_path=report)
+        kinds = events["kind"].value_counts()
+        console.print(f"Read {len(events):,} events of {events['customer_id'].nunique():,} customers: "
+                      + ", ".join(f"{k} {n:,}" for k, n in kinds.items()), highlight=False, soft_wrap=True)
+        if report is not None:
+            dropped = pd.read_csv(report)["row"].nunique()
+            console.print(f"[yellow]Dropped {dropped:,} bad event row(s); the report is in {report}[/]")
+        n, k, examples = unknown_customers(events, pd.Index(tx["customer_id"].unique()))
+        if n:
+            console.print(f"[yellow]{n:,} event(s) of {k:,} customer(s) without a transaction are not used "
+                          f"(e.g. {', '.join(examples)})[/]", highlight=False, soft_wrap=True)
+        return events.loc[events["customer_id"].isin(tx["customer_id"].unique())]
 
     def day(self, tx) -> date:
         """The as-of day: the one asked for, or the last transaction day (and say so)."""

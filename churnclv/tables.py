@@ -27,7 +27,8 @@ REAL_FUTURE_ROWS = {**METRIC_ROWS, "purchases_poisson_deviance": "purchases Pois
 CHURN_COLUMNS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "lift_top_decile": "lift 10%", "brier": "Brier",
                  "calibration_error": "calib. error"}
 #: The models of ``train``'s backtest, as its metrics are keyed, and their column titles.
-TRAIN_MODELS = {"model": "churnclv", "bgnbd": "BG/NBD", "rfm_logistic": "RFM logistic"}
+TRAIN_MODELS = {"model": "churnclv", "without_events": "without events", "bgnbd": "BG/NBD",
+                "rfm_logistic": "RFM logistic"}
 
 
 def eligibility_table(report: Any) -> Table:
@@ -51,10 +52,11 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
 
     table = Table(title="Backtest on the held-out horizon")
     table.add_column("metric")
-    for title in TRAIN_MODELS.values():
-        table.add_column(title, justify="right")
+    shown = [m for m in TRAIN_MODELS if m in metrics or m != "without_events"]  # the same run without --events
+    for m in shown:
+        table.add_column(TRAIN_MODELS[m], justify="right")
     for key, label in METRIC_ROWS.items():
-        table.add_row(label, *(f"{metrics[m][key]:.3f}" if key in metrics.get(m, {}) else "" for m in TRAIN_MODELS))
+        table.add_row(label, *(f"{metrics[m][key]:.3f}" if key in metrics.get(m, {}) else "" for m in shown))
     return table
 
 

@@ -35,6 +35,13 @@ EVENT_FEATURES = (
 )
 
 
+def no_events() -> pd.DataFrame:
+    """A canonical events frame without a row: with it every customer has the features of one who never had
+    an event (counts 0, everything else missing)."""
+    return pd.DataFrame({"customer_id": pd.Series(dtype=str), "timestamp": pd.Series(dtype="datetime64[ns]"),
+                         "kind": pd.Series(dtype=str), "value": pd.Series(dtype=float)})
+
+
 def seen_events(events: pd.DataFrame, *, as_of: AsOf) -> pd.DataFrame:
     """The events on or before the as-of day (the whole day), with ``age`` = days before it (int)."""
     day = pd.Timestamp(as_of_day(as_of))

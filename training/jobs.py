@@ -57,20 +57,21 @@ def example_input(*, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def run_training(transactions: pd.DataFrame | Log, *, as_of: date | pd.Timestamp, config: TrainConfig, dataset: str, client,
-                 artifact_root: Path | None, plots_dir: Path, progress: Progress | None = None) -> Outcome:
+                 artifact_root: Path | None, plots_dir: Path, progress: Progress | None = None,
+                 events: pd.DataFrame | None = None) -> Outcome:
     """Train at the as-of day, save the report's plots, log and register the model, and gate the champion.
 
     Registering and gating hold the store's lock (:func:`scoring.registry.store_lock`): two trainings
     that end together register one after the other, and each gate sees the other's champion.
     """
     as_of = pd.Timestamp(as_of_day(as_of))
-    result = train(transactions, as_of=as_of, config=config, progress=progress)
+    result = train(transactions, as_of=as_of, config=config, progress=progress, events=events)
     figures = report_figures(result)
     save_figures(figures, plots_dir)
     logged = log_training(result, dataset=dataset, params=config.flat(), figures=figures, client=client,
                           artifact_root=artifact_root, input_example=example_input(as_of=as_of))
     origin = pd.Timestamp(result.bundle.metadata["backtest_origin"])
-    seen = as_log(transactions).until(as_of)
+    seen = as_log(transactions, events).until(as_of)
     promoted, reason = gate(client, logged, rescore=lambda champion: window_metrics(
         champion, seen, origin=origin, horizon_days=config.horizon_days))
     return Outcome(result=result, logged=logged, promoted=promoted, reason=reason, plots_dir=plots_dir)

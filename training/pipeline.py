@@ -524,7 +524,8 @@ def train(
     bundle = ChurnCLVBundle(models=final.models, policy=config.policy.fit(current), metadata=metadata, **shipped)
     log.info("trained: %s cutoffs, purchases by %s, churn by %s", len(final.cutoffs), judged.purchases_method,
              judged.churn_method)
-    return TrainResult(bundle=bundle, metrics=judged.metrics, backtest=judged.backtest, backtest_fit=backtest_fit,
+    metrics = judged.metrics | ({"without_events": without.metrics["model"]} if without is not None else {})
+    return TrainResult(bundle=bundle, metrics=metrics, backtest=judged.backtest, backtest_fit=backtest_fit,
                        fingerprint=data_print)
 
 
