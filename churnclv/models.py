@@ -138,6 +138,21 @@ def _say_what_was_trained(outcome, *, horizon_days: int, caught: list[warnings.W
     console.print(f"Plots in {outcome.plots_dir}")
 
 
+def suppress_unsubscribed(events: pd.DataFrame, *, source: str) -> None:
+    """Consent follows the events: customers with an ``unsubscribe`` event go on the suppression list of the
+    campaign store (no plan, control group or CSV lists them again), and the command says how many."""
+    from churnclv.campaigns import suppress
+    from churnclv.targeting import store, who
+
+    ids = events.loc[events["kind"] == "unsubscribe", "customer_id"].unique().tolist()
+    if not ids:
+        return
+    added = suppress(store(), ids, reason="unsubscribed (an unsubscribe event)", source=f"events:{Path(source).name}",
+                     who=who())
+    console.print(f"Suppressed {len(ids):,} customer(s) who unsubscribed ({added:,} new on the list).",
+                  highlight=False, soft_wrap=True)
+
+
 def _dataset_name(transactions: str) -> str:
     """The MLflow experiment's suffix: ``cdnow``, or the input's file (or a glob's folder) name."""
     if transactions.lower() == "cdnow":
@@ -188,6 +203,8 @@ def score(
         console.print("[yellow]warning:[/] this model was trained with events (--events): without them every "
                       "customer is scored as one who never answered a survey, opened an e-mail or visited",
                       highlight=False, soft_wrap=True)
+    if touchpoints is not None:
+        suppress_unsubscribed(touchpoints, source=source.events)
     if dask is not None:
         return score_on_cluster(bundle, tx, day=day, out=target, explain=explain)
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):

@@ -37,6 +37,9 @@ def test_train_and_score_with_events(events_csv, tmp_path):
     assert scored.exit_code == 0, scored.output
     without = runner.invoke(app, ["score", "-t", str(SEED_CSV), "--out", str(tmp_path / "plain.parquet")])
     assert without.exit_code == 0 and "trained with events" in without.output
+    unsubscribed = pd.read_csv(events_csv).query("kind == 'unsubscribe'")["customer_id"].nunique()
+    assert f"Suppressed {unsubscribed:,} customer(s) who unsubscribed ({unsubscribed:,} new on the list)" in \
+        " ".join(scored.output.split())
     churn = pd.read_parquet(out).set_index("customer_id")["churn_probability"]
     plain = pd.read_parquet(tmp_path / "plain.parquet").set_index("customer_id")["churn_probability"]
     assert (churn - plain).abs().max() > 0.05  # the touchpoints move the scores
