@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 
 from churnclv.cluster import score_on_cluster
+from churnclv.contract.dates import iso
 from churnclv.context import (
     StepLines,
     check_writable,
@@ -43,7 +44,7 @@ from churnclv.options import (
 )
 from churnclv.quiet import uses_mlflow
 from churnclv.source import Source
-from churnclv.tables import eligibility_table, metrics_table
+from churnclv.tables import eligibility_table, events_table, metrics_table
 from churnclv.contract.defaults import (
     CLV_HORIZON_DAYS,
     CUTOFF_STEP_DAYS,
@@ -100,6 +101,11 @@ def train(
                          interval_level=interval_level, plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
     report = eligibility(tx, as_of=pd.Timestamp(day), config=config)
     console.print(eligibility_table(report))
+    if touchpoints is not None:
+        from churnclv.features.events import event_coverage
+
+        customers = pd.Index(tx.loc[tx["timestamp"] < pd.Timestamp(day) + pd.Timedelta(days=1), "customer_id"].unique())
+        console.print(events_table(event_coverage(touchpoints, as_of=day, customers=customers), as_of=iso(day)))
     report.raise_if_failed()
     total = planned_steps(tx, as_of=pd.Timestamp(day), config=config, events=touchpoints is not None)
     with (progress_bar() if dask is None else StepLines()) as bar, warnings.catch_warnings(record=True) as caught:

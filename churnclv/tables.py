@@ -46,6 +46,24 @@ def eligibility_table(report: Any) -> Table:
     return table
 
 
+def events_table(coverage: dict, *, as_of: str) -> Table:
+    """The events beside the eligibility report (:func:`features.events.event_coverage`): per kind the events
+    up to as-of, the customers with one and their share; the kinds that become features first."""
+    from rich.table import Table
+
+    from churnclv.features.events import EVENT_KINDS
+
+    table = Table(title=f"Events the models see (as of {as_of})")
+    for column in ("kind", "events", "customers", "coverage"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    kinds = coverage["kinds"]
+    for kind in sorted(kinds, key=lambda k: (k not in EVENT_KINDS, EVENT_KINDS.index(k) if k in EVENT_KINDS else 0, k)):
+        c = kinds[kind]
+        label = kind if kind in EVENT_KINDS else f"{kind} (counted as other)"
+        table.add_row(label, f"{c['events']:,}", f"{c['customers']:,}", f"{c['share']:.0%}")
+    return table
+
+
 def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
     """``train``'s backtest on the held-out horizon: metrics down, models across (blank where not measured)."""
     from rich.table import Table

@@ -32,6 +32,7 @@ def test_train_and_score_with_events(events_csv, tmp_path):
     assert trained.exit_code == 0, trained.output
     text = " ".join(trained.output.split())
     assert "without events" in text and "email_sent 110,126" in text
+    assert "Events the models see (as of 2025-12-31)" in text and "│ nps │ 1,622 │ 1,622 │ 41% │" in text
     out = tmp_path / "scores.parquet"
     scored = runner.invoke(app, ["score", "-t", str(SEED_CSV), "--events", str(events_csv), "--out", str(out)])
     assert scored.exit_code == 0, scored.output
