@@ -9,12 +9,12 @@ if TYPE_CHECKING:
 
 
 def plan_table(summary: Any) -> Table:
-    """Per segment, the save rate the plan used and where it comes from (measured, assumed or set)."""
+    """Per segment, the save rate the plan used and where it comes from (measured, assumed or set); what ranks the
+    plan (``summary.uplift``) is printed below it by the command."""
     from rich.table import Table
 
     ranked = getattr(summary, "ranked_by", "save_rates") == "uplift"
-    table = Table(title="Save rates per segment" + (" (the plan ranks by uplift)" if ranked else " (the plan ranks by them)"),
-                  caption=summary.uplift[:1].upper() + summary.uplift[1:] + ".", caption_justify="left")
+    table = Table(title="Save rates per segment" + (" (the plan ranks by uplift)" if ranked else " (the plan ranks by them)"))
     for column in ("segment", "save rate", "90% interval", "source"):
         table.add_column(column, justify="right" if column in ("save rate", "90% interval") else "left")
     for r in summary.save_rates:

@@ -117,6 +117,7 @@ def plan(
         paths[label] = write_atomic(folder / f"{label}.csv", lambda tmp, t=text: tmp.write_text(t))
     info = made.campaign
     console.print(plan_table(summary))
+    console.print(summary.uplift[:1].upper() + summary.uplift[1:] + ".", highlight=False, soft_wrap=True)
     console.print(("Recorded" if made.created else "Already recorded with the same request:") +
                   f" campaign {info.name!r}, sent {info.campaign_date}, measured to {info.window_end}; "
                   f"{info.n_treated:,} to contact, {info.n_control:,} held out ({info.control_share:.0%})"
