@@ -20,6 +20,7 @@ from churnclv.options import (
     CustomerCol,
     Cutoffs,
     DateFormat,
+    Events,
     Rejected,
     StepDays,
     TimestampCol,
@@ -45,6 +46,7 @@ def backtest(
     step_days: StepDays = CUTOFF_STEP_DAYS,
     out: Annotated[Path | None, typer.Option(
         help="Also write the results (one row per date and model) to this .csv or .parquet.")] = None,
+    events: Events = None,
     customer_col: CustomerCol = CUSTOMER_COL,
     timestamp_col: TimestampCol = TIMESTAMP_COL,
     amount_col: AmountCol = AMOUNT_COL,
@@ -57,7 +59,8 @@ def backtest(
     next --horizon-days, (D, D + horizon], beside lifetimes' BG/NBD + Gamma-Gamma (fitted at D) and an RFM
     logistic regression (trained on the horizon before D): no model sees a row after D. E.g. --as-of
     1997-09-30 --horizon-days 91 trains on data to 1997-09-30 and judges on 1997-10-01 .. 1997-12-30. The
-    data must run to the end of each window. `train` instead reports a backtest on the horizon before its
+    data must run to the end of each window. With --events churnclv learns from the touchpoints too (run it
+    without to compare). `train` instead reports a backtest on the horizon before its
     as-of day, the window its purchase forecast is chosen on. Nothing is logged or registered here.
     """
     from churnclv.contract import write_table
@@ -65,17 +68,20 @@ def backtest(
     from churnclv.training.pipeline import TrainConfig
     from churnclv.training.realfuture import check_future, judge_many, judge_steps
 
-    source = Source(transactions, None, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
+    source = Source(transactions, None, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected,
+                    events)
     days = _parse_days(as_of)
-    tx = source.load(command_settings())
+    settings = command_settings()
+    tx = source.load(settings)
+    touchpoints = source.load_events(settings, tx)
     days = days or [_latest_judgeable(tx, horizon_days)]
     for day in days:
         check_future(tx, as_of=day, horizon_days=horizon_days)
     config = TrainConfig(horizon_days=horizon_days, plan=CutoffPlan(n_cutoffs=cutoffs, step_days=step_days))
-    total = sum(judge_steps(tx, as_of=day, config=config) for day in days)
+    total = sum(judge_steps(tx, as_of=day, config=config, events=touchpoints is not None) for day in days)
     with progress_bar() as bar:
         task = bar.add_task("Training", total=total)
-        results = judge_many(tx, as_ofs=days, horizon_days=horizon_days, config=config,
+        results = judge_many(tx, as_ofs=days, horizon_days=horizon_days, config=config, events=touchpoints,
                              progress=lambda what: bar.update(task, advance=1, description=what))
         bar.update(task, completed=total, description=f"Judged {len(days)} date(s)")
     for _, rows in results.groupby("as_of", sort=True):

@@ -332,9 +332,10 @@ def rfm_logistic_baseline(seen: pd.DataFrame, rfm: pd.DataFrame, *, as_of: pd.Ti
 # --------------------------------------------------------------------------------------------------
 
 
-def judge_steps(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, config: TrainConfig) -> int:
-    """How many progress steps :func:`judge` reports at ``as_of``."""
-    return planned_steps(transactions, as_of=pd.Timestamp(as_of_day(as_of)), config=config) + EXTRA_STEPS
+def judge_steps(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, config: TrainConfig,
+                events: bool = False) -> int:
+    """How many progress steps :func:`judge` reports at ``as_of`` (``events``: trained with events)."""
+    return planned_steps(transactions, as_of=pd.Timestamp(as_of_day(as_of)), config=config, events=events) + EXTRA_STEPS
 
 
 def _config(config: TrainConfig | None, horizon_days: int) -> TrainConfig:
@@ -342,7 +343,8 @@ def _config(config: TrainConfig | None, horizon_days: int) -> TrainConfig:
 
 
 def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days: int = HORIZON_DAYS,
-          config: TrainConfig | None = None, progress: Progress | None = None) -> Judgement:
+          config: TrainConfig | None = None, progress: Progress | None = None,
+          events: pd.DataFrame | None = None) -> Judgement:
     """Train on the rows up to ``as_of`` and judge the model and two baselines on the next ``horizon_days``.
 
     Parameters
@@ -352,6 +354,7 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
     horizon_days : the judged window ``(as_of, as_of + horizon_days]`` in days, also the model's horizon.
     config : training settings (its ``horizon_days`` is replaced by ``horizon_days``). Default: TrainConfig().
     progress : called with a short description at every step.
+    events : canonical touchpoints; churnclv is trained and scored with those up to ``as_of``.
 
     Raises
     ------
@@ -362,9 +365,10 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
     end = check_future(transactions, as_of=as_of, horizon_days=horizon_days)
     step = progress or (lambda _: None)
     seen = until(transactions, as_of)
-    result = train(seen, as_of=as_of, config=_config(config, horizon_days), progress=progress)
+    seen_events = None if events is None else until(events, as_of)
+    result = train(seen, as_of=as_of, config=_config(config, horizon_days), progress=progress, events=seen_events)
     step(f"scoring at {as_of:%Y-%m-%d}")
-    table = result.bundle.snapshot(seen, as_of=as_of)
+    table = result.bundle.snapshot(seen, as_of=as_of, events=seen_events)
     scores = result.bundle.score_snapshot(table).set_index("customer_id")
     table, rfm = table.reindex(scores.index), table[list(RFM_COLUMNS)].reindex(scores.index)
     actual = make_labels(transactions, as_of=as_of, horizon_days=horizon_days).reindex(scores.index)
@@ -397,7 +401,8 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
 
 
 def judge_many(transactions: pd.DataFrame, *, as_ofs: Iterable, horizon_days: int = HORIZON_DAYS,
-               config: TrainConfig | None = None, progress: Progress | None = None) -> pd.DataFrame:
+               config: TrainConfig | None = None, progress: Progress | None = None,
+               events: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`judge` at several as-of days: one row per (as_of, model), see :meth:`Judgement.rows`.
 
     Every window is checked before anything is trained, so a bad date fails at once.
@@ -405,6 +410,6 @@ def judge_many(transactions: pd.DataFrame, *, as_ofs: Iterable, horizon_days: in
     days = [pd.Timestamp(as_of_day(d)) for d in as_ofs]
     for day in days:
         check_future(transactions, as_of=day, horizon_days=horizon_days)
-    frames = [judge(transactions, as_of=d, horizon_days=horizon_days, config=config, progress=progress).rows()
-              for d in days]
+    frames = [judge(transactions, as_of=d, horizon_days=horizon_days, config=config, progress=progress,
+                    events=events).rows() for d in days]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(ROW_COLUMNS))

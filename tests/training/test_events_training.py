@@ -50,3 +50,12 @@ def test_events_of_unknown_customers_and_after_the_as_of_day_change_nothing(seed
     more = pd.concat([seed_events, stray], ignore_index=True)
     pd.testing.assert_frame_equal(bundle.score(seed_transactions, as_of=SEED_AS_OF, events=more),
                                   bundle.score(seed_transactions, as_of=SEED_AS_OF, events=seed_events))
+
+
+@pytest.mark.slow
+def test_on_the_next_90_days_the_events_lift_the_ranking_above_bgnbd(seed_transactions, seed_events):
+    from churnclv.training.realfuture import judge
+
+    judged = judge(seed_transactions, as_of="2025-09-30", horizon_days=90, config=fast_config(), events=seed_events)
+    best, auc = judged.best_simple
+    assert judged.metrics["churnclv"]["roc_auc"] >= auc + 0.02, (judged.metrics["churnclv"]["roc_auc"], best, auc)
