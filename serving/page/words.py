@@ -138,16 +138,47 @@ FEATURES = {
 }
 FEATURES |= {f"purchases_{d}d": (f"purchase days in the last {d} days", "count") for d in (30, 90, 180, 365)}
 FEATURES |= {f"spend_{d}d": (f"spend in the last {d} days", "money") for d in (30, 90, 180, 365)}
+#: The touchpoint features (``features.events``); a "since" feature that is missing never happened.
+FEATURES |= {
+    "nps_last": ("last NPS answer", "nps"),
+    "nps_group": ("NPS group", "nps_group"),
+    "nps_age_days": ("days since the last NPS answer", "since"),
+    "csat_last": ("last CSAT answer (1 to 5)", "count"),
+    "csat_age_days": ("days since the last CSAT answer", "since"),
+    "survey_worst_90d": ("worst survey answer of the last 90 days (0 worst, 100% best)", "share"),
+    "days_since_support_contact": ("days since the last support contact", "since"),
+    "days_since_complaint": ("days since the last complaint", "since"),
+    "email_open_trend": ("e-mail opening, last 30 days against the 60 before", "share_change"),
+    "days_since_email_open": ("days since an e-mail was last opened", "since"),
+    "days_since_visit": ("days since the last visit", "since"),
+    "unsubscribed": ("unsubscribed from e-mail", "yes_no"),
+    "other_events_90d": ("other events in the last 90 days", "count"),
+}
+FEATURES |= {f"{kind}_{d}d": (f"{words} in the last {d} days", "count") for d in (30, 90)
+             for kind, words in (("support_contacts", "support contacts"), ("complaints", "complaints"))}
+FEATURES |= {"visits_30d": ("visits in the last 30 days", "count")}
+FEATURES |= {f"email_{what}_rate_{d}d": (f"share of e-mails {what}ed in the last {d} days", "share")
+             for what in ("open", "click") for d in (30, 90)}
+#: NPS groups (``features.events.nps_group``): -1, 0, 1.
+NPS_GROUPS = {-1: "detractor", 0: "passive", 1: "promoter"}
+
+
+def nps_words(value: float) -> str:
+    """An NPS answer and its group: ``3 (detractor)``."""
+    group = -1 if value <= 6 else (1 if value >= 9 else 0)
+    return f"{value:.0f} ({NPS_GROUPS[group]})"
 
 
 def driver_text(feature: str, value: float | None, contribution: float) -> str:
     """One churn driver as a sentence: ``Days since the last purchase: 212 — raises the churn risk``."""
     name, kind = FEATURES.get(feature, (feature.replace("_", " "), "number"))
     if value is None or not math.isfinite(value):
-        shown = "unknown"
+        shown = "never" if kind == "since" else ("no answer" if kind.startswith("nps") else "unknown")
     else:
         shown = {"money": money, "share": percent, "days": lambda v: f"{v:,.0f}", "count": lambda v: f"{v:,.0f}",
-                 "ratio": lambda v: f"{v:.2f}"}.get(kind, lambda v: f"{v:,.2f}")(value)
+                 "since": lambda v: f"{v:,.0f}", "ratio": lambda v: f"{v:.2f}", "nps": nps_words,
+                 "nps_group": lambda v: NPS_GROUPS.get(round(v), "unknown"), "yes_no": lambda v: "yes" if v else "no",
+                 "share_change": lambda v: f"{v * 100:+.0f} points"}.get(kind, lambda v: f"{v:,.2f}")(value)
     effect = "raises the churn risk" if contribution > 0 else "lowers the churn risk"
     return f"{name[0].upper()}{name[1:]}: {shown} — {effect}"
 
