@@ -37,18 +37,23 @@ N_DRAWS = 100
 DRAW_SEED = 20050101
 #: Gamma-Gamma draws keep q above this (q <= 1: an infinite mean spend).
 MIN_Q = 1.05
+#: A draw moves a log-parameter by at most this much (a factor e^4 = 55 either way): a parameter the data
+#: barely identify (a log-sd of several units) would otherwise draw values that overflow.
+MAX_LOG_SHIFT = 4.0
 
 
 def parameter_draws(bgnbd: dict, gg: dict, *, bg_cov: np.ndarray, gg_cov: np.ndarray, n: int = N_DRAWS,
                     seed: int = DRAW_SEED) -> dict[str, np.ndarray]:
     """``n`` seeded draws of (r, alpha, a, b, p, q, v) from the asymptotic normal of the fits on the log scale:
     log-parameters ~ N(log estimate, covariance); BG/NBD and Gamma-Gamma independent (separate likelihoods).
-    Parameters the fit holds at 0 (the NBD limit's a, b) stay 0; q stays above :data:`MIN_Q`."""
+    Parameters the fit holds at 0 (the NBD limit's a, b) stay 0; q stays above :data:`MIN_Q`; no draw moves a
+    log-parameter by more than :data:`MAX_LOG_SHIFT`."""
     rng = np.random.default_rng(seed)
     out = {}
     for names, point, cov in ((("r", "alpha", "a", "b"), bgnbd, bg_cov), (("p", "q", "v"), gg, gg_cov)):
         centre = np.array([point[k] for k in names], dtype=np.float64)
-        shift = rng.multivariate_normal(np.zeros(len(names)), cov, size=n, method="eigh")
+        shift = np.clip(rng.multivariate_normal(np.zeros(len(names)), cov, size=n, method="eigh"),
+                        -MAX_LOG_SHIFT, MAX_LOG_SHIFT)
         values = centre * np.exp(shift)  # 0 stays 0
         out |= {k: values[:, i] for i, k in enumerate(names)}
     out["q"] = np.maximum(out["q"], MIN_Q)
