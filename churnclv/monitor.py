@@ -80,9 +80,10 @@ def recorded_backtest(client, version: str) -> dict:
         return {}
 
 
-def population_at(client, version: str, tx: pd.DataFrame, as_of: pd.Timestamp) -> dict | None:
+def population_at(client, version: str, tx: pd.DataFrame, as_of: pd.Timestamp, bundles: dict) -> dict | None:
     """The total purchases and spend with their interval that model v``version`` gives at ``as_of`` for the customers
-    of the log then (:func:`scoring.intervals.population_forecast`); None when the model or its draws are gone."""
+    of the log then (:func:`scoring.intervals.population_forecast`); None when the model or its draws are gone.
+    ``bundles``: the bundles loaded so far, by version (each is loaded once per command)."""
     from churnclv.contract import ChurnclvError
     from churnclv.contract.defaults import MODEL_NAME
     from churnclv.contract.model_uri import version_uri
@@ -90,7 +91,7 @@ def population_at(client, version: str, tx: pd.DataFrame, as_of: pd.Timestamp) -
     from churnclv.scoring.registry import load_bundle
 
     try:
-        bundle = load_bundle(client, version_uri(MODEL_NAME, version))
+        bundle = bundles.get(version) or bundles.setdefault(version, load_bundle(client, version_uri(MODEL_NAME, version)))
         return population_forecast(bundle.models, bundle.snapshot(tx, as_of=as_of)).to_dict()
     except (ChurnclvError, KeyError, ValueError, TypeError, AttributeError):  # a version without stored draws
         return None
@@ -103,12 +104,13 @@ def run_checks(tx: pd.DataFrame, *, through, settings: Settings, client) -> list
     from churnclv.training.monitor import check, due, latest, log_check, summary
 
     backtests: dict[str, dict] = {}
+    bundles: dict[str, object] = {}
     checks = []
     for past in due(past_tables(settings), through=through):
         if past.model_version not in backtests:
             backtests[past.model_version] = recorded_backtest(client, past.model_version)
         found = check(past, tx, through=through, backtest=backtests[past.model_version],
-                      population=population_at(client, past.model_version, tx, past.as_of))
+                      population=population_at(client, past.model_version, tx, past.as_of, bundles))
         run_id, _ = log_check(client, found, artifact_root=settings.artifact_root)
         checks.append((found, run_id))
     newest = latest([c for c, _ in checks])
@@ -119,38 +121,45 @@ def run_checks(tx: pd.DataFrame, *, through, settings: Settings, client) -> list
     return [c for c, _ in checks]
 
 
+def _num(value, spec: str) -> str:
+    return "–" if value is None or value != value else format(value, spec)
+
+
 def checks_table(checks: list):
-    """One row per check: the scores, their realised horizon, the figures beside the backtest's, the verdict."""
+    """One row per check: the churn ranking and calibration on what happened, beside the backtest's."""
     from rich.table import Table
 
-    def num(value, spec: str) -> str:
-        return "–" if value is None or value != value else format(value, spec)
-
-    table = Table(title="Past scores against what happened (backtest in brackets; totals: forecast, its interval, "
-                        "real)")
-    for name in ("scores as of", "model", "customers", "churn AUC", "top-decile lift", "calibration error",
-                 "purchases: forecast / real", "spend: forecast / real", "verdict"):
-        table.add_column(name, justify="left" if name in ("scores as of", "model", "verdict") else "right")
+    table = Table(title="Past scores against what happened: churn (backtest in brackets)")
+    for name in ("scores as of", "model", "customers", "churn AUC", "top-decile lift", "calibration error", "verdict"):
+        table.add_column(name, justify="left" if name in ("scores as of", "model", "verdict") else "right",
+                         no_wrap=name == "scores as of", min_width=10 if name == "scores as of" else None)
     for c in checks:
         f, b = c.figures, c.backtest
-        table.add_row(
-            c.scores_as_of, f"v{c.model_version}", f"{f['customers']:,.0f}",
-            f"{num(f.get('roc_auc'), '.3f')} ({num(b.get('roc_auc'), '.3f')})",
-            f"{num(f.get('lift_top_decile'), '.2f')}× ({num(b.get('lift_top_decile'), '.2f')}×)",
-            f"{num(f.get('calibration_error'), '.3f')} ({num(b.get('calibration_error'), '.3f')})",
-            f"{f['purchases_predicted']:,.0f}{between(f, 'purchases')} / {f['purchases_actual']:,.0f} "
-            f"({f['purchases_total_error_pct']:+.1f}%)",
-            f"{f['spend_predicted']:,.0f}{between(f, 'spend')} / {f['spend_actual']:,.0f} ({f['spend_total_error_pct']:+.1f}%)",
-            c.verdict)
+        table.add_row(c.scores_as_of, f"v{c.model_version}", f"{f['customers']:,.0f}",
+                      f"{_num(f.get('roc_auc'), '.3f')} ({_num(b.get('roc_auc'), '.3f')})",
+                      f"{_num(f.get('lift_top_decile'), '.2f')}× ({_num(b.get('lift_top_decile'), '.2f')}×)",
+                      f"{_num(f.get('calibration_error'), '.3f')} ({_num(b.get('calibration_error'), '.3f')})",
+                      c.verdict)
     return table
 
 
-def between(figures: dict, total: str) -> str:
-    """`` (interval low–high, in|OUT)`` of a total where the check has its interval."""
-    if f"{total}_low" not in figures:
-        return ""
-    inside = "in" if figures[f"{total}_in_interval"] else "OUT"
-    return f" ({figures[f'{total}_low']:,.0f}–{figures[f'{total}_high']:,.0f} {inside})"
+def totals_table(checks: list):
+    """Per check, total purchases and spend over the horizon: forecast, its interval (where the model gives one)
+    and what happened, and whether that fell inside."""
+    from rich.table import Table
+
+    table = Table(title="Past scores against what happened: totals over the horizon")
+    for name in ("scores as of", "total", "forecast", "interval", "real", "inside"):
+        table.add_column(name, justify="left" if name in ("scores as of", "total") else "right", no_wrap=True)
+    for c in checks:
+        f = c.figures
+        for total in ("purchases", "spend"):
+            has = f"{total}_low" in f
+            table.add_row(c.scores_as_of if total == "purchases" else "", total, f"{f[f'{total}_predicted']:,.0f}",
+                          f"{f[f'{total}_low']:,.0f}–{f[f'{total}_high']:,.0f}" if has else "–",
+                          f"{f[f'{total}_actual']:,.0f} ({_num(f.get(f'{total}_total_error_pct'), '+.1f')}%)",
+                          ("yes" if f[f"{total}_in_interval"] else "no") if has else "–")
+    return table
 
 
 def segments_table(found):
@@ -202,6 +211,7 @@ def monitor(
                       highlight=False, soft_wrap=True)
         return
     console.print(checks_table(checks))
+    console.print(totals_table(checks))
     newest = latest(checks)
     console.print(segments_table(newest))
     say_verdict(newest)
