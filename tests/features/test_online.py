@@ -26,14 +26,14 @@ def random_history(rng: np.random.Generator) -> dict[str, list]:
     columns: dict[str, list] = {n: [] for n in TRANSACTION_COLUMNS}
     optional = {n: rng.choice(["none", "some", "all"]) for n in ("order_id", "channel", "category", "quantity")}
     order = 0
-    for c in range(int(rng.integers(1, 5))):
+    for _ in range(int(rng.integers(1, 5))):
         cid = f"C{rng.integers(0, 10_000):05d}" if rng.random() < 0.8 else int(rng.integers(1, 10**6))
         first = AS_OF - pd.Timedelta(days=int(rng.integers(0, 900)))
         n_orders = 1 if rng.random() < 0.25 else int(rng.integers(1, 12))
         for _ in range(n_orders):
             day = first + pd.Timedelta(days=int(rng.integers(0, 1000)) if rng.random() < 0.8 else 0)
             order += 1
-            for line in range(1 if rng.random() < 0.6 else int(rng.integers(2, 4))):
+            for _line in range(1 if rng.random() < 0.6 else int(rng.integers(2, 4))):
                 stamp = day + pd.Timedelta(seconds=int(rng.integers(0, 86_400)))
                 amount = float(np.round(rng.lognormal(3, 1), 2))
                 if rng.random() < 0.12:
