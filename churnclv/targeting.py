@@ -104,7 +104,7 @@ def plan(
                                 segments=segments or None)
     engine = store()
     uplift = served_uplift(settings, table)
-    targeting = Targeting(settings.campaign_store, engine=engine, uplift=lambda: uplift)
+    targeting = Targeting(settings.campaign_store, engine=engine, served=lambda: uplift)
     try:
         made, summary = campaigns.create(engine, table, targeting.view(table), request, name=name,
                                          control_share=control_share, window_days=window_days,
@@ -128,17 +128,16 @@ def plan(
 
 def served_uplift(settings, table):
     """The registered uplift model plans rank by (``churn-clv-uplift@champion``) with its uplift for ``table``,
-    as the service loads it (:func:`serving.uplift.next_uplift`); None when there is none (a problem is said)."""
+    loaded as the service loads it (:func:`serving.uplift.next_uplift`), as a ``serving.state.Served``: its
+    ``uplift`` is None when there is none, and ``uplift_problem`` says why when one could not be used."""
     from churnclv.scoring.registry import connect
     from churnclv.scoring.uplift import UPLIFT_URI
+    from churnclv.serving.state import Served
     from churnclv.serving.uplift import next_uplift
 
     uplift, problem, _ = next_uplift(lambda: connect(settings.mlflow_uri, settings.artifact_root), UPLIFT_URI, None,
                                      table)
-    if problem:
-        console.print(f"[yellow]Note:[/] {problem}; the segments' save rates rank the plan.", highlight=False,
-                      soft_wrap=True)
-    return uplift
+    return Served(table=table, uplift=uplift, uplift_problem=problem)
 
 
 @campaigns_app.command("list")

@@ -91,7 +91,7 @@ class ChurnCLV:
         self.posted = Batcher()  # /score_transactions: concurrent requests' histories scored in one pass
         gauges.watch(self.state)  # the monitor's verdict and the drift report as /metrics gauges
         self.targeting = Targeting(settings().campaign_store,  # suppressions, learned save rates, campaigns
-                                   uplift=lambda: self.state.current.uplift)  # and the uplift model served now
+                                   served=lambda: self.state.current)  # and the uplift model served now
 
     def score_files(self) -> list[Path]:
         """The score tables an erasure rewrites: the served one and those under $CHURNCLV_HOME/scores/."""

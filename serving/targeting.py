@@ -132,10 +132,10 @@ def prior_rates(segments: list[str]) -> pd.DataFrame:
 class Targeting:
     """The campaign store of a service, and what plans read from it (cached, thread-safe)."""
 
-    def __init__(self, url: str | None, *, engine: Engine | None = None,
-                 uplift: Callable[[], ServedUplift | None] | None = None):
+    def __init__(self, url: str | None, *, engine: Engine | None = None, served: Callable[[], Any] | None = None):
         self.url = url
-        self.served_uplift = uplift or (lambda: None)  # the uplift model served now (serving.state)
+        #: what is served now (``serving.state.Served``): its ``uplift`` and ``uplift_problem``
+        self.served = served or (lambda: None)
         self._engine: Engine | None = engine  # an engine already open on ``url`` (the command line's)
         self._problem: tuple[float, str] | None = None
         self._lock = threading.Lock()
@@ -219,7 +219,9 @@ class Targeting:
         stamp, ids, note = self.suppressed()
         segments = sorted(table.ranking.by_segment)
         rates, outcomes, treated = self.rates(segments)
-        served = self.served_uplift()
+        snapshot = self.served()
+        served: ServedUplift | None = getattr(snapshot, "uplift", None)
+        trouble = getattr(snapshot, "uplift_problem", None)
         key = (table.fingerprint, id(table), stamp, id(rates), None if served is None else (
             served.version, served.fingerprint, served.future is not None and served.future.done()))
         view = self._views.get(key)
@@ -230,7 +232,8 @@ class Targeting:
             by_uplift, problem = uplift_view(table, served, out) if served is not None else (None, None)
             view = View(ranking, int(out.sum()), rates, outcomes, (problem,) if problem else (), by_uplift, treated)
             self._views = {key: view}  # one table is served at a time
-        return dataclasses.replace(view, notes=tuple(n for n in (*view.notes, note) if n))
+        extra = (f"{trouble}: the segments' rates rank the plan" if trouble and view.by_uplift is None else None)
+        return dataclasses.replace(view, notes=tuple(n for n in (*view.notes, extra, note) if n))
 
     def close(self) -> None:
         if self._engine is not None:

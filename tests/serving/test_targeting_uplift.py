@@ -60,7 +60,7 @@ def serve(api, world):
                                     artifact_root=world["artifacts"]))
     state.refresh(force=True)
     api.service.state = state
-    api.service.targeting = Targeting(world["url"], uplift=lambda: state.current.uplift)
+    api.service.targeting = Targeting(world["url"], served=lambda: state.current)
     return state
 
 
@@ -189,3 +189,25 @@ def test_a_large_table_gets_its_uplift_in_the_background_and_plans_say_so_meanwh
     future.result(timeout=120)
     ready = prioritise(api, limit=20)["summary"]
     assert ready["ranked_by"] == "uplift" and not ready["warnings"]
+
+
+def test_a_champion_that_cannot_rank_the_table_is_named_and_segment_rates_rank(api, world, served, registered):
+    from churnclv.scoring.uplift import UPLIFT_ALIAS, UPLIFT_MODEL_NAME
+    from churnclv.training.uplift import register_uplift
+
+    client = connect(world["tracking_uri"], world["artifacts"])
+    good = registered.final.model
+    wants = UpliftScorer(treated=good.treated, control=good.control, features=("churn_probability", "clv", "frequency"))
+    _, version = register_uplift(client, wants, metrics={}, artifact_root=world["artifacts"], alias=UPLIFT_ALIAS)
+    try:
+        state = served()
+        assert state.current.uplift is None
+        assert state.current.uplift_problem == (
+            f"cannot use the uplift model models:/{UPLIFT_MODEL_NAME}@{UPLIFT_ALIAS} (v{version}): the uplift model "
+            "needs column(s) frequency, which the score table lacks")
+        answer = prioritise(api, limit=5)
+        assert answer["summary"]["ranked_by"] == "save_rates" and answer["customers"]
+        assert any("needs column(s) frequency" in w and w.endswith("the segments' rates rank the plan")
+                   for w in answer["summary"]["warnings"])
+    finally:
+        client.set_registered_model_alias(UPLIFT_MODEL_NAME, UPLIFT_ALIAS, registered.version)
