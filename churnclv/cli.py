@@ -29,9 +29,9 @@ from churnclv.contract.errors import ChurnclvError
 GROUPS: tuple[ModuleType, ...] = (
     data,  # features, cohorts
     models,  # train, backtest, score, promote
-    monitor,  # monitor, retrain
     serve,  # serve, bento
     quickstart,  # quickstart
+    monitor,  # monitor, retrain
     targeting,  # plan, campaigns list|effect, suppress, forget, db upgrade
 )
 

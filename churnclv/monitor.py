@@ -30,7 +30,6 @@ from churnclv.options import (
     Transactions,
 )
 from churnclv.quiet import uses_mlflow
-from churnclv.scoring.scores import MONITOR_FILE
 from churnclv.source import Source
 
 #: Columns of a past score table the check reads.
@@ -39,6 +38,9 @@ READ_COLUMNS = ("customer_id", "churn_probability", "expected_purchases", "expec
 
 
 def monitor_file(settings: Settings) -> Path:
+    """Where the latest verdict is written: beside the served score table (the service reads it there)."""
+    from churnclv.scoring.scores import MONITOR_FILE
+
     return settings.scores_path.parent / MONITOR_FILE
 
 
