@@ -148,6 +148,8 @@ def serve(host: str = "127.0.0.1", port: int = 3000, model: str = MODEL_URI, sco
     print(f"Serving {model} and {launch.env['CHURNCLV_SCORES_PATH']} on {launch.url} "
           f"({'open, no API key' if launch.access.open else 'Authorization: Bearer <key>'}); "
           f"GET /readyz says when it is ready; SIGTERM or Ctrl-C drains for up to {grace} s.", file=sys.stderr)
+    if launch.access.limits is not None:
+        print(f"Rate limits: {launch.access.limits.describe()} (429 with Retry-After beyond them).", file=sys.stderr)
     raise_file_limit()  # the server's processes inherit it: more room for connections (serving.connections)
     stopped = supervise(server_command(launch), env=launch.env, grace=grace)
     if stopped.signal is None:

@@ -74,6 +74,8 @@ def test_a_key_over_its_limit_gets_429_with_retry_after_while_another_key_is_ser
     assert shared.limiter.get_window_stats(shared.per_key, "key", key_name(KEY)).remaining == 0
     assert shared.limiter.get_window_stats(shared.per_key, "key", key_name(KEY2)).remaining == LIMIT - 1
     assert refusals(url)["rate_limited"] >= 45 - LIMIT - 1
+    started = (store.parent / "server.log").read_text()
+    assert f"Rate limits: {LIMIT} per 1 minute per API key, {FAILURES} per 1 minute failed authentications" in started
 
 
 def test_a_burst_of_wrong_keys_from_one_address_is_locked_out_and_counted_others_are_served(limited):
