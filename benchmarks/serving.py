@@ -9,7 +9,8 @@ endpoint with ``--connections`` concurrent connections. Prints requests/s, p50 a
 - ``GET /healthz`` (the floor), ``POST /score`` with 1 and with 100 random ids,
 - ``POST /score_transactions`` with one customer's 20 transactions, ``POST /prioritise`` limit 100,
 
-each as a ratio of the floor's requests/s, plus start-up time to ready and resident memory.
+each as a ratio of the floor's requests/s, plus start-up time to ready and resident memory. Every keyed
+request passes the per-key rate limit (serving.limits; set above what the run sends).
 
     .venv/bin/python benchmarks/serving.py [--customers 1000000 --seconds 8 --connections 8 --workers 2]
 """
@@ -107,6 +108,9 @@ def start_server(home: Path, port: int, workers: int, log: Path, *,
                  access_log: bool = False) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "CHURNCLV_HOME": str(home), "CHURNCLV_API_KEYS": KEY, "BENTOML_HOST": "127.0.0.1",
            "CHURNCLV_REFRESH_SECONDS": os.environ.get("CHURNCLV_REFRESH_SECONDS", "5"), "BENTOML_DO_NOT_TRACK": "true",
+           # the per-key limit is checked on every keyed request (its shared SQLite counters are part of the
+           # cost measured) but set above what one key sends here
+           "CHURNCLV_RATE_LIMIT": "100000000/minute", "CHURNCLV_RATE_LIMIT_STORE": str(home / "rate-limits.sqlite"),
            "BENTOML_CONFIG_OPTIONS": f"services.churnclv.workers={workers}"
                                      f" services.churnclv.logging.access.enabled={str(access_log).lower()}"}
     env.pop("MLFLOW_TRACKING_URI", None)
