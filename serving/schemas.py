@@ -130,6 +130,8 @@ class Prioritised(BaseModel):
     value_at_risk: float
     churn_probability: float
     clv: float
+    clv_low: float | None = Field(None, description="lower end of the CLV's interval (the model's interval level)")
+    clv_high: float | None = Field(None, description="upper end of the CLV's interval")
     segment: str
     recommended_action: str
     uplift: float | None = Field(None, description="the customer's retention uplift by the per-customer uplift model "

@@ -61,3 +61,17 @@ def test_the_page_shows_the_intervals(api, batch):
     overview = api.client.get("/app/overview", headers=AUTH).text
     assert f"80% interval {population['purchases_low']:,.0f}–{population['purchases_high']:,.0f}" in overview
     assert np.isfinite(population["seasonal_widening"])
+
+
+def test_prioritise_and_the_plan_csv_carry_the_clv_interval(api, batch):
+    import csv
+    import io
+
+    plan = api.client.post("/prioritise", json={"limit": 20}, headers=AUTH).json()["customers"]
+    table = batch.set_index("customer_id")
+    for row in plan:
+        assert row["clv_low"] == pytest.approx(float(table.loc[row["customer_id"], "clv_low"]))
+        assert row["clv_low"] <= row["clv_high"]
+    rows = list(csv.DictReader(io.StringIO(api.client.get("/app/plan.csv?plan_by=contacts&contacts=20",
+                                                          headers=AUTH).text)))
+    assert [float(r["clv_high"]) for r in rows] == pytest.approx([r["clv_high"] for r in plan])
