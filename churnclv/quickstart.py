@@ -22,6 +22,16 @@ def seed_path() -> Path:
     return Path(str(importlib.resources.files("churnclv.seeds") / "transactions.csv"))
 
 
+def seed_events(settings: Settings) -> Path:
+    """The seed customers' touchpoints (``seeds.events``: NPS, CSAT, support, e-mail, visits, unsubscribes with
+    known effects), generated once into ``$CHURNCLV_HOME/out/seed-events.csv``."""
+    from churnclv.contract.files import write_table
+    from churnclv.seeds.events import make_seed_events
+
+    path = settings.out_dir / "seed-events.csv"
+    return path if path.exists() else write_table(make_seed_events(), path)
+
+
 def ensure_api_key(settings: Settings) -> str:
     """The local API key in $CHURNCLV_HOME (created once, readable by its owner only)."""
     import secrets
@@ -40,20 +50,22 @@ def quickstart(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the HTTP service at the end.")] = True,
     port: Annotated[int, typer.Option(help="Port of the HTTP service.")] = 3000,
 ) -> None:
-    """The main job end to end on the seed data: features, cohorts, train (if no champion yet), score, serve."""
+    """The main job end to end on the seed data and its events: features, cohorts, train (if no champion yet),
+    score, serve."""
     from churnclv.training.registry import champion
 
     settings = command_settings()
     source = str(seed_path())
     with sharing(settings):
-        features(transactions=source)
+        events = str(seed_events(settings))
+        features(transactions=source, events=events)
         cohorts(transactions=source)
         current = champion(mlflow_client(settings))
         if current is None:
-            train(transactions=source, dataset="seed")
+            train(transactions=source, dataset="seed", events=events)
         else:
             console.print(f"{MODEL_NAME} v{current.version} is the champion already (retrain with churnclv train).")
-        score(transactions=source, explain=True)
+        score(transactions=source, explain=True, events=events)
     seed_campaign(settings)
     key = ensure_api_key(settings)
     _say_what_to_try(settings, key=key, port=port)

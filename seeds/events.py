@@ -5,14 +5,15 @@ The seed transactions (:func:`seeds.generate.make_seed_transactions`) are left a
 drawn afterwards from what only the simulator knows, each customer's lapse: the day of the last purchase
 before the BG/NBD dropout (none for a customer still active at the end). Around a lapse (:data:`TRUTH`):
 
-- an NPS answer given within ``survey_memory_days`` before the lapse, or after it, is a detractor's 0–6 with
+- a quarterly NPS survey, answered by ``survey_response`` of the customers each time: an answer given within
+  ``survey_memory_days`` before the lapse, or after it, is a detractor's 0–6 with
   probability ``p_detractor_lapsing`` (else ``p_detractor``): among customers who bought in the last 90
   days, a detractor's odds of buying nothing in the next 90 are over twice the others' (a complainer's too);
 - support contacts, complaints and poor CSAT answers come faster in that window and the
   ``after_lapse_days`` after it, and stop then;
 - the e-mail open rate falls linearly from ``open_rate`` to ``open_rate_lapsed`` over the same window, and
   some lapsed customers unsubscribe (no e-mail is sent after that);
-- visits stop at the lapse.
+- visits slow down after the lapse (window-shopping goes on).
 
 Deterministic in ``seed``. ``python -m churnclv.seeds.events --out events.csv`` writes them for the seed log.
 """
@@ -35,10 +36,11 @@ class EventTruth:
 
     lapse_window_days: float = 90.0
     after_lapse_days: float = 30.0
-    survey_memory_days: float = 180.0
-    survey_response: float = 0.4
-    p_detractor: float = 0.1
-    p_detractor_lapsing: float = 0.8
+    survey_memory_days: float = 120.0
+    survey_every_days: int = 91
+    survey_response: float = 0.3
+    p_detractor: float = 0.08
+    p_detractor_lapsing: float = 0.85
     p_promoter: float = 0.5
     support_rate: float = 1 / 200
     support_rate_lapsing: float = 1 / 40
@@ -51,6 +53,7 @@ class EventTruth:
     click_given_open: float = 0.25
     unsubscribe_after_lapse: float = 0.3
     visit_rate: float = 1 / 25
+    visit_rate_lapsed: float = 1 / 60
 
 
 TRUTH = EventTruth()
@@ -99,11 +102,12 @@ def simulate_events(first: np.ndarray, lapse: np.ndarray, *, end: float, truth: 
             near = day[answered] >= warn[customer[answered]]
             csat = np.where(near, rng.integers(1, 4, near.size), rng.integers(3, 6, near.size))
             add(customer[answered], day[answered] + rng.random(near.size), "csat", csat)
-    # One NPS survey a customer, answered by some.
+    # A relationship NPS survey every quarter, answered by some.
     rng = rngs["nps"]
-    asked = rng.random(first.size) < truth.survey_response
-    customer = np.flatnonzero(asked)
-    day = first[customer] + rng.random(customer.size) * (end - first[customer])
+    quarters = np.arange(0, end, truth.survey_every_days, dtype=float)
+    customer, quarter = np.nonzero(quarters[None, :] >= first[:, None])
+    answered = rng.random(customer.size) < truth.survey_response
+    customer, day = customer[answered], quarters[quarter[answered]] + rng.random(answered.sum()) * 14
     add(customer, day, "nps", _survey_answers(day >= lapse[customer] - truth.survey_memory_days, truth, rng))
     # Unsubscribes after some lapses; e-mails every two weeks until then, opened less as the lapse nears.
     rng = rngs["email"]
@@ -121,8 +125,9 @@ def simulate_events(first: np.ndarray, lapse: np.ndarray, *, end: float, truth: 
     add(customer[opened], day[opened] + rng.random(opened.sum()) * 3, "email_open")
     clicked = opened & (rng.random(day.size) < truth.click_given_open)
     add(customer[clicked], day[clicked] + 3.5, "email_click")
-    # Visits while active.
+    # Visits: fewer after the lapse.
     add(*_poisson_times(first, np.minimum(lapse, end), truth.visit_rate, rngs["visit"]), "visit")
+    add(*_poisson_times(np.minimum(lapse, end), np.full(first.size, end), truth.visit_rate_lapsed, rngs["visit"]), "visit")
     events = pd.concat(parts, ignore_index=True)
     return events.loc[events["day"] < end].sort_values(["day", "customer"], kind="stable", ignore_index=True)
 

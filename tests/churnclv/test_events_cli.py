@@ -31,8 +31,11 @@ def test_train_and_score_with_events(events_csv, tmp_path):
     trained = runner.invoke(app, ["train", "-t", str(SEED_CSV), "--events", str(events_csv), "--cutoffs", "4"])
     assert trained.exit_code == 0, trained.output
     text = " ".join(trained.output.split())
-    assert "without events" in text and "email_sent 110,126" in text
-    assert "Events the models see (as of 2025-12-31)" in text and "│ nps │ 1,622 │ 1,622 │ 41% │" in text
+    sent = (pd.read_csv(events_csv)["kind"] == "email_sent").sum()
+    assert "without events" in text and f"email_sent {sent:,}" in text
+    nps = pd.read_csv(events_csv).query("kind == 'nps'")
+    row = f"│ nps │ {len(nps):,} │ {nps['customer_id'].nunique():,} │ {nps['customer_id'].nunique() / 4000:.0%} │"
+    assert "Events the models see (as of 2025-12-31)" in text and row in text
     out = tmp_path / "scores.parquet"
     scored = runner.invoke(app, ["score", "-t", str(SEED_CSV), "--events", str(events_csv), "--out", str(out)])
     assert scored.exit_code == 0, scored.output

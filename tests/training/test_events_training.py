@@ -40,7 +40,7 @@ def test_the_churn_model_learns_from_events_and_the_run_records_both_backtests(w
     kinds = meta["events"]["kinds"]
     assert set(kinds) == {"nps", "csat", "support_contact", "complaint", "email_sent", "email_open", "email_click",
                           "unsubscribe", "visit"}
-    assert 0.3 < kinds["nps"]["share"] < 0.5 and kinds["email_sent"]["share"] > 0.95
+    assert 0.5 < kinds["nps"]["share"] < 0.9 and kinds["email_sent"]["share"] > 0.95  # a quarterly survey
 
 
 def test_events_of_unknown_customers_and_after_the_as_of_day_change_nothing(seed_transactions, seed_events, with_events):
@@ -59,3 +59,15 @@ def test_on_the_next_90_days_the_events_lift_the_ranking_above_bgnbd(seed_transa
     judged = judge(seed_transactions, as_of="2025-09-30", horizon_days=90, config=fast_config(), events=seed_events)
     best, auc = judged.best_simple
     assert judged.metrics["churnclv"]["roc_auc"] >= auc + 0.02, (judged.metrics["churnclv"]["roc_auc"], best, auc)
+
+
+def test_the_drivers_of_detractors_still_buying_name_their_nps_answer(with_events, seed_transactions, seed_events):
+    """For a customer who still buys, a detractor's answer is the news: it is among their top 3 churn drivers."""
+    from churnclv.features import build_features
+
+    bundle = with_events.bundle
+    scores = bundle.score(seed_transactions, as_of=SEED_AS_OF, events=seed_events, explain=True).set_index("customer_id")
+    features = build_features(seed_transactions, as_of=SEED_AS_OF, events=seed_events)
+    detractors = features.index[(features["nps_group"] == -1) & (features["purchases_90d"] > 0)]
+    named = scores.loc[detractors, "drivers"].map(lambda drivers: any(d["feature"].startswith("nps") for d in drivers))
+    assert len(detractors) >= 50 and named.mean() >= 0.75, (len(detractors), named.mean())
