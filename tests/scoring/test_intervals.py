@@ -153,6 +153,11 @@ def test_draws_are_seeded_and_stored_as_data():
     back = CLVParams.from_dict(first.to_dict())
     pd.testing.assert_frame_equal(customer_intervals(back, rfm, horizon_days=HORIZON),
                                   customer_intervals(first, rfm, horizon_days=HORIZON))
+    old = {k: v for k, v in first.to_dict().items() if k not in ("draws", "interval_level")}  # a bundle before them
+    plain = customer_intervals(CLVParams.from_dict(old), rfm, horizon_days=HORIZON)  # the counts' spread alone
+    assert np.isfinite(plain.to_numpy()).all()
+    assert (plain["expected_purchases_high"] <= customer_intervals(first, rfm, horizon_days=HORIZON)
+            ["expected_purchases_high"] + 1).all()
     sd = first.fit_report_["bgnbd"]["log_sd"]
     assert 0 < sd["r"] < 0.5 and np.std(np.log(first.param_draws_["r"])) == pytest.approx(sd["r"], rel=0.3)
 
