@@ -16,12 +16,13 @@ Two uncertainties are carried:
   the bundle (``CLVParams.param_draws_``, made by ``training.clv``).
 
 Per customer, the count distribution given alive is mixed over the draws (it depends on (x, T) only, so it is
-computed once per distinct pair) and P(alive) is the fitted one; quantiles come from its cumulative sum over y,
-one vectorised step per count, over the customers whose quantile is not reached yet. Spend and CLV intervals
-are the count's quantiles times the customer's expected spend per purchase (Gamma-Gamma), the CLV's discounted
-as the CLV is. The population's totals add the customers' means and variances per draw (customers are
-independent given the parameters) and mix the draws; where the season ahead was never observed they are
-widened by :data:`SEASON_UNSEEN_LOG_SD` (see :func:`population_interval`).
+computed once per distinct pair) and P(alive) is the fitted one; the ends come from its cumulative sum over y,
+one vectorised step per count, over the customers whose ends are not reached yet (:func:`count_interval`). The
+CLV's ends are the count's ends over the CLV horizon times the customer's expected spend per purchase
+(Gamma-Gamma), discounted as the CLV is. The population's totals add the customers' means and variances per
+draw (customers are independent given the parameters) and mix the draws; for a horizon under a year they are
+widened by the stated seasonal rule (:func:`seasonal_log_sd`). :func:`membership_probability` says how sure a
+top-k list is under the same draws.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "SEASON_UNSEEN_LOG_SD",
     "PopulationInterval",
     "bgnbd_count_pmf",
+    "clv_by_draw",
     "count_interval",
     "customer_intervals",
     "membership_probability",
