@@ -216,7 +216,8 @@ def summary(found: Check) -> dict:
     f, b = found.figures, found.backtest
     return {
         "verdict": found.verdict, "reasons": list(found.reasons), "scores_as_of": found.scores_as_of,
-        "model_version": found.model_version, "through": found.through, "customers": int(f.get("customers", 0)),
+        "model_version": found.model_version, "through": found.through, "horizon_days": found.horizon_days,
+        "customers": int(f.get("customers", 0)),
         "roc_auc": _finite(f.get("roc_auc")), "backtest_roc_auc": _finite(b.get("roc_auc")),
         "lift_top_decile": _finite(f.get("lift_top_decile")), "backtest_lift_top_decile": _finite(b.get("lift_top_decile")),
         "calibration_error": _finite(f.get("calibration_error")),
