@@ -186,7 +186,8 @@ def score(
     bad_rows: BadRows = BAD_ROWS,
     rejected: Rejected = None,
 ) -> None:
-    """Score every customer with the registered model and write the score table atomically."""
+    """Score every customer with the registered model and write the score table atomically (with a dated copy under
+    $CHURNCLV_HOME/scores/ for churnclv monitor, and a warning when the customers drifted from the training ones)."""
     from churnclv.scoring.bundle import score_table
     from churnclv.scoring.drift import bundle_drift
     from churnclv.scoring.registry import load_bundle

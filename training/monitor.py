@@ -31,7 +31,7 @@ from mlflow.entities import Metric
 from churnclv.contract.dates import iso
 from churnclv.features import make_labels
 from churnclv.training.backtest import churn_metrics, forecast_metrics
-from churnclv.training.registry import experiment_id, shipped
+from churnclv.training.registry import experiment_id, process_tags, shipped
 
 VERDICTS = ("holding", "degrading", "broken")
 #: The MLflow experiment of the checks: "churn-clv/" + this.
@@ -268,7 +268,7 @@ def log_check(client, found: Check, *, artifact_root) -> tuple[str, bool]:
         return earlier, False
     run = client.create_run(experiment, run_name=f"check of the scores as of {found.scores_as_of} "
                                                  f"(v{found.model_version}) through {found.through}",
-                            tags={**_tags(found), "monitor.verdict": found.verdict})
+                            tags={**_tags(found), "monitor.verdict": found.verdict, **process_tags()})
     stamp = int(pd.Timestamp(found.scores_as_of).timestamp() * 1000)
     metrics = [Metric(k, v, stamp, 0) for k, v in run_metrics(found).items()]
     for start in range(0, len(metrics), 500):  # MLflow takes at most 1000 metrics a batch
