@@ -4,8 +4,8 @@ A pass through the bundle for one customer costs ~3 ms, nearly all of it per pas
 row), not per customer. So a worker scores what is waiting in one pass: while a pass runs (in a thread),
 the requests that arrive queue up and become the next pass; an idle worker scores a request at once, so
 nothing waits for a batch to fill. Each request's customers are renamed apart (``"<n>|<id>"``) for the pass,
-so two requests may post the same id with different histories; every feature of a customer depends on
-that customer's rows alone (:func:`features.build_features`), so a customer's scores are the same to the
+so two requests may post the same id with different histories (their events renamed alike); every feature of a customer depends on
+that customer's rows and events alone (:func:`features.build_features`), so a customer's scores are the same to the
 last digit in a pass of one or of many (tests/serving/test_batching.py).
 
 Requests are grouped by model, as-of day, ``explain`` and the optional columns they carry (a column
@@ -44,6 +44,7 @@ class Job:
     enc: Encoded
     as_of: date
     explain: bool
+    events: pd.DataFrame | None = None  # canonical (serving.model.validated_events); None: none posted
 
     @property
     def group(self) -> tuple | None:
@@ -61,6 +62,15 @@ def merged(encs: list[Encoded]) -> Encoded:
     return Encoded(None, np.concatenate([e.codes + o for e, o in zip(encs, offsets)]).astype(np.int32),
                    pd.Index(ids, dtype="str"), np.concatenate([e.day for e in encs]),
                    np.concatenate([e.amount for e in encs]), _columns=columns)
+
+
+def merged_events(jobs: list[Job]) -> pd.DataFrame | None:
+    """The events of several requests in one canonical frame, the n-th request's ids renamed as :func:`merged`
+    renames them; None when no request posted any (a customer without events is one who never had any, as
+    in a pass of its own)."""
+    parts = [e.assign(customer_id=f"{n:0{WIDTH}d}|" + e["customer_id"].astype(str))
+             for n, e in enumerate(j.events for j in jobs) if e is not None]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def split(scored: pd.DataFrame, n: int) -> list[pd.DataFrame]:
@@ -81,14 +91,14 @@ def score_group(jobs: list[Job]) -> list[pd.DataFrame | BaseException]:
     if len(jobs) > 1:
         try:
             scored = score_encoded(first.model, merged([j.enc for j in jobs]), as_of=first.as_of,
-                                   explain=first.explain)
+                                   explain=first.explain, events=merged_events(jobs))
             return split(scored, len(jobs))
         except Exception:  # noqa: BLE001 - someone's rows failed the pass: each request on its own
             pass
     out: list[pd.DataFrame | BaseException] = []
     for job in jobs:
         try:
-            out.append(score_encoded(job.model, job.enc, as_of=job.as_of, explain=job.explain))
+            out.append(score_encoded(job.model, job.enc, as_of=job.as_of, explain=job.explain, events=job.events))
         except Exception as exc:  # noqa: BLE001 - handed to the request it belongs to
             out.append(exc)
     return out
@@ -114,17 +124,18 @@ class Batcher:
         self._running = False
         self.passes = 0  # passes through the bundle so far
 
-    async def score(self, model: ServedModel, transactions: Sequence[Any], *, as_of: date,
-                    explain: bool) -> tuple[list[dict], list[str], int]:
-        """What :func:`serving.model.score_history` returns, the scoring shared with concurrent requests.
-        Plain rows of a small history are encoded on the event loop (~0.2 ms for 20); others in a thread."""
+    async def score(self, model: ServedModel, transactions: Sequence[Any], *, as_of: date, explain: bool,
+                    events: pd.DataFrame | None = None) -> tuple[list[dict], list[str], int]:
+        """What :func:`serving.model.score_history` returns, the scoring shared with concurrent requests
+        (``events``: the customers' canonical events, if any). Plain rows of a small history are encoded on the
+        event loop (~0.2 ms for 20); others in a thread."""
         columns = posted_columns(transactions)
         enc = encode_posted(columns) if len(transactions) <= INLINE_ROWS else None
         if enc is not None:
             used = rows_until(enc, as_of)
         else:
             enc, used = await anyio.to_thread.run_sync(validated, columns, as_of)
-        scored = await self.score_job(Job(model, enc, as_of, explain))
+        scored = await self.score_job(Job(model, enc, as_of, explain, events))
         return (*answer_rows(scored, enc), used)
 
     async def score_job(self, job: Job) -> pd.DataFrame:

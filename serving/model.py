@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 
 from churnclv.contract import ChurnclvError, first_line
-from churnclv.contract.columns import TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
+from churnclv.contract.columns import EVENT_COLUMNS, TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
 from churnclv.contract.dates import on_or_before
-from churnclv.features import Encoded, TransactionsError, encode, validate_transactions
+from churnclv.features import Encoded, EventsError, TransactionsError, encode, validate_events, validate_transactions
 from churnclv.features.online import encode_posted, rows_until
 from churnclv.scoring.registry import load_bundle, resolve
 from churnclv.serving.errors import ApiError
@@ -63,19 +63,37 @@ def validated(columns: dict[str, list], as_of) -> tuple[Encoded, int]:
     try:
         clean, _ = validate_transactions(frame_of(columns))
     except TransactionsError as exc:
-        details = [{"field": f"transactions.{p.column}", "issue": p.message(), "count": p.count}
-                   for p in exc.problems]
-        message = first_line(exc) if not details else f"{len(details)} problem(s) in the transactions"
-        raise ApiError(422, "invalid_transactions", message, details) from None
+        raise unprocessable(exc, "transactions") from None
     return encode(clean), int(on_or_before(clean["timestamp"], as_of).sum())
 
 
-def score_encoded(model: ServedModel, enc: Encoded, *, as_of, explain: bool) -> pd.DataFrame:
-    """The bundle's score table of encoded posted rows; :class:`ApiError` 422 when the model cannot score them."""
+def unprocessable(exc: TransactionsError, noun: str) -> ApiError:
+    """The contract's problems with posted rows as a 422 naming each field (``<noun>.<column>``)."""
+    details = [{"field": f"{noun}.{p.column}", "issue": p.message(), "count": p.count} for p in exc.problems]
+    message = first_line(exc) if not details else f"{len(details)} problem(s) in the {noun}"
+    return ApiError(422, f"invalid_{noun}", message, details)
+
+
+def validated_events(events: Sequence[Any]) -> pd.DataFrame:
+    """Posted events in canonical form (the events contract, :func:`features.validate_events`); :class:`ApiError`
+    422 naming each kind of bad row."""
+    raw = pd.DataFrame({n: pd.Series([getattr(e, n) for e in events], dtype=object) for n in EVENT_COLUMNS})
     try:
-        return model.bundle.score(enc, as_of=pd.Timestamp(as_of), explain=explain)
+        return validate_events(raw)[0]
+    except EventsError as exc:
+        raise unprocessable(exc, "events") from None
+
+
+def score_encoded(model: ServedModel, enc: Encoded, *, as_of, explain: bool,
+                  events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The bundle's score table of encoded posted rows (and their canonical events, if any); :class:`ApiError`
+    422 when the model cannot score them."""
+    try:
+        return model.bundle.score(enc, as_of=pd.Timestamp(as_of), explain=explain, events=events)
     except (ChurnclvError, ValueError) as exc:
         raise ApiError(422, "cannot_score", first_line(exc)) from None
+
+
 
 
 def answer_rows(scored: pd.DataFrame, enc: Encoded) -> tuple[list[dict], list[str]]:

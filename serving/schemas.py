@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MAX_IDS = 10_000
 MAX_TRANSACTIONS = 50_000
+MAX_EVENTS = 50_000
 MAX_PRIORITISE = 10_000
 MAX_PAGE = 500
 MAX_CONTACT_COST = 1e12
@@ -44,10 +45,29 @@ class Transaction(BaseModel):
     category: str | None = None
 
 
+class Event(BaseModel):
+    """One touchpoint; checked by the same contract as an events file (``features.validate_events``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    customer_id: str | int
+    timestamp: str = Field(description="ISO 8601 date or date-time, e.g. 2025-11-02 or 2025-11-02T14:05:00")
+    kind: str = Field(description="nps, csat, support_contact, complaint, email_sent, email_open, email_click, "
+                                  "unsubscribe, visit; any other kind is counted")
+    value: float | str | None = Field(None, description="the answer of an nps (0-10) or csat (1-5) event; "
+                                                        "not read for other kinds")
+
+
 class ScoreTransactionsRequest(Request):
     as_of: date = Field(description="score as of this day (YYYY-MM-DD); the whole day is included")
     transactions: Annotated[list[Transaction], Field(min_length=1, max_length=MAX_TRANSACTIONS,
                                                      description=f"1 to {MAX_TRANSACTIONS:,} rows")]
+    events: Annotated[list[Event], Field(max_length=MAX_EVENTS)] | None = Field(
+        None, description=f"the customers' touchpoints (up to {MAX_EVENTS:,}), scored as `churnclv score --events` "
+                          "scores them: a model trained with events reads those on or before as_of; a customer "
+                          "without any scores as one who never had an event; a model trained without events does "
+                          "not read them. An unsubscribe event here does not change the suppression list (the "
+                          "batch `churnclv score --events` does)")
     explain: bool = False
 
 
@@ -120,6 +140,7 @@ class ScoreTransactionsResponse(BaseModel):
     scores: list[CustomerScore]
     unscored_ids: list[str] = Field(description="customers of the posted history without a purchase by as_of")
     transactions_used: int
+    events_used: int = Field(0, description="posted events on or before as_of")
 
 
 class Prioritised(BaseModel):

@@ -15,17 +15,18 @@ from pathlib import Path
 
 import anyio
 import bentoml
+import pandas as pd
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from churnclv.contract.dates import iso
+from churnclv.contract.dates import iso, on_or_before
 from churnclv.contract.settings import Settings
 from churnclv.serving import campaign_routes, connections, gauges, lifecycle, openapi, plans, summary
 from churnclv.serving.auth import Access, Guard
 from churnclv.serving.bento import packaged_model
 from churnclv.serving.bentoml_fixes import cancel_timeout_timers
 from churnclv.serving.errors import answers, quiet_validation_tracebacks
-from churnclv.serving.batching import Batcher
+from churnclv.serving.batching import INLINE_ROWS, Batcher
 from churnclv.serving.page.campaign_parts import router as campaign_parts
 from churnclv.serving.page.routes import router as page
 from churnclv.serving.schemas import (
@@ -44,6 +45,7 @@ from churnclv.serving.schemas import (
     ScoreTransactionsResponse,
     SegmentsResponse,
 )
+from churnclv.serving.model import validated_events
 from churnclv.serving.state import ServeConfig, ServingState, model_info
 from churnclv.serving.table import NO_DRIVERS, lookup, records
 from churnclv.serving.targeting import Targeting, score_files
@@ -113,12 +115,15 @@ class ChurnCLV:
     @bentoml.api(route="/score_transactions")
     @answers
     async def score_transactions(self, request: ScoreTransactionsRequest, /) -> ScoreTransactionsResponse:
-        """Score the customers of a posted history with the served model, as of a day."""
+        """Score the customers of a posted history (and their touchpoints, if posted) with the served model, as
+        of a day."""
         model = self.state.current.need_model()
+        events = await posted_events(request.events)
         rows, unscored, used = await self.posted.score(model, request.transactions, as_of=request.as_of,
-                                                       explain=request.explain)  # serving.batching
+                                                       explain=request.explain, events=events)  # serving.batching
         return ScoreTransactionsResponse(as_of=iso(request.as_of), model_version=model.version,
-                                         scores=rows, unscored_ids=unscored, transactions_used=used)
+                                         scores=rows, unscored_ids=unscored, transactions_used=used,
+                                         events_used=0 if events is None else rows_on_or_before(events, request.as_of))
 
     @bentoml.api(route="/prioritise")
     @answers
@@ -173,6 +178,20 @@ class ChurnCLV:
     def close(self) -> None:
         self.state.close()
         self.targeting.close()
+
+
+async def posted_events(events: list | None) -> pd.DataFrame | None:
+    """The posted events in canonical form (a 422 naming the bad rows), None if none were posted; a long list is
+    checked in a thread."""
+    if not events:
+        return None
+    if len(events) <= INLINE_ROWS:
+        return validated_events(events)
+    return await anyio.to_thread.run_sync(validated_events, events)
+
+
+def rows_on_or_before(events: pd.DataFrame, as_of) -> int:
+    return int(on_or_before(events["timestamp"], as_of).sum())
 
 
 @routes.get("/docs.json", include_in_schema=False)

@@ -109,6 +109,26 @@ def trained_home(tmp_path_factory, seed_transactions) -> Trained:
                    as_of=SEED_AS_OF, scores_path=scores)
 
 
+@dataclass(frozen=True)
+class TrainedWithEvents:
+    """A bundle trained on the seed data and its seed events (:func:`seeds.events.make_seed_events`), not registered."""
+
+    bundle: object
+    events: pd.DataFrame  # canonical
+    as_of: pd.Timestamp
+
+
+@pytest.fixture(scope="session")
+def trained_with_events(seed_transactions) -> TrainedWithEvents:
+    from churnclv.features import validate_events
+    from churnclv.seeds.events import make_seed_events
+    from churnclv.training.pipeline import train
+
+    events = validate_events(make_seed_events())[0]
+    result = train(seed_transactions, as_of=SEED_AS_OF, config=fast_config(), events=events)
+    return TrainedWithEvents(bundle=result.bundle, events=events, as_of=SEED_AS_OF)
+
+
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory, seed_transactions) -> Path:
     """The seed log as a Parquet dataset, one file per month (as a warehouse exports it): the input of
