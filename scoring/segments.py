@@ -26,7 +26,7 @@ The names are therefore relative to the log: "steady" is everyone who is neither
 loyal, which on a log where most customers lapse can mean a mean churn risk of 85% (CDNOW as of 1998-03-31).
 The segment keys stay as they are (the API, the campaign store and the save rates use them); where a name
 would contradict a segment's own figures the page shows another (``serving.page.words.segment_name``: a
-calm name only under 50% mean churn risk, an at-risk name only above the log's average).
+calm name only under 50% mean churn risk, an at-risk name only at 50% or more, or above the log's average).
 """
 
 from __future__ import annotations

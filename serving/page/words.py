@@ -101,11 +101,12 @@ def segment_name(segment: str, churn: float, overall: float) -> str:
     The segments are cut relative to the log (:mod:`scoring.segments`: the riskiest 30%, the safest 30%, ...).
     A name that says the risk is low (steady, loyal) is shown as it is when the segment's mean churn risk is
     under 50%; above that it is "Less at risk than most" when it is under the log's average, else "Middle of the
-    pack". A name that says the risk is high (at risk) is shown when the segment is riskier than the average.
+    pack". A name that says the risk is high (at risk) is shown when the segment's mean churn risk is 50% or more,
+    or above the log's average; otherwise it is "Middle of the pack".
     """
     if segment in CALM and churn >= 0.5:
         return "Less at risk than most" if churn < overall else "Middle of the pack"
-    if segment in RISKY and churn < overall:
+    if segment in RISKY and churn < 0.5 and churn < overall:
         return "Middle of the pack"
     return label(segment)
 

@@ -215,6 +215,7 @@ def test_no_segment_name_contradicts_its_figures():
     assert words.segment_name("loyal", 0.20, 0.50) == "Loyal" and words.segment_name("steady", 0.3, 0.5) == "Steady"
     assert words.segment_name("at_risk", 0.40, 0.50) == "Middle of the pack"
     assert words.segment_name("at_risk", 0.95, 0.88) == "At risk"
+    assert words.segment_name("high_value_at_risk", 0.66, 0.86) == "High value at risk"  # CDNOW: risky, if not the most
 
 
 def test_scores_are_stale_past_the_horizon_only():

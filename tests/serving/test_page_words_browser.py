@@ -83,7 +83,7 @@ def check_words(shown: dict, url: str) -> dict:
         if name in ("Steady", "Loyal"):
             assert churn < 0.5, (name, churn)
         if name in ("At risk", "High value at risk"):
-            assert churn >= overall, (name, churn, overall)
+            assert churn >= 0.5 or churn >= overall, (name, churn, overall)
     return {"auc": auc, "overall": overall, "table": table}
 
 
