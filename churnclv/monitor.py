@@ -214,6 +214,11 @@ def monitor(
         return
     console.print(checks_table(checks))
     console.print(totals_table(checks))
+    covered = [f"{100 * c.figures['purchases_interval_coverage']:.0f}% ({c.scores_as_of})" for c in checks
+               if "purchases_interval_coverage" in c.figures]
+    if covered:
+        console.print("Customers whose real purchases fell inside their own interval: " + ", ".join(covered),
+                      highlight=False, soft_wrap=True)
     newest = latest(checks)
     console.print(segments_table(newest))
     say_verdict(newest)
