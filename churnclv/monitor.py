@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 
 from churnclv.context import closes_resources, command_settings, console, mlflow_client
+from churnclv.contract.errors import ChurnclvError
 from churnclv.contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
 from churnclv.contract.settings import Settings
 from churnclv.options import (
@@ -111,8 +112,12 @@ def run_checks(tx: pd.DataFrame, *, through, settings: Settings, client) -> list
     for past in due(past_tables(settings), through=through):
         if past.model_version not in backtests:
             backtests[past.model_version] = recorded_backtest(client, past.model_version)
-        found = check(past, tx, through=through, backtest=backtests[past.model_version],
-                      population=population_at(client, past.model_version, tx, past.as_of, bundles))
+        try:
+            found = check(past, tx, through=through, backtest=backtests[past.model_version],
+                          population=population_at(client, past.model_version, tx, past.as_of, bundles))
+        except ChurnclvError as exc:  # a table of another log: say so, check the others
+            console.print(f"[yellow]skipped:[/] {exc}", highlight=False, soft_wrap=True)
+            continue
         run_id, _ = log_check(client, found, artifact_root=settings.artifact_root)
         checks.append((found, run_id))
     newest = latest([c for c, _ in checks])

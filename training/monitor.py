@@ -29,6 +29,7 @@ import pandas as pd
 from mlflow.entities import Metric
 
 from churnclv.contract.dates import iso
+from churnclv.contract.errors import ChurnclvError
 from churnclv.features import make_labels
 from churnclv.training.backtest import churn_metrics, forecast_metrics
 from churnclv.training.registry import experiment_id, process_tags, shipped
@@ -185,6 +186,10 @@ def check(past: PastScores, transactions: pd.DataFrame, *, through, backtest: di
     interval at the table's as-of day (:func:`interval_figures`), where the model gives one."""
     outcome = make_labels(transactions, as_of=past.as_of, horizon_days=past.horizon_days)
     joined = past.table.set_index("customer_id").join(outcome, how="inner")
+    if joined.empty:
+        examples = ", ".join(map(str, past.table["customer_id"].head(3)))
+        raise ChurnclvError(f"{past.path}: none of its {len(past.table):,} customers (e.g. {examples}) bought on or "
+                            f"before {iso(past.as_of)} in the transactions given: is it the same log?")
     figures = outcome_figures(joined)
     figures |= interval_figures(population, figures)
     word, reasons = verdict(figures, backtest, thresholds)

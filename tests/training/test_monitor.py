@@ -112,3 +112,14 @@ def test_monitor_checks_past_score_tables_against_a_hand_computation(trained_hom
     assert latest["roc_auc"] == pytest.approx(runs["2025-08-31"].data.metrics["roc_auc"])
     assert runner.invoke(app, ["monitor", "-t", str(SEED_CSV)]).exit_code == 0  # the same checks again: not logged twice
     assert len(client.search_runs([experiment.experiment_id])) == 2
+
+
+def test_a_table_of_another_log_is_named_not_a_traceback(seed_transactions):
+    from churnclv.contract import ChurnclvError
+    from churnclv.training.monitor import check
+
+    table = pd.DataFrame({"customer_id": ["X1", "X2"], "churn_probability": [0.5, 0.5], "expected_purchases": [1.0, 1.0],
+                          "expected_spend": [9.0, 9.0]})
+    past = PastScores("other.parquet", pd.Timestamp("2025-06-30"), "1", 90, table)
+    with pytest.raises(ChurnclvError, match=r"other.parquet: none of its 2 customers \(e.g. X1, X2\)"):
+        check(past, seed_transactions, through="2025-12-31", backtest={})
