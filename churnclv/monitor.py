@@ -271,6 +271,7 @@ def retrain(
     from churnclv.contract.defaults import HORIZON_DAYS
     from churnclv.models import train
     from churnclv.training.monitor import latest, no_retrain_reason, retrain_reasons
+    from churnclv.training.registry import champion
 
     settings = command_settings()
     client = mlflow_client(settings)
@@ -278,7 +279,7 @@ def retrain(
         source = Source(transactions, as_of, customer_col, timestamp_col, amount_col, date_format, bad_rows, rejected)
         tx = source.load(settings)
         newest, drift = latest(run_checks(tx, through=source.day(tx), settings=settings, client=client)), served_drift(settings)
-        reasons = retrain_reasons(newest, drift)
+        reasons = retrain_reasons(newest, drift) or (["no champion yet"] if champion(client) is None else [])
         if not reasons:
             console.print(f"Not retraining: {no_retrain_reason(newest, drift)}.", highlight=False, soft_wrap=True)
             return

@@ -69,3 +69,12 @@ def test_if_needed_retrains_on_drift_and_the_gate_decides(home, trained_home, se
     assert f"registered as churn-clv v{int(trained_home.version) + 1}" in out
     assert "promoted over" in out or "kept v" in out  # the champion gate decided, and said so
     assert versions(home) == [trained_home.version, str(int(trained_home.version) + 1)]
+
+
+def test_if_needed_trains_the_first_model_when_there_is_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHURNCLV_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = runner.invoke(app, ["retrain", "-t", str(SEED_CSV), "--if-needed", "--cutoffs", "2", "--step-days", "28"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "Retraining: no champion yet" in out and "the first registered version becomes champion" in out
