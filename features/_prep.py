@@ -161,7 +161,7 @@ def combine(major: np.ndarray, minor: np.ndarray, width: int, n_major: int) -> n
 
 def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
     """Codes (int32) and uniques of a pyarrow-backed string column without missing values."""
-    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+    if not _is_arrow_string(values):
         return None
     import pyarrow as pa  # present: pandas' "str" dtype is backed by it here
     import pyarrow.compute as pc
@@ -176,9 +176,86 @@ def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
     return codes, pd.Index(pd.array(encoded.dictionary, dtype=values.dtype))
 
 
+def _is_arrow_string(values: pd.Series | pd.Index) -> bool:
+    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+
+
+def _fixed_width_bytes(values: pd.Series | pd.Index) -> np.ndarray | None:
+    """The UTF-8 bytes of pyarrow-backed strings as an (n, width) uint8 view, when there is at least one,
+    none is missing and all have the same byte length; else None."""
+    if not (_is_arrow_string(values) and len(values)):
+        return None
+    import pyarrow as pa
+
+    arr = pa.array(values.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        return None
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    width = int(offsets[1] - offsets[0])
+    if width == 0 or int(offsets[-1] - offsets[0]) != width * len(arr) or (np.diff(offsets) != width).any():
+        return None
+    return np.frombuffer(arr.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(len(arr), width)
+
+
+def _numbers(data: np.ndarray) -> np.ndarray | None:
+    """The numbers of fixed-width ids made of one common prefix and then 1 to 18 ASCII digits ("C00012345" ->
+    12345), from their (n, width) bytes: equal ids have equal numbers and ordered ids ordered numbers. None
+    for any other ids."""
+    n, width = data.shape
+    head = data[0]
+    prefix = width
+    while prefix > 0 and 48 <= head[prefix - 1] <= 57:  # the first id's trailing digits
+        prefix -= 1
+    digits = width - prefix
+    if digits == 0 or digits > 18 or (prefix and not (data[:, :prefix] == head[:prefix]).all()):
+        return None
+    number = np.zeros(n, dtype=np.int32 if digits <= 9 else np.int64)
+    digit = np.empty(n, dtype=np.uint8)
+    for j in range(prefix, width):
+        np.subtract(data[:, j], 48, out=digit)  # wraps around below "0"
+        if digit.max() > 9:
+            return None
+        number *= 10
+        number += digit
+    return number
+
+
+def _numbered_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """:func:`factorize` of fixed-width numbered ids (see :func:`_numbers`) without hashing a string: a table
+    over the numbers' range gives each its first row. None for other ids, or numbers spread wider than four
+    per row (the table would outgrow the column)."""
+    data = _fixed_width_bytes(values)
+    number = None if data is None else _numbers(data)
+    if number is None:
+        return None
+    n = len(number)
+    low = int(number.min())
+    span = int(number.max()) - low + 1
+    if span > 4 * n:
+        return None
+    dtype = index_dtype(max(n, span))
+    number -= number.dtype.type(low)  # our own array: now the offset into the table
+    offset = number.astype(dtype, copy=False)
+    first = np.full(span, n, dtype=dtype)
+    np.minimum.at(first, offset, np.arange(n, dtype=dtype))  # each number's first row
+    is_first = np.zeros(n, dtype=bool)
+    is_first[first[first < n]] = True
+    rows = np.flatnonzero(is_first)  # the first rows, in order of appearance
+    code_of = np.empty(span, dtype=dtype)
+    code_of[offset[rows]] = np.arange(len(rows), dtype=dtype)
+    return code_of[offset], pd.Index(values.array.take(rows))
+
+
 def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (int32, int64 beyond 2**31 values; -1 for missing) and uniques, hashing once."""
-    fast = _arrow_factorize(values)
+    """Integer codes (int32, int64 beyond 2**31 values; -1 for missing) and uniques in order of first
+    appearance, hashing once (numbered ids such as "C00012345": no hashing)."""
+    fast = _numbered_factorize(values)
+    if fast is None:
+        fast = _arrow_factorize(values)
     if fast is not None:
         return fast
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -210,24 +287,15 @@ def _fixed_width_sort_keys(ids: pd.Index) -> np.ndarray | None:
     Equal-length UTF-8 byte strings compare like their code points, so dropping the common
     leading bytes and reading the rest as one big-endian integer preserves the order.
     """
-    if not (isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow" and len(ids)):
+    data = _fixed_width_bytes(ids)
+    if data is None:
         return None
-    import pyarrow as pa
-
-    arr = pa.array(ids.array)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
-    offsets = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    width = int(offsets[1] - offsets[0])
-    if arr.null_count or width == 0 or (np.diff(offsets) != width).any():
-        return None
-    data = np.frombuffer(arr.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(len(arr), width)
+    width = data.shape[1]
     varying = np.flatnonzero((data != data[0]).any(axis=0))
     first = int(varying[0]) if len(varying) else width
     if width - first > 8:
         return None
-    padded = np.zeros((len(arr), 8), dtype=np.uint8)
+    padded = np.zeros((len(data), 8), dtype=np.uint8)
     padded[:, 8 - (width - first):] = data[:, first:]
     return padded.view(">u8").ravel().astype(np.uint64)
 
