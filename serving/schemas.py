@@ -157,6 +157,9 @@ class Prioritised(BaseModel):
     recommended_action: str
     uplift: float | None = Field(None, description="the customer's retention uplift by the per-customer uplift model "
                                                    "(when it ranks the plan)")
+    membership: float | None = Field(None, description="share of the model's parameter draws under which this plan "
+                                                       "lists the customer too (1: a solid name); None when the score "
+                                                       "table keeps no values per draw for them (see summary.membership)")
 
 
 class SegmentRate(BaseModel):
@@ -190,6 +193,7 @@ class PrioritiseSummary(BaseModel):
                                                      "model) or 'save_rates' (value_at_risk x save_rate - contact_cost)")
     sleeping_dogs: int = Field(0, description="customers left out because a contact credibly lowers their retention "
                                               "(by the uplift model, or their segment's measured effect)")
+    membership: str = Field("", description="what each customer's membership refers to, or why there is none")
     warnings: list[str] = []
 
 
