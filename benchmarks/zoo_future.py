@@ -3,7 +3,8 @@
 The tests judge each shape at its own as-of dates (``tests/training/test_zoo.py``). Here each shape is
 also trained a quarter and half a year earlier (where the history still passes the gates), with the
 default training settings, and judged with ``training.realfuture.judge`` beside lifetimes' BG/NBD on
-the same cut. It shows how far the forecast of the next 90 days moves with the date, not only at the
+the same cut; a shape that carries touchpoints (``Shape.events``: the subscription box) is trained with those
+up to the as-of day. It shows how far the forecast of the next 90 days moves with the date, not only at the
 dates the tests were written for. Prints a Markdown table (and writes it as CSV with ``--out``).
 
 Usage: ``.venv/bin/python benchmarks/zoo_future.py [--shapes grocery,events] [--earlier 91,182] [--out FILE]``.
@@ -52,7 +53,7 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd
         for as_of in as_of_dates(shape, earlier, quarter_years=quarter_years if name in QUARTERLY else 0):
             started = time.perf_counter()
             try:
-                j = judge(shape.transactions, as_of=as_of, horizon_days=shape.horizon_days)
+                j = judge(shape.transactions, as_of=as_of, horizon_days=shape.horizon_days, events=shape.events)
             except EligibilityError as exc:
                 gates = [line.strip(" -").split(". ")[0] for line in str(exc).splitlines()[1:]]
                 rows.append({"shape": name, "as_of": f"{as_of:%Y-%m-%d}", "note": "not trained: " + "; ".join(gates)})
@@ -67,7 +68,7 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd
                 "lifetimes_total_pct": m["lifetimes_bgnbd"]["purchases_total_error_pct"],
                 "churnclv_auc": m["churnclv"]["roc_auc"], "lifetimes_auc": m["lifetimes_bgnbd"]["roc_auc"],
                 "best_simple_auc": best_auc, "best_simple": realfuture.MODEL_LABELS.get(best, ""),
-                "churn_by": j.churn_method,
+                "churn_by": j.churn_method, "events": shape.events is not None,
                 # the product's own rule: a window with fewer than 50 customers of the rarer outcome cannot judge a
                 # ranking; a total of n purchases is itself uncertain to about 1/sqrt(n) (n < 100: over 10%)
                 "auc_judgeable": can_judge(future) == "",
@@ -109,7 +110,8 @@ def markdown(table: pd.DataFrame) -> str:
         unjudged = "" if r["auc_judgeable"] else " (cannot judge)"
         lines.append(f"| {r['shape']} | {r['as_of']} | {r['actual_purchases']:,.0f}{few} | "
                      f"{_pct(r['churnclv_total_pct'])} | {_pct(r['lifetimes_total_pct'])} | "
-                     f"{r['churnclv_auc']:.3f}{unjudged} | {r['churn_by']} | {r['best_simple_auc']:.3f} "
+                     f"{r['churnclv_auc']:.3f}{unjudged} | {r['churn_by']}{' + events' if r['events'] else ''} | "
+                     f"{r['best_simple_auc']:.3f} "
                      f"({r['best_simple']}) | {r['note'] or 'not seen'} |")
     return "\n".join(lines)
 

@@ -5,7 +5,9 @@ transaction log (the columns of :mod:`seeds.generate`) that runs past every as-o
 ``horizon_days``, so that a model trained at an as-of date can be judged on the real future. The
 purchase processes reuse :mod:`seeds.generate` (BG/NBD simulation, Gamma-Gamma spend, returns, the
 canonical frame); a shape changes only what makes it special (one-time buyers, no dropout, a Q4
-peak, campaigns, regular wholesale orders, grocery frequency, many returns).
+peak, campaigns, regular wholesale orders, grocery frequency, many returns). A shape may carry the
+customers' touchpoints too (``Shape.events``, :mod:`seeds.events`), future included: the subscription
+shape, where they announce a lapse that the purchases do not.
 
 Time is measured in days after the shape's first calendar day throughout; an as-of date names a
 whole calendar day, and its horizon is the days ``(as_of, as_of + horizon_days]`` (as in
@@ -19,13 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from churnclv.contract.defaults import HORIZON_DAYS
+from churnclv.seeds.events import EventTruth, simulate_events
 from churnclv.seeds.generate import (
     SEED_BGNBD,
     SEED_SPEND,
@@ -55,6 +58,7 @@ __all__ = [
     "make_retail_q4",
     "make_returns",
     "make_seasonal_q4",
+    "make_subscription",
     "make_wholesale",
     "make_young",
 ]
@@ -74,6 +78,7 @@ DESCRIPTIONS = {
     "returns": "fashion e-commerce: BG/NBD purchases and a full or partial return after ~25% of orders",
     "donations": "charity: giving in two one-week events a year (January, July); about 60% give once; quiet between",
     "retail_q4": "retailer over six years: November and December 2-3x the January lull; BG/NBD dropout",
+    "subscription": "monthly box on a steady rhythm until a lapse that e-mails, complaints and NPS announce",
 }
 
 
@@ -89,6 +94,8 @@ class Shape:
     as_ofs : the as-of dates (whole calendar days) a model is trained at.
     horizon_days : the model is judged on the days ``(as_of, as_of + horizon_days]``.
     truth : the generating parameters and simulator facts (JSON-serialisable).
+    events : the customers' touchpoints in the events contract (customer_id, timestamp, kind, value), sorted
+        by timestamp, the future after every as-of date included; None for a shape of purchases only.
     """
 
     name: str
@@ -97,6 +104,7 @@ class Shape:
     as_ofs: tuple[pd.Timestamp, ...]
     horizon_days: int
     truth: dict
+    events: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -840,6 +848,92 @@ def make_wholesale(*, seed: int = 0, n_customers: int = 400) -> Shape:
 
 
 # --------------------------------------------------------------------------------------------------
+# subscription: a steady monthly rhythm until a lapse the touchpoints announce
+# --------------------------------------------------------------------------------------------------
+
+SUBSCRIPTION = {
+    "gap_shape": 16.0,  # inter-order gap ~ Gamma(16, mean gap_i / 16): coefficient of variation 0.25
+    "mean_gap_shape": 36.0,  # mean gap_i ~ Gamma(36, scale 5/6) days (mean 30, sd 5)
+    "mean_gap_scale": 5.0 / 6.0,
+    "existing": 0.05,  # share of subscribers already ordering when the log starts
+    "drop_ab": (2.0, 14.0),  # the box is cancelled after each repeat order with probability ~ Beta (mean 0.125)
+}
+SUBSCRIPTION_STYLE = _Style(
+    GammaGammaParams(p=20.0, q=21.0, gamma=40.0), ("web", "app"), ("box", "box_plus", "add_on"),
+    return_rate=0.01, unit_price=40.0, step=0.5,
+)  # fmt: skip
+#: The touchpoints (seeds.events.simulate_events): weekly e-mails whose opening fades over the 75 days before
+#: the last order, complaints and support contacts that come faster then, detractor answers to a bimonthly
+#: survey, unsubscribes after the lapse.
+SUBSCRIPTION_EVENTS = EventTruth(
+    lapse_window_days=75.0, survey_every_days=61, survey_response=0.35, p_detractor=0.06, p_detractor_lapsing=0.85,
+    support_rate_lapsing=1 / 25, complaint_rate_lapsing=1 / 45, email_every_days=7, open_rate=0.5,
+    open_rate_lapsed=0.04, unsubscribe_after_lapse=0.4,
+)  # fmt: skip
+
+
+def _lapse_days(purchases: pd.DataFrame, n_customers: int) -> np.ndarray:
+    """Per customer the day of the last order before the cancellation (inf: still subscribed at the end)."""
+    last = purchases.loc[~purchases["alive_after"]].groupby("customer")["day"].max()
+    lapse = np.full(n_customers, np.inf)
+    lapse[last.index.to_numpy()] = last.to_numpy()
+    return lapse
+
+
+def _events_frame(events: pd.DataFrame, *, n_customers: int, start: pd.Timestamp) -> pd.DataFrame:
+    """``seeds.events.simulate_events`` output in the events contract, the customers named as the transactions'."""
+    frame = pd.DataFrame({
+        "customer_id": _codes("C", events["customer"].to_numpy() + 1, width=max(5, len(str(n_customers)))).to_numpy(),
+        "timestamp": start + pd.to_timedelta(events["day"].to_numpy(), unit="D").floor("s"),
+        "kind": events["kind"].to_numpy(),
+        "value": events["value"].to_numpy(),
+    })
+    return frame.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def make_subscription(*, seed: int = 0, n_customers: int = 2500) -> Shape:
+    """A subscription box, 2024-01-01 to as of 2025-12-31: orders on a steady rhythm until a cancellation
+    that the touchpoints announce weeks before and the purchases do not.
+
+    Customer i orders every ``Gamma(16, mean_gap_i / 16)`` days (a renewal process, CV 0.25) with
+    ``mean_gap_i ~ Gamma(36, scale 5/6)`` days (about monthly); 5% already subscribe when the log starts (first
+    order within one mean gap), the others sign up over the whole log (the horizon included) at a linearly
+    rising rate: a growing business. After each repeat order the box is cancelled with probability ``p_i ~ Beta(2, 14)``, and the
+    rhythm holds to the last order. The events (:data:`SUBSCRIPTION_EVENTS`, :func:`seeds.events.simulate_events`)
+    know the last order's day: over the 75 days before it e-mail opening fades from 50% to 4%, complaints,
+    support contacts and poor CSAT answers come faster, and 85% of survey answers are a detractor's. So among
+    customers who bought lately, only the touchpoints tell the ones whose last order has come.
+
+    Parameters
+    ----------
+    seed : seeds the shape's one numpy Generator (the events draw from their own, seeded with it).
+    n_customers : customers in the whole log (some are first seen after the as-of date).
+    """
+    rng = np.random.default_rng(seed)
+    start, as_ofs, end = _calendar("2024-01-01", ("2025-12-31",), HORIZON_DAYS)
+    mean_gap = rng.gamma(SUBSCRIPTION["mean_gap_shape"], SUBSCRIPTION["mean_gap_scale"], size=n_customers)
+    existing = rng.random(n_customers) < SUBSCRIPTION["existing"]
+    signed_up = end * np.sqrt(rng.random(n_customers))  # a growing business: sign-ups rise linearly
+    first_day = np.where(existing, rng.random(n_customers) * mean_gap, signed_up)
+    j_drop = rng.geometric(rng.beta(*SUBSCRIPTION["drop_ab"], size=n_customers))
+    blocks = _renewal_purchases(first_day, mean_gap, j_drop, shape=SUBSCRIPTION["gap_shape"], end=end, rng=rng)
+    purchases = _purchase_frame(first_day, blocks, j_drop)
+    events = simulate_events(first_day, _lapse_days(purchases, n_customers), end=end, truth=SUBSCRIPTION_EVENTS,
+                             seed=seed)
+    truth = {
+        "model": "gamma renewal orders with per-order cancellation; touchpoints announce the last order",
+        "subscription": {k: list(v) if isinstance(v, tuple) else v for k, v in SUBSCRIPTION.items()},
+        "gap_cv": float(1.0 / np.sqrt(SUBSCRIPTION["gap_shape"])),
+        "events": asdict(SUBSCRIPTION_EVENTS),
+    }
+    shape = _shape(
+        "subscription", purchases, n_customers=n_customers, seed=seed, start=start, as_ofs=as_ofs, end=end,
+        style=SUBSCRIPTION_STYLE, truth=truth, rng=rng,
+    )  # fmt: skip
+    return replace(shape, events=_events_frame(events, n_customers=n_customers, start=start))
+
+
+# --------------------------------------------------------------------------------------------------
 # Registry and command line
 # --------------------------------------------------------------------------------------------------
 
@@ -855,6 +949,7 @@ SHAPES: dict[str, Callable[..., Shape]] = {
     "returns": make_returns,
     "donations": make_donations,
     "retail_q4": make_retail_q4,
+    "subscription": make_subscription,
 }
 
 

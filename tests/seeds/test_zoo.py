@@ -26,6 +26,7 @@ HISTORY_DAYS = {
     "returns": 730,
     "donations": 1399,
     "retail_q4": 2191,
+    "subscription": 730,
 }
 
 
@@ -52,7 +53,7 @@ def days_after(timestamps: pd.Series, start: str) -> np.ndarray:
 
 
 def test_registry_matches_descriptions():
-    assert list(SHAPES) == list(DESCRIPTIONS) and len(SHAPES) == 11
+    assert list(SHAPES) == list(DESCRIPTIONS) and len(SHAPES) == 12
     assert all(len(d) <= 110 and "\n" not in d for d in DESCRIPTIONS.values())
 
 

@@ -2,7 +2,8 @@
 
 Each shape is trained at its as-of dates on the history only and judged on the generated next 90 days
 (``seeds.zoo``): all scores finite, what could not be identified named in the notes, and the total
-purchases within 15% of what happened (the seasonal shape in both a peak and a quiet quarter ahead).
+purchases within 15% of what happened (the seasonal shape in both a peak and a quiet quarter ahead). Where the
+touchpoints carry the signal (the subscription shape), the model trained with them ranks churn well above BG/NBD.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from churnclv.training.backtest import roc_auc
 from churnclv.training.churn import BoostSettings, CutoffPlan
 from churnclv.training.eligibility import EligibilityError
 from churnclv.training.pipeline import TrainConfig, train
+from churnclv.training.realfuture import judge
 
 SCORES = ("churn_probability", "p_alive", "expected_purchases", "expected_spend", "clv", "value_at_risk")
 QUICK = TrainConfig(plan=CutoffPlan(n_cutoffs=6, step_days=21), boost=BoostSettings(n_estimators=300))
@@ -64,6 +66,22 @@ def test_every_shape_trains_scores_and_forecasts_the_real_future(shapes, trained
     simple = max(roc_auc(y, table["bgnbd_p_no_purchase"]), roc_auc(y, -table["bgnbd_expected_purchases"]))
     ours = roc_auc(y, scores["churn_probability"])
     assert ours >= simple - 0.005, f"{name} at {as_of:%Y-%m-%d}: churn AUC {ours:.4f}, BG/NBD's best {simple:.4f}"
+
+
+@pytest.mark.slow
+def test_where_touchpoints_announce_the_lapse_the_model_with_them_ranks_churn_above_bgnbd(shapes):
+    """The subscription box: orders on a steady rhythm to the last one, which e-mails left unopened, complaints
+    and detractor answers announce weeks before. Trained with the events up to the as-of day (the future ones
+    are cut by the training), churnclv's churn AUC on the generated next 90 days is at least 0.02 above the
+    best simple BG/NBD ranking (measured: 0.998 against 0.957; seeds 1 and 2: 0.998 / 0.960, 0.997 / 0.965)."""
+    shape = shapes["subscription"]
+    as_of = shape.as_ofs[0]
+    assert shape.events["timestamp"].max() > as_of + pd.Timedelta(days=80)  # the future is there, and not read
+    judged = judge(shape.transactions, as_of=as_of, horizon_days=shape.horizon_days, config=QUICK,
+                   events=shape.events)
+    best, simple = judged.best_simple
+    ours = judged.metrics["churnclv"]["roc_auc"]
+    assert judged.churn_method == "lightgbm" and ours >= simple + 0.02, (ours, best, simple)
 
 
 def test_no_dropout_is_named_as_the_nbd_limit(trained):
