@@ -94,3 +94,15 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(train
     print(f"schemathesis: {generated} cases generated, {passed} passed")
     assert generated == passed >= 800, out[-3000:]
     assert '"ScenarioFinished"' in report.read_text()
+
+
+def test_score_transactions_documents_the_events_and_what_they_do_not_change(document):
+    schemas = document["components"]["schemas"]
+    events = schemas["ScoreTransactionsRequest"]["properties"]["events"]
+    assert "does not change the suppression list" in events["description"]
+    assert "churnclv score --events" in events["description"]
+    assert "events" not in schemas["ScoreTransactionsRequest"].get("required", [])
+    event = schemas["Event"]
+    assert set(event["required"]) == {"customer_id", "timestamp", "kind"} and "value" in event["properties"]
+    assert "nps" in event["properties"]["kind"]["description"]
+    assert "events_used" in schemas["ScoreTransactionsResponse"]["properties"]

@@ -16,6 +16,7 @@ from churnclv.serving.model import ServedModel, posted_columns, score_encoded, v
 from churnclv.serving.schemas import Event, Transaction
 from churnclv.serving.state import Served, ServingState
 from tests.serving.conftest import error_of
+from tests.serving.test_campaigns import store  # noqa: F401 - a fresh campaign store for the service
 from tests.serving.test_service import history, post
 
 AS_OF = date(2025, 12, 31)
@@ -162,3 +163,15 @@ def test_a_posted_event_without_kind_is_a_422_naming_the_field(events_api):
             "events": [{"customer_id": "a", "timestamp": "2025-01-05"}]}
     r = post(events_api, "/score_transactions", body)
     assert r.status_code == 422 and error_of(r)["details"][0]["field"] == "events.0.kind"
+
+
+@pytest.mark.usefixtures("store")
+def test_an_unsubscribe_posted_here_leaves_the_suppression_list_alone(api, seed_transactions):
+    """Consent is the batch path's job (``churnclv score --events``): scoring a posted unsubscribe suppresses nobody."""
+    top = post(api, "/prioritise", {"limit": 3}).json()["customers"][0]["customer_id"]
+    body = {"as_of": f"{AS_OF}", "transactions": history(seed_transactions, top, pd.Timestamp(AS_OF)),
+            "events": [{"customer_id": top, "timestamp": "2025-12-01", "kind": "unsubscribe"}]}
+    r = post(api, "/score_transactions", body)
+    assert r.status_code == 200 and r.json()["events_used"] == 1
+    after = post(api, "/prioritise", {"limit": 3}).json()
+    assert after["customers"][0]["customer_id"] == top and after["summary"]["suppressed"] == 0
