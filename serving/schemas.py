@@ -140,7 +140,8 @@ class ScoreTransactionsResponse(BaseModel):
     scores: list[CustomerScore]
     unscored_ids: list[str] = Field(description="customers of the posted history without a purchase by as_of")
     transactions_used: int
-    events_used: int = Field(0, description="posted events on or before as_of")
+    events_used: int = Field(0, description="posted events on or before as_of of the customers of the posted "
+                                            "transactions (those the model may read)")
 
 
 class Prioritised(BaseModel):

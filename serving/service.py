@@ -123,7 +123,7 @@ class ChurnCLV:
                                                        explain=request.explain, events=events)  # serving.batching
         return ScoreTransactionsResponse(as_of=iso(request.as_of), model_version=model.version,
                                          scores=rows, unscored_ids=unscored, transactions_used=used,
-                                         events_used=0 if events is None else rows_on_or_before(events, request.as_of))
+                                         events_used=events_read(events, request))
 
     @bentoml.api(route="/prioritise")
     @answers
@@ -190,8 +190,12 @@ async def posted_events(events: list | None) -> pd.DataFrame | None:
     return await anyio.to_thread.run_sync(validated_events, events)
 
 
-def rows_on_or_before(events: pd.DataFrame, as_of) -> int:
-    return int(on_or_before(events["timestamp"], as_of).sum())
+def events_read(events: pd.DataFrame | None, request: ScoreTransactionsRequest) -> int:
+    """Posted events the model may read: on or before the as-of day, of a customer of the posted transactions."""
+    if events is None:
+        return 0
+    posted = {str(t.customer_id).strip() for t in request.transactions}
+    return int((on_or_before(events["timestamp"], request.as_of) & events["customer_id"].isin(posted).to_numpy()).sum())
 
 
 @routes.get("/docs.json", include_in_schema=False)

@@ -136,6 +136,19 @@ def test_concurrent_requests_with_and_without_events_share_a_pass_and_each_score
             assert row["churn_probability"] == batch_with_events.loc[cid, "churn_probability"]
 
 
+def test_events_used_counts_the_posted_customers_events_up_to_the_as_of_day(events_api):
+    events = [{"customer_id": "a", "timestamp": "2025-01-05", "kind": "email_sent"},
+              {"customer_id": 7, "timestamp": "2025-12-31T23:59:59", "kind": "nps", "value": 3},
+              {"customer_id": "a", "timestamp": "2026-01-01", "kind": "complaint"},  # after the as-of day
+              {"customer_id": "nobody", "timestamp": "2025-02-01", "kind": "visit"}]  # not a posted customer
+    body = {"as_of": f"{AS_OF}", "transactions": [{"customer_id": "a", "timestamp": "2025-01-01", "amount": 10},
+                                                   {"customer_id": 7, "timestamp": "2025-03-01", "amount": 5}],
+            "events": events}
+    r = post(events_api, "/score_transactions", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["events_used"] == 2 and {s["customer_id"] for s in r.json()["scores"]} == {"a", "7"}
+
+
 @pytest.mark.parametrize("event, field, words", [
     ({"customer_id": "a", "timestamp": "2025-02-01", "kind": "nps", "value": 11}, "events.value",
      "of kind 'nps' are not an answer from 0 to 10"),
