@@ -13,7 +13,8 @@ Time is measured in days after the shape's first calendar day throughout; an as-
 whole calendar day, and its horizon is the days ``(as_of, as_of + horizon_days]`` (as in
 ``features.make_labels``). Each shape is deterministic in ``seed`` (one numpy Generator).
 
-Command line: ``python -m churnclv.seeds.zoo --list`` and ``python -m churnclv.seeds.zoo NAME --out file.csv [--seed N]``.
+Command line: ``python -m churnclv.seeds.zoo --list`` and ``python -m churnclv.seeds.zoo NAME --out file.csv [--seed N]``
+(``--events-out events.csv`` for a shape with touchpoints).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnclv.contract import write_table
 from churnclv.contract.defaults import HORIZON_DAYS
 from churnclv.seeds.events import EventTruth, simulate_events
 from churnclv.seeds.generate import (
@@ -954,13 +956,16 @@ SHAPES: dict[str, Callable[..., Shape]] = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m churnclv.seeds.zoo NAME --out F.csv [--seed N] [--customers N] [--truth T.json]``, or ``--list``."""
+    """``python -m churnclv.seeds.zoo NAME --out F.csv [--seed N] [--customers N] [--truth T.json] [--events-out E.csv]``,
+    or ``--list``."""
     parser = argparse.ArgumentParser(prog="python -m churnclv.seeds.zoo", description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", choices=list(SHAPES), metavar="NAME", help="a shape (see --list)")
     parser.add_argument("--out", type=Path, help="CSV file for the whole log (history and future)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--customers", type=int, default=None, help="default: the shape's own")
     parser.add_argument("--truth", type=Path, default=None, help="also write the truth dict as JSON")
+    parser.add_argument("--events-out", type=Path, default=None,
+                        help="also write the shape's touchpoints (the events contract) as CSV, if it has any")
     parser.add_argument("--list", action="store_true", help="list the shapes and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -971,9 +976,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("NAME and --out are required (or --list)")
     sizes = {} if args.customers is None else {"n_customers": args.customers}
     shape = SHAPES[args.name](seed=args.seed, **sizes)
+    if args.events_out is not None and shape.events is None:
+        parser.error(f"the shape {shape.name} has no events (--events-out)")
     write_transactions_csv(shape.transactions, args.out)
     if args.truth is not None:
         args.truth.write_text(json.dumps(shape.truth, indent=2) + "\n")
+    if args.events_out is not None:
+        write_table(shape.events, args.events_out)
     tx = shape.transactions
     as_ofs = ", ".join(d.date().isoformat() for d in shape.as_ofs)
     print(

@@ -64,3 +64,16 @@ def test_the_touchpoints_sour_before_the_last_order(shape):
     # e-mails go out weekly: complaints per e-mail sent is a rate per week
     complaints_per_week = [(kind[w] == "complaint").sum() / (kind[w] == "email_sent").sum() for w in (near, early)]
     assert complaints_per_week[0] > 3 * complaints_per_week[1]
+
+
+def test_cli_writes_the_events_beside_the_transactions(tmp_path, capsys):
+    from churnclv.features import load_events
+    from churnclv.seeds.zoo import main
+
+    main(["subscription", "--out", str(tmp_path / "tx.csv"), "--events-out", str(tmp_path / "events.csv"),
+          "--customers", "200", "--seed", "4"])
+    read = load_events(tmp_path / "events.csv")
+    pd.testing.assert_frame_equal(read, make_subscription(seed=4, n_customers=200).events, check_dtype=False)
+    with pytest.raises(SystemExit):
+        main(["wholesale", "--out", str(tmp_path / "w.csv"), "--events-out", str(tmp_path / "none.csv")])
+    assert "has no events" in capsys.readouterr().err and not (tmp_path / "w.csv").exists()
