@@ -201,10 +201,13 @@ def _fixed_width_bytes(values: pd.Series | pd.Index) -> np.ndarray | None:
     return np.frombuffer(arr.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(len(arr), width)
 
 
-def _numbers(data: np.ndarray) -> np.ndarray | None:
-    """The numbers of fixed-width ids made of one common prefix and then 1 to 18 ASCII digits ("C00012345" ->
-    12345), from their (n, width) bytes: equal ids have equal numbers and ordered ids ordered numbers. None
-    for any other ids."""
+def _numbered(values: pd.Series | pd.Index) -> tuple[tuple[bytes, int], np.ndarray] | None:
+    """((prefix, width), numbers) of fixed-width ids made of one common prefix and then 1 to 18 ASCII digits
+    ("C00012345" -> (b"C", 9), 12345): equal ids have equal numbers and ordered ids ordered numbers, and
+    ids of two columns of the same prefix and width are equal where their numbers are. None for other ids."""
+    data = _fixed_width_bytes(values)
+    if data is None:
+        return None
     n, width = data.shape
     head = data[0]
     prefix = width
@@ -221,17 +224,17 @@ def _numbers(data: np.ndarray) -> np.ndarray | None:
             return None
         number *= 10
         number += digit
-    return number
+    return (head[:prefix].tobytes(), width), number
 
 
 def _numbered_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
-    """:func:`factorize` of fixed-width numbered ids (see :func:`_numbers`) without hashing a string: a table
-    over the numbers' range gives each its first row. None for other ids, or numbers spread wider than four
-    per row (the table would outgrow the column)."""
-    data = _fixed_width_bytes(values)
-    number = None if data is None else _numbers(data)
-    if number is None:
+    """:func:`factorize` of fixed-width numbered ids (see :func:`_numbered`) without hashing a string: a
+    table over the numbers' range gives each its first row. None for other ids, or numbers spread wider
+    than four per row (the table would outgrow the column)."""
+    numbered = _numbered(values)
+    if numbered is None:
         return None
+    number = numbered[1]
     n = len(number)
     low = int(number.min())
     span = int(number.max()) - low + 1
@@ -248,6 +251,35 @@ def _numbered_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index] | None
     code_of = np.empty(span, dtype=dtype)
     code_of[offset[rows]] = np.arange(len(rows), dtype=dtype)
     return code_of[offset], pd.Index(values.array.take(rows))
+
+
+def _numbered_positions(ids: pd.Index, values: pd.Series) -> np.ndarray | None:
+    """:func:`positions` through a table over the numbers of numbered ids of one prefix and width
+    (see :func:`_numbered`); None for other ids or a table larger than the two columns."""
+    known, wanted = _numbered(ids), _numbered(values)
+    if known is None or wanted is None or known[0] != wanted[0]:
+        return None
+    number, looked_up = known[1], wanted[1]
+    low = int(number.min())
+    span = int(number.max()) - low + 1
+    if span > len(looked_up) + 4 * len(number):
+        return None
+    table = np.full(span + 1, -1, dtype=index_dtype(len(number)))  # the last entry: not among the ids
+    table[number - number.dtype.type(low)] = np.arange(len(number))
+    looked_up -= looked_up.dtype.type(low)  # our own array
+    looked_up[(looked_up < 0) | (looked_up >= span)] = span
+    return table[looked_up]
+
+
+def positions(ids: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each of ``values`` among the distinct ``ids`` (-1 where it is not one of them), hashing each
+    distinct value once (numbered ids such as "C00012345": no hashing)."""
+    fast = _numbered_positions(ids, values)
+    if fast is not None:
+        return fast
+    codes, uniques = factorize(values)
+    where = pd.Index(ids).get_indexer(uniques).astype(index_dtype(len(ids)), copy=False)
+    return np.where(codes >= 0, where[codes], -1) if len(where) else np.full(len(codes), -1, dtype=where.dtype)
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from churnclv.contract.dates import AsOf, as_of_day
+from churnclv.features._prep import day_number, day_numbers, factorize, positions
 
 #: The kinds that become features; any other kind is counted in ``other_events_90d``.
 EVENT_KINDS = ("nps", "csat", "support_contact", "complaint", "email_sent", "email_open", "email_click",
@@ -54,30 +55,66 @@ def event_features(events: pd.DataFrame, *, as_of: AsOf, customers: pd.Index) ->
     """One row per customer of ``customers`` (in that order, index ``customer_id``): :data:`EVENT_FEATURES`
     from the canonical events up to ``as_of``. Events of other customers are not read
     (:func:`unknown_customers` counts them)."""
-    seen = seen_events(events, as_of=as_of)
-    code = pd.Index(customers).get_indexer(seen["customer_id"])
-    mine = code >= 0
-    seen, code = seen.loc[mine], code[mine]
+    return pd.DataFrame(event_columns(events, as_of=as_of, customers=customers),
+                        index=pd.Index(customers, name="customer_id"), copy=False)
+
+
+def event_columns(events: pd.DataFrame, *, as_of: AsOf, customers: pd.Index) -> dict[str, np.ndarray]:
+    """:func:`event_features` as float64 arrays aligned with ``customers``, in :data:`EVENT_FEATURES` order.
+
+    The events are read as integer arrays once (customer positions, kinds, ages: :func:`_by_kind`); every
+    feature is a count or a minimum over one kind's rows.
+    """
     n = len(customers)
-    kind, age, value = seen["kind"].to_numpy(), seen["age"].to_numpy(), seen["value"].to_numpy(dtype=float)
+    rows = _by_kind(events, as_of=as_of, customers=customers)
+    code, age = {k: r[0] for k, r in rows.items()}, {k: r[1] for k, r in rows.items()}
+    value = {k: events["value"].to_numpy(dtype=float)[rows[k][2]] for k in SCORED_KINDS}
     out = {}
     for name in ("nps", "csat"):
-        last_value, last_age = _latest(code[kind == name], age[kind == name], value[kind == name], n)
-        out[f"{name}_last"], out[f"{name}_age_days"] = last_value, last_age
+        out[f"{name}_last"], out[f"{name}_age_days"] = _latest(code[name], age[name], value[name], n)
     out["nps_group"] = np.select([out["nps_last"] <= DETRACTOR_MAX, out["nps_last"] >= PROMOTER_MIN],
                                  [-1.0, 1.0], 0.0)
     out["nps_group"][np.isnan(out["nps_last"])] = np.nan
-    out["survey_worst_90d"] = _worst_recent(code, kind, age, value, n)
+    out["survey_worst_90d"] = _worst_recent(code, age, value, n)
     for name, label in (("support_contact", "support_contacts"), ("complaint", "complaints")):
-        out |= _counts(code, kind == name, age, n, label)
-        out[f"days_since_{name}"] = _min_age(code[kind == name], age[kind == name], n)
-    out |= _email_rates(code, kind, age, n)
-    out["days_since_email_open"] = _min_age(code[kind == "email_open"], age[kind == "email_open"], n)
-    out["visits_30d"] = _count(code, (kind == "visit") & (age < SHORT), n)
-    out["days_since_visit"] = _min_age(code[kind == "visit"], age[kind == "visit"], n)
-    out["unsubscribed"] = (_count(code, kind == "unsubscribe", n) > 0).astype(float)
-    out["other_events_90d"] = _count(code, ~np.isin(kind, EVENT_KINDS) & (age < LONG), n)
-    return pd.DataFrame(out, index=pd.Index(customers, name="customer_id"))[list(EVENT_FEATURES)]
+        out |= _counts(code[name], age[name], n, label)
+        out[f"days_since_{name}"] = _min_age(code[name], age[name], n)
+    out |= _email_rates(code, age, n)
+    out["days_since_email_open"] = _min_age(code["email_open"], age["email_open"], n)
+    out["visits_30d"] = _count(code["visit"], age["visit"] < SHORT, n)
+    out["days_since_visit"] = _min_age(code["visit"], age["visit"], n)
+    out["unsubscribed"] = (_count(code["unsubscribe"], None, n) > 0).astype(float)
+    out["other_events_90d"] = _count(code[OTHER], age[OTHER] < LONG, n)
+    return {name: out[name] for name in EVENT_FEATURES}
+
+
+OTHER = "other"
+"""The rows of :func:`_by_kind` of the kinds that are not :data:`EVENT_KINDS`."""
+
+
+def _by_kind(events: pd.DataFrame, *, as_of: AsOf,
+             customers: pd.Index) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per kind of :data:`EVENT_KINDS` (and :data:`OTHER`): the customer positions, ages (days before the as-of
+    day) and rows in ``events`` of its events on or before the as-of day of customers among ``customers``,
+    in the log's order.
+
+    The ids and the kinds are each encoded once (:func:`_prep.positions`, :func:`_prep.factorize`); one
+    stable sort of the small kind numbers groups the rows.
+    """
+    age = day_number(as_of) - day_numbers(events["timestamp"])
+    position = positions(customers, events["customer_id"])
+    kind_code, kinds = factorize(events["kind"])
+    kind_of_code = np.array([EVENT_KINDS.index(k) if k in EVENT_KINDS else len(EVENT_KINDS) for k in kinds]
+                            + [len(EVENT_KINDS)], dtype=np.int8)  # the last: a missing kind
+    rows = np.flatnonzero((age >= 0) & (position >= 0))
+    kind = kind_of_code[kind_code[rows]]
+    rows = rows[np.argsort(kind, kind="stable")]
+    bounds = np.r_[0, np.cumsum(np.bincount(kind, minlength=len(EVENT_KINDS) + 1))]
+    out = {}
+    for k, name in enumerate((*EVENT_KINDS, OTHER)):
+        mine = rows[bounds[k]: bounds[k + 1]]
+        out[name] = (position[mine], age[mine], mine)
+    return out
 
 
 def unknown_customers(events: pd.DataFrame, customers: pd.Index) -> tuple[int, int, list[str]]:
@@ -87,20 +124,20 @@ def unknown_customers(events: pd.DataFrame, customers: pd.Index) -> tuple[int, i
     return len(unknown), len(ids), ids.head(3).tolist()
 
 
-def _count(code: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(code[mask], minlength=n).astype(float)
+def _count(code: np.ndarray, mask: np.ndarray | None, n: int) -> np.ndarray:
+    return np.bincount(code if mask is None else code[mask], minlength=n).astype(float)
 
 
-def _counts(code: np.ndarray, mask: np.ndarray, age: np.ndarray, n: int, label: str) -> dict[str, np.ndarray]:
-    return {f"{label}_{w}d": _count(code, mask & (age < w), n) for w in (SHORT, LONG)}
+def _counts(code: np.ndarray, age: np.ndarray, n: int, label: str) -> dict[str, np.ndarray]:
+    return {f"{label}_{w}d": _count(code, age < w, n) for w in (SHORT, LONG)}
 
 
 def _min_age(code: np.ndarray, age: np.ndarray, n: int) -> np.ndarray:
     """Per customer, the age of the latest event given (NaN for none)."""
-    out = np.full(n, np.inf)
-    np.minimum.at(out, code, age)
-    out[np.isinf(out)] = np.nan
-    return out
+    never = np.iinfo(age.dtype).max
+    out = np.full(n, never, dtype=age.dtype)
+    np.minimum.at(out, code, age)  # one dtype: numpy's fast path
+    return np.where(out == never, np.nan, out)
 
 
 def _latest(code: np.ndarray, age: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,15 +151,12 @@ def _latest(code: np.ndarray, age: np.ndarray, value: np.ndarray, n: int) -> tup
     return values, ages
 
 
-def _worst_recent(code: np.ndarray, kind: np.ndarray, age: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+def _worst_recent(code: dict, age: dict, value: dict, n: int) -> np.ndarray:
     """Per customer, the worst survey answer of the last 90 days on a 0–1 scale (NPS / 10, (CSAT − 1) / 4)."""
-    scaled = np.full(len(code), np.nan)
-    for name, (low, high) in SCORED_KINDS.items():
-        rows = kind == name
-        scaled[rows] = (value[rows] - low) / (high - low)
-    rows = ~np.isnan(scaled) & (age < LONG)
     out = np.full(n, np.inf)
-    np.minimum.at(out, code[rows], scaled[rows])
+    for name, (low, high) in SCORED_KINDS.items():
+        recent = age[name] < LONG
+        np.minimum.at(out, code[name][recent], (value[name][recent] - low) / (high - low))
     out[np.isinf(out)] = np.nan
     return out
 
@@ -132,12 +166,11 @@ def _rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.minimum(np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=denominator > 0), 1.0)
 
 
-def _email_rates(code: np.ndarray, kind: np.ndarray, age: np.ndarray, n: int) -> dict[str, np.ndarray]:
+def _email_rates(code: dict, age: dict, n: int) -> dict[str, np.ndarray]:
     """Open and click rates over the last 30 and 90 days, and the open rate's trend: the last 30 days' rate
     minus the rate of the 60 days before them."""
-    sent = {w: _count(code, (kind == "email_sent") & (age < w), n) for w in (SHORT, LONG)}
-    opened = {w: _count(code, (kind == "email_open") & (age < w), n) for w in (SHORT, LONG)}
-    clicked = {w: _count(code, (kind == "email_click") & (age < w), n) for w in (SHORT, LONG)}
+    sent, opened, clicked = ({w: _count(code[kind], age[kind] < w, n) for w in (SHORT, LONG)}
+                             for kind in ("email_sent", "email_open", "email_click"))
     out = {f"email_open_rate_{w}d": _rate(opened[w], sent[w]) for w in (SHORT, LONG)}
     out |= {f"email_click_rate_{w}d": _rate(clicked[w], sent[w]) for w in (SHORT, LONG)}
     before = _rate(opened[LONG] - opened[SHORT], sent[LONG] - sent[SHORT])

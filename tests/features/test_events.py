@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.features.events import EVENT_FEATURES, event_features, unknown_customers
+from churnclv.features.events import EVENT_FEATURES, event_features, no_events, unknown_customers
 from churnclv.features.io import EventsError, load_events, validate_events
 
 AS_OF = "2025-06-30"
@@ -116,3 +116,42 @@ def test_a_missing_column_names_the_option_and_a_value_column_is_optional(tmp_pa
     assert len(loaded) == len(no_values) and loaded["value"].isna().all()
     with pytest.raises(EventsError, match="no such file"):
         load_events(tmp_path / "nowhere.csv")
+
+
+def test_of_several_answers_on_the_latest_day_the_last_in_the_log_counts():
+    same_day = frame([("A", "2025-06-20 09:00", "nps", 2), ("C", "2025-06-21", "visit", None),
+                      ("A", "2025-06-20 08:00", "nps", 10), ("A", "2025-06-19", "nps", 0)])
+    a = features(same_day).loc["A"]
+    assert (a["nps_last"], a["nps_age_days"], a["nps_group"], a["survey_worst_90d"]) == (10, 10, 1, 0.0)
+
+
+def random_events(seed: int, n: int = 3000) -> pd.DataFrame:
+    """Seeded canonical events of ids C00000..C00299 (C00200 on: not customers of the table) over 2025,
+    every kind and another, several on one day, some after the as-of day."""
+    rng = np.random.default_rng(seed)
+    kinds = np.array(["nps", "csat", "support_contact", "complaint", "email_sent", "email_open", "email_click",
+                      "unsubscribe", "visit", "webinar"])
+    kind = kinds[rng.integers(0, len(kinds), n)]
+    value = np.where(kind == "nps", rng.integers(0, 11, n), np.where(kind == "csat", rng.integers(1, 6, n), np.nan))
+    stamps = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24, n), unit="h")
+    ids = [f"C{k:05d}" for k in rng.integers(0, 300, n)]
+    return validate_events(frame(list(zip(ids, stamps, kind, value))))[0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_numbered_and_hashed_ids_give_the_same_features(seed):
+    """Numbered ids are looked up through a table over their numbers, other ids by hashing: the same rows."""
+    events = random_events(seed)
+    customers = pd.Index([f"C{k:05d}" for k in range(200)], dtype="str")
+    numbered = event_features(events, as_of=AS_OF, customers=customers)
+    hashed = event_features(events.assign(customer_id=events["customer_id"].astype(object)), as_of=AS_OF,
+                            customers=pd.Index(customers.tolist(), dtype=object))
+    pd.testing.assert_frame_equal(numbered, hashed, check_index_type=False)
+    assert numbered["visits_30d"].sum() > 0 and numbered["nps_last"].notna().sum() > 50
+    shuffled = customers[np.random.default_rng(seed).permutation(200)]  # any order of the table's customers
+    pd.testing.assert_frame_equal(event_features(events, as_of=AS_OF, customers=shuffled), numbered.loc[shuffled])
+
+
+def test_no_event_gives_every_customer_the_features_of_none():
+    got = event_features(no_events(), as_of=AS_OF, customers=CUSTOMERS)
+    pd.testing.assert_frame_equal(got, features().loc[["C"] * 3].set_axis(got.index))  # C has no event

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.features._prep import _numbered_factorize, argsort_ids, factorize
+from churnclv.features._prep import _numbered_factorize, argsort_ids, factorize, positions
 
 
 def assert_like_pandas(ids: list[str], *, numbered: bool) -> None:
@@ -60,3 +60,25 @@ def test_fixed_width_ids_sort_like_strings():
     rng = np.random.default_rng(3)
     ids = pd.Index(pd.array([f"X{k:06d}" for k in rng.permutation(5000)[:3000]], dtype="str"))
     assert ids.take(argsort_ids(ids)).tolist() == sorted(ids.tolist())
+
+
+@pytest.mark.parametrize(("ids", "values", "want"), [
+    (["C003", "C001", "C002"], ["C001", "C009", "C003", "C001", "X001", "C01"], [1, -1, 0, 1, -1, -1]),
+    (["C003", "C001", "C002"], ["D001", "D003"], [-1, -1]),                     # another prefix
+    (["C003", "C001"], ["C0001", "C001"], [-1, 1]),                             # another width
+    (["a", "bb"], ["bb", "c", "a"], [1, -1, 0]),                                # not numbered: hashed
+    (["C001"], [], []),
+    ([], ["C001"], [-1]),
+])
+def test_positions_of_values_among_ids(ids, values, want):
+    got = positions(pd.Index(pd.array(ids, dtype="str")), pd.Series(pd.array(values, dtype="str")))
+    assert got.tolist() == want
+
+
+def test_positions_agree_with_get_indexer_whatever_the_ids():
+    rng = np.random.default_rng(4)
+    ids = pd.Index(pd.array([f"K{k:07d}" for k in rng.permutation(20_000)[:5000]], dtype="str"))
+    values = pd.Series(pd.array([f"K{k:07d}" for k in rng.integers(0, 30_000, 40_000)], dtype="str"))
+    want = ids.get_indexer(values)
+    assert (positions(ids, values) == want).all() and (want >= 0).mean() > 0.1
+    assert (positions(ids, values.astype(object)) == want).all()  # hashed
