@@ -216,7 +216,7 @@ def score(
         return score_on_cluster(bundle, tx, day=day, out=target, explain=explain)
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):
         snapshot = bundle.snapshot(tx, as_of=day, events=touchpoints)
-        table = score_table(bundle, tx, as_of=day, explain=explain, snapshot=snapshot)
+        table = score_table(bundle, tx, as_of=day, explain=explain, snapshot=snapshot, draws=True)
     drift = bundle_drift(bundle, snapshot, as_of=day)
     metadata = score_metadata(bundle, as_of=day) | ({"drift": json.dumps(drift)} if drift else {})
     try:

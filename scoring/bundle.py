@@ -17,7 +17,7 @@ from churnclv.contract.columns import SCORE_COLUMNS, SCORE_INTERVALS
 from churnclv.features.events import no_events
 from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
 from churnclv.scoring.clv import CLVParams
-from churnclv.scoring.intervals import customer_intervals
+from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN, customer_intervals, value_at_risk_draws
 from churnclv.scoring.segments import Policy, recommended_action
 from churnclv.scoring.snapshot import snapshot
 
@@ -199,7 +199,8 @@ class ChurnCLVBundle:
 
 
 def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False,
-                snapshot: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> pd.DataFrame:
+                snapshot: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
+                draws: bool = False) -> pd.DataFrame:
     """The batch score table: :meth:`ChurnCLVBundle.score` with drivers as JSON text (``snapshot``: the
     bundle's :meth:`~ChurnCLVBundle.snapshot` of ``transactions`` at ``as_of``, if computed already).
 
@@ -212,4 +213,18 @@ def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, ex
     table = bundle.score_snapshot(snapshot, explain=explain)
     if explain:
         table["drivers"] = table["drivers"].map(json.dumps)
+    if draws:
+        table[VALUE_DRAWS_COLUMN] = draws_column(bundle, snapshot, table)
     return table
+
+
+def draws_column(bundle: ChurnCLVBundle, snapshot: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """The score table's :data:`~scoring.intervals.VALUE_DRAWS_COLUMN`: for the customers of highest value at risk
+    their value at risk under each kept parameter draw (:func:`scoring.intervals.value_at_risk_draws`), None for
+    everyone else (``table``: :meth:`ChurnCLVBundle.score_snapshot` of ``snapshot``, in its order)."""
+    positions, values = value_at_risk_draws(bundle.models.clv, snapshot, table["value_at_risk"].to_numpy(dtype=float),
+                                            snapshot["bgnbd_clv"].to_numpy(dtype=float))
+    column = np.full(len(table), None, dtype=object)
+    for position, row in zip(positions.tolist(), values):
+        column[position] = row
+    return column

@@ -48,6 +48,7 @@ __all__ = [
     "population_forecast",
     "population_interval",
     "seasonal_log_sd",
+    "value_at_risk_draws",
 ]
 
 #: Draws mixed into each customer's count distribution (the first ones of the stored set; the population's
@@ -70,6 +71,13 @@ SEASON_SEEN_LOG_SD = 0.10
 #: Monte Carlo draws of the population's totals (seeded).
 POPULATION_SAMPLES = 40_000
 POPULATION_SEED = 91
+#: The score table's column that keeps, for the customers of highest value at risk, their value at risk under
+#: each of the first :data:`RANK_DRAWS` parameter draws (null for everyone else): how sure a place on a list is.
+VALUE_DRAWS_COLUMN = "value_at_risk_draws"
+RANK_DRAWS = 20
+#: Customers kept with their values per draw: twice the longest list /prioritise returns (10,000), so that the
+#: ones just below a list's end, who may enter it under a draw, are there to compete.
+RANK_CANDIDATES = 20_000
 
 
 def bgnbd_count_pmf(t: float, *, r, alpha, a, b, max_count: int) -> np.ndarray:
@@ -405,3 +413,22 @@ def clv_by_draw(clv: CLVParams, rfm: pd.DataFrame, *, draws: int | None = None) 
         rows.append(model.predict(rfm, horizon_days=1)["clv"].to_numpy())
     return np.array(rows)
 
+
+def value_at_risk_draws(clv: CLVParams, rfm: pd.DataFrame, value_at_risk: np.ndarray, point_clv: np.ndarray, *,
+                        candidates: int = RANK_CANDIDATES, draws: int = RANK_DRAWS) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, values): the ``candidates`` customers of highest ``value_at_risk`` (row positions of ``rfm``)
+    and their value at risk under each of the first ``draws`` parameter draws (float32, one row per customer).
+
+    A draw moves the CLV (:func:`clv_by_draw`); the shipped value at risk is scaled by the draw's CLV over the
+    point estimate's (``point_clv``, BG/NBD's CLV at the fitted parameters): the churn probability and the
+    shipped forecast's spread over customers stay as they are. Bundles without stored draws: no positions."""
+    var = np.nan_to_num(np.asarray(value_at_risk, dtype=np.float64), nan=-np.inf)
+    if getattr(clv, "param_draws_", None) is None or not len(var):
+        return np.empty(0, np.int64), np.empty((0, draws), np.float32)
+    count = min(candidates, len(var))
+    positions = np.sort(np.argpartition(-var, count - 1)[:count]) if count < len(var) else np.arange(len(var))
+    rfm = rfm.iloc[positions]
+    by_draw = clv_by_draw(clv, rfm, draws=draws)  # draws x customers
+    point = np.asarray(point_clv, dtype=np.float64)[positions]
+    factor = np.divide(by_draw, point, out=np.ones_like(by_draw), where=point > 1e-12)
+    return positions, (np.asarray(value_at_risk, dtype=np.float64)[positions] * factor).T.astype(np.float32)

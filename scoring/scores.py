@@ -24,10 +24,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from churnclv.contract.dates import iso
 from churnclv.contract.errors import ChurnclvError
 from churnclv.contract.files import write_atomic, write_table
+from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN
 
 #: The Parquet schema metadata key of the score table's metadata.
 METADATA_KEY = b"churnclv"
@@ -59,8 +59,8 @@ def is_parquet(path: str | os.PathLike) -> bool:
 
 def write_scores(table: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, str]) -> Path:
     """Write a score table atomically: Parquet with ``metadata`` in its schema metadata, or CSV without."""
-    if not is_parquet(path):
-        return write_table(table, path)
+    if not is_parquet(path):  # a CSV keeps the rows' own figures (the values per parameter draw are Parquet's)
+        return write_table(table.drop(columns=[VALUE_DRAWS_COLUMN], errors="ignore"), path)
     text = json.dumps({k: str(v) for k, v in metadata.items()}).encode()
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: text})

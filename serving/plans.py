@@ -13,7 +13,6 @@ calls these functions too, so what it shows is what a CRM integration gets.
 from __future__ import annotations
 
 import numpy as np
-
 from churnclv.scoring.uplift import UPLIFT_MODEL_NAME
 from churnclv.serving import ranking
 from churnclv.serving.schemas import (
@@ -46,6 +45,15 @@ def uplift_summary(ranked: UpliftView, chosen: list[str], left_out: list[str]) -
         f"credibly negative{where}")
 
 
+def rates_of(table: ScoreTable, request: PrioritiseRequest, view: View | None):
+    """The segments' rates (the view's learned ones, else the prior's) and the save rate a plan ranks with: the
+    request's, else one per segment."""
+    rates = view.rates if view is not None else prior_rates(sorted(table.ranking.by_segment))
+    save_rate = request.save_rate if request.save_rate is not None else dict(
+        zip(rates["segment"], rates["rate"].astype(float)))
+    return rates, save_rate
+
+
 def plan_of(table: ScoreTable, request: PrioritiseRequest,
             view: View | None = None) -> tuple[ranking.Plan, list[str], PrioritiseSummary]:
     """The plan of a request (422 for an unknown segment), the segments it covered and its summary.
@@ -58,12 +66,10 @@ def plan_of(table: ScoreTable, request: PrioritiseRequest,
     """
     check_segments(table, request.segments)
     segments = table.contactable if request.segments is None else request.segments
-    rates = view.rates if view is not None else prior_rates(sorted(table.ranking.by_segment))
+    rates, save_rate = rates_of(table, request, view)
     left_out = [] if request.save_rate is not None else [s for s in rates.loc[rates["harmful"], "segment"]
                                                            if s in segments]
     chosen = [s for s in segments if s not in left_out]
-    save_rate = request.save_rate if request.save_rate is not None else dict(
-        zip(rates["segment"], rates["rate"].astype(float)))
     ranked = table.ranking if view is None else view.ranking
     uplift = by_uplift(view, request)
     if uplift is not None:
@@ -96,16 +102,44 @@ def prioritise_response(table: ScoreTable, request: PrioritiseRequest, *, rows: 
                         view: View | None = None) -> PrioritiseResponse:
     """What ``POST /prioritise`` answers; ``rows`` keeps only those customers of the list (a page of it),
     the summary still that of the whole plan."""
-    plan, _, summary = plan_of(table, request, view)
+    plan, chosen, summary = plan_of(table, request, view)
     start = rows.indices(len(plan.positions))[0]
     page = ranking.Plan(plan.positions[rows], plan.value_at_risk[rows], plan.expected_value_saved[rows],
                         plan.qualifying, plan.saved_returned, plan.saved_qualifying)
     uplift = by_uplift(view, request)
     extra = [{}] * len(page.positions) if uplift is None else [
         {"uplift": u} for u in uplift.uplift[page.positions].tolist()]
-    customers = [{**row, **more, "rank": row["rank"] + start} for row, more in zip(prioritised(table, page), extra)]
+    sure, note = list_membership(table, request, view, chosen, page.positions)
+    customers = [{**row, **more, "rank": row["rank"] + start, "membership": m}
+                 for row, more, m in zip(prioritised(table, page), extra, sure)]
     return PrioritiseResponse(as_of=table.as_of, model_version=table.model_version, customers=customers,
-                              summary=summary)
+                              summary=summary.model_copy(update={"membership": note}))
+
+
+def list_membership(table: ScoreTable, request: PrioritiseRequest, view: View | None, chosen: list[str],
+                    listed: np.ndarray) -> tuple[list[float | None], str]:
+    """Per ``listed`` customer (row positions), the share of parameter draws under which the plan of ``request``
+    lists them too (:func:`serving.ranking.membership`, the same ladders and rates as :func:`plan_of`; ``chosen``: its
+    segments), and what
+    it refers to in words; Nones and why when the score table keeps no values per draw."""
+    draws = table.draws
+    if draws is None:
+        return [None] * len(listed), ("no membership: this score table keeps no values per parameter draw (written "
+                                      "before them, or by score --dask); rescore with churnclv score")
+    uplift = by_uplift(view, request)
+    _, save_rate = rates_of(table, request, view)
+    ranked = uplift.ranking if uplift is not None else table.ranking if view is None else view.ranking
+    share = ranking.membership(ranked, listed, limit=request.limit, contact_cost=request.contact_cost,
+                               save_rate=1.0 if uplift is not None else save_rate, segments=chosen,
+                               slots=draws.slots, factors=draws.factors)
+    key = "clv × uplift" if uplift is not None else "value at risk × save rate"
+    note = (f"membership: the share of {draws.count} draws of the model's parameters under which this plan lists "
+            f"the customer too (ranked by {key}, the churn probability{' and uplift' if uplift is not None else ''} "
+            f"held); compared among the {draws.kept:,} customers of highest value at risk")
+    missing = int(np.isnan(share).sum())
+    if missing:
+        note += f"; {missing:,} listed customer(s) beyond them have none"
+    return [None if np.isnan(v) else float(v) for v in share.tolist()], note
 
 
 def curve(ladders: list[ranking.Ladder], *, contact_cost: float, save_rate: float | list[float],

@@ -80,6 +80,15 @@ def rate_of(save_rate: float | Mapping[str, float], segment: str) -> float:
     return float(save_rate) if not isinstance(save_rate, Mapping) else float(save_rate.get(segment, 0.0))
 
 
+def plan_ladders(ranking: Ranking, *, save_rate: float | Mapping[str, float],
+                 segments: list[str] | None) -> list[tuple[Ladder, float]]:
+    """The ladders a plan draws from, each with its save rate: everyone at one rate, or per segment."""
+    if segments is None and not isinstance(save_rate, Mapping):
+        return [(ranking.everyone, float(save_rate))]
+    names = list(ranking.by_segment) if segments is None else list(dict.fromkeys(segments))
+    return [(ranking.by_segment[s], rate_of(save_rate, s)) for s in names if s in ranking.by_segment]
+
+
 def prioritise(ranking: Ranking, *, limit: int, contact_cost: float, save_rate: float | Mapping[str, float],
                segments: list[str] | None = None) -> Plan:
     """The ``limit`` customers who save the most per touchpoint, among ``segments`` (default all).
@@ -87,11 +96,7 @@ def prioritise(ranking: Ranking, *, limit: int, contact_cost: float, save_rate: 
     ``save_rate`` is one rate for everyone or a rate per segment (learned from campaigns); with one rate
     the order is that of value at risk, with rates per segment that of ``value_at_risk × rate``.
     """
-    if segments is None and not isinstance(save_rate, Mapping):
-        pairs = [(ranking.everyone, float(save_rate))]
-    else:
-        names = list(ranking.by_segment) if segments is None else list(dict.fromkeys(segments))
-        pairs = [(ranking.by_segment[s], rate_of(save_rate, s)) for s in names if s in ranking.by_segment]
+    pairs = plan_ladders(ranking, save_rate=save_rate, segments=segments)
     counts = [qualifying(ladder, contact_cost=contact_cost, save_rate=rate) for ladder, rate in pairs]
     heads = [(ladder.positions[: min(k, limit)], ladder.value_at_risk[: min(k, limit)],
               np.full(min(k, limit), rate)) for (ladder, rate), k in zip(pairs, counts)]
@@ -103,3 +108,41 @@ def prioritise(ranking: Ranking, *, limit: int, contact_cost: float, save_rate: 
     positions, var, saved = positions[best], var[best], saved[best]
     total = sum(rate * ladder.cumulative[k] - contact_cost * k for (ladder, rate), k in zip(pairs, counts))
     return Plan(positions, var, saved, int(sum(counts)), float(saved.sum()), float(total))
+
+
+def membership(ranking: Ranking, listed: np.ndarray, *, limit: int, contact_cost: float,
+               save_rate: float | Mapping[str, float], segments: list[str] | None, slots: np.ndarray,
+               factors: np.ndarray) -> np.ndarray:
+    """Each ``listed`` customer's share of parameter draws under which the same plan lists them too (NaN for a
+    customer without values per draw).
+
+    ``slots``: per score-table row, its row of ``factors`` (-1 where the table keeps no values per draw);
+    ``factors``: per kept customer and draw, the value at risk under the draw over the point value at risk. A
+    draw moves the CLV, so every plan's key (value at risk × rate, or CLV × uplift) moves by the same factor:
+    under draw k the plan is the ``limit`` highest ``key × factor − contact_cost`` above 0 among the kept
+    customers of the plan's ladders (the suppressed and left-out ones are not in them)."""
+    keys, where, rows = [], [], []
+    for ladder, rate in plan_ladders(ranking, save_rate=save_rate, segments=segments):
+        slot = slots[ladder.positions]
+        kept = (slot >= 0) & np.isfinite(ladder.value_at_risk)
+        if rate > 0 and kept.any():
+            keys.append(ladder.value_at_risk[kept] * rate)
+            where.append(slot[kept])
+            rows.append(ladder.positions[kept])
+    out = np.full(len(listed), np.nan)
+    if not keys:
+        return out
+    key, slot, row = np.concatenate(keys), np.concatenate(where), np.concatenate(rows)
+    saved = key[:, None] * factors[slot] - contact_cost  # kept customers x draws
+    saved = np.where(saved > 0, saved, -np.inf)
+    if limit < len(saved):
+        kth = -np.partition(-saved, limit - 1, axis=0)[limit - 1]  # the limit-th highest of each draw
+        inside = (saved >= kth) & np.isfinite(saved)
+    else:
+        inside = np.isfinite(saved)
+    share = inside.mean(axis=1)
+    order = np.argsort(row, kind="stable")
+    found = np.clip(np.searchsorted(row[order], listed), 0, len(row) - 1)
+    hit = row[order][found] == listed
+    out[hit] = share[order][found[hit]]
+    return out

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from churnclv.contract.columns import SCORE_COLUMNS, SCORE_INTERVALS, SCORE_NUMBERS, SCORE_TEXTS
 from churnclv.contract.dates import AsOfError, iso
+from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN
 from churnclv.scoring.scores import metadata_of
 from churnclv.serving.errors import ApiError
 from churnclv.serving.ranking import Plan, Ranking, build_ranking
@@ -27,6 +27,23 @@ from churnclv.serving.ranking import Plan, Ranking, build_ranking
 SCORE_HINT = "write one first: churnclv score --transactions <file> [--explain]"
 NO_DRIVERS = ("the score table has no drivers: it was written without --explain "
               "(rescore with churnclv score --transactions <file> --explain)")
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The score table's values per parameter draw (:data:`scoring.intervals.VALUE_DRAWS_COLUMN`), for how sure
+    each place on a list is (:func:`serving.ranking.membership`)."""
+
+    slots: np.ndarray  # int64 per table row: its row of ``factors``, -1 where the table keeps none
+    factors: np.ndarray  # float64, kept customers x draws: value at risk under the draw / the point value at risk
+
+    @property
+    def kept(self) -> int:
+        return len(self.factors)
+
+    @property
+    def count(self) -> int:
+        return self.factors.shape[1]
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class ScoreTable:
     texts: dict  # column -> object array (few distinct strings, shared)
     drivers: pa.Array | None  # JSON text per row, kept in Arrow memory
     ranking: Ranking = field(repr=False)
+    draws: Draws | None = field(default=None, repr=False)  # values per parameter draw (tables before them: None)
 
     @property
     def as_of(self) -> str:
@@ -117,7 +135,29 @@ def load_score_table(path: Path) -> ScoreTable:
     texts = {c: _texts(table.column(c).cast(pa.string())) for c in SCORE_TEXTS}
     drivers = table.column("drivers").cast(pa.string()).combine_chunks() if "drivers" in table.column_names else None
     return ScoreTable(str(path), fingerprint, attrs, ids, index, numbers, texts, drivers,
-                      build_ranking(numbers["value_at_risk"], texts["segment"]))
+                      build_ranking(numbers["value_at_risk"], texts["segment"]),
+                      read_draws(table, numbers["value_at_risk"]))
+
+
+def read_draws(table: pa.Table, value_at_risk: np.ndarray) -> Draws | None:
+    """The table's values per parameter draw as factors of the point value at risk; None when it has none (a
+    table written before them, a CSV, or lists of unequal lengths)."""
+    if VALUE_DRAWS_COLUMN not in table.column_names:
+        return None
+    column = table.column(VALUE_DRAWS_COLUMN).combine_chunks()
+    if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
+        return None
+    rows = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
+    kept = column.filter(column.is_valid())
+    lengths = kept.value_lengths().to_numpy(zero_copy_only=False)
+    if not len(rows) or lengths.min() != lengths.max() or lengths[0] == 0:
+        return None
+    values = kept.flatten().cast(pa.float64()).to_numpy(zero_copy_only=False).reshape(len(rows), int(lengths[0]))
+    point = value_at_risk[rows][:, None]
+    factors = np.divide(values, point, out=np.ones_like(values), where=np.abs(point) > 1e-12)
+    slots = np.full(len(value_at_risk), -1, dtype=np.int64)
+    slots[rows] = np.arange(len(rows))
+    return Draws(slots, np.nan_to_num(factors, nan=1.0, posinf=1.0, neginf=1.0))
 
 
 def lookup(table: ScoreTable, customer_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
