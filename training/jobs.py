@@ -10,10 +10,20 @@ import numpy as np
 import pandas as pd
 
 from churnclv.contract import write_atomic
-from churnclv.contract.dates import as_of_day
+from churnclv.contract.dates import as_of_day, iso
 from churnclv.training import plots
-from churnclv.training.pipeline import Log, Progress, TrainConfig, TrainResult, as_log, train, window_metrics
-from churnclv.training.registry import Logged, gate, log_training
+from churnclv.training.choice import can_judge
+from churnclv.training.pipeline import (
+    Log,
+    Progress,
+    TrainConfig,
+    TrainResult,
+    as_log,
+    refitted,
+    train,
+    window_metrics,
+)
+from churnclv.training.registry import Logged, gate, log_training, trained_by
 
 
 @dataclass
@@ -73,5 +83,24 @@ def run_training(transactions: pd.DataFrame | Log, *, as_of: date | pd.Timestamp
     origin = pd.Timestamp(result.bundle.metadata["backtest_origin"])
     seen = as_log(transactions, events).until(as_of)
     promoted, reason = gate(client, logged, rescore=lambda champion: window_metrics(
-        champion, seen, origin=origin, horizon_days=config.horizon_days))
+        champion, seen, origin=origin, horizon_days=config.horizon_days),
+        latest=on_latest_window(result, seen, as_of=as_of, config=config))
     return Outcome(result=result, logged=logged, promoted=promoted, reason=reason, plots_dir=plots_dir)
+
+
+def on_latest_window(result: TrainResult, seen: Log, *, as_of: pd.Timestamp, config: TrainConfig):
+    """For the champion gate, when the challenger's backtest window lies before the champion's as-of day (the
+    same season a year earlier): both measured on the latest window, ``(as_of − horizon, as_of]``, if the
+    champion had not seen it and it can judge, the challenger refitted at its start (:func:`refitted`)."""
+    origin = as_of - pd.Timedelta(days=config.horizon_days)
+
+    def measure(champion, champion_as_of: str | None):
+        if not trained_by(champion_as_of, iso(origin)) or can_judge(seen.labels(as_of=origin,
+                                                                              horizon_days=config.horizon_days)):
+            return None
+        challenger = refitted(result.bundle, seen, as_of=origin, config=config)
+        window = f"{iso(origin)} + {config.horizon_days} days"
+        return (window_metrics(challenger, seen, origin=origin, horizon_days=config.horizon_days),
+                window_metrics(champion, seen, origin=origin, horizon_days=config.horizon_days), window)
+
+    return measure

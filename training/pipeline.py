@@ -452,6 +452,15 @@ def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, 
             "model.purchases_total_error_pct": purchases["purchases_total_error_pct"]}
 
 
+def refitted(bundle: ChurnCLVBundle, log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> ChurnCLVBundle:
+    """``bundle``'s choices (purchase forecast, churn ranking and its calibration, policy) on models fitted at
+    ``as_of``: what the same training would have shipped then, to judge it on a window after ``as_of``."""
+    fit = fit_models(log, as_of=as_of, config=config)
+    return ChurnCLVBundle(models=fit.models, policy=bundle.policy, purchases_method=bundle.purchases_method,
+                          churn_method=bundle.churn_method, churn_calibration=bundle.churn_calibration,
+                          metadata={k: v for k, v in bundle.metadata.items() if k == "events"})
+
+
 def eligibility(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
     """The eligibility report of a training run at ``as_of`` (see :mod:`training.eligibility`), with the gates
     on judging (:func:`window_gates`) where the required gates pass."""

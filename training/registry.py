@@ -270,30 +270,41 @@ def trained_by(trained: str | None, origin: str | None) -> bool:
         return False
 
 
-def _champion_metrics(client: MlflowClient, current, new, rescore) -> tuple[dict, str]:
-    """The champion's metrics on the challenger's backtest window, and how they were obtained.
+def _measures(client: MlflowClient, current, new, rescore, latest) -> tuple[dict, dict, str]:
+    """The challenger's and the champion's metrics on one window, and how they were obtained.
 
-    When the champion was trained no later than the window's start (with the same horizon), its bundle
-    is scored on that very window (``rescore``): the same customers, the same outcomes. Otherwise its
-    recorded backtest metrics are used, and the reason says whether they came from the same window.
+    When the champion was trained no later than the challenger's backtest window (with the same horizon), its
+    bundle is scored on that very window (``rescore``): the same customers, the same outcomes. Otherwise, when
+    ``latest(bundle, champion_as_of)`` can measure both on the latest window the champion has not seen (the
+    challenger refitted there), those two are compared. Otherwise the champion's recorded backtest metrics are
+    used, and the reason says whether they came from the same window.
     """
     old = client.get_run(current.run_id).data
-    if rescore is not None and trained_by(old.params.get("as_of"), new.params.get("backtest_origin")) \
-            and old.params.get("horizon_days") == new.params.get("horizon_days"):
+    alike = old.params.get("horizon_days") == new.params.get("horizon_days")
+    if rescore is not None and alike and trained_by(old.params.get("as_of"), new.params.get("backtest_origin")):
         bundle = load_bundle(client, version_uri(MODEL_NAME, current.version))
-        return rescore(bundle), f" (champion v{current.version} re-scored on this backtest window)"
+        return new.metrics, rescore(bundle), f" (champion v{current.version} re-scored on this backtest window)"
+    if latest is not None and alike:
+        bundle = load_bundle(client, version_uri(MODEL_NAME, current.version))
+        both = latest(bundle, old.params.get("as_of"))
+        if both is not None:
+            challenger, champion, window = both
+            return challenger, champion, (f" (both on {window}, which champion v{current.version} had not seen; "
+                                          "the challenger refitted there)")
     same = new.params.get("backtest_origin") == old.params.get("backtest_origin") and \
         new.tags.get("data.hash") == old.tags.get("data.hash")
     note = "" if same else f" (champion v{current.version}'s recorded metrics come from another window or data)"
-    return old.metrics, note
+    return new.metrics, old.metrics, note
 
 
-def gate(client: MlflowClient, logged: Logged, *, rescore=None) -> tuple[bool, str]:
+def gate(client: MlflowClient, logged: Logged, *, rescore=None, latest=None) -> tuple[bool, str]:
     """Give ``logged`` the champion alias if it is at least as good as the current champion.
 
     ``rescore(bundle) -> {"model.roc_auc": .., "model.purchases_total_error_pct": ..}`` measures
-    a bundle on the challenger's backtest window (see :func:`_champion_metrics`). When the registry cannot
-    say which version is the champion, :class:`ChampionUnknownError` stops the gate and the alias stays.
+    a bundle on the challenger's backtest window; ``latest(bundle, champion_as_of) -> (challenger's, champion's,
+    window) | None`` measures both on a later window the champion has not seen (see :func:`_measures`). When
+    the registry cannot say which version is the champion, :class:`ChampionUnknownError` stops the gate and the
+    alias stays.
     """
     with store_lock(client.tracking_uri):  # read the champion, compare, move the alias: one command at a time
         try:
@@ -305,8 +316,8 @@ def gate(client: MlflowClient, logged: Logged, *, rescore=None) -> tuple[bool, s
             promote(client, logged.version)
             return True, "the first registered version becomes champion"
         new = client.get_run(logged.run_id).data
-        old_metrics, note = _champion_metrics(client, current, new, rescore)
-        better, reason = compare(new.metrics, old_metrics)
+        new_metrics, old_metrics, note = _measures(client, current, new, rescore, latest)
+        better, reason = compare(new_metrics, old_metrics)
         reason += note
         if better:
             promote(client, logged.version)

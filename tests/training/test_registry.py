@@ -161,6 +161,29 @@ def test_the_gate_scores_an_older_champion_on_the_challengers_window(tmp_path, s
     assert f"vs champion's {measured['model.roc_auc']:.4f}" in new.reason
 
 
+@pytest.mark.slow
+def test_a_champion_that_saw_the_challengers_window_is_judged_with_it_on_the_latest_window(tmp_path,
+                                                                                          seed_transactions):
+    """The challenger chose on the same season a year earlier, which a champion trained three months ago saw:
+    both are measured on the latest horizon instead, the challenger refitted at its start."""
+    from churnclv.training.pipeline import refitted, until, window_metrics
+
+    client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    common = dict(dataset="seed", client=client, artifact_root=tmp_path / "artifacts", plots_dir=tmp_path / "plots",
+                  config=fast_config())
+    old = run_training(seed_transactions, as_of=SEED_AS_OF - pd.Timedelta(days=92), **common)
+    new = run_training(seed_transactions, as_of=SEED_AS_OF, **common)
+    assert new.result.bundle.metadata["backtest_origin"] < old.result.bundle.metadata["as_of"]  # the season before
+    origin = SEED_AS_OF - pd.Timedelta(days=90)
+    assert f"both on {origin:%Y-%m-%d} + 90 days, which champion v{old.logged.version} had not seen" in new.reason
+    seen = until(seed_transactions, SEED_AS_OF)
+    champion = load_bundle(client, f"models:/{MODEL_NAME}/{old.logged.version}")
+    challenger = refitted(new.result.bundle, seen, as_of=origin, config=fast_config())
+    theirs = window_metrics(champion, seen, origin=origin, horizon_days=90)
+    ours = window_metrics(challenger, seen, origin=origin, horizon_days=90)
+    assert f"churn AUC {ours['model.roc_auc']:.4f} vs champion's {theirs['model.roc_auc']:.4f}" in new.reason
+
+
 def test_the_gate_compares_days_not_their_text():
     """An older churnclv wrote as-of days as timestamps: as text "2025-10-01 00:00:00" > "2025-10-01"."""
     assert trained_by("2025-10-01 00:00:00", "2025-10-01") and trained_by("2025-09-30", "2025-10-01")
