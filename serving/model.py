@@ -12,7 +12,7 @@ from churnclv.contract import ChurnclvError, first_line
 from churnclv.contract.columns import EVENT_COLUMNS, TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
 from churnclv.contract.dates import on_or_before
 from churnclv.features import Encoded, EventsError, TransactionsError, encode, validate_events, validate_transactions
-from churnclv.features.online import encode_posted, rows_until
+from churnclv.features.online import encode_posted, events_posted, rows_until
 from churnclv.scoring.registry import load_bundle, resolve
 from churnclv.serving.errors import ApiError
 
@@ -75,11 +75,14 @@ def unprocessable(exc: TransactionsError, noun: str) -> ApiError:
 
 
 def validated_events(events: Sequence[Any]) -> pd.DataFrame:
-    """Posted events in canonical form (the events contract, :func:`features.validate_events`); :class:`ApiError`
-    422 naming each kind of bad row."""
-    raw = pd.DataFrame({n: pd.Series([getattr(e, n) for e in events], dtype=object) for n in EVENT_COLUMNS})
+    """Posted events in canonical form (the events contract, :func:`features.validate_events`; plain rows
+    straight, by ``features.online``); :class:`ApiError` 422 naming each kind of bad row."""
+    columns = {n: [getattr(e, n) for e in events] for n in EVENT_COLUMNS}
+    plain = events_posted(columns)
+    if plain is not None:
+        return plain
     try:
-        return validate_events(raw)[0]
+        return validate_events(pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in columns.items()}))[0]
     except EventsError as exc:
         raise unprocessable(exc, "events") from None
 
