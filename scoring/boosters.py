@@ -57,7 +57,7 @@ def top_drivers(contributions: pd.DataFrame, values: pd.DataFrame, *, k: int = 3
     contrib = contributions.to_numpy()
     order = np.argsort(-contrib, axis=1)[:, :k]
     names = np.asarray(contributions.columns)
-    vals = values[contributions.columns].to_numpy()
+    vals = np.asarray(values[list(contributions.columns)])  # a snapshot frame or its Columns (float64)
     rows = np.arange(len(contrib))[:, None]
     return pd.Series(
         [

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnclv.contract.columns import SCORE_COLUMNS, SCORE_INTERVALS
+from churnclv.contract.columns import RFM_COLUMNS, SCORE_COLUMNS, SCORE_INTERVALS
+from churnclv.features import build_features
 from churnclv.features.events import no_events
 from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
 from churnclv.scoring.clv import CLVParams
-from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN, customer_intervals, value_at_risk_draws
-from churnclv.scoring.segments import Policy, recommended_action
-from churnclv.scoring.snapshot import snapshot
+from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN, customer_interval_values, value_at_risk_draws
+from churnclv.scoring.segments import Policy, action_values
+from churnclv.scoring.snapshot import Columns, clv_outputs
 
 PURCHASE_METHODS = ("bgnbd", "lightgbm_poisson")
 #: The churn scores a bundle can ship, simplest first: BG/NBD's P(no purchase in the horizon); fewest
@@ -81,11 +82,16 @@ def expected_purchases(models: Models, table: pd.DataFrame, method: str, *,
     if it was computed already.
     """
     if method == "bgnbd":
-        return table["bgnbd_expected_purchases"].to_numpy(dtype=float) * models.season_factor
+        return _floats(table, "bgnbd_expected_purchases") * models.season_factor
     if method == "lightgbm_poisson" and models.purchases is not None:
         raw = models.purchases.predict(table) if predicted is None else predicted.purchases
         return raw * models.poisson_scale * models.season_factor
     raise ValueError(f"unknown purchases method {method!r}; use one of {models.purchase_methods}")
+
+
+def _floats(table: pd.DataFrame | Columns, column: str) -> np.ndarray:
+    """One column of a snapshot (a frame or its :class:`~scoring.snapshot.Columns`) as float64."""
+    return np.asarray(table[column], dtype=np.float64)
 
 
 class ChurnCLVBundle:
@@ -118,30 +124,35 @@ class ChurnCLVBundle:
     def snapshot(self, transactions: pd.DataFrame, *, as_of, events: pd.DataFrame | None = None) -> pd.DataFrame:
         """The features and BG/NBD outputs at ``as_of``; for a model trained with events (``metadata["events"]``)
         and none given, every customer has the features of one who never had an event."""
+        return self.columns(transactions, as_of=as_of, events=events).frame()
+
+    def columns(self, transactions: pd.DataFrame, *, as_of, events: pd.DataFrame | None = None) -> Columns:
+        """:meth:`snapshot` as arrays, not joined (what :meth:`score` reads)."""
         if events is None and self.metadata.get("events"):
             events = no_events()
-        return snapshot(transactions, as_of=pd.Timestamp(as_of), clv=self.models.clv, horizon_days=self.horizon_days,
-                        events=events)
+        features = build_features(transactions, as_of=pd.Timestamp(as_of), events=events)
+        return Columns(features, clv_outputs(features, clv=self.models.clv, horizon_days=self.horizon_days))
 
     def values(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> pd.DataFrame:
         """The numeric scores of a :func:`snapshot`, indexed by customer_id (``predicted``: the LightGBM
         outputs for this table, if computed already)."""
+        return pd.DataFrame(self.value_arrays(table, predicted=predicted), index=table.index)
+
+    def value_arrays(self, table: pd.DataFrame | Columns, *, predicted: Predicted | None = None) -> dict[str, np.ndarray]:
+        """:meth:`values` as one array per column."""
         purchases = expected_purchases(self.models, table, self.purchases_method, predicted=predicted)
         churn = self.churn(table, predicted=predicted)
-        bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float)
+        bgnbd = _floats(table, "bgnbd_expected_purchases")
         ratio = np.divide(purchases, bgnbd, out=np.ones_like(purchases), where=bgnbd > 1e-9)
-        clv = table["bgnbd_clv"].to_numpy(dtype=float) * ratio
-        return pd.DataFrame(
-            {
-                "churn_probability": churn,
-                "p_alive": table["bgnbd_p_alive"].to_numpy(dtype=float),
-                "expected_purchases": purchases,
-                "expected_spend": purchases * table["bgnbd_expected_spend_per_purchase"].to_numpy(dtype=float),
-                "clv": clv,
-                "value_at_risk": churn * clv,
-            },
-            index=table.index,
-        )
+        clv = _floats(table, "bgnbd_clv") * ratio
+        return {
+            "churn_probability": churn,
+            "p_alive": _floats(table, "bgnbd_p_alive"),
+            "expected_purchases": purchases,
+            "expected_spend": purchases * _floats(table, "bgnbd_expected_spend_per_purchase"),
+            "clv": clv,
+            "value_at_risk": churn * clv,
+        }
 
     def intervals(self, table: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
         """``expected_purchases_low/_high`` and ``clv_low/_high`` of a :func:`snapshot` (``scores``: its
@@ -149,13 +160,17 @@ class ChurnCLVBundle:
 
         The ends are BG/NBD's (with the season's factor); where the shipped forecast spreads the purchases by
         another model, they are scaled by the same ratio as the forecast and the CLV (shipped / BG/NBD)."""
-        ends = customer_intervals(self.models.clv, table, horizon_days=self.horizon_days,
-                                  season_factor=self.models.season_factor,
-                                  spend_per_purchase=table["bgnbd_expected_spend_per_purchase"].to_numpy(dtype=float))
-        bgnbd = table["bgnbd_expected_purchases"].to_numpy(dtype=float) * self.models.season_factor
         shipped = scores["expected_purchases"].to_numpy(dtype=float)
+        return pd.DataFrame(self.interval_arrays(table, shipped), index=table.index)
+
+    def interval_arrays(self, table: pd.DataFrame | Columns, shipped: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`intervals` as one array per column (``shipped``: the expected purchases of :meth:`values`)."""
+        ends = customer_interval_values(self.models.clv, {c: _floats(table, c) for c in RFM_COLUMNS},
+                                        horizon_days=self.horizon_days, season_factor=self.models.season_factor,
+                                        spend_per_purchase=_floats(table, "bgnbd_expected_spend_per_purchase"))
+        bgnbd = _floats(table, "bgnbd_expected_purchases") * self.models.season_factor
         ratio = np.divide(shipped, bgnbd, out=np.ones_like(shipped), where=bgnbd > 1e-9)
-        return ends.mul(ratio, axis=0)[list(SCORE_INTERVALS)]
+        return {c: ends[c] * ratio for c in SCORE_INTERVALS}
 
     def explainer(self) -> tuple | None:
         """The booster whose contributions explain a customer's churn risk, and their sign: the LightGBM churn
@@ -168,7 +183,7 @@ class ChurnCLVBundle:
     def churn(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> np.ndarray:
         """P(no purchase in the horizon) of each customer of a :func:`snapshot` by :attr:`churn_method`."""
         if self.churn_method == "bgnbd":
-            return table["bgnbd_p_no_purchase"].to_numpy(dtype=float)
+            return _floats(table, "bgnbd_p_no_purchase")
         if self.churn_method in RANKED_BY:
             expected = expected_purchases(self.models, table, RANKED_BY[self.churn_method], predicted=predicted)
             return ranked_probability(expected, self.churn_calibration)
@@ -176,26 +191,34 @@ class ChurnCLVBundle:
 
     def score_snapshot(self, table: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
         """The score table (one row per customer, ``customer_id`` a column) from a :func:`snapshot`."""
-        if table.empty:  # nobody had bought by the as-of day: an empty table, not a model error
+        return self.score_columns(Columns(table), explain=explain)
+
+    def score_columns(self, table: Columns, *, explain: bool = False) -> pd.DataFrame:
+        """The score table of a snapshot's :class:`~scoring.snapshot.Columns`: every figure on arrays, one frame at
+        the end (batch and posted histories both come here: :meth:`score_snapshot`, :meth:`score`)."""
+        if not len(table):  # nobody had bought by the as-of day: an empty table, not a model error
             return pd.DataFrame({c: pd.Series(dtype="str" if c in ("customer_id", "segment", "recommended_action")
                                               else "float64") for c in (*SCORE_COLUMNS, *SCORE_INTERVALS)})
-        scores = self.values(table)
-        segment = self.policy.segment(scores.assign(T=table["T"]))
-        scores = scores.assign(segment=segment, recommended_action=recommended_action(segment))
-        scores = scores.join(self.intervals(table, scores))  # after the contract's columns
+        scores = self.value_arrays(table)
+        segment = self.policy.segment_values(T=table["T"], **{c: scores[c] for c in (
+            "p_alive", "churn_probability", "clv", "value_at_risk")})
+        columns = {**scores, "segment": segment, "recommended_action": action_values(segment),
+                   **self.interval_arrays(table, scores["expected_purchases"])}  # after the contract's columns
         explainer = self.explainer()
         if explain and explainer is not None:
             booster, sign = explainer
-            scores["drivers"] = top_drivers(sign * booster.contributions(table), table)
+            columns["drivers"] = top_drivers(sign * booster.contributions(table), table).to_numpy()
         elif explain:
-            scores["drivers"] = pd.Series([[] for _ in range(len(scores))], index=scores.index, dtype=object)
-        return scores.reset_index()
+            columns["drivers"] = np.empty(len(table), dtype=object)
+            for i in range(len(table)):
+                columns["drivers"][i] = []
+        return pd.DataFrame({table.index.name or "index": table.index, **columns})
 
     def score(self, transactions: pd.DataFrame, *, as_of, explain: bool = False,
               events: pd.DataFrame | None = None) -> pd.DataFrame:
         """Score every customer with a purchase on or before ``as_of`` in a canonical transaction frame (with
         their canonical ``events``, when the churn model was trained with them)."""
-        return self.score_snapshot(self.snapshot(transactions, as_of=as_of, events=events), explain=explain)
+        return self.score_columns(self.columns(transactions, as_of=as_of, events=events), explain=explain)
 
 
 def score_table(bundle: ChurnCLVBundle, transactions: pd.DataFrame, *, as_of, explain: bool = False,

@@ -25,7 +25,7 @@ from churnclv.scoring.btyd import (
     gamma_gamma_expected_spend,
 )
 
-__all__ = ["DRAW_KEYS", "INTERVAL_LEVEL", "CLVParams", "validate_rfm"]
+__all__ = ["DRAW_KEYS", "INTERVAL_LEVEL", "CLVParams", "check_rfm", "rfm_values", "validate_rfm"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -51,7 +51,19 @@ def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = True) -> None:
     missing = [c for c in needed if c not in rfm.columns]
     if missing:
         raise ValueError(f"RFM table is missing column(s) {missing}; it has {list(rfm.columns)[:20]}")
-    values = {c: pd.to_numeric(rfm[c], errors="coerce").to_numpy(dtype=np.float64) for c in needed}
+    check_rfm({c: _numbers(rfm[c]) for c in needed}, rfm.index)
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A column as float64 (non-numeric values NaN); numeric columns without pandas' parsing."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+
+
+def check_rfm(values: dict[str, np.ndarray], index: pd.Index) -> None:
+    """:func:`validate_rfm`'s checks on float64 arrays (``frequency``, ``recency``, ``T``, optionally
+    ``monetary_value``; ``index``: the customers, named in the message)."""
     x, t_x, T = values["frequency"], values["recency"], values["T"]
     checks = [(c, ~np.isfinite(v), "missing, non-numeric or infinite values") for c, v in values.items()]
     checks += [
@@ -64,8 +76,18 @@ def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = True) -> None:
         if bad.any():
             raise ValueError(
                 f"RFM column {column!r} has {int(bad.sum())} row(s) with {what}; "
-                f"e.g. customers {_examples(rfm.index, bad)}"
+                f"e.g. customers {_examples(index, bad)}"
             )
+
+
+def rfm_values(rfm: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The four RFM columns of a table as float64 arrays, checked (:func:`validate_rfm`)."""
+    missing = [c for c in RFM_COLUMNS if c not in rfm.columns]
+    if missing:
+        raise ValueError(f"RFM table is missing column(s) {missing}; it has {list(rfm.columns)[:20]}")
+    values = {c: _numbers(rfm[c]) for c in RFM_COLUMNS}
+    check_rfm(values, rfm.index)
+    return values
 
 
 def _rfm_arrays(rfm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,39 +162,43 @@ class CLVParams:
         monthly at ``discount_rate`` per year).
         """
         self._fitted()
+        values = rfm_values(rfm)
+        return pd.DataFrame(self.predict_values(values, horizon_days=horizon_days), index=rfm.index)
+
+    def predict_values(self, values: dict[str, np.ndarray], *, horizon_days: int) -> dict[str, np.ndarray]:
+        """:meth:`predict` on checked float64 arrays (:func:`rfm_values`): one array per output column."""
+        self._fitted()
         if not horizon_days > 0:
             raise ValueError(f"horizon_days must be a positive number of days, not {horizon_days}")
-        validate_rfm(rfm)
-        x, t_x, T = _rfm_arrays(rfm)
+        x = values["frequency"].astype(np.int64)
         unit = self.bgnbd_params_["time_unit_days"]
         bg = {k: self.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")}
-        t_x, T = t_x / unit, T / unit
+        t_x, T = values["recency"] / unit, values["T"] / unit
         p_alive = bgnbd_p_alive(x, t_x, T, **bg)
         # E[Y(t) | alive] depends on (x, T) only, which many customers share: evaluate 2F1 once per pair.
         codes, pairs = pd.factorize(x + 1j * T)
         x_u, T_u = pairs.real, pairs.imag
         purchases = p_alive * bgnbd_expected_purchases_if_alive(horizon_days / unit, x_u, T_u, **bg)[codes]
         discounted = p_alive * self._discounted_purchases_if_alive(x_u, T_u, bg)[codes]
-        spend = gamma_gamma_expected_spend(x, rfm["monetary_value"].to_numpy(dtype=np.float64), **self.gg_params_)
-        return pd.DataFrame(
-            {
-                "p_alive": p_alive,
-                "expected_purchases": purchases,
-                "p_no_purchase": bgnbd_p_no_purchase(horizon_days / unit, x, t_x, T, **bg),
-                "expected_spend_per_purchase": spend,
-                "expected_spend": purchases * spend,
-                "clv": spend * discounted,
-            },
-            index=rfm.index,
-        )
+        spend = gamma_gamma_expected_spend(x, values["monetary_value"], **self.gg_params_)
+        return {
+            "p_alive": p_alive,
+            "expected_purchases": purchases,
+            "p_no_purchase": bgnbd_p_no_purchase(horizon_days / unit, x, t_x, T, **bg),
+            "expected_spend_per_purchase": spend,
+            "expected_spend": purchases * spend,
+            "clv": spend * discounted,
+        }
 
     def _discounted_purchases_if_alive(self, x, T, bg: dict) -> np.ndarray:
         """Sum over months k of (E[Y(t_k) | alive] - E[Y(t_{k-1}) | alive]) / (1 + d)^(t_k/365); times in units."""
         ends, factors = discount_schedule(horizon_days=self.clv_horizon_days, annual_rate=self.discount_rate)
         unit = self.bgnbd_params_["time_unit_days"]
         total, previous = np.zeros(len(x)), np.zeros(len(x))
-        for end, factor in zip(ends, factors):  # a dozen months, each vectorised over (x, T) pairs
-            cumulative = bgnbd_expected_purchases_if_alive(end / unit, x, T, **bg)
+        # a dozen months (rows) by (x, T) pairs (columns) in one call; summed month by month
+        months = bgnbd_expected_purchases_if_alive(np.asarray(ends, dtype=np.float64)[:, None] / unit,
+                                                   np.asarray(x)[None, :], np.asarray(T)[None, :], **bg)
+        for cumulative, factor in zip(months, factors):
             total += factor * (cumulative - previous)
             previous = cumulative
         return total

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from churnclv.contract.columns import RFM_COLUMNS
 from churnclv.contract.dates import SEASON_YEAR_DAYS
 from churnclv.scoring.btyd import bgnbd_expected_purchases_if_alive, bgnbd_p_alive, gamma_gamma_expected_spend
 from churnclv.scoring.clv import DRAW_KEYS, CLVParams, _rfm_arrays
@@ -43,6 +44,7 @@ __all__ = [
     "bgnbd_count_pmf",
     "clv_by_draw",
     "count_interval",
+    "customer_interval_values",
     "customer_intervals",
     "membership_probability",
     "population_forecast",
@@ -214,19 +216,30 @@ def customer_intervals(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: float
     purchase and the share of its expected purchases the discounting keeps (``clv / (E[purchases] · spend)``).
     ``spend_per_purchase``: the Gamma-Gamma expected spend per purchase of each customer, if computed already.
     """
-    x, t_x, T = _rfm_arrays(rfm)
+    frame = customer_interval_values(clv, {c: rfm[c].to_numpy(dtype=np.float64) for c in RFM_COLUMNS if c in rfm},
+                                     horizon_days=horizon_days, season_factor=season_factor,
+                                     spend_per_purchase=spend_per_purchase)
+    return pd.DataFrame(frame, index=rfm.index)
+
+
+def customer_interval_values(clv: CLVParams, values: dict[str, np.ndarray], *, horizon_days: float,
+                             season_factor: float = 1.0,
+                             spend_per_purchase: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`customer_intervals` on float64 arrays of the RFM columns (:func:`scoring.clv.rfm_values`): one array
+    per interval column."""
+    x = values["frequency"].astype(np.int64)
     unit = clv.bgnbd_params_["time_unit_days"]
-    t_x, T = t_x / unit, T / unit
+    t_x, T = values["recency"] / unit, values["T"] / unit
     level, pairs = clv.interval_level, _pairs(x, T)
     purchases = count_interval(x, t_x, T, t=season_factor * horizon_days / unit, clv=clv, level=level, pairs=pairs)
     lifetime = count_interval(x, t_x, T, t=clv.clv_horizon_days / unit, clv=clv, level=level, reach=True, pairs=pairs)
-    spend = (gamma_gamma_expected_spend(x, rfm["monetary_value"].to_numpy(dtype=np.float64), **clv.gg_params_)
+    spend = (gamma_gamma_expected_spend(x, values["monetary_value"], **clv.gg_params_)
              if spend_per_purchase is None else np.asarray(spend_per_purchase, dtype=np.float64))
     kept = _discount_share(clv, pairs)
-    return pd.DataFrame({
+    return {
         "expected_purchases_low": purchases[0], "expected_purchases_high": purchases[1],
         "clv_low": lifetime[0] * spend * kept, "clv_high": lifetime[1] * spend * kept,
-    }, index=rfm.index)
+    }
 
 
 def _discount_share(clv: CLVParams, pairs: tuple) -> np.ndarray:
@@ -412,6 +425,7 @@ def clv_by_draw(clv: CLVParams, rfm: pd.DataFrame, *, draws: int | None = None) 
         model.gg_params_ = {key: float(table[key][k]) for key in ("p", "q", "v")}
         rows.append(model.predict(rfm, horizon_days=1)["clv"].to_numpy())
     return np.array(rows)
+
 
 
 def value_at_risk_draws(clv: CLVParams, rfm: pd.DataFrame, value_at_risk: np.ndarray, point_clv: np.ndarray, *,

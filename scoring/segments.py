@@ -77,18 +77,35 @@ class Policy:
 
     def segment(self, scores: pd.DataFrame) -> pd.Series:
         """One segment per row of a score table (needs T, p_alive, churn_probability, clv, value_at_risk)."""
+        columns = {c: scores[c].to_numpy() for c in ("T", "p_alive", "churn_probability", "clv", "value_at_risk")}
+        return pd.Series(self.segment_values(**columns), index=scores.index, name="segment")
+
+    def segment_values(self, *, T: np.ndarray, p_alive: np.ndarray, churn_probability: np.ndarray, clv: np.ndarray,
+                       value_at_risk: np.ndarray) -> np.ndarray:
+        """:meth:`segment` on arrays (one per column): an array of segment names."""
         if self.high_value is None:
             raise ValueError("Policy.fit must fix the bars before segmenting")
-        churn, high = scores["churn_probability"], scores["clv"] >= self.high_value
+        churn = churn_probability
         conditions = [
-            scores["T"] < self.new_customer_days,
-            scores["p_alive"] < self.lapsed_p_alive,
-            (scores["value_at_risk"] >= self.value_at_risk) & (churn >= self.min_at_risk),
+            T < self.new_customer_days,
+            p_alive < self.lapsed_p_alive,
+            (value_at_risk >= self.value_at_risk) & (churn >= self.min_at_risk),
             churn >= self.at_risk,
-            (churn < self.loyal) & high,
+            (churn < self.loyal) & (clv >= self.high_value),
         ]
-        return pd.Series(np.select(conditions, SEGMENTS[:-1], SEGMENTS[-1]), index=scores.index, name="segment")
+        return np.select(conditions, SEGMENTS[:-1], SEGMENTS[-1])
 
 
 def recommended_action(segment: pd.Series) -> pd.Series:
-    return segment.map(ACTIONS).rename("recommended_action")
+    return pd.Series(action_values(segment.to_numpy()), index=segment.index, name="recommended_action")
+
+
+def action_values(segments: np.ndarray) -> np.ndarray:
+    """The recommended action of each segment name in an array (:data:`ACTIONS`; vectorised: no loop per row)."""
+    names = np.asarray(sorted(ACTIONS))
+    segments = np.asarray(segments).astype(str)
+    codes = np.minimum(np.searchsorted(names, segments), len(names) - 1)
+    unknown = names[codes] != segments
+    if unknown.any():
+        raise ValueError(f"{int(unknown.sum())} unknown segment(s), e.g. {sorted(set(segments[unknown]))[:3]}")
+    return np.asarray([ACTIONS[n] for n in names])[codes]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from churnclv.contract.columns import PREDICTION_COLUMNS
 from churnclv.features import build_features
+from churnclv.scoring.clv import rfm_values
 
 
 def snapshot(transactions: pd.DataFrame, *, as_of: pd.Timestamp, clv, horizon_days: int,
@@ -20,8 +22,48 @@ def snapshot(transactions: pd.DataFrame, *, as_of: pd.Timestamp, clv, horizon_da
 
 def with_clv(table: pd.DataFrame, *, clv, horizon_days: int) -> pd.DataFrame:
     """A feature table joined with ``clv.predict`` (prefixed ``bgnbd_``); NaN columns for ``clv=None``."""
+    return Columns(table, clv_outputs(table, clv=clv, horizon_days=horizon_days)).frame()
+
+
+def clv_outputs(table: pd.DataFrame, *, clv, horizon_days: int) -> dict[str, np.ndarray]:
+    """``clv.predict`` of a feature table as arrays, named ``bgnbd_<column>``: the columns :func:`with_clv` adds
+    (NaN for ``clv=None``)."""
     if clv is None:
-        outputs = pd.DataFrame(float("nan"), index=table.index, columns=list(PREDICTION_COLUMNS))
-    else:
-        outputs = clv.predict(table, horizon_days=horizon_days)
-    return table.join(outputs.add_prefix("bgnbd_"))
+        return {f"bgnbd_{c}": np.full(len(table), np.nan) for c in PREDICTION_COLUMNS}
+    outputs = clv.predict_values(rfm_values(table), horizon_days=horizon_days)
+    return {f"bgnbd_{c}": v for c, v in outputs.items()}
+
+
+class Columns:
+    """A snapshot read as arrays, without joining it: the CLV model's outputs (``bgnbd_*``, :func:`clv_outputs`)
+    beside a feature frame, or a joined snapshot alone (``outputs`` empty).
+
+    ``columns[name]`` is one float64 array; ``columns[[names]]`` the matrix of those columns (float64, one row per
+    customer: what the boosters read), or the joined frame's columns where one is not numeric; :meth:`frame` is
+    the joined snapshot (:func:`with_clv`)."""
+
+    def __init__(self, features: pd.DataFrame, outputs: dict[str, np.ndarray] | None = None):
+        self.features, self.outputs = features, dict(outputs or {})
+
+    @property
+    def index(self) -> pd.Index:
+        return self.features.index
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            value = self.outputs.get(key)
+            return value if value is not None else self.features[key].to_numpy(dtype=np.float64)
+        names = list(key)
+        dtypes = self.features.dtypes
+        if all(n in self.outputs or pd.api.types.is_numeric_dtype(dtypes[n]) for n in names):
+            return np.column_stack([self[n] for n in names]) if names else np.empty((len(self), 0))
+        return self.frame()[names]
+
+    def frame(self) -> pd.DataFrame:
+        """The joined snapshot: the features, then the outputs."""
+        if not self.outputs:
+            return self.features
+        return self.features.join(pd.DataFrame(self.outputs, index=self.features.index))
