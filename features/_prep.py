@@ -382,9 +382,13 @@ def window_table(cust: np.ndarray, day: np.ndarray, as_of: int, n: int,
 
 def unique_sorted(keys: np.ndarray) -> np.ndarray:
     """Sorted distinct values of an integer array (one sort, no inverse)."""
-    if len(keys) == 0:
-        return keys.copy()
-    ordered = np.sort(keys)
+    return distinct_of_sorted(np.sort(keys))
+
+
+def distinct_of_sorted(ordered: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (a new array)."""
+    if len(ordered) == 0:
+        return ordered.copy()
     keep = np.empty(len(ordered), dtype=bool)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
@@ -400,7 +404,8 @@ def _day_pairs(p_cust: np.ndarray, p_day: np.ndarray, as_of: int, n: int) -> tup
     key *= span
     key += p_day
     key -= d0
-    pairs = unique_sorted(key)
+    key.sort()  # ours: sorted in place, without a copy
+    pairs = distinct_of_sorted(key)
     pair_cust = pairs // span
     pair_day = pair_cust * dtype(span)
     np.subtract(pairs, pair_day, out=pair_day)
