@@ -151,6 +151,8 @@ def test_a_table_without_values_per_draw_answers_without_membership_and_says_so(
     body = api.client.post("/prioritise", json={"limit": 5}, headers=AUTH).json()
     assert [c["membership"] for c in body["customers"]] == [None] * 5
     assert body["summary"]["membership"].startswith("no membership: this score table keeps no values per")
+    page = api.client.get("/app/plan?plan_by=contacts&contacts=5", headers=AUTH).text
+    assert "No membership: this score table keeps no values" in page and "Sure: listed under" not in page
 
 
 def test_prioritise_the_page_and_the_csv_show_membership(api, trained_home, seed_transactions, tmp_path):
@@ -175,4 +177,4 @@ def test_prioritise_the_page_and_the_csv_show_membership(api, trained_home, seed
                                                           headers=AUTH).text)))
     assert [float(r["membership"]) for r in rows] == pytest.approx(shares)
     page = api.client.get("/app/plan?plan_by=contacts&contacts=30&save_rate=20", headers=AUTH).text
-    assert 'class="sure' in page and "of the model's parameter draws" in page
+    assert 'class="sure' in page and "of the model's parameter draws" in page and "Sure: listed under at least 90%" in page
