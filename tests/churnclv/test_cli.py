@@ -192,7 +192,8 @@ def test_score_writes_its_metadata_into_the_parquet_file(trained_home, tmp_path,
     metadata = read_score_metadata(out)
     drift = json.loads(metadata.pop("drift"))  # scoring.drift: the scored customers against the training snapshot
     assert metadata == {"as_of": "2025-12-31", "model_uri": f"models:/churn-clv/{trained_home.version}",
-                        "model_version": trained_home.version, "trained_as_of": "2025-12-31", "horizon_days": "90"}
+                        "model_version": trained_home.version, "trained_as_of": "2025-12-31", "horizon_days": "90",
+                        "interval_level": "0.8"}
     assert drift["psi_max"] == 0.0 and drift["warning"] is None  # the very customers the model was trained on
     csv = runner.invoke(app, ["score", "-t", str(SEED_CSV), "--as-of", "2025-12-31", "--out", str(tmp_path / "s.csv")])
     assert csv.exit_code == 0, csv.output
