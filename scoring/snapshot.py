@@ -44,6 +44,7 @@ class Columns:
 
     def __init__(self, features: pd.DataFrame, outputs: dict[str, np.ndarray] | None = None):
         self.features, self.outputs = features, dict(outputs or {})
+        self._block: tuple[np.ndarray, dict[str, int]] | None = None
 
     @property
     def index(self) -> pd.Index:
@@ -52,13 +53,27 @@ class Columns:
     def __len__(self) -> int:
         return len(self.features)
 
+    def _numeric(self) -> tuple[np.ndarray, dict[str, int]]:
+        """The frame's numeric columns as one float64 matrix (read once) and each one's position in it."""
+        if self._block is None:
+            names = [c for c, dtype in self.features.dtypes.items()
+                     if pd.api.types.is_numeric_dtype(dtype) and c not in self.outputs]
+            matrix = self.features[names].to_numpy(dtype=np.float64, na_value=np.nan)
+            self._block = matrix, {c: i for i, c in enumerate(names)}
+        return self._block
+
     def __getitem__(self, key):
         if isinstance(key, str):
             value = self.outputs.get(key)
-            return value if value is not None else self.features[key].to_numpy(dtype=np.float64)
+            if value is not None:
+                return value
+            matrix, position = self._numeric()
+            if key in position:
+                return matrix[:, position[key]]
+            return self.features[key].to_numpy(dtype=np.float64)
         names = list(key)
-        dtypes = self.features.dtypes
-        if all(n in self.outputs or pd.api.types.is_numeric_dtype(dtypes[n]) for n in names):
+        position = self._numeric()[1]
+        if all(n in self.outputs or n in position for n in names):
             return np.column_stack([self[n] for n in names]) if names else np.empty((len(self), 0))
         return self.frame()[names]
 
