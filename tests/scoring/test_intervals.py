@@ -110,11 +110,15 @@ def test_per_customer_intervals_cover_about_their_level():
 @pytest.mark.slow
 def test_population_total_interval_covers_in_most_seeds():
     """The total's 80% interval (the BG/NBD model alone: no seasonal widening) against the realised total over
-    20 seeds. Measured: 13/20 (purchases) and 15/20 (spend); the issue asks for 16/20: NOT met. Over 100 other
-    seeds (1000-1099) of 2,500 customers: 73/100 and 76/100, z-scores of mean 0.04 and sd 1.06 (so ~77%
-    expected); at 10,000 customers 28/40 and 29/40. The parameters' covariance is not the cause: a sandwich
-    (robust) estimate equals the inverse information to 3 digits. Asserted: at least 13/20, which an interval
-    without the parameters' uncertainty or the counts' misses by far."""
+    20 seeds. Measured: 13/20 (purchases) and 15/20 (spend); the issue asks for 16/20, which even an exact 80%
+    interval meets only 63% of the time (P(Binomial(20, 0.8) >= 16)). Over 400 other seeds (5000-5399):
+    **79.5% (purchases) and 80.0% (spend)**, z-scores (realised - forecast over the interval's implied sd) of
+    sd 0.99 and mean -0.13 (the fit's small upward bias at 2,500 customers). Where the variance goes, measured
+    (notes issue21-rest): at the true parameters the interval covers 79.4% of 2,000 seeds (z sd 1.004: the
+    customers' count moments are exact, see the importance-sampling test); the fit's error in the total has the
+    sd the parameter draws state (ratio 0.99-1.09 over 40, 100 and 20 seeds of 10,000 customers); 13/20 here is
+    the luck of these 20 seeds. Asserted: at least 13/20, which an interval without the parameters' uncertainty
+    or the counts' misses by far."""
     hits = np.zeros(2)
     for seed in range(20):
         rfm, actual = simulate(2500, seed=100 + seed)
@@ -124,6 +128,38 @@ def test_population_total_interval_covers_in_most_seeds():
                  interval.spend_low <= spent <= interval.spend_high]
     print(f"population intervals cover in {hits[0]:.0f}/20 (purchases), {hits[1]:.0f}/20 (spend)")
     assert hits[0] >= 13 and hits[1] >= 13
+
+
+def test_a_customers_count_moments_are_the_posteriors_by_importance_sampling():
+    """The population's variance sums each customer's E[Y] and Var[Y] given the history (P(alive) and the count
+    given alive, :func:`_alive_moments`): checked against the posterior by importance sampling (prior draws of
+    the rate and dropout probability weighted by the BG/NBD likelihood of the history, alive or dropped out, then
+    the future simulated), for histories of every kind."""
+    from churnclv.scoring.btyd import bgnbd_p_alive
+    from churnclv.scoring.intervals import _alive_moments
+
+    r, alpha, a, b, t = 0.9, 6.0, 0.6, 4.0, 13.0
+    rng = np.random.default_rng(1)
+    lam, p = rng.gamma(r, 1 / alpha, 400_000), rng.beta(a, b, 400_000)
+    for x, t_x, T in ((0, 0.0, 30.0), (2, 10.0, 40.0), (5, 35.0, 40.0), (10, 60.0, 65.0)):
+        alive_w = lam**x * np.exp(-lam * T) * (1 - p) ** x
+        dead_w = p * (1 - p) ** (x - 1) * lam**x * np.exp(-lam * t_x) if x else np.zeros_like(lam)
+        weight = (alive_w + dead_w) / (alive_w + dead_w).sum()
+        live = rng.random(lam.size) < alive_w / (alive_w + dead_w)
+        count, clock = np.zeros(lam.size), np.zeros(lam.size)
+        while live.any():  # purchases at rate lam, a dropout after each with probability p
+            idx = np.flatnonzero(live)
+            clock[idx] += rng.standard_exponential(idx.size) / lam[idx]
+            inside = clock[idx] < t
+            count[idx[inside]] += 1
+            live[idx[~inside | (rng.random(idx.size) < p[idx])]] = False
+        sampled_mean = (weight * count).sum()
+        sampled_var = (weight * count**2).sum() - sampled_mean**2
+        m1, m2 = _alive_moments(t, np.array([float(x)]), np.array([T]), {k: np.array([v]) for k, v in
+                                                                         zip("r alpha a b".split(), (r, alpha, a, b))})
+        alive = bgnbd_p_alive(np.array([x]), np.array([t_x]), np.array([T]), r=r, alpha=alpha, a=a, b=b)[0]
+        mean, var = alive * m1[0, 0], alive * m2[0, 0] - (alive * m1[0, 0]) ** 2
+        assert sampled_mean == pytest.approx(mean, rel=0.02) and sampled_var == pytest.approx(var, rel=0.03), (x, t_x, T)
 
 
 def test_population_interval_widens_by_the_seasonal_rule():
