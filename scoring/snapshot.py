@@ -54,7 +54,8 @@ class Columns:
         return len(self.features)
 
     def _numeric(self) -> tuple[np.ndarray, dict[str, int]]:
-        """The frame's numeric columns as one float64 matrix (read once) and each one's position in it."""
+        """The frame's numeric columns as one float64 matrix (read once, when the boosters first need it) and
+        each one's position in it."""
         if self._block is None:
             names = [c for c, dtype in self.features.dtypes.items()
                      if pd.api.types.is_numeric_dtype(dtype) and c not in self.outputs]
@@ -67,9 +68,8 @@ class Columns:
             value = self.outputs.get(key)
             if value is not None:
                 return value
-            matrix, position = self._numeric()
-            if key in position:
-                return matrix[:, position[key]]
+            if self._block is not None and key in self._block[1]:
+                return self._block[0][:, self._block[1][key]]
             return self.features[key].to_numpy(dtype=np.float64)
         names = list(key)
         position = self._numeric()[1]
