@@ -138,7 +138,8 @@ class ChurnCLVBundle:
         outputs for this table, if computed already)."""
         return pd.DataFrame(self.value_arrays(table, predicted=predicted), index=table.index)
 
-    def value_arrays(self, table: pd.DataFrame | Columns, *, predicted: Predicted | None = None) -> dict[str, np.ndarray]:
+    def value_arrays(self, table: pd.DataFrame | Columns, *,
+                     predicted: Predicted | None = None) -> dict[str, np.ndarray]:
         """:meth:`values` as one array per column."""
         purchases = expected_purchases(self.models, table, self.purchases_method, predicted=predicted)
         churn = self.churn(table, predicted=predicted)

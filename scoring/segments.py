@@ -107,5 +107,6 @@ def action_values(segments: np.ndarray) -> np.ndarray:
     codes = np.minimum(np.searchsorted(names, segments), len(names) - 1)
     unknown = names[codes] != segments
     if unknown.any():
-        raise ValueError(f"{int(unknown.sum())} unknown segment(s), e.g. {sorted(set(segments[unknown]))[:3]}")
+        examples = sorted(set(segments[unknown].tolist()))[:3]
+        raise ValueError(f"{int(unknown.sum())} unknown segment(s), e.g. {examples}")
     return np.asarray([ACTIONS[n] for n in names])[codes]

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from churnclv.contract.columns import PREDICTION_COLUMNS
-from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
+from churnclv.scoring.boosters import ONE_THREAD_ROWS, ChurnScorer, PurchaseScorer, top_drivers
 from churnclv.scoring.bundle import MIN_EXPECTED, ranked_probability
-from churnclv.scoring.snapshot import with_clv
+from churnclv.scoring.snapshot import Columns, with_clv
 
 FEATURES = ("recency", "frequency", "noise")
 
@@ -85,3 +85,29 @@ def test_a_snapshot_without_a_clv_fit_has_missing_bgnbd_columns():
     out = with_clv(table, clv=None, horizon_days=90)
     assert list(out.columns) == ["frequency", *(f"bgnbd_{c}" for c in PREDICTION_COLUMNS)]
     assert out.filter(like="bgnbd_").isna().all().all() and out["frequency"].tolist() == [1, 2]
+
+
+def test_a_few_rows_on_one_thread_score_as_in_a_table(frame):
+    """Up to ONE_THREAD_ROWS rows LightGBM predicts on one thread, a table on OpenMP's default: the same numbers."""
+    scorer = ChurnScorer(booster=_booster(frame, "churned", "binary"), features=FEATURES, calibration=(0.8, -0.1))
+    assert len(frame) > ONE_THREAD_ROWS
+    whole = scorer.predict_proba(frame)
+    alone = np.concatenate([scorer.predict_proba(frame.iloc[[i]]) for i in range(len(frame))])
+    assert np.array_equal(whole, alone)
+
+
+def test_columns_give_the_boosters_the_frame_s_numbers(frame):
+    """A snapshot read as arrays (the CLV outputs beside the features, not joined) scores and explains like the
+    joined frame, to the last digit; a non-numeric column falls back to the frame."""
+    features = frame[["recency", "noise"]].assign(cohort="2024-01")
+    columns = Columns(features, {"frequency": frame["frequency"].to_numpy()})
+    joined = columns.frame()
+    assert list(joined.columns) == ["recency", "noise", "cohort", "frequency"]
+    matrix = columns[list(FEATURES)]
+    assert isinstance(matrix, np.ndarray) and np.array_equal(matrix, joined[list(FEATURES)].to_numpy(dtype=float))
+    scorer = ChurnScorer(booster=_booster(frame, "churned", "binary"), features=FEATURES, calibration=(0.8, -0.1))
+    assert np.array_equal(scorer.predict_proba(columns), scorer.predict_proba(joined))
+    assert np.array_equal(scorer.contributions(columns).to_numpy(), scorer.contributions(joined).to_numpy())
+    assert top_drivers(scorer.contributions(columns), columns).tolist() == \
+        top_drivers(scorer.contributions(joined), joined).tolist()
+    assert isinstance(columns[["recency", "cohort"]], pd.DataFrame)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnclv.scoring.btyd import bgnbd_expected_purchases_if_alive
-from churnclv.scoring.clv import CLVParams
+from churnclv.scoring.clv import CLVParams, rfm_values
 from churnclv.scoring.intervals import (
     SEASON_SEEN_LOG_SD,
     SEASON_UNSEEN_LOG_SD,
@@ -225,3 +225,27 @@ def test_membership_probability_by_hand():
     np.testing.assert_allclose(membership_probability(values, k=1), [0.75, 0.0, 0.25])
     np.testing.assert_allclose(membership_probability(values, k=2), [0.75, 0.75, 0.5])
     assert membership_probability(values, k=3).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_customer_scored_alone_gets_the_table_s_numbers():
+    """Batch = online by construction: a customer's predictions and intervals are the same to the last digit
+    alone as in a table (the array path every score table and posted history goes through)."""
+    rfm, _ = simulate(80, seed=3)
+    model = CLVModel(clv_horizon_days=HORIZON).fit(rfm)
+    table = model.predict(rfm, horizon_days=HORIZON)
+    ends = customer_intervals(model, rfm, horizon_days=HORIZON)
+    values = model.predict_values(rfm_values(rfm), horizon_days=HORIZON)
+    assert all(np.array_equal(values[c], table[c].to_numpy()) for c in table.columns)
+    for i in range(len(rfm)):
+        one = rfm.iloc[[i]]
+        pd.testing.assert_frame_equal(model.predict(one, horizon_days=HORIZON), table.iloc[[i]], check_exact=True)
+        pd.testing.assert_frame_equal(customer_intervals(model, one, horizon_days=HORIZON), ends.iloc[[i]],
+                                      check_exact=True)
+
+
+def test_rfm_values_name_the_bad_column_count_and_customers():
+    rfm = pd.DataFrame({"frequency": [1, 2], "recency": ["3", "x"], "T": [10.0, 10.0], "monetary_value": [5.0, 6.0]},
+                       index=pd.Index(["a", "b"], name="customer_id"))
+    assert rfm_values(rfm.iloc[[0]])["recency"].tolist() == [3.0]  # text that is a number is read as one
+    with pytest.raises(ValueError, match=r"RFM column 'recency' has 1 row\(s\) with missing, non-numeric .*'b'"):
+        rfm_values(rfm)

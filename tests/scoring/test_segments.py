@@ -1,9 +1,10 @@
 """The segment policy on a hand-made score table."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.scoring.segments import ACTIONS, Policy, recommended_action
+from churnclv.scoring.segments import ACTIONS, Policy, action_values, recommended_action
 
 SCORES = pd.DataFrame(
     {
@@ -41,3 +42,18 @@ def test_at_risk_is_never_below_the_floor():
 def test_unfitted_policy_refuses_to_segment():
     with pytest.raises(ValueError, match="fit"):
         Policy().segment(SCORES)
+
+
+def test_segments_and_actions_on_arrays_are_those_of_the_frame():
+    policy = Policy(new_customer_days=60, lapsed_p_alive=0.05, value_at_risk=700.0, high_value=500.0,
+                    at_risk=0.85, loyal=0.3)
+    arrays = policy.segment_values(**{c: SCORES[c].to_numpy() for c in SCORES.columns})
+    assert arrays.tolist() == ["new", "lapsed", "high_value_at_risk", "at_risk", "loyal", "steady"]
+    assert action_values(arrays).tolist() == ["onboarding", "no_contact", "personal_outreach", "automated_winback",
+                                              "no_contact", "newsletter"]
+    assert recommended_action(policy.segment(SCORES)).tolist() == action_values(arrays).tolist()
+
+
+def test_an_unknown_segment_has_no_action():
+    with pytest.raises(ValueError, match=r"1 unknown segment\(s\), e.g. \['vip'\]"):
+        action_values(np.array(["new", "vip"]))
