@@ -103,7 +103,7 @@ def trained_home(tmp_path_factory, seed_transactions) -> Trained:
     outcome = run_training(seed_transactions, as_of=SEED_AS_OF, config=fast_config(), dataset="seed",
                            client=client, artifact_root=home / "mlruns" / "artifacts", plots_dir=home / "plots")
     bundle = load_bundle(client, "models:/churn-clv@champion")
-    scores = write_scores(score_table(bundle, seed_transactions, as_of=SEED_AS_OF, explain=True),
+    scores = write_scores(score_table(bundle, seed_transactions, as_of=SEED_AS_OF, explain=True, draws=True),
                           home / "scores" / "latest.parquet", score_metadata(bundle, as_of=SEED_AS_OF))
     return Trained(home=home, tracking_uri=uri, version=outcome.logged.version, run_id=outcome.logged.run_id,
                    as_of=SEED_AS_OF, scores_path=scores)

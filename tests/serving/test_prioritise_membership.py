@@ -146,8 +146,15 @@ def test_erasure_keeps_the_values_per_draw_of_the_others(tmp_path):
     np.testing.assert_allclose(after.draws.factors[after.draws.slots], before.draws.factors[before.draws.slots[keep]])
 
 
-def test_a_table_without_values_per_draw_answers_without_membership_and_says_so(api):
-    """The session's score table was written without them (as every table before them): no membership, no error."""
+def test_a_table_without_values_per_draw_answers_without_membership_and_says_so(api, tmp_path):
+    """A score table written before them (the session's without its column): no membership, no error."""
+    from churnclv.serving.state import ServingState
+
+    table = pq.read_table(api.trained.scores_path)
+    old = table.drop_columns([VALUE_DRAWS_COLUMN])
+    pq.write_table(old.replace_schema_metadata(table.schema.metadata), tmp_path / "latest.parquet")
+    api.service.state = ServingState(api.config(scores_path=tmp_path / "latest.parquet"))
+    api.service.state.refresh(force=True)
     body = api.client.post("/prioritise", json={"limit": 5}, headers=AUTH).json()
     assert [c["membership"] for c in body["customers"]] == [None] * 5
     assert body["summary"]["membership"].startswith("no membership: this score table keeps no values per")
