@@ -1,8 +1,8 @@
 """Posted histories of concurrent requests scored together (``POST /score_transactions``).
 
-A pass through the bundle for one customer costs ~3 ms, nearly all of it per pass (pandas frames of one
-row), not per customer. So a worker scores what is waiting in one pass: while a pass runs (in a thread),
-the requests that arrive queue up and become the next pass; an idle worker scores a request at once, so
+A pass through the bundle for one customer costs ~2 ms of CPU, most of it per pass, not per customer. So a
+worker scores what is waiting in one pass: while a pass runs (on the event loop for up to
+:data:`INLINE_PASS_ROWS` posted rows, else in a thread), the requests that arrive queue up and become the next pass; an idle worker scores a request at once, so
 nothing waits for a batch to fill. Each request's customers are renamed apart (``"<n>|<id>"``) for the pass,
 so two requests may post the same id with different histories (their events renamed alike); every feature of a customer depends on
 that customer's rows and events alone (:func:`features.build_features`), so a customer's scores are the same to the
@@ -36,6 +36,9 @@ WIDTH = 6  # digits of a request's number in the renamed ids
 #: Plain histories up to this many rows are encoded on the event loop; longer ones (and any the contract
 #: must read) in a thread.
 INLINE_ROWS = 500
+#: A pass of up to this many posted rows is scored on the event loop itself (a few ms): in a thread, each step of
+#: the requests served meanwhile waits for the GIL (up to its 5 ms switch interval), which tripled the latency.
+INLINE_PASS_ROWS = 400
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,12 @@ class Batcher:
                 batch = self._next()
                 self.passes += 1
                 try:
-                    results = await anyio.to_thread.run_sync(score_jobs, [job for job, _ in batch])
+                    jobs = [job for job, _ in batch]
+                    if sum(len(job.enc.codes) for job in jobs) <= INLINE_PASS_ROWS:
+                        results = score_jobs(jobs)  # a few customers: ~2 ms, less than a thread's GIL hand-offs
+                        await asyncio.sleep(0)  # let the requests that arrived meanwhile in before the next pass
+                    else:
+                        results = await anyio.to_thread.run_sync(score_jobs, jobs)
                 except Exception as exc:  # noqa: BLE001 - every request of the pass hears it
                     results = [exc] * len(batch)
                 except BaseException:  # cancelled (the worker stops): so are the requests waiting
