@@ -2,8 +2,8 @@
 
 A pass through the bundle for one customer costs ~2 ms of CPU, most of it per pass, not per customer. So a
 worker scores what is waiting in one pass: while a pass runs (on the event loop for up to
-:data:`INLINE_PASS_ROWS` posted rows, else in a thread), the requests that arrive queue up and become the next pass; an idle worker scores a request at once, so
-nothing waits for a batch to fill. Each request's customers are renamed apart (``"<n>|<id>"``) for the pass,
+:data:`INLINE_PASS_ROWS` posted rows, else in a thread), the requests that arrive queue up and become the next
+pass; an idle worker scores a request at once, so nothing waits for a batch to fill. Each request's customers are renamed apart (``"<n>|<id>"``) for the pass,
 so two requests may post the same id with different histories (their events renamed alike); every feature of a customer depends on
 that customer's rows and events alone (:func:`features.build_features`), so a customer's scores are the same to the
 last digit in a pass of one or of many (tests/serving/test_batching.py).
