@@ -3,11 +3,9 @@ simulation on generated logs with known parameters, and rank stability (issue 21
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
-
 from churnclv.scoring.btyd import bgnbd_expected_purchases_if_alive
 from churnclv.scoring.clv import CLVParams, rfm_values
 from churnclv.scoring.intervals import (
