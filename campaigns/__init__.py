@@ -35,7 +35,13 @@ from churnclv.campaigns.rates import PRIOR, learn_save_rates
 from churnclv.campaigns.read import CampaignInfo, campaign_members, get_campaign, list_campaigns, measurements
 from churnclv.campaigns.record import record_effect
 from churnclv.campaigns.store import default_url
-from churnclv.campaigns.suppress import drop_suppressed, suppress, suppressed_ids, suppression_list, unsuppress
+from churnclv.campaigns.suppress import (
+    drop_suppressed,
+    suppress,
+    suppressed_ids,
+    suppression_list,
+    unsuppress,
+)
 
 __all__ = [
     "ERASED", "PRIOR", "CampaignConflictError", "CampaignInfo", "CampaignInputError", "CampaignNotFoundError",

@@ -22,8 +22,8 @@ from rich.markup import escape
 
 from churnclv import crash, data, models, monitor, quickstart, serve, targeting
 from churnclv.context import console
-from churnclv.quiet import quiet_logging
 from churnclv.contract.errors import ChurnclvError
+from churnclv.quiet import quiet_logging
 
 #: The command groups, in the order of ``churnclv --help``.
 GROUPS: tuple[ModuleType, ...] = (

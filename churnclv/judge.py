@@ -10,6 +10,9 @@ import pandas as pd
 import typer
 
 from churnclv.context import command_settings, console, progress_bar
+from churnclv.contract.dates import as_of_day
+from churnclv.contract.defaults import CUTOFF_STEP_DAYS, HORIZON_DAYS, STACKED_CUTOFFS
+from churnclv.contract.errors import ChurnclvError
 from churnclv.options import (
     AMOUNT_COL,
     BAD_ROWS,
@@ -29,9 +32,6 @@ from churnclv.options import (
 )
 from churnclv.source import Source
 from churnclv.tables import real_future_forecasts, real_future_table
-from churnclv.contract.dates import as_of_day
-from churnclv.contract.defaults import CUTOFF_STEP_DAYS, HORIZON_DAYS, STACKED_CUTOFFS
-from churnclv.contract.errors import ChurnclvError
 
 
 def backtest(

@@ -11,7 +11,6 @@ import pandas as pd
 import typer
 
 from churnclv.cluster import score_on_cluster
-from churnclv.contract.dates import iso
 from churnclv.context import (
     StepLines,
     check_writable,
@@ -22,6 +21,17 @@ from churnclv.context import (
     progress_bar,
     step,
 )
+from churnclv.contract.dates import iso
+from churnclv.contract.defaults import (
+    CLV_HORIZON_DAYS,
+    CUTOFF_STEP_DAYS,
+    DISCOUNT_RATE,
+    HORIZON_DAYS,
+    MODEL_NAME,
+    MODEL_URI,
+    STACKED_CUTOFFS,
+)
+from churnclv.contract.errors import ChurnclvError
 from churnclv.judge import backtest
 from churnclv.options import (
     AMOUNT_COL,
@@ -45,16 +55,6 @@ from churnclv.options import (
 from churnclv.quiet import uses_mlflow
 from churnclv.source import Source
 from churnclv.tables import eligibility_table, events_table, metrics_table
-from churnclv.contract.defaults import (
-    CLV_HORIZON_DAYS,
-    CUTOFF_STEP_DAYS,
-    DISCOUNT_RATE,
-    HORIZON_DAYS,
-    MODEL_NAME,
-    MODEL_URI,
-    STACKED_CUTOFFS,
-)
-from churnclv.contract.errors import ChurnclvError
 
 
 @uses_mlflow

@@ -11,8 +11,8 @@ import pandas as pd
 import typer
 
 from churnclv.context import closes_resources, command_settings, console, mlflow_client
-from churnclv.contract.errors import ChurnclvError
 from churnclv.contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
+from churnclv.contract.errors import ChurnclvError
 from churnclv.contract.settings import Settings
 from churnclv.options import (
     AMOUNT_COL,
@@ -122,7 +122,7 @@ def run_checks(tx: pd.DataFrame, *, through, settings: Settings, client) -> list
         checks.append((found, run_id))
     newest = latest([c for c, _ in checks])
     if newest is not None:
-        run_id = dict((id(c), r) for c, r in checks)[id(newest)]
+        run_id = {id(c): r for c, r in checks}[id(newest)]
         text = json.dumps({**summary(newest), "run_id": run_id, "checks": len(checks)}, indent=2)
         write_atomic(monitor_file(settings), lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
     return [c for c, _ in checks]

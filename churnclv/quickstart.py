@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from churnclv.context import command_settings, console, mlflow_client, sharing
+from churnclv.contract.defaults import MODEL_NAME, MODEL_URI
+from churnclv.contract.settings import Settings
 from churnclv.data import cohorts, features
 from churnclv.models import score, train
 from churnclv.quiet import uses_mlflow
-from churnclv.contract.defaults import MODEL_NAME, MODEL_URI
-from churnclv.contract.settings import Settings
 
 
 def seed_path() -> Path:

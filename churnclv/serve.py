@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from churnclv.context import command_settings, console, mlflow_client, step
-from churnclv.options import ModelUri
-from churnclv.quiet import uses_mlflow
 from churnclv.contract.defaults import MODEL_NAME, MODEL_URI
 from churnclv.contract.errors import ChurnclvError
 from churnclv.contract.model_uri import parse_model_uri, version_uri
+from churnclv.options import ModelUri
+from churnclv.quiet import uses_mlflow
 
 
 def serve(

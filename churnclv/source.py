@@ -11,9 +11,9 @@ import typer
 
 from churnclv import cluster
 from churnclv.context import console, step
-from churnclv.options import AMOUNT_COL, BAD_ROWS, CUSTOMER_COL, TIMESTAMP_COL
 from churnclv.contract.dates import as_of_day, iso
 from churnclv.contract.settings import Settings
+from churnclv.options import AMOUNT_COL, BAD_ROWS, CUSTOMER_COL, TIMESTAMP_COL
 
 
 @dataclass(frozen=True)

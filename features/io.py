@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 
 from churnclv.contract import ChurnclvError, first_line, write_table
-from churnclv.contract.columns import TRANSACTION_OPTIONAL_NUMBER, TRANSACTION_OPTIONAL_TEXT, TRANSACTION_REQUIRED
+from churnclv.contract.columns import (
+    TRANSACTION_OPTIONAL_NUMBER,
+    TRANSACTION_OPTIONAL_TEXT,
+)
 from churnclv.features.events import SCORED_KINDS
 
 #: Transaction dates outside these days are bad input (pandas' nanosecond timestamps end in 1677 and 2262).

@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 
 from churnclv.contract.dates import AsOf
-from churnclv.features._prep import Customers, Encoded, combine, customers, encode, unique_sorted, weighted_sum
+from churnclv.features._prep import (
+    Customers,
+    Encoded,
+    combine,
+    customers,
+    encode,
+    unique_sorted,
+    weighted_sum,
+)
 
 
 def check_horizon(horizon_days: Any) -> int:

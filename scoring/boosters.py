@@ -9,7 +9,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-
 #: Up to this many rows LightGBM predicts on one thread: for a few customers (a posted history) starting its
 #: OpenMP threads costs far more than the trees (~10 ms against ~0.05 ms for one row on a loaded machine).
 ONE_THREAD_ROWS = 256

@@ -12,11 +12,6 @@ import pandas as pd
 
 from churnclv.contract.columns import RFM_COLUMNS
 from churnclv.contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE
-
-#: The default level of the intervals on every forecast (a central 80% interval).
-INTERVAL_LEVEL = 0.8
-#: The parameters a draw holds: BG/NBD's, then Gamma-Gamma's.
-DRAW_KEYS = ("r", "alpha", "a", "b", "p", "q", "v")
 from churnclv.scoring.btyd import (
     bgnbd_expected_purchases_if_alive,
     bgnbd_p_alive,
@@ -24,6 +19,11 @@ from churnclv.scoring.btyd import (
     discount_schedule,
     gamma_gamma_expected_spend,
 )
+
+#: The default level of the intervals on every forecast (a central 80% interval).
+INTERVAL_LEVEL = 0.8
+#: The parameters a draw holds: BG/NBD's, then Gamma-Gamma's.
+DRAW_KEYS = ("r", "alpha", "a", "b", "p", "q", "v")
 
 __all__ = ["DRAW_KEYS", "INTERVAL_LEVEL", "CLVParams", "check_rfm", "rfm_values", "validate_rfm"]
 

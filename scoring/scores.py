@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from churnclv.contract.dates import iso
 from churnclv.contract.errors import ChurnclvError
 from churnclv.contract.files import write_atomic, write_table

@@ -11,7 +11,14 @@ import pandas as pd
 from churnclv.contract import ChurnclvError, first_line
 from churnclv.contract.columns import EVENT_COLUMNS, TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
 from churnclv.contract.dates import on_or_before
-from churnclv.features import Encoded, EventsError, TransactionsError, encode, validate_events, validate_transactions
+from churnclv.features import (
+    Encoded,
+    EventsError,
+    TransactionsError,
+    encode,
+    validate_events,
+    validate_transactions,
+)
 from churnclv.features.online import encode_posted, events_posted, rows_until
 from churnclv.scoring.registry import load_bundle, resolve
 from churnclv.serving.errors import ApiError

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from churnclv.serving import campaign_schemas, schemas
 from churnclv.contract.settings import AUTH_FAILURE_LIMIT, RATE_LIMIT
+from churnclv.serving import campaign_schemas, schemas
 from churnclv.serving.auth import BODY_SECONDS, MIN_KEY_LENGTH
 from churnclv.serving.connections import HEAD_SECONDS
 

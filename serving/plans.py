@@ -13,6 +13,7 @@ calls these functions too, so what it shows is what a CRM integration gets.
 from __future__ import annotations
 
 import numpy as np
+
 from churnclv.scoring.uplift import UPLIFT_MODEL_NAME
 from churnclv.serving import ranking
 from churnclv.serving.schemas import (

@@ -23,10 +23,11 @@ from churnclv.contract.dates import iso, on_or_before
 from churnclv.contract.settings import Settings
 from churnclv.serving import campaign_routes, connections, gauges, lifecycle, openapi, plans, summary
 from churnclv.serving.auth import Access, Guard
+from churnclv.serving.batching import INLINE_ROWS, Batcher
 from churnclv.serving.bento import packaged_model
 from churnclv.serving.bentoml_fixes import cancel_timeout_timers
 from churnclv.serving.errors import answers, quiet_validation_tracebacks
-from churnclv.serving.batching import INLINE_ROWS, Batcher
+from churnclv.serving.model import validated_events
 from churnclv.serving.page.campaign_parts import router as campaign_parts
 from churnclv.serving.page.routes import router as page
 from churnclv.serving.schemas import (
@@ -45,7 +46,6 @@ from churnclv.serving.schemas import (
     ScoreTransactionsResponse,
     SegmentsResponse,
 )
-from churnclv.serving.model import validated_events
 from churnclv.serving.state import ServeConfig, ServingState, model_info
 from churnclv.serving.table import NO_DRIVERS, lookup, records
 from churnclv.serving.targeting import Targeting, score_files

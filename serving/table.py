@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from churnclv.contract.columns import SCORE_COLUMNS, SCORE_INTERVALS, SCORE_NUMBERS, SCORE_TEXTS
 from churnclv.contract.dates import AsOfError, iso
 from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN

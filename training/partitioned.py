@@ -35,7 +35,13 @@ from churnclv.training.choice import daily_purchases
 from churnclv.training.churn import sample_customers
 from churnclv.training.cluster import compute, scores_by_partition, to_pandas
 from churnclv.training.clv import CLVCounts, CLVModel
-from churnclv.training.eligibility import Eligibility, assess, backtest_history_days, customer_counts, purchases_until
+from churnclv.training.eligibility import (
+    Eligibility,
+    assess,
+    backtest_history_days,
+    customer_counts,
+    purchases_until,
+)
 from churnclv.training.mle import CLVFitError
 from churnclv.training.pipeline import Progress, TrainConfig, fingerprint_of, fingerprint_part
 from churnclv.training.season import Season, same_season_cutoffs, season_of, window_totals

@@ -31,8 +31,8 @@ from churnclv.scoring.bundle import (
     Predicted,
     expected_purchases,
 )
-from churnclv.scoring.drift import model_inputs, reference
 from churnclv.scoring.clv import INTERVAL_LEVEL
+from churnclv.scoring.drift import model_inputs, reference
 from churnclv.scoring.intervals import population_forecast
 from churnclv.scoring.segments import Policy
 from churnclv.scoring.snapshot import with_clv

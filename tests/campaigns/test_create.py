@@ -14,7 +14,13 @@ from churnclv.campaigns.audit import audit_trail, log_action
 from churnclv.campaigns.create import CampaignRequest, create_campaign
 from churnclv.campaigns.errors import CampaignConflictError, CampaignInputError, CampaignNotFoundError
 from churnclv.campaigns.read import campaign_members, get_campaign, list_campaigns
-from churnclv.campaigns.suppress import drop_suppressed, suppress, suppressed_ids, suppression_list, unsuppress
+from churnclv.campaigns.suppress import (
+    drop_suppressed,
+    suppress,
+    suppressed_ids,
+    suppression_list,
+    unsuppress,
+)
 
 REQUEST = CampaignRequest("winback-march", control_share=0.1, parameters={"budget": 500, "contact_cost": 1.0})
 

@@ -7,13 +7,12 @@ import shutil
 
 import pandas as pd
 import pytest
-
-from churnclv.campaigns import campaign_members, open_store
-from churnclv.scoring.registry import connect
-from churnclv.scoring.uplift import UPLIFT_ALIAS, UPLIFT_MODEL_NAME
 from typer.testing import CliRunner
 
+from churnclv.campaigns import campaign_members, open_store
 from churnclv.cli import app
+from churnclv.scoring.registry import connect
+from churnclv.scoring.uplift import UPLIFT_ALIAS, UPLIFT_MODEL_NAME
 from tests.campaigns.simulated import record_past_campaigns
 
 runner = CliRunner()

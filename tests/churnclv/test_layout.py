@@ -13,8 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from churnclv.cli import app
-from churnclv.options import INPUT_OPTIONS
 from churnclv.contract.defaults import CUTOFF_STEP_DAYS, STACKED_CUTOFFS
+from churnclv.options import INPUT_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 300

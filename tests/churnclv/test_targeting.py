@@ -85,8 +85,8 @@ def test_a_plan_refuses_limit_and_budget_together(home):
 
 def test_quickstart_records_the_seed_s_finished_campaign_once_and_rates_are_learned_from_it(home):
     from churnclv.campaigns import learn_save_rates, list_campaigns, measurements, open_store
-    from churnclv.quickstart import SEED_CAMPAIGN_NAME, seed_campaign
     from churnclv.contract.settings import Settings
+    from churnclv.quickstart import SEED_CAMPAIGN_NAME, seed_campaign
 
     settings = Settings.load()
     seed_campaign(settings)

@@ -29,9 +29,9 @@ from churnclv.scoring.artifact import (
 from churnclv.scoring.bundle import ChurnCLVBundle
 from churnclv.scoring.clv import CLVParams
 from churnclv.scoring.pyfunc import BundleModel
-from tests.conftest import SEED_AS_OF, fast_config
 from churnclv.training.pipeline import train
 from churnclv.training.registry import signature
+from tests.conftest import SEED_AS_OF, fast_config
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from churnclv.scoring.btyd import bgnbd_expected_purchases_if_alive
 from churnclv.scoring.clv import CLVParams, rfm_values
 from churnclv.scoring.intervals import (

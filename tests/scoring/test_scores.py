@@ -9,7 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from churnclv.contract import ChurnclvError
-from churnclv.scoring.scores import METADATA_FIELDS, METADATA_KEY, read_score_metadata, score_metadata, write_scores
+from churnclv.scoring.scores import (
+    METADATA_FIELDS,
+    METADATA_KEY,
+    read_score_metadata,
+    score_metadata,
+    write_scores,
+)
 
 TABLE = pd.DataFrame({"customer_id": ["a", "b"], "clv": [1.0, 2.0]})
 BUNDLE = SimpleNamespace(metadata={"uri": "models:/churn-clv/3", "version": "3", "as_of": "2025-12-31"},

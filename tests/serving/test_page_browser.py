@@ -27,8 +27,8 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="module")
 def url(trained_home, tmp_path_factory):
     """The server, on a campaign store of its own holding the seed's finished past campaign (as ``make run``)."""
-    from churnclv.quickstart import seed_campaign
     from churnclv.contract.settings import Settings
+    from churnclv.quickstart import seed_campaign
 
     folder = tmp_path_factory.mktemp("page-server")
     store = f"sqlite:///{folder / 'churnclv.db'}"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from churnclv.features.rfm import rfm_features
 from churnclv.scoring.bundle import ChurnCLVBundle, Models, score_table
 from churnclv.scoring.clv import CLVParams
@@ -23,7 +24,6 @@ from churnclv.serving.ranking import build_ranking, membership
 from churnclv.serving.schemas import PrioritiseRequest
 from churnclv.serving.table import load_score_table
 from churnclv.training.clv import CLVModel
-
 from tests.serving.conftest import AUTH
 
 START = pd.Timestamp("2024-01-01")

@@ -26,7 +26,6 @@ from churnclv.scoring.uplift import UPLIFT_MIN_OUTCOMES, UpliftScorer, rank_by_u
 from churnclv.serving.state import ServingState
 from churnclv.serving.targeting import Targeting
 from churnclv.training.uplift import SERVED_FEATURES, UpliftSettings, train_uplift
-
 from tests.campaigns.simulated import record_past_campaigns
 from tests.serving.conftest import AUTH
 

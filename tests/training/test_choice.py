@@ -9,7 +9,6 @@ import pytest
 from churnclv.contract.dates import until
 from churnclv.scoring.bundle import ranked_probability
 from churnclv.seeds import zoo
-from tests.conftest import fast_config
 from churnclv.training.choice import (
     MIN_OUTCOME,
     Window,
@@ -21,6 +20,7 @@ from churnclv.training.choice import (
     rank_calibration,
 )
 from churnclv.training.pipeline import train
+from tests.conftest import fast_config
 
 AS_OF = pd.Timestamp("2025-04-30")
 FIRST = pd.Timestamp("2023-01-01")

@@ -18,7 +18,6 @@ from churnclv.features import build_features
 from churnclv.features.io import TransactionsError
 from churnclv.scoring.bundle import score_table
 from churnclv.scoring.scores import read_score_metadata, score_metadata
-from tests.conftest import SEED_AS_OF, fast_config
 from churnclv.training.churn import fit_churn
 from churnclv.training.cluster import (
     cluster,
@@ -32,6 +31,7 @@ from churnclv.training.cluster import (
 from churnclv.training.clv import CLVCounts, CLVModel
 from churnclv.training.partitioned import PartitionedLog
 from churnclv.training.pipeline import InMemoryLog, fingerprint, fingerprint_of, fingerprint_part, train
+from tests.conftest import SEED_AS_OF, fast_config
 
 PARTITIONS = 4
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import SEED_AS_OF, fast_config
 from churnclv.training.pipeline import fingerprint, train
+from tests.conftest import SEED_AS_OF, fast_config
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from churnclv.contract.columns import RFM_COLUMNS
 from churnclv.contract.dates import until
 from churnclv.features import build_features, load_transactions, make_labels
 from churnclv.scoring.btyd import bgnbd_p_no_purchase
-from tests.conftest import SEED_CSV
 from churnclv.training import realfuture
 from churnclv.training.churn import BoostSettings, CutoffPlan, fit_rfm_logistic
 from churnclv.training.clv import CLVModel
@@ -34,6 +33,7 @@ from churnclv.training.realfuture import (
     lifetimes_baseline,
     model_metrics,
 )
+from tests.conftest import SEED_CSV
 
 AS_OF = pd.Timestamp("2025-09-30")  # the seed log runs to 2025-12-31
 HORIZON = 90

@@ -25,7 +25,6 @@ from churnclv.contract.columns import TRANSACTION_REQUIRED
 from churnclv.contract.defaults import CHAMPION, MODEL_NAME
 from churnclv.features import validate_transactions
 from churnclv.scoring.registry import connect, load_bundle, using_store
-from tests.conftest import SEED_AS_OF, SEED_CSV, fast_config
 from churnclv.training.jobs import run_training
 from churnclv.training.registry import (
     CODE_PACKAGES,
@@ -47,6 +46,7 @@ from churnclv.training.registry import (
     promote,
     trained_by,
 )
+from tests.conftest import SEED_AS_OF, SEED_CSV, fast_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

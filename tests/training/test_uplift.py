@@ -16,7 +16,13 @@ import pytest
 
 from churnclv.campaigns.effect import member_outcomes
 from churnclv.scoring.registry import connect
-from churnclv.scoring.uplift import UPLIFT_MIN_OUTCOMES, UPLIFT_MODEL_NAME, UpliftScorer, rank_by_uplift, readiness
+from churnclv.scoring.uplift import (
+    UPLIFT_MIN_OUTCOMES,
+    UPLIFT_MODEL_NAME,
+    UpliftScorer,
+    rank_by_uplift,
+    readiness,
+)
 from churnclv.seeds.generate import simulate_campaign
 from churnclv.training.uplift import (
     SCORE_FEATURES,
