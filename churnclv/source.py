@@ -53,9 +53,7 @@ class Source:
             f"Read {len(tx):,} transactions of {tx['customer_id'].nunique():,} customers "
             f"({tx['timestamp'].min():%Y-%m-%d} to {tx['timestamp'].max():%Y-%m-%d})."
         )
-        if report is not None:
-            dropped = pd.read_csv(report)["row"].nunique()
-            console.print(f"[yellow]Dropped {dropped:,} bad row(s); the report is in {report}[/]")
+        say_dropped(report, "row")
         return without_erased(tx, settings)
 
     def load_events(self, settings: Settings, tx: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -77,14 +75,13 @@ class Source:
         kinds = events["kind"].value_counts()
         console.print(f"Read {len(events):,} events of {events['customer_id'].nunique():,} customers: "
                       + ", ".join(f"{k} {n:,}" for k, n in kinds.items()), highlight=False, soft_wrap=True)
-        if report is not None:
-            dropped = pd.read_csv(report)["row"].nunique()
-            console.print(f"[yellow]Dropped {dropped:,} bad event row(s); the report is in {report}[/]")
-        n, k, examples = unknown_customers(events, pd.Index(tx["customer_id"].unique()))
+        say_dropped(report, "event row")
+        customers = pd.Index(tx["customer_id"].unique())
+        n, k, examples = unknown_customers(events, customers)
         if n:
             console.print(f"[yellow]{n:,} event(s) of {k:,} customer(s) without a transaction are not used "
                           f"(e.g. {', '.join(examples)})[/]", highlight=False, soft_wrap=True)
-        return events.loc[events["customer_id"].isin(tx["customer_id"].unique())]
+        return events.loc[events["customer_id"].isin(customers)]
 
     def day(self, tx) -> date:
         """The as-of day: the one asked for, or the last transaction day (and say so)."""
@@ -93,6 +90,13 @@ class Source:
             console.print(f"As of {iso(day)} (the last transaction day; set --as-of to change).")
             return day
         return as_of_day(self.as_of)
+
+
+def say_dropped(report: Path | None, what: str) -> None:
+    """With ``--bad-rows drop``: how many bad rows (``what``) the report lists, and where it is."""
+    if report is not None:
+        dropped = pd.read_csv(report)["row"].nunique()
+        console.print(f"[yellow]Dropped {dropped:,} bad {what}(s); the report is in {report}[/]")
 
 
 def erased_customers(settings: Settings) -> frozenset[str]:
