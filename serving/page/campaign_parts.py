@@ -22,7 +22,7 @@ from churnclv.serving.campaign_routes import STATUS
 from churnclv.serving.errors import ApiError, error_response
 from churnclv.serving.page import forms
 from churnclv.serving.page.effect_chart import effect_chart
-from churnclv.serving.page.routes import render
+from churnclv.serving.page.routes import render, segment_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,8 +65,9 @@ def _campaign(name: str, created: bool | None) -> HTMLResponse:
     svc = bentoml.get_current_service()
     detail = campaigns.detail(svc.targeting.engine(), name)
     effect = detail["effect"]
-    chart = effect_chart(effect["segments"]) if effect else None
-    return render("campaign.html", c=detail, chart=chart, created=created)
+    name = segment_words(svc.state.current.table)  # the words of the scores served, as on every other view
+    chart = effect_chart(effect["segments"], name=name) if effect else None
+    return render("campaign.html", c=detail, chart=chart, created=created, segment_name=name)
 
 
 @router.post("/app/campaigns/create")

@@ -3,7 +3,10 @@ dot with its interval as a bar, one row per segment, around a zero line (the tem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from churnclv.serving.page.words import label
 
 WIDTH, ROW, LEFT, RIGHT, TOP = 720, 30, 170, 24, 26
 
@@ -29,8 +32,9 @@ class EffectChart:
     plot: tuple[float, float, float, float]
 
 
-def effect_chart(segments: list[dict]) -> EffectChart:
-    """Rows of ``GET /campaigns/{name}``'s effect (``retention_diff`` and its interval, in shares)."""
+def effect_chart(segments: list[dict], *, name: Callable[[str], str] = label) -> EffectChart:
+    """Rows of ``GET /campaigns/{name}``'s effect (``retention_diff`` and its interval, in shares), each segment
+    called ``name(key)`` (the page's words for it)."""
     values = [v for s in segments for v in (s["retention_diff_low"], s["retention_diff_high"]) if v is not None]
     bound = max([abs(v) for v in values] + [0.05])
     bound = round(bound + 0.02, 2)
@@ -45,7 +49,7 @@ def effect_chart(segments: list[dict]) -> EffectChart:
         diff = s["retention_diff"]
         text = "no control" if diff is None else f"{diff * 100:+.1f} pts"
         high = s["retention_diff_high"]
-        rows.append(Row(s["segment"].replace("_", " "), TOP + ROW * i + ROW / 2, x(diff), x(s["retention_diff_low"]),
+        rows.append(Row(name(s["segment"]), TOP + ROW * i + ROW / 2, x(diff), x(s["retention_diff_low"]),
                         x(high), text, high is not None and high < 0))
     ticks = [(x(t * bound / 2), f"{t * bound / 2 * 100:+.0f}".replace("+0", "0")) for t in (-2, -1, 0, 1, 2)]
     return EffectChart(WIDTH, height, x(0.0), rows, ticks, (left, TOP, right, bottom))

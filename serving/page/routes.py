@@ -64,6 +64,13 @@ def served() -> Served:
     return bentoml.get_current_service().state.current
 
 
+def segment_words(table: ScoreTable | None) -> Callable[[str], str]:
+    """The name every view of the page gives a segment key of this table (:func:`words.segment_names`); the
+    policy's name in words for a key the table has no customer in (or when no table is loaded)."""
+    names = words.segment_names(summary.segment_summaries(table)) if table is not None else {}
+    return lambda key: names.get(key) or words.label(key)
+
+
 def view(table: ScoreTable) -> View:
     """The suppression list and learned save rates the service plans with (:mod:`serving.targeting`)."""
     return bentoml.get_current_service().targeting.view(table)
@@ -119,8 +126,8 @@ async def overview() -> HTMLResponse:
     info = model_info(now)
     horizon = int(table.attrs.get("horizon_days") or info["horizon_days"] or 0)
     segments = summary.segments_response(table)
-    churn_rate = sum(s.churn_probability * s.customers for s in segments.segments) / max(segments.customers, 1)
-    return render("overview.html", info=info, segments=segments, churn_rate=churn_rate, segment_name=words.segment_name,
+    churn_rate = words.churn_rate(segments.segments)
+    return render("overview.html", info=info, segments=segments, churn_rate=churn_rate, segment_name=segment_words(table),
                   grade=words.grade(info["metrics"], churn_rate=churn_rate), grades=words.GRADES, horizon=horizon,
                   stale=words.stale_days(table.as_of, horizon, datetime.now(UTC).date()))
 
@@ -131,7 +138,8 @@ async def customers(request: Request) -> HTMLResponse:
     now = served()
     form = forms.parse(forms.CustomersForm, request.query_params.multi_items())
     answer = summary.customers_response(now.need_table(), form.customers_request())
-    return render("customers.html", answer=answer, form=form, rows=forms.PAGE_ROWS)
+    return render("customers.html", answer=answer, form=form, rows=forms.PAGE_ROWS,
+                  segment_name=segment_words(now.table))
 
 
 @router.get("/app/plan")
@@ -148,21 +156,23 @@ async def plan(request: Request) -> HTMLResponse:
                                         view=targeting)
     return render("plan.html", form=form, answer=answer, curve=curve, chart=chart.profit_chart(curve),
                   segments=summary.segment_summaries(table), contactable=table.contactable,
-                  first=first, query=urlencode(form.query(), doseq=True))
+                  segment_name=segment_words(table), first=first, query=urlencode(form.query(), doseq=True))
 
 
 @router.get("/app/plan.csv")
 @part
 async def plan_csv(request: Request) -> Response:
-    """The whole list of the plan (every page), as ``POST /prioritise`` returns it."""
+    """The whole list of the plan (every page), as ``POST /prioritise`` returns it, and each segment's name on
+    the page (``segment_name``) beside its key."""
     now = served()
     form = forms.parse(forms.PlanForm, request.query_params.multi_items())
     table = now.need_table()
     answer = plans.prioritise_response(table, form.prioritise_request(), view=await anyio.to_thread.run_sync(view, table))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows([getattr(row, c) for c in CSV_COLUMNS] for row in answer.customers)
+    name_of = segment_words(table)
+    writer.writerow([*CSV_COLUMNS, "segment_name"])
+    writer.writerows([*(getattr(row, c) for c in CSV_COLUMNS), name_of(row.segment)] for row in answer.customers)
     name = f"contact-plan-{answer.as_of}-{len(answer.customers)}.csv"
     await anyio.to_thread.run_sync(audit_export, caller(request.scope).name, len(answer.customers))
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
@@ -183,4 +193,4 @@ async def customer(request: Request) -> HTMLResponse:
     drivers = [words.driver_text(d["feature"], d["value"], d["contribution"]) for d in row.get("drivers") or []]
     horizon = int(table.attrs.get("horizon_days") or 0)
     return render("customer.html", row=row, drivers=drivers, has_drivers=table.drivers is not None,
-                  horizon=horizon, as_of=table.as_of, level=float(table.attrs.get("interval_level") or 0) or None)
+                  horizon=horizon, as_of=table.as_of, segment_name=segment_words(table), level=float(table.attrs.get("interval_level") or 0) or None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -109,6 +111,30 @@ def segment_name(segment: str, churn: float, overall: float) -> str:
     if segment in RISKY and churn < 0.5 and churn < overall:
         return "Middle of the pack"
     return label(segment)
+
+
+def churn_rate(segments: Iterable) -> float | None:
+    """The share of customers expected to churn: the segments' mean churn risks weighted by their customers
+    (rows with ``customers`` and ``churn_probability``, as ``GET /segments`` gives them)."""
+    rows = [(s.customers, s.churn_probability) for s in segments if math.isfinite(s.churn_probability)]
+    total = sum(n for n, _ in rows)
+    return sum(n * p for n, p in rows) / total if total else None
+
+
+def segment_names(segments: Iterable) -> dict[str, str]:
+    """Every segment's name on the page, one per segment key, for every view (overview, plan, customer, CSV).
+
+    Each is :func:`segment_name` of the segment's mean churn risk against the log's (:func:`churn_rate`);
+    when two segments would read the same (two "Middle of the pack"), each gets its next action beside it
+    ("Middle of the pack (newsletter)"), so that a checkbox or a row never names two segments at once.
+    """
+    rows = list(segments)
+    overall = churn_rate(rows)
+    names = {s.segment: label(s.segment) if overall is None else segment_name(s.segment, s.churn_probability, overall)
+             for s in rows}
+    taken = Counter(names.values())
+    return {s.segment: f"{names[s.segment]} ({label(s.recommended_action).lower()})" if taken[names[s.segment]] > 1
+            else names[s.segment] for s in rows}
 
 
 #: Churn drivers (features of the model) in words, and how their values read.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -216,6 +217,18 @@ def test_no_segment_name_contradicts_its_figures():
     assert words.segment_name("at_risk", 0.40, 0.50) == "Middle of the pack"
     assert words.segment_name("at_risk", 0.95, 0.88) == "At risk"
     assert words.segment_name("high_value_at_risk", 0.66, 0.86) == "High value at risk"  # CDNOW: risky, if not the most
+
+
+def test_one_name_per_segment_for_every_view():
+    """The names every view uses: the log's churn rate weighted by customers; two segments never read the same."""
+    rows = [SimpleNamespace(segment=k, customers=n, churn_probability=p, recommended_action=a) for k, n, p, a in (
+        ("steady", 600, 0.85, "newsletter"), ("at_risk", 300, 0.97, "automated_winback"),
+        ("loyal", 100, 0.55, "no_contact"))]
+    assert words.churn_rate(rows) == pytest.approx((600 * 0.85 + 300 * 0.97 + 100 * 0.55) / 1000)  # 0.856
+    assert words.segment_names(rows) == {"steady": "Less at risk than most (newsletter)", "at_risk": "At risk",
+                                         "loyal": "Less at risk than most (no contact)"}
+    assert words.segment_names(rows[:2]) == {"steady": "Less at risk than most", "at_risk": "At risk"}
+    assert words.churn_rate([]) is None and words.segment_names([]) == {}
 
 
 def test_scores_are_stale_past_the_horizon_only():
