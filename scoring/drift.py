@@ -48,12 +48,16 @@ def _numbers(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
-def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of ``values`` in each bin ``(-inf, e1], (e1, e2], … (ek, inf)``, then the share missing."""
+def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Customers of ``values`` in each bin ``(-inf, e1], (e1, e2], … (ek, inf)``, then the count missing."""
     finite = np.isfinite(values)
     counts = np.bincount(np.searchsorted(edges, values[finite], side="left"), minlength=len(edges) + 1)
-    counts = np.append(counts, (~finite).sum())
-    return counts / max(len(values), 1)
+    return np.append(counts, (~finite).sum())
+
+
+def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of ``values`` in each bin (:func:`_bin_counts`)."""
+    return _bin_counts(values, edges) / max(len(values), 1)
 
 
 def feature_reference(column: pd.Series, *, bins: int = BINS) -> dict:
@@ -89,42 +93,75 @@ def outside(values: np.ndarray, ref: dict) -> np.ndarray:
         return np.isfinite(values) & ((values < ref["min"]) | (values > ref["max"]))
 
 
+def _unseen(snapshot: pd.DataFrame, *, as_of, trained_as_of) -> np.ndarray:
+    """Which customers' first purchase came after the model's as-of day (``T`` in days at ``as_of``)."""
+    if len(snapshot) == 0 or trained_as_of is None:
+        return np.zeros(len(snapshot), dtype=bool)
+    gap = (pd.Timestamp(as_of) - pd.Timestamp(trained_as_of)).days
+    return _numbers(snapshot["T"]) < gap if gap > 0 else np.zeros(len(snapshot), dtype=bool)
+
+
 def unseen_share(snapshot: pd.DataFrame, *, as_of, trained_as_of) -> float:
     """Share of customers whose first purchase came after the model's as-of day (``T`` in days at ``as_of``)."""
-    if len(snapshot) == 0 or trained_as_of is None:
-        return 0.0
-    gap = (pd.Timestamp(as_of) - pd.Timestamp(trained_as_of)).days
-    return float((_numbers(snapshot["T"]) < gap).mean()) if gap > 0 else 0.0
+    unseen = _unseen(snapshot, as_of=as_of, trained_as_of=trained_as_of)
+    return float(unseen.mean()) if len(unseen) else 0.0
 
 
-def drift_report(snapshot: pd.DataFrame, ref: dict, *, as_of, trained_as_of) -> dict:
-    """The scored ``snapshot`` against the training reference ``ref`` (:func:`reference`), as plain data.
+def drift_counts(snapshot: pd.DataFrame, ref: dict, *, as_of, trained_as_of) -> dict:
+    """What :func:`drift_report` reads of ``snapshot``, as counts that add up over groups of customers (the
+    partitions of a cluster: :func:`merge_counts`): customers, per feature the customers in each training bin and
+    outside the training range, customers with any input outside it, customers the model never saw."""
+    features = {f: r for f, r in ref.get("features", {}).items() if f in snapshot.columns}
+    bins, out_by, out_any = {}, {}, np.zeros(len(snapshot), dtype=bool)
+    for name, r in features.items():
+        values = _numbers(snapshot[name])
+        bins[name] = _bin_counts(values, np.asarray(r["edges"], float))
+        off = outside(values, r)
+        out_any |= off
+        out_by[name] = int(off.sum())
+    return {"customers": int(len(snapshot)), "bins": bins, "outside_by_feature": out_by,
+            "outside_range": int(out_any.sum()),
+            "unseen": int(_unseen(snapshot, as_of=as_of, trained_as_of=trained_as_of).sum())}
+
+
+def merge_counts(parts: Iterable[dict]) -> dict:
+    """The :func:`drift_counts` of all the customers of ``parts`` (each a :func:`drift_counts` of its own)."""
+    parts = list(parts)
+    names = parts[0]["bins"] if parts else {}
+    return {"customers": sum(p["customers"] for p in parts),
+            "bins": {f: np.sum([p["bins"][f] for p in parts], axis=0) for f in names},
+            "outside_by_feature": {f: sum(p["outside_by_feature"][f] for p in parts) for f in names},
+            "outside_range": sum(p["outside_range"] for p in parts), "unseen": sum(p["unseen"] for p in parts)}
+
+
+def report_of_counts(counts: dict, ref: dict) -> dict:
+    """:func:`drift_report` from the :func:`drift_counts` of the scored customers (merged, on a cluster).
 
     ``psi``: per feature, largest first; ``drifted``: the features above :data:`PSI_WARN`; ``outside_range``:
     share of customers with any input outside the training range (``outside_by_feature`` per feature);
     ``unseen``: :func:`unseen_share`; ``warning``: :func:`warning_line` or None.
     """
-    features = {f: r for f, r in ref.get("features", {}).items() if f in snapshot.columns}
-    scores, out_any, out_by = {}, np.zeros(len(snapshot), dtype=bool), {}
-    for name, r in features.items():
-        values = _numbers(snapshot[name])
-        scores[name] = psi(r["shares"], _shares(values, np.asarray(r["edges"], float)))
-        off = outside(values, r)
-        out_any |= off
-        out_by[name] = float(off.mean()) if len(off) else 0.0
+    n = counts["customers"]
+    scores = {name: psi(ref["features"][name]["shares"], binned / max(n, 1)) for name, binned in counts["bins"].items()}
     ordered = dict(sorted(scores.items(), key=lambda kv: -kv[1]))
     report = {
         "threshold": PSI_WARN,
-        "customers": int(len(snapshot)),
+        "customers": int(n),
         "training_customers": int(ref.get("customers", 0)),
         "psi": ordered,
         "psi_max": max(ordered.values()) if ordered else 0.0,
         "drifted": [f for f, v in ordered.items() if v > PSI_WARN],
-        "outside_range": float(out_any.mean()) if len(snapshot) else 0.0,
-        "outside_by_feature": out_by,
-        "unseen": unseen_share(snapshot, as_of=as_of, trained_as_of=trained_as_of),
+        "outside_range": counts["outside_range"] / n if n else 0.0,
+        "outside_by_feature": {f: c / n if n else 0.0 for f, c in counts["outside_by_feature"].items()},
+        "unseen": counts["unseen"] / n if n else 0.0,
     }
     return {**report, "warning": warning_line(report)}
+
+
+def drift_report(snapshot: pd.DataFrame, ref: dict, *, as_of, trained_as_of) -> dict:
+    """The scored ``snapshot`` against the training reference ``ref`` (:func:`reference`), as plain data
+    (:func:`report_of_counts` of its :func:`drift_counts`)."""
+    return report_of_counts(drift_counts(snapshot, ref, as_of=as_of, trained_as_of=trained_as_of), ref)
 
 
 def warning_line(report: dict) -> str | None:
@@ -148,3 +185,18 @@ def bundle_drift(bundle, snapshot: pd.DataFrame, *, as_of) -> dict | None:
     if not ref:
         return None
     return drift_report(snapshot, ref, as_of=as_of, trained_as_of=bundle.metadata.get("as_of"))
+
+
+def bundle_drift_counts(bundle, snapshot: pd.DataFrame, *, as_of) -> dict | None:
+    """:func:`drift_counts` of a bundle's scored ``snapshot`` (one partition of customers); None for a bundle
+    without a reference. :func:`bundle_drift_of_counts` turns the merged counts into the report."""
+    ref = bundle.metadata.get("drift_reference")
+    if not ref:
+        return None
+    return drift_counts(snapshot, ref, as_of=as_of, trained_as_of=bundle.metadata.get("as_of"))
+
+
+def bundle_drift_of_counts(bundle, parts: Iterable[dict | None]) -> dict | None:
+    """The drift report of the customers of every partition (their :func:`bundle_drift_counts`, merged)."""
+    ref, kept = bundle.metadata.get("drift_reference"), [p for p in parts if p is not None]
+    return report_of_counts(merge_counts(kept), ref) if ref and kept else None

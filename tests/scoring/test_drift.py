@@ -8,7 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.scoring.drift import FLOOR, PSI_WARN, drift_report, feature_reference, psi, reference
+from churnclv.scoring.drift import (
+    FLOOR,
+    PSI_WARN,
+    drift_counts,
+    drift_report,
+    feature_reference,
+    merge_counts,
+    psi,
+    reference,
+    report_of_counts,
+)
 
 
 def test_psi_by_hand():
@@ -53,3 +63,16 @@ def test_a_shifted_sample_warns_and_an_unshifted_one_does_not(trained_home, seed
     assert "monetary_value" in moved["drifted"] and moved["psi"]["monetary_value"] > PSI_WARN
     assert moved["warning"].startswith("drift: ") and "monetary_value" in moved["warning"]
     assert moved["outside_range"] > steady["outside_range"]
+
+
+def test_counts_of_customer_groups_merge_into_the_report_of_all():
+    """A cluster's partitions: the report of their merged counts is the whole snapshot's, to the last digit."""
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame({"x": rng.normal(size=500), "T": rng.uniform(10, 400, 500)})
+    ref = reference(train, features=["x", "T"])
+    scored = pd.DataFrame({"x": np.r_[rng.normal(0.5, 1.3, 297), [np.nan] * 3], "T": rng.uniform(0, 500, 300)})
+    whole = drift_report(scored, ref, as_of="2025-03-01", trained_as_of="2025-02-01")
+    groups = [scored.iloc[:0], scored.iloc[:101], scored.iloc[101:250], scored.iloc[250:]]
+    merged = report_of_counts(merge_counts(drift_counts(g, ref, as_of="2025-03-01", trained_as_of="2025-02-01")
+                                           for g in groups), ref)
+    assert merged == whole and whole["customers"] == 300 and 0 < whole["unseen"] < 1
