@@ -426,6 +426,13 @@ def clv_by_draw(clv: CLVParams, rfm: pd.DataFrame, *, draws: int | None = None) 
         rows.append(model.predict(rfm, horizon_days=1)["clv"].to_numpy())
     return np.array(rows)
 
+def top_positions(value_at_risk: np.ndarray, count: int = RANK_CANDIDATES) -> np.ndarray:
+    """Row positions, in order, of the ``count`` highest values at risk (missing ones count as lowest); all
+    of them when there are no more (the customers whose values per draw a score table keeps)."""
+    var = np.nan_to_num(np.asarray(value_at_risk, dtype=np.float64), nan=-np.inf)
+    if count >= len(var):
+        return np.arange(len(var))
+    return np.sort(np.argpartition(-var, count - 1)[:count]) if count > 0 else np.empty(0, np.int64)
 
 
 def value_at_risk_draws(clv: CLVParams, rfm: pd.DataFrame, value_at_risk: np.ndarray, point_clv: np.ndarray, *,
@@ -436,11 +443,9 @@ def value_at_risk_draws(clv: CLVParams, rfm: pd.DataFrame, value_at_risk: np.nda
     A draw moves the CLV (:func:`clv_by_draw`); the shipped value at risk is scaled by the draw's CLV over the
     point estimate's (``point_clv``, BG/NBD's CLV at the fitted parameters): the churn probability and the
     shipped forecast's spread over customers stay as they are. Bundles without stored draws: no positions."""
-    var = np.nan_to_num(np.asarray(value_at_risk, dtype=np.float64), nan=-np.inf)
-    if getattr(clv, "param_draws_", None) is None or not len(var):
+    if getattr(clv, "param_draws_", None) is None or not len(value_at_risk):
         return np.empty(0, np.int64), np.empty((0, draws), np.float32)
-    count = min(candidates, len(var))
-    positions = np.sort(np.argpartition(-var, count - 1)[:count]) if count < len(var) else np.arange(len(var))
+    positions = top_positions(value_at_risk, candidates)
     rfm = rfm.iloc[positions]
     by_draw = clv_by_draw(clv, rfm, draws=draws)  # draws x customers
     point = np.asarray(point_clv, dtype=np.float64)[positions]
