@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, mean_poisson_deviance, roc_auc_score
 
 
@@ -67,6 +67,26 @@ def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
     if len(np.unique(y)) < 2 or not np.isfinite(s).all():
         return float("nan")
     return float(roc_auc_score(y, s))
+
+
+def auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """AUC(a) − AUC(b) on the same outcomes and the standard error of that difference, by DeLong, DeLong &
+    Clarke-Pearson (1988), in the O(n log n) form of Sun & Xu (2014): each positive's (churned, y = 1) share of
+    negatives it outranks and each negative's share of positives that outrank it, per score; their covariances
+    across the two scores give the variance of the paired difference. NaN without both outcomes."""
+    y = np.asarray(y_true, dtype=float) == 1
+    m, n = int(y.sum()), int((~y).sum())
+    if m == 0 or n == 0:
+        return float("nan"), float("nan")
+    v10, v01 = [], []
+    for score in (np.asarray(a, dtype=float), np.asarray(b, dtype=float)):
+        pos, neg, both = rankdata(score[y]), rankdata(score[~y]), rankdata(np.concatenate([score[y], score[~y]]))
+        v10.append((both[:m] - pos) / n)  # per positive: negatives below it (ties count half)
+        v01.append(1.0 - (both[m:] - neg) / m)  # per negative: positives above it
+    diff = float(v10[0].mean() - v10[1].mean())
+    variance = np.var(v10[0] - v10[1], ddof=1) / m if m > 1 else 0.0
+    variance += np.var(v01[0] - v01[1], ddof=1) / n if n > 1 else 0.0
+    return diff, float(np.sqrt(variance))
 
 
 def churn_metrics(y_true: np.ndarray, score: np.ndarray, *, probabilities: bool = True) -> dict[str, float]:

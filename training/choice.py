@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from churnclv.contract.dates import SEASON_YEAR_DAYS, iso
 from churnclv.scoring.bundle import CHURN_METHODS, MIN_EXPECTED
-from churnclv.training.backtest import roc_auc
+from churnclv.training.backtest import auc_difference, roc_auc
 
 #: The simple rankings: BG/NBD's own, no model fitted on past snapshots.
 SIMPLE = ("bgnbd", "bgnbd_expected")
@@ -36,6 +36,9 @@ MIN_OUTCOME = 50
 CONCENTRATED_SHARE = 1 / 3
 PEAK_WEEKS = 4
 YEAR_WEEKS = 52
+#: A ranking is told apart from another on a window only when their AUCs differ by more than this many standard
+#: errors of the difference (DeLong; 1.96: 95%); closer, the run says the window could not tell them apart.
+SEPARATES = 1.96
 #: Days between the earlier windows tried when the backtest window cannot judge.
 SLIDE_DAYS = 14
 #: Days of history a judging fit needs before its origin (as the backtest's: ``training.eligibility``).
@@ -205,3 +208,20 @@ def rank_calibration(y: np.ndarray, expected: np.ndarray, weights: np.ndarray | 
     x = np.log(np.maximum(np.asarray(expected, dtype=float), MIN_EXPECTED)).reshape(-1, 1)
     platt = LogisticRegression(C=1e6).fit(x, np.asarray(y, dtype=int), sample_weight=weights)
     return float(platt.coef_[0, 0]), float(platt.intercept_[0])
+
+
+def told_apart(y: np.ndarray, scores: dict[str, np.ndarray], *, chosen: str, rivals: list[str]) -> str:
+    """'' when ``chosen`` ranked the window's outcomes ``y`` better than each of ``rivals`` by more than
+    :data:`SEPARATES` standard errors of the difference (:func:`training.backtest.auc_difference`), else a line
+    naming the closest rival, the margin and the window's precision: the choice between them is a coin flip."""
+    close = []
+    for rival in (r for r in rivals if r in scores and r != chosen):
+        diff, se = auc_difference(y, scores[chosen], scores[rival])
+        if np.isfinite(diff) and abs(diff) <= SEPARATES * se:
+            close.append((abs(diff), rival, diff, se))
+    if not close:
+        return ""
+    _, rival, diff, se = min(close)
+    return (f"churn ranking: {chosen} and {rival} rank the judging window alike (AUC {diff:+.4f}, within its "
+            f"precision of ±{SEPARATES * se:.4f} at 95%): the window cannot tell them apart, and the horizon ahead "
+            "may favour either")

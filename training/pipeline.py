@@ -50,6 +50,7 @@ from churnclv.training.choice import (
     outcome_counts,
     plan_judging,
     rank_calibration,
+    told_apart,
 )
 from churnclv.training.churn import (
     BoostSettings,
@@ -365,6 +366,7 @@ class Evaluation:
     churn_method: str
     churn_calibration: tuple[float, float] | None
     rankings: dict[str, float]  # every candidate churn ranking's AUC on the window
+    notes: tuple[str, ...] = ()  # what the window could not tell apart (training.choice.told_apart)
 
 
 def rankings(fit: Fit) -> dict[str, np.ndarray]:
@@ -413,6 +415,10 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
         second = (outcome["churned"].to_numpy(dtype=float), rankings(simple_fit))
     churn_method, aucs = choose_ranking(y, candidates, simple=second, ship=ship)
     churn_method = churn_method if judged else "bgnbd"
+    # the simple rankings were compared on the season's window where it chose them, the others on this one
+    where = second if second is not None and churn_method in SIMPLE else (y, candidates)
+    rivals = [m for m in (SIMPLE if where is second else ship) if m in CHURN_METHODS]
+    close = told_apart(*where, chosen=churn_method, rivals=rivals) if judged else ""
     calibration = (rank_calibration(y, -candidates[churn_method]) if churn_method in RANKED_BY else None)
     scored = ChurnCLVBundle(models=models, purchases_method=method, policy=config.policy, churn_method=churn_method,
                             churn_calibration=calibration).values(table, predicted=fit.predicted)
@@ -436,7 +442,7 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
     backtest = scored.join(actual[["purchases", "spend", "churned"]].add_prefix("actual_")).join(
         table[["frequency", "recency", "T", "bgnbd_p_no_purchase", "bgnbd_expected_purchases"]]
     )
-    return Evaluation(metrics, backtest, method, churn_method, calibration, aucs)
+    return Evaluation(metrics, backtest, method, churn_method, calibration, aucs, (close,) if close else ())
 
 
 def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp,
@@ -524,7 +530,7 @@ def train(
         "clv_fit": final.models.clv.fit_report_,
         "population": population_forecast(final.models, final.table).to_dict(),  # totals with their interval
         "eligibility": gates.to_dict(),
-        "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes,
+        "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes + list(judged.notes),
     }
     if without is not None:
         metadata["events"] = event_coverage(visible.events, as_of=as_of, customers=final.table.index)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from churnclv.training.backtest import (
+    auc_difference,
     calibration_error,
     churn_metrics,
     forecast_metrics,
@@ -94,3 +95,27 @@ def test_the_purchase_forecast_must_get_the_total_right_before_deviance_decides(
     assert choose_purchases_method(errors, max_total_error_pct=15) == "bgnbd"
     # none within 1%: the smallest total error
     assert choose_purchases_method(errors, max_total_error_pct=1) == "lightgbm_poisson"
+
+
+def test_auc_difference_and_its_delong_standard_error_by_hand():
+    """Two churners, two others. Score a: the churners outrank (1, ½) of the others, each other is outranked by
+    (½, 1) of the churners: AUC ¾. Score b ranks perfectly: AUC 1. The paired components differ by (0, −½) and
+    (−½, 0): variance ⅛/2 + ⅛/2, standard error √⅛."""
+    y = np.array([1, 1, 0, 0])
+    a, b = np.array([0.9, 0.4, 0.5, 0.1]), np.array([0.9, 0.6, 0.5, 0.1])
+    diff, se = auc_difference(y, a, b)
+    assert diff == pytest.approx(roc_auc(y, a) - roc_auc(y, b)) == pytest.approx(-0.25)
+    assert se == pytest.approx(np.sqrt(0.125))
+    assert auc_difference(y, a, a) == (0.0, 0.0)
+    assert all(np.isnan(auc_difference(np.ones(4), a, b)))
+
+
+def test_the_delong_standard_error_agrees_with_a_bootstrap_over_customers():
+    rng = np.random.default_rng(7)
+    y = rng.random(2000) < 0.3
+    a = y + rng.normal(0, 1.2, 2000)
+    b = 0.8 * a + rng.normal(0, 0.6, 2000)
+    diff, se = auc_difference(y, a, b)
+    draws = [roc_auc(y[k], a[k]) - roc_auc(y[k], b[k]) for k in rng.integers(0, 2000, (300, 2000))]
+    assert diff == pytest.approx(roc_auc(y, a) - roc_auc(y, b))
+    assert se == pytest.approx(np.std(draws), rel=0.15)

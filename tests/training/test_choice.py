@@ -18,6 +18,7 @@ from churnclv.training.choice import (
     daily_purchases,
     plan_judging,
     rank_calibration,
+    told_apart,
 )
 from churnclv.training.pipeline import train
 from tests.conftest import fast_config
@@ -110,6 +111,28 @@ def test_the_simple_rankings_are_chosen_on_the_season_and_the_rest_must_beat_tha
     assert method == "bgnbd_expected" and aucs["bgnbd_expected@season"] == 1.0
     method, _ = choose_ranking(y, {"bgnbd": good, "bgnbd_expected": bad, "lightgbm": fair}, simple=season)
     assert method == "lightgbm"  # LightGBM beats the season's choice where both can be measured
+
+
+def test_the_run_says_when_the_judging_window_cannot_tell_two_rankings_apart():
+    rng = np.random.default_rng(3)
+    y = (rng.random(3000) < 0.4).astype(float)
+    signal = y + rng.normal(0, 1.0, 3000)
+    alike, worse = signal + rng.normal(0, 0.05, 3000), rng.normal(0, 1.0, 3000) + 0.3 * y
+    scores = {"bgnbd": signal, "bgnbd_expected": alike, "lightgbm": worse}
+    note = told_apart(y, scores, chosen="bgnbd", rivals=["bgnbd_expected", "lightgbm"])
+    assert "bgnbd and bgnbd_expected rank the judging window alike" in note and "lightgbm" not in note
+    assert told_apart(y, scores, chosen="bgnbd", rivals=["lightgbm"]) == ""  # told apart: nothing to say
+
+
+def test_a_coin_flip_between_the_simple_rankings_is_said_in_the_run():
+    """seasonal_q4 as of 2023-09-30, nine months of history: fewest expected purchases ranks the quarter behind
+    better than P(no purchase) by 0.0003, far inside that window's precision; the run ships it and says so."""
+    shape = zoo.make_seasonal_q4()
+    as_of = pd.Timestamp("2023-09-30")
+    meta = train(until(shape.transactions, as_of), as_of=as_of, config=fast_config()).bundle.metadata
+    said = [n for n in meta["notes"] if n.startswith("churn ranking:")]
+    assert meta["churn_method"] == "bgnbd_expected"
+    assert said and "bgnbd_expected and bgnbd rank the judging window alike" in said[0]
 
 
 def test_the_calibration_of_expected_purchases_keeps_their_order_and_fits_the_rates():
