@@ -5,10 +5,12 @@ the as-of day, times the factor of the season ahead where the same window a year
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from churnclv.features import build_features, load_transactions, make_labels
 from churnclv.scoring.bundle import Models
 from churnclv.scoring.intervals import population_forecast
+from churnclv.seeds import zoo
 from churnclv.training.pipeline import TrainConfig
 from churnclv.training.season import season_ahead
 
@@ -21,24 +23,42 @@ HORIZON = 91
 AS_OFS = ("1997-06-30", "1997-09-30", "1997-12-31", "1998-03-31")
 
 
+def population_check(tx: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int):
+    """train's population forecast at ``as_of`` with its 80% interval, the realised purchases of the next
+    ``horizon_days``, and the season ahead (its windows empty: never observed)."""
+    config = TrainConfig(horizon_days=horizon_days)
+    seen = tx[tx["timestamp"] < as_of + pd.Timedelta(days=1)]
+    features = build_features(seen, as_of=as_of)
+    clv = config.clv_model().fit(features)
+    season = season_ahead(seen, as_of=as_of, horizon_days=horizon_days, min_history_days=config.plan.min_history_days,
+                          clv_model=config.clv_model)
+    models = Models(as_of=as_of, horizon_days=horizon_days, clv=clv, churn=None, purchases=None,
+                    season_factor=season.factor, season_seen=bool(season.windows))
+    interval = population_forecast(models, features)
+    realised = make_labels(tx, as_of=as_of, horizon_days=horizon_days)["purchases"].sum()
+    half_width = (interval.purchases_high - interval.purchases_low) / 2 / interval.purchases
+    return interval, realised, half_width, season
+
+
+def assert_inside(interval, realised, half_width, season, where: str) -> None:
+    print(f"{where}: {interval.describe()}; realised {realised:,}; ±{half_width:.1%}")
+    assert interval.purchases_low <= realised <= interval.purchases_high, where
+    if season.windows:
+        assert half_width <= 0.20, where
+    else:
+        assert "never observed" in interval.note
+
+
 def test_cdnow_realised_purchases_fall_inside_the_stated_interval():
     tx = load_transactions("cdnow")
-    config = TrainConfig(horizon_days=HORIZON)
     for day in AS_OFS:
-        as_of = pd.Timestamp(day)
-        seen = tx[tx["timestamp"] < as_of + pd.Timedelta(days=1)]
-        features = build_features(seen, as_of=as_of)
-        clv = config.clv_model().fit(features)
-        season = season_ahead(seen, as_of=as_of, horizon_days=HORIZON, min_history_days=config.plan.min_history_days,
-                              clv_model=config.clv_model)
-        models = Models(as_of=as_of, horizon_days=HORIZON, clv=clv, churn=None, purchases=None,
-                        season_factor=season.factor, season_seen=bool(season.windows))
-        interval = population_forecast(models, features)
-        realised = make_labels(tx, as_of=as_of, horizon_days=HORIZON)["purchases"].sum()
-        half_width = (interval.purchases_high - interval.purchases_low) / 2 / interval.purchases
-        print(f"{day}: {interval.describe()}; realised {realised:,}; ±{half_width:.1%}")
-        assert interval.purchases_low <= realised <= interval.purchases_high, day
-        if season.windows:
-            assert half_width <= 0.20, day
-        else:
-            assert "never observed" in interval.note
+        assert_inside(*population_check(tx, pd.Timestamp(day), HORIZON), day)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.SHAPES))
+def test_every_zoo_shape_s_realised_purchases_fall_inside_the_stated_interval(name):
+    """Every shape of the zoo at each of its own as-of dates, judged on its generated next horizon (the README's
+    table of forecast, interval and realised)."""
+    shape = zoo.SHAPES[name]()
+    for as_of in shape.as_ofs:
+        assert_inside(*population_check(shape.transactions, as_of, shape.horizon_days), f"{name} {as_of:%Y-%m-%d}")
