@@ -90,20 +90,31 @@ def features_on_cluster(log, *, day: date, out: Path) -> None:
                   f"({log.transactions.npartitions} Parquet parts)", soft_wrap=True)
 
 
-def score_on_cluster(bundle, log, *, day: date, out: Path, explain: bool) -> None:
+def score_on_cluster(bundle, log, *, day: date, out: Path, explain: bool, kept_in: Path) -> None:
     """``score --dask``: the bundle on every customer partition, written as a folder of Parquet parts, each
-    carrying the score table's metadata (the as-of day, the model)."""
+    carrying the score table's metadata (the as-of day, the model, the drift report), with the values per
+    parameter draw of the table's top customers and, as ``score`` does, a dated one-file copy in ``kept_in``
+    for ``churnclv monitor`` (:func:`training.partitioned.score_partitions`)."""
+    import json
+
     import pandas as pd
 
-    from churnclv.scoring.scores import score_metadata
-    from churnclv.training.cluster import scores_by_partition, write_scores_dataset
+    from churnclv.models import tell_kept_and_drift
+    from churnclv.scoring.scores import keep_dated_copy, score_metadata
+    from churnclv.training.cluster import write_scores_dataset
+    from churnclv.training.partitioned import score_partitions
 
-    metadata = score_metadata(bundle, as_of=day)
     console.print(f"Scoring with {bundle.metadata.get('uri', 'the model')} on the cluster:", highlight=False)
-    path = write_scores_dataset(scores_by_partition(bundle, log.transactions, as_of=day, explain=explain), out,
-                                metadata, log.client)
+    scored = score_partitions(bundle, log.transactions, log.client, as_of=day, explain=explain)
+    metadata = score_metadata(bundle, as_of=day) | ({"drift": json.dumps(scored.drift)} if scored.drift else {})
+    try:
+        path = write_scores_dataset(scored.tables, out, metadata, log.client, schema=scored.schema)
+        kept = keep_dated_copy(path, kept_in, metadata)
+    except OSError as exc:
+        raise ChurnclvError(f"cannot write {out}: {exc.strerror or exc}") from None
     counts = pd.read_parquet(path, columns=["segment"])["segment"].value_counts()
     console.print(f"Wrote {int(counts.sum()):,} scores to [bold]{path}[/] ({log.transactions.npartitions} Parquet "
                   f"parts; model v{metadata['model_version']}, as of {metadata['as_of']})", soft_wrap=True)
     console.print("Segments: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    tell_kept_and_drift(path, kept, scored.drift)
     console.print(f"Serve them with: churnclv serve --scores {path}", highlight=False, soft_wrap=True)

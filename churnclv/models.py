@@ -213,7 +213,7 @@ def score(
     if touchpoints is not None:
         suppress_unsubscribed(touchpoints, source=source.events)
     if dask is not None:
-        return score_on_cluster(bundle, tx, day=day, out=target, explain=explain)
+        return score_on_cluster(bundle, tx, day=day, out=target, explain=explain, kept_in=settings.root / "scores")
     with step(f"Scoring with {bundle.metadata.get('uri', model)}"):
         snapshot = bundle.snapshot(tx, as_of=day, events=touchpoints)
         table = score_table(bundle, tx, as_of=day, explain=explain, snapshot=snapshot, draws=True)
@@ -228,14 +228,20 @@ def score(
     console.print(f"Wrote {len(table):,} scores to [bold]{path}[/] (model v{metadata['model_version']}, "
                   f"as of {metadata['as_of']})")
     console.print("Segments: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    if kept is not None and kept != path:
-        console.print(f"Kept a copy for the monitor (churnclv monitor): {kept}", highlight=False, soft_wrap=True)
-    if drift is not None and drift["warning"]:
-        console.print(f"[yellow]warning:[/] {drift['warning']}", highlight=False, soft_wrap=True)
+    tell_kept_and_drift(path, kept, drift)
     if not is_parquet(path):
         console.print("[yellow]note:[/] a CSV file has no metadata: the as-of day and the model version are not "
                       "stored with it, and the service reports them as unknown; write .parquet to keep them",
                       highlight=False, soft_wrap=True)
+
+
+def tell_kept_and_drift(path: Path, kept: Path | None, drift: dict | None) -> None:
+    """The lines after a score table is written (by ``score`` and ``score --dask``): where the dated copy for
+    ``churnclv monitor`` went, and the drift warning when the customers moved away from the training ones."""
+    if kept is not None and kept != path:
+        console.print(f"Kept a copy for the monitor (churnclv monitor): {kept}", highlight=False, soft_wrap=True)
+    if drift is not None and drift["warning"]:
+        console.print(f"[yellow]warning:[/] {drift['warning']}", highlight=False, soft_wrap=True)
 
 
 @uses_mlflow

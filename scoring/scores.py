@@ -102,8 +102,19 @@ def dated_name(metadata: dict[str, str]) -> str:
 
 def keep_dated_copy(path: str | os.PathLike, folder: str | os.PathLike, metadata: dict[str, str]) -> Path:
     """Copy the Parquet score table at ``path`` to ``folder/<as_of>-v<version>.parquet`` atomically (a later
-    table of the same day and version replaces it); the copy's path (``path`` itself when it is that file)."""
+    table of the same day and version replaces it); the copy's path (``path`` itself when it is that file).
+    ``path`` may be a folder of Parquet parts (``score --dask``): the copy is then one file of all of them."""
     target = Path(folder) / dated_name(metadata)
     if target.exists() and target.resolve() == Path(path).resolve():
         return target
+    if Path(path).is_dir():
+        return write_atomic(target, lambda tmp: _join_parts(sorted(Path(path).glob("*.parquet")), tmp))
     return write_atomic(target, lambda tmp: shutil.copyfile(path, tmp))
+
+
+def _join_parts(parts: list[Path], out: Path) -> None:
+    """The Parquet files ``parts`` (one schema, the first one's metadata kept) as one file, a part at a time."""
+    schema = pq.read_schema(parts[0])
+    with pq.ParquetWriter(out, schema) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part).cast(schema))

@@ -215,7 +215,7 @@ def features_by_partition(transactions: dd.DataFrame, *, as_of: AsOf) -> dd.Data
 
 
 def write_dataset(frame: dd.DataFrame, path: str | os.PathLike, client: Client, *,
-                  custom_metadata: dict[bytes, bytes] | None = None) -> Path:
+                  custom_metadata: dict[bytes, bytes] | None = None, schema: Any = "infer") -> Path:
     """Write a partitioned Parquet dataset (a folder of ``part.N.parquet``) atomically.
 
     The parts are written beside ``path`` and the folder renamed into place, so a failed run leaves an
@@ -226,7 +226,7 @@ def write_dataset(frame: dd.DataFrame, path: str | os.PathLike, client: Client, 
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         compute(client, frame.to_parquet(str(staging), write_index=False, custom_metadata=custom_metadata,
-                                         compute=False))
+                                         schema=schema, compute=False))
         _swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -273,8 +273,9 @@ def scores_by_partition(bundle: ChurnCLVBundle, transactions: dd.DataFrame, *, a
 
 
 def write_scores_dataset(scores: dd.DataFrame, path: str | os.PathLike, metadata: dict[str, str],
-                         client: Client) -> Path:
+                         client: Client, *, schema: Any = "infer") -> Path:
     """Write the partitioned score table atomically, ``metadata`` (:func:`scoring.scores.score_metadata`) in
-    every part's Parquet schema under the key :func:`scoring.scores.read_score_metadata` reads."""
+    every part's Parquet schema under the key :func:`scoring.scores.read_score_metadata` reads (``schema``: the
+    parts' Arrow schema when Dask cannot infer it, see ``training.partitioned.ClusterScores``)."""
     text = json.dumps({k: str(v) for k, v in metadata.items()}).encode()
-    return write_dataset(scores, path, client, custom_metadata={METADATA_KEY: text})
+    return write_dataset(scores, path, client, custom_metadata={METADATA_KEY: text}, schema=schema)

@@ -20,20 +20,26 @@ not sampled at all, and then the models equal the single-process ones.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import dask
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from distributed import Client
 
-from churnclv.contract.dates import iso, until
+from churnclv.contract.columns import RFM_COLUMNS
+from churnclv.contract.dates import AsOf, iso, until
 from churnclv.features import build_features, encode, make_labels
-from churnclv.scoring.bundle import ChurnCLVBundle
+from churnclv.scoring.bundle import ChurnCLVBundle, draws_column, score_table
+from churnclv.scoring.drift import bundle_drift_counts, bundle_drift_of_counts
+from churnclv.scoring.intervals import RANK_CANDIDATES, VALUE_DRAWS_COLUMN, top_positions
 from churnclv.scoring.snapshot import with_clv
 from churnclv.training.choice import daily_purchases
 from churnclv.training.churn import sample_customers
-from churnclv.training.cluster import compute, scores_by_partition, to_pandas
+from churnclv.training.cluster import compute, persist, scores_by_partition, to_pandas
 from churnclv.training.clv import CLVCounts, CLVModel
 from churnclv.training.eligibility import (
     Eligibility,
@@ -46,6 +52,9 @@ from churnclv.training.mle import CLVFitError
 from churnclv.training.pipeline import Progress, TrainConfig, fingerprint_of, fingerprint_part
 from churnclv.training.season import Season, same_season_cutoffs, season_of, window_totals
 
+#: The values per parameter draw in Parquet, as the single process writes them (stated for the cluster's parts:
+#: Dask cannot infer a column of arrays, and a part may hold none of them).
+DRAWS_TYPE = pa.list_(pa.float32())
 #: Seeds of the partitions' samples at one cutoff are ``seed + cutoff ordinal + PARTITION_SEED_STEP * k``.
 PARTITION_SEED_STEP = 100_003
 
@@ -98,6 +107,70 @@ def _labels(part: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int) -> pd.Da
 def _eligibility_part(part: pd.DataFrame, as_of: pd.Timestamp, origin: pd.Timestamp) -> tuple:
     purchases = purchases_until(part, as_of)
     return purchases["timestamp"].min(), customer_counts(purchases, as_of), customer_counts(purchases, origin)
+
+
+def _scored(part: pd.DataFrame, bundle: ChurnCLVBundle, as_of: AsOf, explain: bool, keep: int) -> tuple:
+    """This partition's score table, its drift counts (:func:`scoring.drift.bundle_drift_counts`) and the
+    candidates for the values per parameter draw: its customers of highest value at risk (at most as many as a
+    whole table keeps: ``keep``), with their position in the table and the snapshot's columns the draws read."""
+    snapshot = bundle.snapshot(part, as_of=as_of)
+    table = score_table(bundle, part, as_of=as_of, explain=explain, snapshot=snapshot)
+    top = top_positions(table["value_at_risk"].to_numpy(dtype=float), keep)
+    candidates = snapshot.iloc[top][[*RFM_COLUMNS, "bgnbd_clv"]].assign(
+        value_at_risk=table["value_at_risk"].to_numpy(dtype=float)[top], position=top)
+    return table, bundle_drift_counts(bundle, snapshot, as_of=as_of), candidates
+
+
+def _drift_and_candidates(scored: tuple) -> tuple[dict | None, np.ndarray]:
+    return scored[1], scored[2]["value_at_risk"].to_numpy(dtype=float)
+
+
+def _with_draws(scored: tuple, bundle: ChurnCLVBundle, chosen: np.ndarray) -> pd.DataFrame:
+    """The partition's table with its values per draw for the ``chosen`` candidates (None for everyone else),
+    by :func:`scoring.bundle.draws_column` on their rows."""
+    table, _, candidates = scored
+    picked = candidates.iloc[chosen]
+    column = np.full(len(table), None, dtype=object)
+    column[picked["position"].to_numpy()] = draws_column(bundle, picked, picked) if len(picked) else []
+    return table.assign(**{VALUE_DRAWS_COLUMN: column})
+
+
+@dataclass(frozen=True)
+class ClusterScores:
+    """A score table on the cluster (``tables``: its partitions, with the values per draw), its drift report
+    and the parts' Arrow schema (``training.cluster.write_scores_dataset(..., schema=)``)."""
+
+    tables: dd.DataFrame
+    drift: dict | None
+    schema: pa.Schema
+
+
+def score_partitions(bundle: ChurnCLVBundle, transactions: dd.DataFrame, client: Client, *,
+                     as_of: AsOf, explain: bool = False, keep: int = RANK_CANDIDATES) -> ClusterScores:
+    """``churnclv score``'s table on a cluster: what the single process writes, partition by partition.
+
+    One pass scores every partition and keeps it on the cluster with its drift counts and candidates; the
+    counts come back and merge into the whole table's drift report (:func:`scoring.drift.merge_counts`), the
+    candidates' values at risk come back (at most ``keep`` a partition) and the table's ``keep`` top customers are chosen
+    among them by the single process's rule (:func:`scoring.intervals.top_positions`); then each partition
+    gets its chosen customers' values per draw. Equal to the single-process table (ties at the bar aside).
+    """
+    shared = dask.delayed(bundle, name=f"bundle-{uuid.uuid4().hex}")  # in the graph once
+    call = dask.delayed(_scored, pure=True)
+    scored = persist(client, [call(part, shared, as_of, explain, keep) for part in transactions.to_delayed()])
+    summaries = compute(client, *[dask.delayed(_drift_and_candidates, pure=True)(s) for s in scored])
+    values = [v for _, v in summaries]
+    chosen = top_positions(np.concatenate(values) if values else np.empty(0), keep)
+    bounds = np.cumsum([0, *map(len, values)])
+    picks = [chosen[(chosen >= lo) & (chosen < hi)] - lo for lo, hi in zip(bounds[:-1], bounds[1:])]
+    meta = scores_by_partition(bundle, transactions, as_of=as_of, explain=explain)._meta.assign(
+        **{VALUE_DRAWS_COLUMN: pd.Series(dtype=object)})
+    with dask.config.set({"dataframe.convert-string": False}):  # the values per draw are arrays, not text
+        tables = dd.from_delayed([dask.delayed(_with_draws, pure=True)(s, shared, k) for s, k in zip(scored, picks)],
+                                 meta=meta, verify_meta=False)
+    schema = pa.Schema.from_pandas(meta, preserve_index=False)
+    schema = schema.set(schema.get_field_index(VALUE_DRAWS_COLUMN), pa.field(VALUE_DRAWS_COLUMN, DRAWS_TYPE))
+    return ClusterScores(tables, bundle_drift_of_counts(bundle, [d for d, _ in summaries]), schema)
 
 
 # -- the Log -------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,12 +52,31 @@ def test_features_and_scores_with_dask_local_equal_the_single_process_files(data
     assert proc.returncode == 0, proc.stderr[-3000:]
     folder = tmp_path / "scores" / "latest"
     assert f"Wrote 4,000 scores to {folder} (" in proc.stderr
+    dated = tmp_path / "scores" / "2025-12-31-v1.parquet"
+    assert f"Kept a copy for the monitor (churnclv monitor): {dated}" in proc.stderr
     scores = pd.read_parquet(folder).sort_values("customer_id", ignore_index=True)
-    single = pd.read_parquet(trained_home.scores_path)
-    # the values per parameter draw (a plan's membership) need the whole table's top customers: not on the cluster
-    assert "value_at_risk_draws" in single and "value_at_risk_draws" not in scores
-    pd.testing.assert_frame_equal(scores, single.drop(columns="value_at_risk_draws"), check_exact=False, rtol=1e-12)
-    assert read_score_metadata(next(folder.glob("*.parquet"))) == read_score_metadata(trained_home.scores_path)
+    # what the single-process command writes: the same table, the values per draw of its top customers (all 4,000
+    # here), the drift report in the metadata, and the dated copy churnclv monitor reads
+    alone = {**env, "CHURNCLV_HOME": str(tmp_path / "alone")}
+    single_proc = _cli("score", "-t", str(SEED_CSV), "--explain", **alone)
+    assert single_proc.returncode == 0, single_proc.stderr[-3000:]
+    single = pd.read_parquet(tmp_path / "alone" / "scores" / "latest.parquet")
+    assert scores["value_at_risk_draws"].notna().all()
+    assert_same_table(scores, single)
+    meta = read_score_metadata(next(folder.glob("*.parquet")))
+    assert meta == read_score_metadata(tmp_path / "alone" / "scores" / "latest.parquet") and "drift" in meta
+    assert read_score_metadata(dated) == meta
+    assert_same_table(pd.read_parquet(dated).sort_values("customer_id", ignore_index=True),
+                      pd.read_parquet(tmp_path / "alone" / "scores" / dated.name))
+
+
+def assert_same_table(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Equal score tables: every column to 1e-12, the values per parameter draw to float32's precision."""
+    draws = "value_at_risk_draws"
+    pd.testing.assert_frame_equal(got.drop(columns=draws), want.drop(columns=draws), check_exact=False, rtol=1e-12)
+    assert (got[draws].isna() == want[draws].isna()).all()
+    kept = got[draws].notna()
+    np.testing.assert_allclose(np.stack(got.loc[kept, draws]), np.stack(want.loc[kept, draws]), rtol=1e-6)
 
 
 @pytest.mark.slow

@@ -7,8 +7,10 @@ serves the whole module; the seed log is written as a Parquet dataset of one fil
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +19,9 @@ from sklearn.metrics import roc_auc_score
 from churnclv.features import build_features
 from churnclv.features.io import TransactionsError
 from churnclv.scoring.bundle import score_table
-from churnclv.scoring.scores import read_score_metadata, score_metadata
+from churnclv.scoring.drift import bundle_drift
+from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN, top_positions
+from churnclv.scoring.scores import dated_name, keep_dated_copy, read_score_metadata, score_metadata
 from churnclv.training.churn import fit_churn
 from churnclv.training.cluster import (
     cluster,
@@ -29,7 +33,7 @@ from churnclv.training.cluster import (
     write_scores_dataset,
 )
 from churnclv.training.clv import CLVCounts, CLVModel
-from churnclv.training.partitioned import PartitionedLog
+from churnclv.training.partitioned import PartitionedLog, score_partitions
 from churnclv.training.pipeline import InMemoryLog, fingerprint, fingerprint_of, fingerprint_part, train
 from tests.conftest import SEED_AS_OF, fast_config
 
@@ -207,3 +211,43 @@ def test_a_file_given_twice_is_caught_across_files(client, tmp_path, seed_transa
     assert re.search(r"column 'order_id': [\d,]+ row\(s\) ", str(caught.value))
     (alone,) = compute(client, read_transactions(folder / "2024-01.parquet"))  # either file alone is fine
     assert len(alone) == len(month)
+
+
+@pytest.mark.slow
+def test_scores_on_the_cluster_carry_the_whole_tables_drift_draws_and_dated_copy(log, trained_home, seed_transactions,
+                                                                                   tmp_path):
+    """``score --dask``'s table: the single process's columns, its drift report to the last digit (from the
+    partitions' merged counts), the values per draw of the whole table's top customers (300 here, chosen across
+    the partitions), and a one-file dated copy for the monitor."""
+    from churnclv.scoring.registry import connect, load_bundle
+
+    bundle = load_bundle(connect(trained_home.tracking_uri, trained_home.home / "mlruns" / "artifacts"),
+                         "models:/churn-clv@champion")
+    single = score_table(bundle, seed_transactions, as_of=SEED_AS_OF, draws=True)  # 4,000 < 20,000: all of them
+    snapshot = bundle.snapshot(seed_transactions, as_of=SEED_AS_OF)
+    scored = score_partitions(bundle, log.transactions, log.client, as_of=SEED_AS_OF, keep=300)
+    assert scored.drift is not None and scored.drift == bundle_drift(bundle, snapshot, as_of=SEED_AS_OF)
+    metadata = score_metadata(bundle, as_of=SEED_AS_OF) | {"drift": json.dumps(scored.drift)}
+    path = write_scores_dataset(scored.tables, tmp_path / "scores", metadata, log.client, schema=scored.schema)
+    got = pd.read_parquet(path).sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(got.drop(columns=VALUE_DRAWS_COLUMN), single.drop(columns=VALUE_DRAWS_COLUMN),
+                                  check_exact=False, rtol=1e-12)
+    kept = got[VALUE_DRAWS_COLUMN].notna().to_numpy()
+    top = single["customer_id"].iloc[top_positions(single["value_at_risk"].to_numpy(), 300)]
+    assert kept.sum() == 300 and set(got.loc[kept, "customer_id"]) == set(top)
+    holders = compute(log.client, *[dask.delayed(_customer_set)(d) for d in log.transactions.to_delayed()])
+    per_partition = [len(held & set(top)) for held in holders]
+    assert sum(per_partition) == 300 and max(per_partition) < 300  # chosen across partitions, by one bar
+    want = single.set_index("customer_id")[VALUE_DRAWS_COLUMN]
+    for cid, values in zip(got.loc[kept, "customer_id"], got.loc[kept, VALUE_DRAWS_COLUMN]):
+        np.testing.assert_allclose(values, want[cid], rtol=1e-6)
+
+    copy = keep_dated_copy(path, tmp_path / "dated", metadata)
+    assert copy.is_file() and copy.name == dated_name(metadata) and read_score_metadata(copy) == metadata
+    again = pd.read_parquet(copy).sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(again.drop(columns=VALUE_DRAWS_COLUMN), got.drop(columns=VALUE_DRAWS_COLUMN))
+    assert again[VALUE_DRAWS_COLUMN].notna().sum() == 300
+
+
+def _customer_set(part: pd.DataFrame) -> set[str]:
+    return set(part["customer_id"].astype(str))
