@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from churnclv.scoring.scores import read_score_metadata
+from churnclv.serving.table import load_score_table
 from tests.churnclv.test_cli import _cli, _one_line_error
 from tests.conftest import SEED_CSV
 
@@ -66,6 +67,8 @@ def test_features_and_scores_with_dask_local_equal_the_single_process_files(data
     meta = read_score_metadata(next(folder.glob("*.parquet")))
     assert meta == read_score_metadata(tmp_path / "alone" / "scores" / "latest.parquet") and "drift" in meta
     assert read_score_metadata(dated) == meta
+    served = load_score_table(folder)  # the service reads the folder's values per draw: membership on a plan
+    assert served.draws is not None and served.draws.kept == 4000 and served.attrs["drift"] == meta["drift"]
     assert_same_table(pd.read_parquet(dated).sort_values("customer_id", ignore_index=True),
                       pd.read_parquet(tmp_path / "alone" / "scores" / dated.name))
 
