@@ -14,6 +14,15 @@ not otherwise have; its memory storage is per process. The file holds counts and
   lets one more attempt in (the back-off, in ``Retry-After``), whatever key it carries: other addresses
   are served as before.
 
+What a request costs: a key's requests are taken from the shared counter in small blocks (:attr:`RateLimits.block`,
+a 64th of the limit, at most 32, one for a limit under 128), each worker counting its block down in memory and
+dropping what is left when the window turns: one SQLite transaction per block, not per request. The shared count
+includes the whole block when it is taken, so the requests served never exceed the limit; a block taken by one
+worker and not used is what another worker may be refused early (at most ``block − 1`` per worker, 1.5% of the
+limit). Failed authentications are counted in a file of their own beside the counters (``…-failures``): a request's
+check of its address is SQLite's ``PRAGMA data_version`` on it (a few microseconds) while no failure was recorded
+since the address was last found clear (the window only lets counts fall, so clear stays clear).
+
 Both answers carry ``Retry-After`` (whole seconds); ``/metrics`` counts refusals by reason
 (``churnclv_refusals_total``). ``off`` disables a limit. Should the file be unusable (a full disk), requests
 are served without the limits and the problem is logged once a minute: a limit never takes the service down.
@@ -40,6 +49,8 @@ log = logging.getLogger("churnclv.serving")
 
 #: Expired counters are swept after this many increments of a process.
 SWEEP_EVERY = 1024
+#: A worker takes at most this many of a key's requests from the shared counter at once (see the module).
+MAX_BLOCK = 32
 #: Refusal reasons counted in /metrics.
 REASONS = ("rate_limited", "auth_locked_out", "unauthorized")
 SCHEMA = "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)"
@@ -127,6 +138,12 @@ class SQLiteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         with self._lock:
             return self._read(key, time.time())[1]
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version`` of this process's connection: changes when another connection (of any
+        process) commits to the file, not for this connection's own commits."""
+        with self._lock:
+            return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
+
     def check(self) -> bool:
         with self._lock:
             self._connection().execute("SELECT 1").fetchone()
@@ -204,6 +221,12 @@ class RateLimits:
         self.failures = failures
         self.storage = SQLiteStorage(f"churnclv+sqlite://{path}")
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.failure_storage = SQLiteStorage(f"churnclv+sqlite://{failures_path(path)}")
+        self.failure_limiter = SlidingWindowCounterRateLimiter(self.failure_storage)
+        #: a key's requests taken from the shared counter at once
+        self.block = 1 if per_key is None else max(1, min(MAX_BLOCK, per_key.amount // 64))
+        self._leases: dict[str, tuple[int, int]] = {}  # key name -> (window, requests left of its block)
+        self._clear: tuple[int, set[str]] = (-1, set())  # (failures' data_version, addresses found clear at it)
         self._complained = 0.0
 
     @classmethod
@@ -219,8 +242,8 @@ class RateLimits:
         return (f"{self.per_key or 'no limit'} per API key, {self.failures or 'no limit'} failed authentications "
                 f"per client address")
 
-    def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
-        reset = self.limiter.get_window_stats(item, *identifiers).reset_time
+    def _retry_after(self, limiter: SlidingWindowCounterRateLimiter, item: RateLimitItem, *identifiers: str) -> int:
+        reset = limiter.get_window_stats(item, *identifiers).reset_time
         return max(1, math.ceil(reset - time.time()))
 
     def _guarded(self, work, default):
@@ -239,25 +262,48 @@ class RateLimits:
             return None
 
         def work() -> Refusal | None:
-            if self.limiter.test(self.failures, "auth-failures", address):
+            version = self.failure_storage.data_version()
+            if self._clear[0] == version and address in self._clear[1]:
                 return None
-            return Refusal("auth_locked_out", self._retry_after(self.failures, "auth-failures", address))
+            if self.failure_limiter.test(self.failures, "auth-failures", address):
+                if self._clear[0] != version:
+                    self._clear = (version, set())
+                if len(self._clear[1]) < 10_000:
+                    self._clear[1].add(address)
+                return None
+            return Refusal("auth_locked_out", self._retry_after(self.failure_limiter, self.failures, "auth-failures",
+                                                                address))
 
         return self._guarded(work, None)
 
     def failed(self, address: str) -> None:
         """Count a failed authentication of an address."""
         if self.failures is not None:
-            self._guarded(lambda: self.limiter.hit(self.failures, "auth-failures", address), None)
+            self._clear = (-1, set())  # this connection's own commit does not change its data_version
+            self._guarded(lambda: self.failure_limiter.hit(self.failures, "auth-failures", address), None)
 
     def over(self, key_name: str) -> Refusal | None:
-        """429 for a key over its request rate; otherwise the request is counted."""
+        """429 for a key over its request rate; otherwise the request is counted (from this worker's block)."""
         if self.per_key is None:
+            return None
+        window = int(time.time() / self.per_key.get_expiry())  # limits' sliding window keys turn with it
+        window_of, left = self._leases.get(key_name, (-1, 0))
+        if window_of == window and left > 0:
+            self._leases[key_name] = (window, left - 1)
             return None
 
         def work() -> Refusal | None:
+            if self.block > 1 and self.limiter.hit(self.per_key, "key", key_name, cost=self.block):
+                self._leases[key_name] = (window, self.block - 1)
+                return None
+            self._leases.pop(key_name, None)
             if self.limiter.hit(self.per_key, "key", key_name):
                 return None
-            return Refusal("rate_limited", self._retry_after(self.per_key, "key", key_name))
+            return Refusal("rate_limited", self._retry_after(self.limiter, self.per_key, "key", key_name))
 
         return self._guarded(work, None)
+
+
+def failures_path(path: Path) -> Path:
+    """The file of the failed authentications' counters, beside the keys' (``rate-limits-failures.sqlite``)."""
+    return path.with_name(f"{path.stem}-failures{path.suffix}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,7 @@ from churnclv.features import (
 from churnclv.features.online import encode_posted, events_posted, rows_until
 from churnclv.scoring.registry import load_bundle, resolve
 from churnclv.serving.errors import ApiError
+from churnclv.serving.table import ROW_FIELDS
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,12 @@ def score_encoded(model: ServedModel, enc: Encoded, *, as_of, explain: bool,
         raise ApiError(422, "cannot_score", first_line(exc)) from None
 
 
-
-
 def answer_rows(scored: pd.DataFrame, enc: Encoded) -> tuple[list[dict], list[str]]:
-    """(one dict of plain Python values per scored customer, ids posted but not scored in posting order)."""
+    """(one dict of plain Python values per scored customer, every field of the answer's
+    :class:`serving.schemas.CustomerScore` in its order; ids posted but not scored, in posting order)."""
     values = {c: scored[c].tolist() for c in scored.columns}  # one pass per column
-    rows = [dict(zip(values, row)) for row in zip(*values.values())]
+    none = [None] * len(scored)
+    rows = list(map(dict, map(zip, repeat(ROW_FIELDS), zip(*(values.get(c, none) for c in ROW_FIELDS)))))
     known = set(values["customer_id"])
     return rows, [c for c in enc.uniques.tolist() if c not in known]
 

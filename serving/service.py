@@ -5,7 +5,8 @@ Configured by environment variables (:class:`contract.settings.Settings`), read 
 ``model``, prioritisation in ``ranking`` (answered by ``plans``), segment totals and pages of customers
 in ``summary``, keys, roles and limits in ``auth``, the error format in ``errors``; the page at /app in
 ``page``; campaigns, suppressions and erasure in ``campaign_routes`` (the store and learned save rates in
-``targeting``).
+``targeting``). ``POST /score``, ``/score_transactions`` and ``/prioritise`` are answered by ``lane``, a lean
+path inside the Guard, rather than by BentoML's API machinery (which costs more than a lookup).
 """
 
 from __future__ import annotations
@@ -15,39 +16,30 @@ from pathlib import Path
 
 import anyio
 import bentoml
-import pandas as pd
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from churnclv.contract.dates import iso, on_or_before
 from churnclv.contract.settings import Settings
-from churnclv.serving import campaign_routes, connections, gauges, lifecycle, openapi, plans, summary
+from churnclv.serving import campaign_routes, connections, gauges, lane, lifecycle, openapi, plans, summary
 from churnclv.serving.auth import Access, Guard
-from churnclv.serving.batching import INLINE_ROWS, Batcher
+from churnclv.serving.batching import Batcher
 from churnclv.serving.bento import packaged_model
 from churnclv.serving.bentoml_fixes import cancel_timeout_timers
 from churnclv.serving.errors import answers, quiet_validation_tracebacks
-from churnclv.serving.model import validated_events
+from churnclv.serving.lane import Answers, Lane
 from churnclv.serving.page.campaign_parts import router as campaign_parts
 from churnclv.serving.page.routes import router as page
 from churnclv.serving.schemas import (
     CustomersRequest,
     CustomersResponse,
     ModelInfo,
-    PrioritiseRequest,
-    PrioritiseResponse,
     ProfitCurveRequest,
     ProfitCurveResponse,
     ReloadRequest,
     ReloadResponse,
-    ScoreRequest,
-    ScoreResponse,
-    ScoreTransactionsRequest,
-    ScoreTransactionsResponse,
     SegmentsResponse,
 )
 from churnclv.serving.state import ServeConfig, ServingState, model_info
-from churnclv.serving.table import NO_DRIVERS, lookup, records
 from churnclv.serving.targeting import Targeting, score_files
 
 routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET /model, /segments, /docs.json
@@ -91,6 +83,7 @@ class ChurnCLV:
         self.state.refresh(force=True)
         self.state.watch()
         self.posted = Batcher()  # /score_transactions: concurrent requests' histories scored in one pass
+        self.answers = Answers()  # /prioritise: answers kept while the table and the campaign store are unchanged
         gauges.watch(self.state)  # the monitor's verdict and the drift report as /metrics gauges
         self.targeting = Targeting(settings().campaign_store,  # suppressions, learned save rates, campaigns
                                    served=lambda: self.state.current)  # and the uplift model served now
@@ -101,37 +94,6 @@ class ChurnCLV:
 
     def __is_ready__(self) -> bool:
         return self.state.current.ready
-
-    @bentoml.api(route="/score")
-    @answers
-    async def score(self, request: ScoreRequest, /) -> ScoreResponse:
-        """The batch scores of known customers (top churn drivers if ``explain``); unknown ids apart."""
-        table = self.state.current.need_table()
-        positions, unknown = lookup(table, request.customer_ids)
-        rows = records(table, positions, explain=request.explain)
-        return ScoreResponse(as_of=table.as_of, model_version=table.model_version, scores=rows, unknown_ids=unknown,
-                             warnings=[NO_DRIVERS] if request.explain and table.drivers is None else [])
-
-    @bentoml.api(route="/score_transactions")
-    @answers
-    async def score_transactions(self, request: ScoreTransactionsRequest, /) -> ScoreTransactionsResponse:
-        """Score the customers of a posted history (and their touchpoints, if posted) with the served model, as
-        of a day."""
-        model = self.state.current.need_model()
-        events = await posted_events(request.events)
-        rows, unscored, used = await self.posted.score(model, request.transactions, as_of=request.as_of,
-                                                       explain=request.explain, events=events)  # serving.batching
-        return ScoreTransactionsResponse(as_of=iso(request.as_of), model_version=model.version,
-                                         scores=rows, unscored_ids=unscored, transactions_used=used,
-                                         events_used=events_read(events, request))
-
-    @bentoml.api(route="/prioritise")
-    @answers
-    async def prioritise(self, request: PrioritiseRequest, /) -> PrioritiseResponse:
-        """Who to contact first: expected value saved by a touchpoint, positive only, best first."""
-        table = self.state.current.need_table()
-        view = await anyio.to_thread.run_sync(self.targeting.view, table)  # the campaign store: off the event loop
-        return plans.prioritise_response(table, request, view=view)
 
     @bentoml.api(route="/profit_curve")
     @answers
@@ -180,30 +142,14 @@ class ChurnCLV:
         self.targeting.close()
 
 
-async def posted_events(events: list | None) -> pd.DataFrame | None:
-    """The posted events in canonical form (a 422 naming the bad rows), None if none were posted; a long list is
-    checked in a thread."""
-    if not events:
-        return None
-    if len(events) <= INLINE_ROWS:
-        return validated_events(events)
-    return await anyio.to_thread.run_sync(validated_events, events)
-
-
-def events_read(events: pd.DataFrame | None, request: ScoreTransactionsRequest) -> int:
-    """Posted events the model may read: on or before the as-of day, of a customer of the posted transactions."""
-    if events is None:
-        return 0
-    posted = {str(t.customer_id).strip() for t in request.transactions}
-    return int((on_or_before(events["timestamp"], request.as_of) & events["customer_id"].isin(posted).to_numpy()).sum())
-
-
 @routes.get("/docs.json", include_in_schema=False)
 async def docs() -> JSONResponse:
     """The OpenAPI 3.1 document (:mod:`serving.openapi`) in place of BentoML's 3.0.2 one."""
     described = tuple((api.route, api.func.__doc__ or "") for api in ChurnCLV.apis.values())
+    described += tuple((path, handler.__doc__ or "") for path, handler in lane.HANDLERS.items())
     gets = tuple((path, getattr(ChurnCLV.inner, path.strip("/")).__doc__ or "") for path in ("/model", "/segments"))
     return JSONResponse(openapi.document((*described, *gets)))
 
 
 ChurnCLV.add_asgi_middleware(Guard, access=lambda: configuration()[1])
+ChurnCLV.add_asgi_middleware(Lane)  # inside the Guard: POST /score, /score_transactions, /prioritise (serving.lane)
