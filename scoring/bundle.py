@@ -195,15 +195,22 @@ class ChurnCLVBundle:
         return self.score_columns(Columns(table), explain=explain)
 
     def score_columns(self, table: Columns, *, explain: bool = False) -> pd.DataFrame:
-        """The score table of a snapshot's :class:`~scoring.snapshot.Columns`: every figure on arrays, one frame at
-        the end (batch and posted histories both come here: :meth:`score_snapshot`, :meth:`score`)."""
+        """The score table of a snapshot's :class:`~scoring.snapshot.Columns`: every figure on arrays
+        (:meth:`score_values`), one frame at the end (batch and posted histories both come here: :meth:`score_snapshot`,
+        :meth:`score`)."""
         if not len(table):  # nobody had bought by the as-of day: an empty table, not a model error
             return pd.DataFrame({c: pd.Series(dtype="str" if c in ("customer_id", "segment", "recommended_action")
                                               else "float64") for c in (*SCORE_COLUMNS, *SCORE_INTERVALS)})
+        return pd.DataFrame(self.score_values(table, explain=explain))
+
+    def score_values(self, table: Columns, *, explain: bool = False) -> dict[str, np.ndarray | pd.Index]:
+        """:meth:`score_columns` as one array per column, the customer ids first (their index), before any frame:
+        what a few posted customers' answers are read from (a frame of them costs more than their figures)."""
         scores = self.value_arrays(table)
         segment = self.policy.segment_values(T=table["T"], **{c: scores[c] for c in (
             "p_alive", "churn_probability", "clv", "value_at_risk")})
-        columns = {**scores, "segment": segment, "recommended_action": action_values(segment),
+        columns = {table.index.name or "index": table.index, **scores, "segment": segment,
+                   "recommended_action": action_values(segment),
                    **self.interval_arrays(table, scores["expected_purchases"])}  # after the contract's columns
         explainer = self.explainer()
         if explain and explainer is not None:
@@ -213,7 +220,7 @@ class ChurnCLVBundle:
             columns["drivers"] = np.empty(len(table), dtype=object)
             for i in range(len(table)):
                 columns["drivers"][i] = []
-        return pd.DataFrame({table.index.name or "index": table.index, **columns})
+        return columns
 
     def score(self, transactions: pd.DataFrame, *, as_of, explain: bool = False,
               events: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -106,14 +106,38 @@ def score_encoded(model: ServedModel, enc: Encoded, *, as_of, explain: bool,
         raise ApiError(422, "cannot_score", first_line(exc)) from None
 
 
+def scored_rows(model: ServedModel, enc: Encoded, *, as_of, explain: bool,
+                events: pd.DataFrame | None = None) -> list[dict]:
+    """What :func:`score_encoded` scores, as the answer's rows (:func:`rows_of`) straight from the bundle's arrays,
+    without the frame; :class:`ApiError` 422 when the model cannot score them."""
+    try:
+        bundle = model.bundle
+        table = bundle.columns(enc, as_of=pd.Timestamp(as_of), events=events)
+        return rows_of(bundle.score_values(table, explain=explain)) if len(table) else []
+    except (ChurnclvError, ValueError) as exc:
+        raise ApiError(422, "cannot_score", first_line(exc)) from None
+
+
+def rows_of(columns: Mapping[str, Any]) -> list[dict]:
+    """Scored columns (a score table's, or :meth:`~scoring.bundle.ChurnCLVBundle.score_values`) as one dict of plain
+    Python values per customer, every field of the answer's :class:`serving.schemas.CustomerScore` in its order."""
+    n = len(columns["customer_id"])
+    none = [None] * n
+    values = [columns[c].tolist() if c in columns else none for c in ROW_FIELDS]
+    return list(map(dict, map(zip, repeat(ROW_FIELDS), zip(*values))))
+
+
 def answer_rows(scored: pd.DataFrame, enc: Encoded) -> tuple[list[dict], list[str]]:
     """(one dict of plain Python values per scored customer, every field of the answer's
     :class:`serving.schemas.CustomerScore` in its order; ids posted but not scored, in posting order)."""
-    values = {c: scored[c].tolist() for c in scored.columns}  # one pass per column
-    none = [None] * len(scored)
-    rows = list(map(dict, map(zip, repeat(ROW_FIELDS), zip(*(values.get(c, none) for c in ROW_FIELDS)))))
-    known = set(values["customer_id"])
-    return rows, [c for c in enc.uniques.tolist() if c not in known]
+    rows = rows_of({c: scored[c].to_numpy() for c in scored.columns})
+    return rows, unscored_ids(rows, enc)
+
+
+def unscored_ids(rows: list[dict], enc: Encoded) -> list[str]:
+    """The posted customers without a row, in posting order."""
+    known = {row["customer_id"] for row in rows}
+    return [c for c in enc.uniques.tolist() if c not in known]
 
 
 def score_history(model: ServedModel, transactions: Sequence[Any], *, as_of, explain: bool) -> tuple[list[dict], list[str], int]:
