@@ -171,7 +171,9 @@ class ServingState:
         if not force and failed is not None and failed[0] == fingerprint:
             return old, failed[1], False
         try:
-            return load_score_table(path), None, True
+            table = load_score_table(path)
+            table.row_texts  # noqa: B018 - the answers' rows, made here (off the event loop) before the table is served
+            return table, None, True
         except Exception as exc:  # noqa: BLE001 - whatever fails, the old table keeps serving
             message = f"cannot load the score table {path}: {first_line(exc)}{still}"
             log.warning(message)

@@ -22,7 +22,7 @@ from churnclv.serving.schemas import (
     ScoreTransactionsResponse,
 )
 from churnclv.serving.state import ServingState
-from churnclv.serving.table import IdIndex
+from churnclv.serving.table import IdIndex, score_rows
 from churnclv.serving.targeting import StoreWatch, Targeting
 from tests.serving.conftest import AUTH, error_of
 
@@ -45,6 +45,15 @@ def test_score_answers_are_the_response_model_field_for_field(api, batch):
         assert [list(row) for row in body["scores"]] == [list(CustomerScore.model_fields)] * 3
         assert (body["scores"][0]["drivers"] is None) is not explain and body["unknown_ids"] == ["nobody"]
         assert body["scores"][0]["clv_low"] == float(batch["clv_low"].iloc[4])
+
+
+def test_the_rows_text_made_once_per_table_is_the_rows_answers(api, batch):
+    table = api.service.state.current.table
+    positions = np.array([7, 0, len(batch) - 1, 7, 300])
+    import orjson
+
+    assert orjson.loads(b"[" + table.row_texts.join(positions) + b"]") == score_rows(table, positions)
+    assert table.row_texts.join(np.array([], dtype=np.int64)) == b""
 
 
 def test_score_transactions_answers_are_the_response_model_field_for_field(api):
@@ -160,6 +169,12 @@ def test_the_id_index_finds_what_a_dict_finds():
         assert index.positions(wanted).tolist() == [truth.get(c, -1) for c in wanted]
     assert "é" in index and index["1"] == 5002 and "c5000" not in index and len(index) == 5003
     assert not IdIndex(np.asarray(["a", "b", "a"], dtype=object)).unique
+    # ids compared as objects: a NUL at the end (numpy's fixed-width text would drop it), or one very long id
+    for odd in (["ab\x00", "ab", "x"], ["ab", "y" * 100, "x"]):
+        index = IdIndex(np.asarray(odd + [f"n{i}" for i in range(20)], dtype=object))
+        wanted = ["ab", "ab\x00", "y" * 100, "x", "n3", "nope", "a", "ab\x00\x00", "y" * 99, "n19"]
+        assert index.positions(wanted).tolist() == [
+            next((i for i, c in enumerate(index.ids.tolist()) if c == w), -1) for w in wanted]
 
 
 def test_a_keys_blocks_never_let_two_workers_past_the_limit(tmp_path):
