@@ -9,7 +9,8 @@ type and error format. The body is checked by the same pydantic request models (
 ``{}``, as BentoML reads it), a bad one answered in one line naming each bad field
 (:func:`serving.errors.from_validation`); the answer is built from plain values in the documented response
 model's shape (its fields in order, defaults included) and written by orjson. The OpenAPI document
-(:mod:`serving.openapi`) describes them from :data:`HANDLERS`.
+(:mod:`serving.openapi`) describes them from :data:`HANDLERS`. (BentoML's CORS middleware, off here, would sit
+inside this one and not see these answers.)
 
 A ``/prioritise`` answer is kept for its parameters while the score table and the campaign store's view are
 the same objects (:class:`Answers`, :meth:`serving.targeting.Targeting.cached_view`): a new table, model or
