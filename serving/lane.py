@@ -35,7 +35,7 @@ from churnclv.serving import plans
 from churnclv.serving.batching import INLINE_ROWS
 from churnclv.serving.errors import ApiError, error_body, from_validation
 from churnclv.serving.model import validated_events
-from churnclv.serving.schemas import PrioritiseRequest, ScoreRequest, ScoreTransactionsRequest
+from churnclv.serving.schemas import MAX_IDS, PrioritiseRequest, ScoreRequest, ScoreTransactionsRequest
 from churnclv.serving.table import NO_DRIVERS, lookup, score_rows
 
 log = logging.getLogger("churnclv.serving")
@@ -44,6 +44,7 @@ log = logging.getLogger("churnclv.serving")
 MAX_ANSWERS, MAX_ANSWER_BYTES = 64, 64 * 2**20
 JSON_HEADERS = [(b"content-type", b"application/json")]
 INTERNAL = "an unexpected error occurred; the server log has the details"
+PLAIN_SCORE_FIELDS = frozenset({"customer_ids", "explain"})
 
 
 def parsed(model: type[BaseModel], body: bytes) -> Any:
@@ -54,13 +55,31 @@ def parsed(model: type[BaseModel], body: bytes) -> Any:
         raise ApiError(*from_validation(exc.errors(include_url=False))) from None
 
 
+def plain_score_request(body: bytes) -> ScoreRequest | None:
+    """The request of a plain /score body, an object of ``customer_ids`` (1 to :data:`MAX_IDS` strings) and maybe
+    ``explain`` (true or false), read by orjson without pydantic's pass (a tenth of a 100-id /score); None for any
+    other body, which :func:`parsed` judges (and names what is wrong)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or not data.keys() <= PLAIN_SCORE_FIELDS:
+        return None
+    ids, explain = data.get("customer_ids"), data.get("explain", False)
+    if type(ids) is not list or not 1 <= len(ids) <= MAX_IDS or type(explain) is not bool:
+        return None
+    if not all(type(c) is str for c in ids):
+        return None
+    return ScoreRequest.model_construct(customer_ids=ids, explain=explain)
+
+
 def dumps(answer: dict) -> bytes:
     return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 async def score(service: Any, body: bytes) -> bytes:
     """The batch scores of known customers (top churn drivers if ``explain``); unknown ids apart."""
-    request = parsed(ScoreRequest, body)
+    request = plain_score_request(body) or parsed(ScoreRequest, body)
     table = service.state.current.need_table()
     positions, unknown = lookup(table, request.customer_ids)
     if not request.explain:  # the rows' text made once per table (serving.table.RowTexts)

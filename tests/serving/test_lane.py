@@ -66,6 +66,29 @@ def test_score_transactions_answers_are_the_response_model_field_for_field(api):
         assert isinstance(body["scores"][0]["drivers"], list) is explain
 
 
+@pytest.mark.parametrize("body", [
+    b'{"customer_ids": ["a", "b", "a"]}', b'{"customer_ids": ["a"], "explain": true}', b'{"explain": false, "customer_ids": ["\\u00e9"]}',
+    b'{"customer_ids": []}', b'{"customer_ids": "a"}', b'{"customer_ids": [1]}', b'{"customer_ids": [null]}',
+    b'{"customer_ids": ["a"], "explain": "true"}', b'{"customer_ids": ["a"], "explain": 1}', b'{"customer_ids": ["a"], "x": 1}',
+    b'{}', b'[]', b'null', b'', b'{"customer_ids": ["a"]} x', b'{"customer_ids": ["\\ud800"]}',
+    b'{"customer_ids": [' + b",".join([b'"a"'] * 10_001) + b"]}", b'{"customer_ids": [' + b",".join([b'"a"'] * 10_000) + b"]}",
+])
+def test_a_plain_score_body_reads_as_pydantic_reads_it_and_any_other_goes_to_pydantic(body):
+    from pydantic import ValidationError
+
+    from churnclv.serving.lane import plain_score_request
+    from churnclv.serving.schemas import ScoreRequest
+
+    plain = plain_score_request(body)
+    try:
+        judged = ScoreRequest.model_validate_json(body or b"{}")
+    except ValidationError:
+        judged = None
+    assert plain is None or plain.model_dump() == judged.model_dump()  # never accepts what pydantic refuses
+    lax = body in (b"", b'{"customer_ids": ["a"], "explain": "true"}', b'{"customer_ids": ["a"], "explain": 1}')
+    assert (plain is None) == (judged is None or lax)  # pydantic's lax readings go through pydantic
+
+
 def test_bad_bodies_are_one_line_4xx_naming_the_field_and_other_methods_405(api):
     r = api.client.post("/prioritise", content=b"", headers=AUTH)  # an empty body is {} (as BentoML reads it)
     assert r.status_code == 200 and len(r.json()["customers"]) == 100
