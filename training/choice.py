@@ -222,6 +222,6 @@ def told_apart(y: np.ndarray, scores: dict[str, np.ndarray], *, chosen: str, riv
     if not close:
         return ""
     _, rival, diff, se = min(close)
-    return (f"churn ranking: {chosen} and {rival} rank the judging window alike (AUC {diff:+.4f}, within its "
+    return (f"a coin flip: {chosen} and {rival} rank the judging window alike (AUC {diff:+.4f}, within its "
             f"precision of ±{SEPARATES * se:.4f} at 95%): the window cannot tell them apart, and the horizon ahead "
             "may favour either")

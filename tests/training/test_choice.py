@@ -130,7 +130,7 @@ def test_a_coin_flip_between_the_simple_rankings_is_said_in_the_run():
     shape = zoo.make_seasonal_q4()
     as_of = pd.Timestamp("2023-09-30")
     meta = train(until(shape.transactions, as_of), as_of=as_of, config=fast_config()).bundle.metadata
-    said = [n for n in meta["notes"] if n.startswith("churn ranking:")]
+    said = [n for n in meta["notes"] if n.startswith("a coin flip:")]
     assert meta["churn_method"] == "bgnbd_expected"
     assert said and "bgnbd_expected and bgnbd rank the judging window alike" in said[0]
 
