@@ -2,11 +2,12 @@
 
 The limits are ``limits``' sliding-window counters (:class:`limits.strategies.SlidingWindowCounterRateLimiter`:
 this window's count plus the previous window's, weighted by how much of it is still in the last period).
-Their counters live in one small SQLite file that every worker of the server opens (:class:`SQLiteStorage`,
-``limits``' storage interface): two workers, or a restart, share them, so a limit holds for the service,
-not per worker. ``limits``' own shared storages (Redis, Memcached, MongoDB) need a server this service does
-not otherwise have; its memory storage is per process. The file holds counts and expiry times under the key's
-*name* and the client's address, never a key, and is written without fsync (counts need no durability).
+Their counters live in small SQLite files that every worker of the server opens (:class:`SQLiteStorage`,
+``limits``' storage interface; the keys' in ``CHURNCLV_RATE_LIMIT_STORE``, the addresses' failures beside it in
+``…-failures``): two workers, or a restart, share them, so a limit holds for the service, not per worker.
+``limits``' own shared storages (Redis, Memcached, MongoDB) need a server this service does not otherwise have;
+its memory storage is per process. The files hold counts and expiry times under the key's *name* and the
+client's address, never a key, and are written without fsync (counts need no durability).
 
 - ``CHURNCLV_RATE_LIMIT`` (default ``600/minute``): requests per API key; over it, 429 ``rate_limited``.
 - ``CHURNCLV_AUTH_FAILURE_LIMIT`` (default ``10/minute``): failed authentications (401) per client address;
