@@ -19,7 +19,7 @@ What a request costs: a key's requests are taken from the shared counter in smal
 a 64th of the limit, at most 32, one for a limit under 128), each worker counting its block down in memory and
 dropping what is left when the window turns: one SQLite transaction per block, not per request. The shared count
 includes the whole block when it is taken, so the requests served never exceed the limit; a block taken by one
-worker and not used is what another worker may be refused early (at most ``block − 1`` per worker, 1.5% of the
+worker and not used is what another worker may be refused early (at most ``block − 1`` per worker, under 1.6% of the
 limit). Failed authentications are counted in a file of their own beside the counters (``…-failures``): a request's
 check of its address is SQLite's ``PRAGMA data_version`` on it (a few microseconds) while no failure was recorded
 since the address was last found clear (the window only lets counts fall, so clear stays clear).
