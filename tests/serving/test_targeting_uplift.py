@@ -127,6 +127,11 @@ def test_the_plan_ranks_by_clv_times_uplift_minus_cost_and_leaves_out_the_sleepi
     assert 0 < expected.by_customer and summary["sleeping_dogs"] == expected.sleeping_dogs == int(dogs.sum())
     assert f"{int(dogs.sum()):,} sleeping dog(s) left out" in summary["uplift"]
     assert not {r["customer_id"] for r in rows} & set(frame.loc[dogs, "customer_id"])
+    # the page's plan says it in the same words, its first letter raised and nothing else lowered ("Qini")
+    query = "&".join([f"contact_cost={COST}", "plan_by=budget", "budget=300", *(f"segments={s}" for s in SEGMENTS)])
+    html = api.client.get(f"/app/plan?{query}", headers=AUTH).text
+    head = summary["uplift"].split(" ranks the plan by")[0]
+    assert "Qini" in head and head[:1].upper() + head[1:] in html
 
     # a request with its own save rate ranks by value at risk × that rate, and says the model is not used
     own = prioritise(api, limit=20, save_rate=0.2)
