@@ -33,7 +33,7 @@ from churnclv.campaigns.assign import CONTROL
 from churnclv.campaigns.effect import retention_interval
 from churnclv.serving.plans import plan_of
 from churnclv.serving.schemas import PrioritiseRequest
-from churnclv.serving.table import ScoreTable, records
+from churnclv.serving.table import ScoreTable, score_rows
 from churnclv.serving.targeting import View
 
 #: Columns of the contact and control lists (CSV and JSON).
@@ -46,7 +46,7 @@ def selected(table: ScoreTable, request: PrioritiseRequest, view: View | None) -
     """The customers a campaign draws from (best first, :data:`campaigns.create.SCORE_COLUMNS`) and the
     plan's summary."""
     plan, _, summary = plan_of(table, request, view)
-    rows = records(table, plan.positions)
+    rows = score_rows(table, plan.positions)
     frame = pd.DataFrame(rows, columns=["customer_id", "segment", "churn_probability", "clv", "value_at_risk"])
     return frame, summary
 

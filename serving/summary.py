@@ -11,7 +11,7 @@ import numpy as np
 
 from churnclv.serving.errors import ApiError
 from churnclv.serving.schemas import CustomersRequest, CustomersResponse, SegmentsResponse, SegmentSummary
-from churnclv.serving.table import ScoreTable, records
+from churnclv.serving.table import ScoreTable, score_rows
 
 #: The summaries of the table served last (a table never changes; a reload brings a new one).
 _computed: dict[int, tuple[ScoreTable, list[SegmentSummary]]] = {}
@@ -56,4 +56,4 @@ def customers_response(table: ScoreTable, request: CustomersRequest) -> Customer
     ladder = table.ranking.everyone if request.segment is None else table.ranking.by_segment[request.segment]
     positions = ladder.positions[request.offset: request.offset + request.limit]
     return CustomersResponse(as_of=table.as_of, model_version=table.model_version, segment=request.segment,
-                             total=len(ladder.positions), offset=request.offset, customers=records(table, positions))
+                             total=len(ladder.positions), offset=request.offset, customers=score_rows(table, positions))

@@ -2,7 +2,7 @@
 
 :func:`load_score_table` reads a table written by ``churnclv score`` into column arrays with an
 id -> row index and the prioritisation ranking (:mod:`serving.ranking`); :func:`lookup` and
-:func:`records` answer ``/score``; :func:`prioritised` formats the rows of ``/prioritise``.
+:func:`score_rows` (or the rows' texts made once, :class:`RowTexts`) answer ``/score``; :func:`prioritised` formats the rows of ``/prioritise``.
 """
 
 from __future__ import annotations
@@ -64,17 +64,18 @@ class IdIndex:
 
     def __init__(self, ids: np.ndarray):
         self.ids = ids  # object array of str
-        hashes = np.fromiter(map(hash, ids.tolist()), np.int64, len(ids))
+        listed = ids.tolist()
+        hashes = np.fromiter(map(hash, listed), np.int64, len(ids))
         self._mask = (1 << max(4, int(len(ids)).bit_length() + 1)) - 1
         slots = hashes & self._mask
         order = np.argsort(slots, kind="stable")
         self._hashes, self._rows = hashes[order], order.astype(np.int32 if len(ids) < 2**31 else np.int64)
         self._starts = np.searchsorted(slots[order], np.arange(self._mask + 2)).astype(self._rows.dtype)
-        self.unique = len(np.unique(hashes)) == len(ids) or len(set(ids.tolist())) == len(ids)
+        self.unique = len(np.unique(hashes)) == len(ids) or len(set(listed)) == len(ids)
         # the ids again as one block of fixed-width text, compared without touching a million str objects; not
         # for long ids (memory) nor ids with NUL, which numpy's text drops at the end
-        widest = max(map(len, ids.tolist()), default=0)
-        plain = widest <= MAX_TEXT_WIDTH and not any("\x00" in c for c in ids.tolist())
+        widest = max(map(len, listed), default=0)
+        plain = widest <= MAX_TEXT_WIDTH and not any("\x00" in c for c in listed)
         self._texts = np.asarray(ids, dtype=f"U{max(widest, 1)}") if plain else None
 
     def __len__(self) -> int:
@@ -251,19 +252,6 @@ def lookup(table: ScoreTable, customer_ids: Sequence[str]) -> tuple[np.ndarray, 
     return positions[known], [c for c, k in zip(wanted, known.tolist()) if not k]
 
 
-def records(table: ScoreTable, positions: np.ndarray, *, explain: bool = False) -> list[dict]:
-    """The score-table rows at ``positions`` as dicts (with parsed ``drivers`` when asked and present)."""
-    columns = {"customer_id": table.ids[positions].tolist()}
-    columns.update({c: table.numbers[c][positions].tolist() for c in SCORE_NUMBERS})
-    columns.update({c: table.numbers[c][positions].tolist() for c in SCORE_INTERVALS if c in table.numbers})
-    columns.update({c: table.texts[c][positions].tolist() for c in SCORE_TEXTS})
-    if explain and table.drivers is not None:
-        texts = table.drivers.take(pa.array(positions, type=pa.int64())).to_pylist()
-        columns["drivers"] = [json.loads(t) if t else None for t in texts]
-    names = list(columns)
-    return [dict(zip(names, row)) for row in zip(*columns.values())]
-
-
 #: The fields of an answer's customer (:class:`serving.schemas.CustomerScore`), in its order.
 ROW_FIELDS = ("customer_id", *SCORE_NUMBERS, *SCORE_TEXTS, *SCORE_INTERVALS, "drivers")
 
@@ -297,7 +285,7 @@ class RowTexts:
     Written once per table, it spares /score the work of making the answers' rows per request (a dict and its
     JSON per customer, ~1 us each: most of a 100-id lookup); costs the text, ~300-450 bytes a customer."""
 
-    blocks: list[bytes]
+    blocks: list[memoryview]  # sliced per request without copying
     starts: np.ndarray  # int64 per row: where its text starts in its block (row // chunk)
     ends: np.ndarray
     chunk: int
@@ -310,14 +298,14 @@ class RowTexts:
             lengths = np.fromiter(map(len, texts), np.int64, len(texts))
             ends.append(np.cumsum(lengths))
             starts.append(ends[-1] - lengths)
-            blocks.append(b"".join(texts))
+            blocks.append(memoryview(b"".join(texts)))
         empty = np.zeros(0, np.int64)
         return cls(blocks, np.concatenate(starts) if starts else empty, np.concatenate(ends) if ends else empty, chunk)
 
     def join(self, positions: np.ndarray) -> bytes:
         """The rows at ``positions`` as the items of a JSON array (``row,row,...``)."""
-        views, chunk = [memoryview(b) for b in self.blocks], self.chunk
-        return b",".join([views[p // chunk][a:b] for p, a, b in zip(
+        blocks, chunk = self.blocks, self.chunk
+        return b",".join([blocks[p // chunk][a:b] for p, a, b in zip(
             positions.tolist(), self.starts[positions].tolist(), self.ends[positions].tolist())])
 
 
@@ -350,6 +338,6 @@ def check_segments(table: ScoreTable, segments: Sequence[str] | None) -> None:
 
 def prioritised(table: ScoreTable, plan: Plan) -> list[dict]:
     """The rows of a :class:`serving.ranking.Plan`, best first, with rank and expected value saved."""
-    rows = records(table, plan.positions)
+    rows = score_rows(table, plan.positions)
     return [{**row, "rank": rank, "expected_value_saved": saved}
             for rank, (row, saved) in enumerate(zip(rows, plan.expected_value_saved.tolist()), start=1)]

@@ -31,7 +31,7 @@ from churnclv.serving.errors import ApiError, error_response
 from churnclv.serving.page import chart, forms, words
 from churnclv.serving.schemas import Prioritised, ProfitCurveRequest
 from churnclv.serving.state import Served, model_info
-from churnclv.serving.table import ScoreTable, lookup, records
+from churnclv.serving.table import ScoreTable, lookup, score_rows
 from churnclv.serving.targeting import View
 
 HERE = Path(__file__).parent
@@ -189,7 +189,7 @@ async def customer(request: Request) -> HTMLResponse:
     if unknown:
         raise ApiError(404, "unknown_customer", f"no customer {form.id!r} in the scores as of {table.as_of}",
                        [{"field": "id", "issue": "not in the score table"}])
-    row = records(table, positions, explain=True)[0]
+    row = score_rows(table, positions, explain=True)[0]
     drivers = [words.driver_text(d["feature"], d["value"], d["contribution"]) for d in row.get("drivers") or []]
     horizon = int(table.attrs.get("horizon_days") or 0)
     return render("customer.html", row=row, drivers=drivers, has_drivers=table.drivers is not None,

@@ -12,7 +12,7 @@ import pytest
 from churnclv.contract.settings import Settings
 from churnclv.serving import state
 from churnclv.serving.state import ServeConfig, ServingState
-from churnclv.serving.table import load_score_table, lookup, records
+from churnclv.serving.table import load_score_table, lookup, score_rows
 from tests.serving.conftest import write_scores
 
 
@@ -37,17 +37,17 @@ def test_load_index_and_lookup(tmp_path):
     assert len(table) == 4 and table.as_of == "2025-12-31" and table.model_version == "7"
     positions, unknown = lookup(table, ["c2", "zz", "c0", "c2"])
     assert positions.tolist() == [2, 0] and unknown == ["zz"]
-    rows = records(table, positions, explain=True)
+    rows = score_rows(table, positions, explain=True)
     assert rows[0]["customer_id"] == "c2" and rows[0]["segment"] == "at_risk"
     assert rows[0]["clv"] == pytest.approx(201.0)
     assert rows[1]["drivers"] == [{"feature": "recency", "value": 0.0, "contribution": 0.1}]
-    assert "drivers" not in records(table, positions)[0]
+    assert score_rows(table, positions)[0]["drivers"] is None  # not asked for
 
 
 def test_a_table_without_drivers_loads_and_says_so(tmp_path):
     table = load_score_table(write_scores(small_table(drivers=False), tmp_path / "s.parquet"))
     assert table.drivers is None
-    assert "drivers" not in records(table, np.array([1]), explain=True)[0]
+    assert score_rows(table, np.array([1]), explain=True)[0]["drivers"] is None  # asked, none kept
 
 
 def test_unusable_tables_are_refused_with_a_message(tmp_path):
