@@ -81,11 +81,11 @@ async def score(service: Any, body: bytes) -> bytes:
     """The batch scores of known customers (top churn drivers if ``explain``); unknown ids apart."""
     request = plain_score_request(body) or parsed(ScoreRequest, body)
     table = service.state.current.need_table()
-    positions, unknown = lookup(table, request.customer_ids)
     if not request.explain:  # the rows' text made once per table (serving.table.RowTexts)
+        rows, unknown = table.row_texts.answer(request.customer_ids)
         return b"".join((b'{"as_of":', dumps(table.as_of), b',"model_version":', dumps(table.model_version),
-                         b',"scores":[', table.row_texts.join(positions), b'],"unknown_ids":', dumps(unknown),
-                         b',"warnings":[]}'))
+                         b',"scores":[', rows, b'],"unknown_ids":', dumps(unknown), b',"warnings":[]}'))
+    positions, unknown = lookup(table, request.customer_ids)
     return dumps({"as_of": table.as_of, "model_version": table.model_version,
                   "scores": score_rows(table, positions, explain=request.explain), "unknown_ids": unknown,
                   "warnings": [NO_DRIVERS] if request.explain and table.drivers is None else []})

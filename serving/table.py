@@ -59,8 +59,9 @@ class IdIndex:
     """Customer id -> row position of a score table, as numpy arrays: the ids' hashes in buckets (by their low
     bits, about two buckets per id), each match confirmed on the id itself.
 
-    A lookup of 100 ids probes the arrays in a few vectorised steps, ~4x faster than a dict of a million ids,
-    whose probes are one cache and TLB miss after another; and it holds ~20 MB, not ~100 MB."""
+    A lookup of 100 ids probes the arrays in a few vectorised steps: in a loop of its own ~40 us, against ~75 us
+    for a dict of a million ids, whose probes are one cache and TLB miss after another; and it holds ~30 MB for a
+    million 8-character ids, not ~100 MB. (The plain /score path probes :class:`RowTexts`' dict instead.)"""
 
     def __init__(self, ids: np.ndarray):
         self.ids = ids  # object array of str
@@ -72,11 +73,13 @@ class IdIndex:
         self._hashes, self._rows = hashes[order], order.astype(np.int32 if len(ids) < 2**31 else np.int64)
         self._starts = np.searchsorted(slots[order], np.arange(self._mask + 2)).astype(self._rows.dtype)
         self.unique = len(np.unique(hashes)) == len(ids) or len(set(listed)) == len(ids)
-        # the ids again as one block of fixed-width text, compared without touching a million str objects; not
-        # for long ids (memory) nor ids with NUL, which numpy's text drops at the end
+        # the ids again as one block of fixed-width ASCII text, compared without touching a million str objects;
+        # not for long ids (memory), other characters, nor ids with NUL, which numpy's text drops at the end
         widest = max(map(len, listed), default=0)
-        plain = widest <= MAX_TEXT_WIDTH and not any("\x00" in c for c in listed)
-        self._texts = np.asarray(ids, dtype=f"U{max(widest, 1)}") if plain else None
+        plain = widest <= MAX_TEXT_WIDTH and all(map(str.isascii, listed)) and not any("\x00" in c for c in listed)
+        self._texts = np.asarray(ids, dtype=f"S{max(widest, 1)}") if plain else None
+        # a wanted id as text one character wider: a longer id cut to this width still differs from them all
+        self._wanted_text = f"S{max(widest, 1) + 1}"
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -87,19 +90,26 @@ class IdIndex:
             return np.fromiter(map(self._position, wanted), np.int64, len(wanted))
         h = np.fromiter(map(hash, wanted), np.int64, len(wanted))
         slot = h & self._mask
-        start, count = self._starts[slot], self._starts[slot + 1] - self._starts[slot]
+        start, end = self._starts[slot], self._starts[slot + 1]
+        count = end - start
         owner = np.repeat(np.arange(len(wanted)), count)  # every entry of every probed bucket, by query
-        within = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
-        entry = np.repeat(start, count) + within
+        entry = np.arange(len(owner)) + np.repeat(end - np.cumsum(count), count)
         hit = self._hashes[entry] == h[owner]
         owner, rows = owner[hit], self._rows[entry[hit]]
-        if self._texts is not None and not any("\x00" in c for c in wanted):
-            equal = self._texts[rows] == np.asarray(wanted, dtype=str)[owner]
-        else:
+        equal = self._equal_texts(rows, wanted, owner)
+        if equal is None:
             equal = self.ids[rows] == np.asarray(wanted, dtype=object)[owner]
         out = np.full(len(wanted), -1, dtype=np.int64)
         out[owner[equal]] = rows[equal]
         return out
+
+    def _equal_texts(self, rows: np.ndarray, wanted: Sequence[str], owner: np.ndarray) -> np.ndarray | None:
+        """Whether the table's id at each of ``rows`` is ``wanted[owner]``, compared as ASCII text; None when either
+        side cannot be (then they are compared as objects)."""
+        joined = "".join(wanted)
+        if self._texts is None or "\x00" in joined or not joined.isascii():
+            return None
+        return self._texts[rows] == np.array(wanted, dtype=self._wanted_text)[owner]
 
     def _position(self, cid: str) -> int:
         h = hash(cid)
@@ -151,8 +161,8 @@ class ScoreTable:
 
     @cached_property
     def row_texts(self) -> RowTexts:
-        """Every row's answer as JSON text (:class:`RowTexts`); made once (~1 s and ~290 bytes a customer), by
-        :mod:`serving.state` before the table is served."""
+        """Every row's answer as JSON text by id (:class:`RowTexts`); made once (~3 s and ~460 bytes a customer at a
+        million), by :mod:`serving.state` before the table is served."""
         return RowTexts.of(self)
 
     @cached_property
@@ -249,6 +259,8 @@ def lookup(table: ScoreTable, customer_ids: Sequence[str]) -> tuple[np.ndarray, 
     wanted = list(dict.fromkeys(customer_ids))
     positions = table.index.positions(wanted)
     known = positions >= 0
+    if known.all():
+        return positions, []
     return positions[known], [c for c, k in zip(wanted, known.tolist()) if not k]
 
 
@@ -279,34 +291,31 @@ ROW_TEMPLATE = ("{" + ",".join(f'"{f}":%s' for f in ROW_FIELDS) + "}").encode()
 
 @dataclass(frozen=True)
 class RowTexts:
-    """Each row of a score table as the JSON text of its answer (:func:`score_rows`, no drivers), in blocks of
-    ``chunk`` rows.
+    """Each customer's answer row as the JSON text of :func:`score_rows` (no drivers), by customer id.
 
-    Written once per table, it spares /score the work of making the answers' rows per request (a dict and its
-    JSON per customer, ~1 us each: most of a 100-id lookup); costs the text, ~300-450 bytes a customer."""
+    Made once per table, it spares /score the work of making the rows per request (a dict and its JSON per
+    customer, ~1 us each). A request's rows are one dict probe each, which finds the text itself: in a busy worker
+    (``benchmarks/serving.py``) that answers 100 ids faster than :class:`IdIndex` and a gather by position, whose
+    ~25 numpy calls cost more there than in a loop on their own. Costs the text, ~300-450 bytes a customer, and
+    the dict, ~30 bytes a customer."""
 
-    blocks: list[memoryview]  # sliced per request without copying
-    starts: np.ndarray  # int64 per row: where its text starts in its block (row // chunk)
-    ends: np.ndarray
-    chunk: int
+    by_id: dict[str, bytes]
 
     @classmethod
     def of(cls, table: ScoreTable, chunk: int = 50_000) -> RowTexts:
-        blocks, starts, ends = [], [], []
+        by_id: dict[str, bytes] = {}
         for first in range(0, len(table), chunk):
-            texts = _row_texts(table, np.arange(first, min(len(table), first + chunk)))
-            lengths = np.fromiter(map(len, texts), np.int64, len(texts))
-            ends.append(np.cumsum(lengths))
-            starts.append(ends[-1] - lengths)
-            blocks.append(memoryview(b"".join(texts)))
-        empty = np.zeros(0, np.int64)
-        return cls(blocks, np.concatenate(starts) if starts else empty, np.concatenate(ends) if ends else empty, chunk)
+            rows = np.arange(first, min(len(table), first + chunk))
+            by_id.update(zip(table.ids[rows].tolist(), _row_texts(table, rows)))
+        return cls(by_id)
 
-    def join(self, positions: np.ndarray) -> bytes:
-        """The rows at ``positions`` as the items of a JSON array (``row,row,...``)."""
-        blocks, chunk = self.blocks, self.chunk
-        return b",".join([blocks[p // chunk][a:b] for p, a, b in zip(
-            positions.tolist(), self.starts[positions].tolist(), self.ends[positions].tolist())])
+    def answer(self, customer_ids: Sequence[str]) -> tuple[bytes, list[str]]:
+        """The rows of the known ids (in request order, each once) as the items of a JSON array (``row,row``),
+        and the unknown ids apart."""
+        wanted = list(dict.fromkeys(customer_ids))
+        found = list(map(self.by_id.get, wanted))
+        unknown = [c for c, text in zip(wanted, found) if text is None] if None in found else []
+        return b",".join(filter(None, found)), unknown
 
 
 def _row_texts(table: ScoreTable, positions: np.ndarray) -> list[bytes]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import orjson
 import pytest
 from sqlalchemy import create_engine
 
@@ -49,11 +50,12 @@ def test_score_answers_are_the_response_model_field_for_field(api, batch):
 
 def test_the_rows_text_made_once_per_table_is_the_rows_answers(api, batch):
     table = api.service.state.current.table
-    positions = np.array([7, 0, len(batch) - 1, 7, 300])
-    import orjson
-
-    assert orjson.loads(b"[" + table.row_texts.join(positions) + b"]") == score_rows(table, positions)
-    assert table.row_texts.join(np.array([], dtype=np.int64)) == b""
+    positions = np.array([7, 0, len(batch) - 1, 300])
+    ids = table.ids[positions].tolist()
+    rows, unknown = table.row_texts.answer([ids[0], "nobody", *ids, ids[2], "nobody either"])  # request order, once
+    assert orjson.loads(b"[" + rows + b"]") == score_rows(table, positions)
+    assert unknown == ["nobody", "nobody either"]
+    assert table.row_texts.answer([]) == (b"", []) and table.row_texts.answer(["nobody"]) == (b"", ["nobody"])
 
 
 def test_score_transactions_answers_are_the_response_model_field_for_field(api):
@@ -192,10 +194,18 @@ def test_the_id_index_finds_what_a_dict_finds():
         assert index.positions(wanted).tolist() == [truth.get(c, -1) for c in wanted]
     assert "é" in index and index["1"] == 5002 and "c5000" not in index and len(index) == 5003
     assert not IdIndex(np.asarray(["a", "b", "a"], dtype=object)).unique
-    # ids compared as objects: a NUL at the end (numpy's fixed-width text would drop it), or one very long id
-    for odd in (["ab\x00", "ab", "x"], ["ab", "y" * 100, "x"]):
+    # an id longer than the table's widest, cut to the width it is compared at, still differs from them all
+    ascii_ids = [f"c{i}" for i in range(5000)]
+    plain = IdIndex(np.asarray(ascii_ids, dtype=object))
+    longer = np.array(["c4999", "c49990", "c4999012", "c499"], dtype=plain._wanted_text)
+    assert (plain._texts[[4999] * 4] == longer).tolist() == [True, False, False, False]
+    wanted = ascii_ids[:9] + ["c4999é", "c49990"]
+    assert plain.positions(wanted).tolist() == list(range(9)) + [-1, -1]  # the first compared as objects
+    # ids compared as objects: a NUL at the end (numpy's fixed-width text would drop it), one very long id, or
+    # other than ASCII
+    for odd in (["ab\x00", "ab", "x"], ["ab", "y" * 100, "x"], ["ab", "é", "x"]):
         index = IdIndex(np.asarray(odd + [f"n{i}" for i in range(20)], dtype=object))
-        wanted = ["ab", "ab\x00", "y" * 100, "x", "n3", "nope", "a", "ab\x00\x00", "y" * 99, "n19"]
+        wanted = ["ab", "ab\x00", "y" * 100, "x", "n3", "nope", "a", "ab\x00\x00", "y" * 99, "n19", "é", "e"]
         assert index.positions(wanted).tolist() == [
             next((i for i, c in enumerate(index.ids.tolist()) if c == w), -1) for w in wanted]
 
