@@ -189,9 +189,10 @@ class Targeting:
         self._suppressed: tuple[tuple, frozenset[str]] | None = None
         self._failed: tuple[float, str] | None = None  # when reading the store last failed, and why
         self._rates: dict[tuple, tuple[pd.DataFrame, int, int]] = {}
-        self._views: dict[tuple, View] = {}
         self._watch: StoreWatch | None = None  # SQLite stores: whether anything was committed since (cached_view)
-        self._last: tuple | None = None  # (key, notes, the view given): the same object while both are unchanged
+        #: (key, the view of the table and store, its notes, the view given with them): one table is served at a
+        #: time, and the view given is the same object while neither changes
+        self._kept: tuple | None = None
         self._fresh: tuple | None = None  # (store version, table, served snapshot, view) for cached_view
 
     def where(self) -> str:
@@ -293,20 +294,21 @@ class Targeting:
         trouble = getattr(snapshot, "uplift_problem", None)
         key = (table.fingerprint, id(table), stamp, id(rates), None if served is None else (
             served.version, served.fingerprint, served.future is not None and served.future.done()))
-        view = self._views.get(key)
-        if view is None:
+        kept = self._kept
+        if kept is None or kept[0] != key:
             out = np.isin(table.ids, np.asarray(list(ids), dtype=object)) if ids else np.zeros(len(table), bool)
             ranking = table.ranking if not out.any() else build_ranking(
                 np.where(out, np.nan, table.numbers["value_at_risk"]), table.texts["segment"])
             by_uplift, problem = uplift_view(table, served, out) if served is not None else (None, None)
             view = View(ranking, int(out.sum()), rates, outcomes, (problem,) if problem else (), by_uplift, treated)
-            self._views = {key: view}  # one table is served at a time
+            kept = (key, view, None, None)
+        view = kept[1]
         extra = (f"{trouble}: the segments' rates rank the plan" if trouble and view.by_uplift is None else None)
         notes = tuple(n for n in (*view.notes, extra, note) if n)
-        last = self._last
-        if last is None or last[0] != key or last[1] != notes:  # kept: the same view while nothing changed
-            last = self._last = (key, notes, dataclasses.replace(view, notes=notes))
-        return last[2]
+        if kept[2] != notes:
+            kept = (key, view, notes, dataclasses.replace(view, notes=notes))
+        self._kept = kept
+        return kept[3]
 
     def close(self) -> None:
         if self._watch is not None:
