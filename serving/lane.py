@@ -87,8 +87,8 @@ async def score(service: Any, body: bytes) -> bytes:
                          b',"scores":[', rows, b'],"unknown_ids":', dumps(unknown), b',"warnings":[]}'))
     positions, unknown = lookup(table, request.customer_ids)
     return dumps({"as_of": table.as_of, "model_version": table.model_version,
-                  "scores": score_rows(table, positions, explain=request.explain), "unknown_ids": unknown,
-                  "warnings": [NO_DRIVERS] if request.explain and table.drivers is None else []})
+                  "scores": score_rows(table, positions, explain=True), "unknown_ids": unknown,
+                  "warnings": [NO_DRIVERS] if table.drivers is None else []})
 
 
 async def score_transactions(service: Any, body: bytes) -> bytes:
