@@ -75,6 +75,10 @@ def synthetic_scores(n: int, *, version: str, seed: int = 0) -> pd.DataFrame:
         "churn_probability": churn, "p_alive": 1.0 - churn * rng.uniform(0.5, 1.0, n),
         "expected_purchases": purchases, "expected_spend": spend, "clv": clv, "value_at_risk": churn * clv,
         "segment": segment, "recommended_action": pd.Series(segment).map(SEGMENTS).to_numpy(),
+        # the 80% intervals every table written by `churnclv score` carries: whole purchases, CLV about its point
+        "expected_purchases_low": np.floor(purchases * rng.uniform(0.0, 0.5, n)),
+        "expected_purchases_high": np.ceil(purchases * rng.uniform(1.5, 3.0, n)),
+        "clv_low": clv * rng.uniform(0.3, 0.8, n), "clv_high": clv * rng.uniform(1.3, 2.5, n),
     })
     return table
 
