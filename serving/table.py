@@ -161,8 +161,8 @@ class ScoreTable:
 
     @cached_property
     def row_texts(self) -> RowTexts:
-        """Every row's answer as JSON text by id (:class:`RowTexts`); made once (~3 s and ~460 bytes a customer at a
-        million), by :mod:`serving.state` before the table is served."""
+        """Every row's answer as JSON text by id (:class:`RowTexts`); made once (~3.5 s and ~480 bytes a customer at
+        a million), by :mod:`serving.state` before the table is served."""
         return RowTexts.of(self)
 
     @cached_property
