@@ -51,7 +51,7 @@ class Draws:
 
 #: Lookups of up to this many ids probe one id at a time.
 FEW_IDS = 8
-#: Ids up to this many characters are also kept as fixed-width ASCII text (a byte a character) for the lookups.
+#: Ids up to this many characters are also kept as fixed-width text (4 bytes a character) for the lookups.
 MAX_TEXT_WIDTH = 24
 
 
@@ -80,6 +80,9 @@ class IdIndex:
         self._texts = np.asarray(ids, dtype=f"S{max(widest, 1)}") if plain else None
         # a wanted id as text one character wider: a longer id cut to this width still differs from them all
         self._wanted_text = f"S{max(widest, 1) + 1}"
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
     def positions(self, wanted: Sequence[str]) -> np.ndarray:
         """The row position of each of ``wanted`` (int64), -1 for an id not in the table."""
@@ -116,10 +119,23 @@ class IdIndex:
                 return row
         return -1
 
+    def get(self, cid: str, default: int | None = None) -> int | None:
+        position = self._position(cid)
+        return default if position < 0 else position
+
+    def __contains__(self, cid: object) -> bool:
+        return isinstance(cid, str) and self.get(cid) is not None
+
+    def __getitem__(self, cid: str) -> int:
+        position = self.get(cid)
+        if position is None:
+            raise KeyError(cid)
+        return position
+
 
 @dataclass(frozen=True)
 class ScoreTable:
-    """The batch score table as column arrays, with an id -> row index and the prioritisation ranking."""
+    """The batch score table as column arrays, with an id -> row dict and the prioritisation ranking."""
 
     path: str
     fingerprint: tuple

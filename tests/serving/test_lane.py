@@ -192,7 +192,7 @@ def test_the_id_index_finds_what_a_dict_finds():
     for n in (0, 1, 5, 8, 9, 300):
         wanted = [f"c{i}" for i in rng.integers(0, 6000, n)] + ["", "nobody"][: n % 3]
         assert index.positions(wanted).tolist() == [truth.get(c, -1) for c in wanted]
-    assert index.positions(["é", "1", "c5000"]).tolist() == [5001, 5002, -1] and len(index.ids) == 5003
+    assert "é" in index and index["1"] == 5002 and "c5000" not in index and len(index) == 5003
     assert not IdIndex(np.asarray(["a", "b", "a"], dtype=object)).unique
     # an id longer than the table's widest, cut to the width it is compared at, still differs from them all
     ascii_ids = [f"c{i}" for i in range(5000)]
