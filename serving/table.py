@@ -51,7 +51,7 @@ class Draws:
 
 #: Lookups of up to this many ids probe one id at a time.
 FEW_IDS = 8
-#: Ids up to this many characters are also kept as fixed-width text (4 bytes a character) for the lookups.
+#: Ids up to this many characters are also kept as fixed-width ASCII text (a byte a character) for the lookups.
 MAX_TEXT_WIDTH = 24
 
 
@@ -135,7 +135,7 @@ class IdIndex:
 
 @dataclass(frozen=True)
 class ScoreTable:
-    """The batch score table as column arrays, with an id -> row dict and the prioritisation ranking."""
+    """The batch score table as column arrays, with an id -> row index and the prioritisation ranking."""
 
     path: str
     fingerprint: tuple
