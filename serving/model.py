@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import pandas as pd
@@ -23,7 +22,7 @@ from churnclv.features import (
 from churnclv.features.online import encode_posted, events_posted, rows_until
 from churnclv.scoring.registry import load_bundle, resolve
 from churnclv.serving.errors import ApiError
-from churnclv.serving.table import ROW_FIELDS
+from churnclv.serving.table import rows_of
 
 
 @dataclass(frozen=True)
@@ -116,15 +115,6 @@ def scored_rows(model: ServedModel, enc: Encoded, *, as_of, explain: bool,
         return rows_of(bundle.score_values(table, explain=explain)) if len(table) else []
     except (ChurnclvError, ValueError) as exc:
         raise ApiError(422, "cannot_score", first_line(exc)) from None
-
-
-def rows_of(columns: Mapping[str, Any]) -> list[dict]:
-    """Scored columns (a score table's, or :meth:`~scoring.bundle.ChurnCLVBundle.score_values`) as one dict of plain
-    Python values per customer, every field of the answer's :class:`serving.schemas.CustomerScore` in its order."""
-    n = len(columns["customer_id"])
-    none = [None] * n
-    values = [columns[c].tolist() if c in columns else none for c in ROW_FIELDS]
-    return list(map(dict, map(zip, repeat(ROW_FIELDS), zip(*values))))
 
 
 def answer_rows(scored: pd.DataFrame, enc: Encoded) -> tuple[list[dict], list[str]]:

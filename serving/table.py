@@ -8,11 +8,12 @@ id -> row index and the prioritisation ranking (:mod:`serving.ranking`); :func:`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -269,20 +270,25 @@ ROW_FIELDS = ("customer_id", *SCORE_NUMBERS, *SCORE_TEXTS, *SCORE_INTERVALS, "dr
 
 
 def score_rows(table: ScoreTable, positions: np.ndarray, *, explain: bool = False) -> list[dict]:
-    """The score-table rows at ``positions`` as the answers give them: every field of
-    :class:`serving.schemas.CustomerScore` in its order, None where the table has no interval columns and for
-    ``drivers`` unless asked (and present). Plain values, ready for JSON (:mod:`serving.lane`)."""
-    n = len(positions)
-    none = [None] * n
-    columns = [table.ids[positions].tolist(), *(table.numbers[c][positions].tolist() for c in SCORE_NUMBERS),
-               *(table.texts[c][positions].tolist() for c in SCORE_TEXTS),
-               *(table.numbers[c][positions].tolist() if c in table.numbers else none for c in SCORE_INTERVALS)]
+    """The score-table rows at ``positions`` as the answers give them (:func:`rows_of`): None where the table has no
+    interval columns and for ``drivers`` unless asked (and present)."""
+    columns = {"customer_id": table.ids[positions], **{c: table.texts[c][positions] for c in SCORE_TEXTS},
+               **{c: values[positions] for c, values in table.numbers.items()}}
     if explain and table.drivers is not None:
         texts = table.drivers.take(pa.array(positions, type=pa.int64())).to_pylist()
-        columns.append([json.loads(t) if t else None for t in texts])
-    else:
-        columns.append(none)
-    return list(map(dict, map(zip, repeat(ROW_FIELDS), zip(*columns))))
+        columns["drivers"] = [json.loads(t) if t else None for t in texts]
+    return rows_of(columns)
+
+
+def rows_of(columns: Mapping[str, Any]) -> list[dict]:
+    """Scored columns (arrays or lists: a score table's, or :meth:`~scoring.bundle.ChurnCLVBundle.score_values`) as
+    one dict of plain Python values per customer, every field of the answer's
+    :class:`serving.schemas.CustomerScore` in its order (None for a column not given). Plain values, ready for JSON
+    (:mod:`serving.lane`)."""
+    none = [None] * len(columns["customer_id"])
+    values = [none if c not in columns else columns[c] if isinstance(columns[c], list) else columns[c].tolist()
+              for c in ROW_FIELDS]
+    return list(map(dict, map(zip, repeat(ROW_FIELDS), zip(*values))))
 
 
 #: One answer row's JSON text with a ``%s`` for each field's value (:data:`ROW_FIELDS`, in order).
