@@ -99,6 +99,15 @@ def verdict(table: pd.DataFrame) -> dict[str, list[str]]:
             "total": [f"{r.shape} {r.as_of}" for r in total.itertuples()]}
 
 
+def _season(row: dict) -> str:
+    """The season column: the factor applied, "not seen", or the factor with why it does not count as seen (its
+    year-earlier window was measured on a base under a year old)."""
+    if not row["note"]:
+        return "not seen"
+    young = not row["season_seen"] and "not adjusted" not in row["note"]
+    return row["note"] + (" (young base: uncertain)" if young else "")
+
+
 def markdown(table: pd.DataFrame) -> str:
     lines = ["| shape | as-of | purchases | total: churnclv | lifetimes | AUC: churnclv | churn by | "
              "best simple BG/NBD | season |", "|---|---|---|---|---|---|---|---|---|"]
@@ -112,7 +121,7 @@ def markdown(table: pd.DataFrame) -> str:
                      f"{_pct(r['churnclv_total_pct'])} | {_pct(r['lifetimes_total_pct'])} | "
                      f"{r['churnclv_auc']:.3f}{unjudged} | {r['churn_by']}{' + events' if r['events'] else ''} | "
                      f"{r['best_simple_auc']:.3f} "
-                     f"({r['best_simple']}) | {r['note'] or 'not seen'} |")
+                     f"({r['best_simple']}) | {_season(r)} |")
     return "\n".join(lines)
 
 
