@@ -40,7 +40,8 @@ AsOf = Annotated[date | None, typer.Option(
     help="Use transactions up to and including this day (YYYY-MM-DD). Default: the last day in the data.")]
 CustomerCol = Annotated[str, typer.Option(help="Name of the customer id column in the input.")]
 TimestampCol = Annotated[str, typer.Option(help="Name of the date/time column in the input.")]
-AmountCol = Annotated[str, typer.Option(help="Name of the amount column (negative = return).")]
+AmountCol = Annotated[str, typer.Option(help="Name of the amount column (negative = return), or two columns "
+                                             "multiplied: 'Quantity*Price' (a line's quantity and unit price).")]
 DateFormat = Annotated[str | None, typer.Option(
     help="strftime format of the dates, e.g. %d/%m/%Y. Default: ISO 8601 or inferred.")]
 BadRows = Annotated[str, typer.Option(

@@ -13,6 +13,7 @@ from churnclv.features.events import EVENT_FEATURES, event_features
 from churnclv.features.io import (
     EventsError,
     TransactionsError,
+    amount_factors,
     load_events,
     load_transactions,
     read_cdnow,
@@ -28,6 +29,7 @@ __all__ = [
     "encode",
     "EventsError",
     "TransactionsError",
+    "amount_factors",
     "event_features",
     "load_events",
     "validate_events",

@@ -194,7 +194,8 @@ def validate_transactions(
     Parameters
     ----------
     frame : raw table, any dtypes; extra columns are ignored.
-    customer_col, timestamp_col, amount_col : the input's names for the required columns.
+    customer_col, timestamp_col, amount_col : the input's names for the required columns; ``amount_col``
+        may also be two columns multiplied, ``"Quantity*Price"`` (a line's quantity and unit price).
     date_format : strftime format of the timestamps; None infers it per value (ISO 8601 and the like).
     bad_rows : "fail" raises :class:`TransactionsError` listing every problem; "drop" removes the
         bad rows and returns them, with the reason, as the second element.
@@ -207,21 +208,50 @@ def validate_transactions(
     """
     if bad_rows not in ("fail", "drop"):
         raise ValueError(f"bad_rows must be 'fail' or 'drop', not {bad_rows!r}")
-    raw = _rename(frame, {"customer_id": customer_col, "timestamp": timestamp_col, "amount": amount_col})
+    factors = amount_factors(amount_col, frame.columns)
+    raw = _rename(frame, {"customer_id": customer_col, "timestamp": timestamp_col} |
+                  ({"amount": amount_col} if factors is None else {}))
     if raw.empty:
         raise TransactionsError("the input holds no transactions (0 rows)")
-    columns, problems = _parse_columns(raw, date_format)
+    columns, problems = _parse_columns(raw, date_format, factors)
     problems.append(_duplicate_orders(raw))
     return _settle(pd.DataFrame(columns), raw, problems, bad_rows=bad_rows, noun="transactions",
                    error=TransactionsError, option="--bad-rows")
 
 
-def _parse_columns(raw: pd.DataFrame, date_format: str | None) -> tuple[dict, list]:
+def amount_factors(amount_col: str, names) -> tuple[str, str] | None:
+    """The two columns of an amount written ``"Quantity*Price"`` (None when ``amount_col`` names one column:
+    an input column of that name wins); a ``*`` without a name on each side is an error."""
+    have = list(map(str, names))
+    if amount_col in have or "*" not in amount_col:
+        return None
+    factors = tuple(part.strip() for part in amount_col.split("*"))
+    if len(factors) != 2 or not all(factors):
+        raise TransactionsError(f"amount column {amount_col!r}: write one column, or two multiplied "
+                                "(e.g. 'Quantity*Price')")
+    missing = [f for f in factors if f not in have]
+    if missing:
+        raise TransactionsError(f"amount {amount_col!r}: missing column(s) {', '.join(map(repr, missing))}; "
+                                f"the input has: {', '.join(have[:12]) or 'none'}")
+    return factors
+
+
+def _parse_amounts(raw: pd.DataFrame, factors: tuple[str, str] | None) -> tuple[pd.Series, list[Problem | None]]:
+    """The amount column, or the product of its two ``factors`` (a bad value is named by its own column)."""
+    if factors is None:
+        amounts, problem = _parse_numbers(raw["amount"], "amount", required=True)
+        return amounts, [problem]
+    (first, p_first), (second, p_second) = (_parse_numbers(raw[c], c, required=True) for c in factors)
+    return first * second, [p_first, p_second]
+
+
+def _parse_columns(raw: pd.DataFrame, date_format: str | None,
+                   factors: tuple[str, str] | None = None) -> tuple[dict, list]:
     ids, p_id = _parse_ids(raw["customer_id"], "customer_id")
     stamps, p_ts = _parse_timestamps(raw["timestamp"], date_format)
-    amounts, p_amt = _parse_numbers(raw["amount"], "amount", required=True)
+    amounts, p_amt = _parse_amounts(raw, factors)
     columns = {"customer_id": ids, "timestamp": stamps, "amount": amounts}
-    problems = [p_id, *p_ts, p_amt]
+    problems = [p_id, *p_ts, *p_amt]
     for name in TRANSACTION_OPTIONAL_TEXT:
         if name in raw:
             columns[name] = raw[name].astype("str").str.strip()

@@ -36,7 +36,7 @@ from distributed import Client, LocalCluster, progress
 from churnclv.campaigns.suppress import drop_suppressed
 from churnclv.contract import ChurnclvError
 from churnclv.contract.dates import AsOf
-from churnclv.features import TransactionsError, build_features, validate_transactions
+from churnclv.features import TransactionsError, amount_factors, build_features, validate_transactions
 from churnclv.scoring.bundle import ChurnCLVBundle, score_table
 from churnclv.scoring.scores import METADATA_KEY
 
@@ -178,8 +178,9 @@ def customers_present(transactions: dd.DataFrame, ids: Collection[str], client: 
 def _example(names: list[str], columns: dict[str, str]) -> pd.DataFrame:
     """One valid row with the input's columns, to learn the canonical frame's columns and dtypes from (Dask's
     ``meta``); a missing required column fails here, before anything is read, with the usual message."""
-    row = dict.fromkeys(names, "x") | {"quantity": "1"}
-    row |= {columns["customer_col"]: "c", columns["timestamp_col"]: "2000-01-01", columns["amount_col"]: "1"}
+    amount = amount_factors(columns["amount_col"], names) or (columns["amount_col"],)
+    row = dict.fromkeys(names, "x") | {"quantity": "1"} | dict.fromkeys(amount, "1")
+    row |= {columns["customer_col"]: "c", columns["timestamp_col"]: "2000-01-01"}
     return pd.DataFrame({name: [row[name]] for name in names})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,6 +43,51 @@ def test_parquet_with_other_column_names_is_mapped(tmp_path):
     tx = load_transactions(tmp_path / "t.parquet", customer_col="cust", timestamp_col="when", amount_col="value")
     assert tx["customer_id"].tolist() == ["1", "2"]
     assert tx["channel"].tolist() == ["web", "store"]
+
+
+UCI = ("Invoice,Quantity,InvoiceDate,Price,Customer ID\n489434,12,12/1/2009 7:45,6.95,13085.0\n"
+       "489434,3,12/1/2009 7:45,0.5,13085.0\nC489449,-12,12/1/2009 10:33,2.95,16321.0\n")
+UCI_COLUMNS = {"customer_col": "Customer ID", "timestamp_col": "InvoiceDate", "date_format": "%m/%d/%Y %H:%M"}
+
+
+def test_an_amount_can_be_quantity_times_unit_price(tmp_path):
+    """An order-line log (quantity and unit price, as the UCI Online Retail export) needs no preparing: the amount is
+    the product, a cancelled line (negative quantity) a return; ``Quantity*Price`` with spaces reads the same."""
+    path = write_csv(tmp_path, UCI)
+    for amount in ("Quantity*Price", " Quantity * Price "):
+        tx = load_transactions(path, amount_col=amount, **UCI_COLUMNS)
+        assert tx["amount"].tolist() == pytest.approx([83.4, 1.5, -35.4])
+        assert tx["customer_id"].tolist() == ["13085.0", "13085.0", "16321.0"]
+
+
+def test_a_bad_factor_is_named_by_its_own_column(tmp_path):
+    text = UCI.replace(",0.5,", ",n/a,").replace(",-12,", ",twelve,")
+    with pytest.raises(TransactionsError) as err:
+        load_transactions(write_csv(tmp_path, text), amount_col="Quantity*Price", **UCI_COLUMNS)
+    message = str(err.value)
+    assert "column 'Quantity': 1 row(s) are not finite numbers (e.g. row 3: 'twelve')" in message
+    assert "column 'Price': 1 row(s) are not finite numbers (e.g. row 2: 'n/a')" in message
+    report = tmp_path / "rejected.csv"
+    tx = load_transactions(write_csv(tmp_path, text), amount_col="Quantity*Price", bad_rows="drop",
+                           report_path=report, **UCI_COLUMNS)
+    assert tx["amount"].tolist() == pytest.approx([83.4])
+    assert pd.read_csv(report, keep_default_na=False)[["row", "column", "value"]].values.tolist() == [[2, "Price", "n/a"],
+                                                                             [3, "Quantity", "twelve"]]
+
+
+@pytest.mark.parametrize(("amount", "message"), [
+    ("Quantity*Cost", "amount 'Quantity*Cost': missing column(s) 'Cost'; the input has: Invoice, Quantity"),
+    ("*Price", "amount column '*Price': write one column, or two multiplied (e.g. 'Quantity*Price')"),
+    ("Quantity*Price*Price", "write one column, or two multiplied"),
+])
+def test_a_product_that_cannot_be_read_is_named(tmp_path, amount, message):
+    with pytest.raises(TransactionsError, match=re.escape(message)):
+        load_transactions(write_csv(tmp_path, UCI), amount_col=amount, **UCI_COLUMNS)
+
+
+def test_a_column_whose_name_holds_a_star_is_that_column():
+    raw = pd.DataFrame({"customer_id": ["a"], "timestamp": ["2024-01-01"], "net*": ["4"], "net": ["2"]})
+    assert validate_transactions(raw, amount_col="net*")[0]["amount"].tolist() == [4.0]
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"])

@@ -251,3 +251,15 @@ def test_scores_on_the_cluster_carry_the_whole_tables_drift_draws_and_dated_copy
 
 def _customer_set(part: pd.DataFrame) -> set[str]:
     return set(part["customer_id"].astype(str))
+
+
+def test_an_order_line_dataset_multiplies_quantity_by_unit_price(tmp_path):
+    """The amount as ``Quantity*Price`` on the Dask path too; a missing factor fails before anything is read."""
+    lines = pd.DataFrame({"cust": ["a", "a", "b"], "when": ["2024-01-01", "2024-02-01", "2024-01-03"],
+                          "Quantity": ["2", "3", "-1"], "Price": ["1.5", "2", "4"]})
+    lines.to_parquet(tmp_path / "lines.parquet", index=False)
+    columns = {"customer_col": "cust", "timestamp_col": "when"}
+    tx = read_transactions(tmp_path / "lines.parquet", amount_col="Quantity*Price", **columns).compute()
+    assert tx.sort_values(["customer_id", "timestamp"])["amount"].tolist() == [3.0, 6.0, -4.0]
+    with pytest.raises(TransactionsError, match=r"missing column\(s\) 'Cost'; the input has: cust, when, Quantity"):
+        read_transactions(tmp_path / "lines.parquet", amount_col="Quantity*Cost", **columns)
