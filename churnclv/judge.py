@@ -102,9 +102,24 @@ def _say_how_it_was_judged(rows: pd.DataFrame) -> None:
     console.print(f"{first['customers']:,} customers scored; in the window: {first['actual_purchases']:,} "
                   f"purchases (customer-days), {first['actual_churn_rate']:.1%} bought nothing. churnclv's "
                   f"expected purchases by {first['purchases_method']}.")
+    ours = rows.loc[rows["model"] == "churnclv"].iloc[0]
+    if pd.notna(ours["interval_level"]):
+        console.print(_intervals_line(ours))
     for _, row in rows.loc[rows["note"] != ""].iterrows():
         style = "dim" if row["model"] == "churnclv" else "yellow"  # training notes | a failed baseline
         console.print(f"[{style}]{escape(MODEL_LABELS[row['model']])}: {escape(row['note'])}[/]", highlight=False)
+
+
+def _intervals_line(row: pd.Series) -> str:
+    """churnclv's stated intervals against what happened: each total inside or outside, and the share of customers
+    whose purchases fell inside their own interval."""
+    totals = []
+    for key, name in (("purchases", "total purchases"), ("spend", "spend")):
+        low, high, actual = row[f"{key}_interval_low"], row[f"{key}_interval_high"], row[f"actual_{key}"]
+        verdict = "inside" if low <= actual <= high else "[bold red]outside[/]"
+        totals.append(f"{name} {low:,.0f}–{high:,.0f}, realised {actual:,.0f} ({verdict})")
+    return (f"churnclv's {row['interval_level']:.0%} intervals: {'; '.join(totals)}; each customer's purchases "
+            f"inside their own: {row['purchases_interval_coverage']:.1%} of customers.")
 
 
 def _parse_days(texts: list[str | date] | None) -> list[date]:

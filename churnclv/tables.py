@@ -107,7 +107,14 @@ def real_future_forecasts(rows: pd.DataFrame) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    from churnclv.training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
+    from churnclv.training.realfuture import (
+        CHURN_KEYS,
+        MODEL_LABELS,
+        MODEL_METRICS,
+        MODELS,
+        PURCHASE_KEYS,
+        SPEND_KEYS,
+    )
 
     forecasting = [m for m in MODELS if set(MODEL_METRICS[m]) - set(CHURN_KEYS)]
     table = Table(title="purchase and spend forecasts")
@@ -115,9 +122,8 @@ def real_future_forecasts(rows: pd.DataFrame) -> Table:
     for m in forecasting:
         table.add_column(escape(MODEL_LABELS[m]), justify="right")
     by_model = rows.set_index("model")
-    for key in MODEL_METRICS["churnclv"]:
-        if key not in CHURN_KEYS:
-            table.add_row(REAL_FUTURE_ROWS[key], *(_cell(by_model, m, key, MODEL_METRICS) for m in forecasting))
+    for key in PURCHASE_KEYS + SPEND_KEYS:  # the intervals are said beneath, in words
+        table.add_row(REAL_FUTURE_ROWS[key], *(_cell(by_model, m, key, MODEL_METRICS) for m in forecasting))
     return table
 
 

@@ -122,6 +122,11 @@ def forecast_metrics(predicted: pd.Series, actual: pd.Series, *, name: str) -> d
     }
 
 
+def interval_coverage(actual: pd.Series, low: pd.Series, high: pd.Series) -> float:
+    """The share of customers whose realised value fell inside their own interval, ends included."""
+    return float(actual.between(low.reindex(actual.index), high.reindex(actual.index)).mean())
+
+
 def purchase_metrics(predicted: pd.Series, actual: pd.Series) -> dict[str, float]:
     """:func:`forecast_metrics` of purchase counts plus the mean Poisson deviance (a proper score for
     expected counts, used to choose the forecast: MAE would reward forecasting zero for everyone)."""

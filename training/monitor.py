@@ -31,7 +31,7 @@ from mlflow.entities import Metric
 from churnclv.contract.dates import iso
 from churnclv.contract.errors import ChurnclvError
 from churnclv.features import make_labels
-from churnclv.training.backtest import churn_metrics, forecast_metrics
+from churnclv.training.backtest import churn_metrics, forecast_metrics, interval_coverage
 from churnclv.training.registry import experiment_id, process_tags, shipped
 
 VERDICTS = ("holding", "degrading", "broken")
@@ -117,8 +117,8 @@ def outcome_figures(joined: pd.DataFrame) -> dict[str, float]:
         "spend_actual": float(joined["spend"].sum()),
     }
     if {"expected_purchases_low", "expected_purchases_high"} <= set(joined.columns):
-        inside = joined["purchases"].between(joined["expected_purchases_low"], joined["expected_purchases_high"])
-        figures["purchases_interval_coverage"] = float(inside.mean())
+        figures["purchases_interval_coverage"] = interval_coverage(
+            joined["purchases"], joined["expected_purchases_low"], joined["expected_purchases_high"])
     return figures
 
 

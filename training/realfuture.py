@@ -31,7 +31,7 @@ from churnclv.contract.dates import as_of_day, iso, until
 from churnclv.contract.defaults import HORIZON_DAYS
 from churnclv.features import build_features, make_labels
 from churnclv.scoring.btyd import bgnbd_p_no_purchase
-from churnclv.training.backtest import churn_metrics, forecast_metrics, purchase_metrics
+from churnclv.training.backtest import churn_metrics, forecast_metrics, interval_coverage, purchase_metrics
 from churnclv.training.churn import fit_rfm_logistic
 from churnclv.training.pipeline import TrainConfig, planned_steps, train
 
@@ -50,16 +50,20 @@ PURCHASE_KEYS = (
     "purchases_total_error_pct", "purchases_mae", "purchases_spearman", "purchases_poisson_deviance",
 )
 SPEND_KEYS = ("spend_total_error_pct", "spend_mae", "spend_spearman")
+#: churnclv's stated intervals against the window: the population's totals (level, ends) and the share of
+#: customers whose purchases fell inside their own interval (absent from a bundle without intervals: NaN).
+INTERVAL_KEYS = ("interval_level", "purchases_interval_low", "purchases_interval_high", "spend_interval_low",
+                 "spend_interval_high", "purchases_interval_coverage")
 #: The metrics each model is judged on (the RFM logistic baseline forecasts churn only).
 MODEL_METRICS = {
-    "churnclv": CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS,
+    "churnclv": CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS + INTERVAL_KEYS,
     "bgnbd": CHURN_KEYS,
     "bgnbd_expected": RANK_KEYS,
     "lifetimes_bgnbd": CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS,
     "lifetimes_expected": RANK_KEYS,
     "rfm_logistic": CHURN_KEYS,
 }
-METRIC_KEYS = CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS
+METRIC_KEYS = CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS + INTERVAL_KEYS
 #: The columns of :meth:`Judgement.rows` and :func:`judge_many`.
 ROW_COLUMNS = ("as_of", "window_end", "horizon_days", "customers", "actual_purchases", "actual_spend",
                "actual_churn_rate", "purchases_method", "churn_method", "model", *METRIC_KEYS, "note")
@@ -91,7 +95,8 @@ class Judgement:
     training_notes : what churnclv's training reported about its fits (degraded or accepted fits).
     lifetimes_params : lifetimes' fitted ``params_`` (BG/NBD r, alpha in days, a, b; Gamma-Gamma p, q, v).
     predictions : per customer (index ``customer_id``): ``actual_purchases``, ``actual_spend``,
-        ``actual_churned`` and ``{model}_churn`` / ``{model}_purchases`` / ``{model}_spend``.
+        ``actual_churned``, ``{model}_churn`` / ``{model}_purchases`` / ``{model}_spend`` and churnclv's interval
+        ``churnclv_purchases_low`` / ``_high``.
     """
 
     as_of: pd.Timestamp
@@ -180,6 +185,19 @@ def _nan(keys: Iterable[str]) -> dict[str, float]:
 
 def _usable(values: pd.Series | None) -> bool:
     return values is not None and bool(np.all(np.isfinite(values.to_numpy(dtype=float))))
+
+
+def interval_metrics(actual: pd.DataFrame, scores: pd.DataFrame, population: dict | None) -> dict[str, float]:
+    """churnclv's stated intervals (:data:`INTERVAL_KEYS`) beside the window's ``actual``: the population's totals
+    as trained (``population``, the bundle's ``metadata["population"]``) and the share of ``scores``' customers whose
+    purchases fell inside their own interval; NaN for a bundle without intervals."""
+    if not population or "expected_purchases_low" not in scores:
+        return _nan(INTERVAL_KEYS)
+    coverage = interval_coverage(actual["purchases"], scores["expected_purchases_low"], scores["expected_purchases_high"])
+    return {"interval_level": float(population["level"]),
+            **{f"{total}_interval_{end}": float(population[f"{total}_{end}"])
+               for total in ("purchases", "spend") for end in ("low", "high")},
+            "purchases_interval_coverage": coverage}
 
 
 def model_metrics(actual: pd.DataFrame, *, churn: pd.Series | None = None, purchases: pd.Series | None = None,
@@ -385,15 +403,19 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
         "lifetimes_expected": {"rank": -bg["purchases"]},
         "rfm_logistic": {"churn": logistic},
     }
+    metrics = {m: model_metrics(actual, **f) for m, f in forecasts.items()}
+    metrics["churnclv"] |= interval_metrics(actual, scores, result.bundle.metadata.get("population"))
+    ends = scores.filter(["expected_purchases_low", "expected_purchases_high"])  # absent without intervals
     predictions = actual.add_prefix("actual_").join(pd.DataFrame(
-        {f"{m}_{k}": v for m, f in forecasts.items() for k, v in f.items()}, index=scores.index))
+        {f"{m}_{k}": v for m, f in forecasts.items() for k, v in f.items()}, index=scores.index)).join(
+        ends.rename(columns=lambda c: c.replace("expected_", "churnclv_")))
     return Judgement(
         as_of=as_of, horizon_days=horizon_days, window_end=end, customers=len(scores),
         actual_purchases=int(actual["purchases"].sum()), actual_spend=float(actual["spend"].sum()),
         actual_churn_rate=float(actual["churned"].mean()) if len(actual) else float("nan"),
         purchases_method=str(result.bundle.metadata.get("purchases_method", "")),
         churn_method=result.bundle.churn_method,
-        metrics={m: model_metrics(actual, **f) for m, f in forecasts.items()},
+        metrics=metrics,
         notes={m: n for m, n in (("lifetimes_bgnbd", bg_note), ("rfm_logistic", logistic_note)) if n},
         training_notes=tuple(str(n) for n in result.bundle.metadata.get("notes", [])),
         lifetimes_params=params, predictions=predictions,

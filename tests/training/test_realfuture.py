@@ -95,7 +95,14 @@ def test_the_metrics_are_those_of_the_predictions_against_the_actuals(judged):
     actual = p[ACTUAL].rename(columns=lambda c: c.removeprefix("actual_"))
     again = model_metrics(actual, churn=p["churnclv_churn"], purchases=p["churnclv_purchases"],
                           spend=p["churnclv_spend"])
-    assert again == judged.metrics["churnclv"]
+    ours = judged.metrics["churnclv"]
+    assert again == {k: v for k, v in ours.items() if k not in realfuture.INTERVAL_KEYS}
+    # the stated intervals: each customer's ends around the realised count, the totals' around the forecast
+    low, high, y = (p[c].to_numpy() for c in ("churnclv_purchases_low", "churnclv_purchases_high", "actual_purchases"))
+    assert ours["purchases_interval_coverage"] == pytest.approx(np.mean((low <= y) & (y <= high)))
+    assert 0.6 < ours["purchases_interval_coverage"] < 1 and ours["interval_level"] == 0.8
+    assert ours["purchases_interval_low"] < p["churnclv_purchases"].sum() < ours["purchases_interval_high"]
+    assert ours["spend_interval_low"] < ours["spend_interval_high"]
 
 
 def test_a_missing_future_is_a_named_error_before_anything_is_trained(seed_transactions, monkeypatch):
@@ -301,6 +308,9 @@ def test_backtest_prints_a_table_per_date_and_writes_the_results(tiny_cli):
     assert table.loc[forecasts, "purchases_poisson_deviance"].notna().all()
     assert table.loc[~forecasts, "purchases_poisson_deviance"].isna().all()
     assert table["roc_auc"].notna().all()
+    assert text.count("churnclv's 80% intervals: total purchases ") == 2 and "inside their own: " in text.replace("\n", " ")
+    assert table.loc[table["model"] == "churnclv", list(realfuture.INTERVAL_KEYS)].notna().all().all()
+    assert table.loc[table["model"] != "churnclv", list(realfuture.INTERVAL_KEYS)].isna().all().all()
 
 
 def test_backtest_defaults_to_the_latest_judgeable_day_and_survives_a_failing_baseline(tiny_cli, monkeypatch):
@@ -345,7 +355,7 @@ def test_cdnow_real_future_at_four_dates():
     BG/NBD everywhere. Total purchases are within 10% except after 1997-09-30, where the holiday quarter
     ahead was never seen (nine months of history) and churnclv misses like lifetimes (-13.5%). Churn ranks at
     least as well as the best simple BG/NBD ranking (P(no purchase) or fewest expected purchases, churnclv's
-    fit or lifetimes') at every date."""
+    fit or lifetimes') at every date, and the realised total falls inside the stated 80% interval at every date."""
     rows = judge_many(load_transactions("cdnow"), as_ofs=["1997-06-30", "1997-09-30", "1997-12-31", "1998-03-31"],
                       horizon_days=91).set_index(["as_of", "model"])
     september = rows.loc["1997-09-30"]
@@ -357,6 +367,7 @@ def test_cdnow_real_future_at_four_dates():
         ours, theirs = rows.loc[(day, "churnclv")], rows.loc[(day, "lifetimes_bgnbd")]
         best_simple = rows.loc[[(day, m) for m in realfuture.SIMPLE_RANKINGS], "roc_auc"].max()
         assert ours["roc_auc"] >= best_simple - 1e-4, day  # never a worse ranking than any simple BG/NBD one
+        assert ours["purchases_interval_low"] <= ours["actual_purchases"] <= ours["purchases_interval_high"], day
         if day == "1997-09-30":
             assert abs(ours["purchases_total_error_pct"]) <= abs(theirs["purchases_total_error_pct"]) + 0.5
         else:
