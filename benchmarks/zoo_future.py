@@ -69,6 +69,8 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd
                 "churnclv_auc": m["churnclv"]["roc_auc"], "lifetimes_auc": m["lifetimes_bgnbd"]["roc_auc"],
                 "best_simple_auc": best_auc, "best_simple": realfuture.MODEL_LABELS.get(best, ""),
                 "churn_by": j.churn_method, "events": shape.events is not None,
+                "interval_low": m["churnclv"]["purchases_interval_low"],
+                "interval_high": m["churnclv"]["purchases_interval_high"],
                 # the product's own rule: a window with fewer than 50 customers of the rarer outcome cannot judge a
                 # ranking; a total of n purchases is itself uncertain to about 1/sqrt(n) (n < 100: over 10%)
                 "auc_judgeable": can_judge(future) == "",
@@ -91,12 +93,22 @@ def _pct(value: float) -> str:
 def verdict(table: pd.DataFrame) -> dict[str, list[str]]:
     """The issue's bars on every judged cut: churn AUC at least the best simple BG/NBD ranking's minus 0.005
     (where the future window can judge a ranking), total purchases within ±15% (where the season ahead was
-    seen and the window holds enough purchases). Returns the cuts that miss each bar."""
+    seen and the window holds enough purchases); and the realised total outside its stated 80% interval (every
+    cut). Returns the cuts that miss each bar."""
     done = table.loc[table["churnclv_auc"].notna()]
     auc = done.loc[done["auc_judgeable"] & (done["churnclv_auc"] < done["best_simple_auc"] - 0.005)]
     total = done.loc[done["total_judgeable"] & done["season_seen"] & (done["churnclv_total_pct"].abs() > 15)]
+    outside = done.loc[~done["actual_purchases"].between(done["interval_low"], done["interval_high"])]
     return {"auc": [f"{r.shape} {r.as_of}" for r in auc.itertuples()],
-            "total": [f"{r.shape} {r.as_of}" for r in total.itertuples()]}
+            "total": [f"{r.shape} {r.as_of}" for r in total.itertuples()],
+            "interval": [f"{r.shape} {r.as_of}" for r in outside.itertuples()]}
+
+
+def _interval(row: dict) -> str:
+    """The stated 80% interval of the total, and whether what happened fell inside it."""
+    low, high = row["interval_low"], row["interval_high"]
+    inside = "inside" if low <= row["actual_purchases"] <= high else "**outside**"
+    return f"{low:,.0f}–{high:,.0f} {inside}"
 
 
 def _season(row: dict) -> str:
@@ -109,16 +121,16 @@ def _season(row: dict) -> str:
 
 
 def markdown(table: pd.DataFrame) -> str:
-    lines = ["| shape | as-of | purchases | total: churnclv | lifetimes | AUC: churnclv | churn by | "
-             "best simple BG/NBD | season |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| shape | as-of | purchases | total: churnclv | 80% interval | lifetimes | AUC: churnclv | churn by | "
+             "best simple BG/NBD | season |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.fillna({"note": ""}).to_dict("records"):
         if pd.isna(r.get("actual_purchases")):
-            lines.append(f"| {r['shape']} | {r['as_of']} | | | | | | | {r['note']} |")
+            lines.append(f"| {r['shape']} | {r['as_of']} | | | | | | | | {r['note']} |")
             continue
         few = "" if r["total_judgeable"] else " (few)"
         unjudged = "" if r["auc_judgeable"] else " (cannot judge)"
         lines.append(f"| {r['shape']} | {r['as_of']} | {r['actual_purchases']:,.0f}{few} | "
-                     f"{_pct(r['churnclv_total_pct'])} | {_pct(r['lifetimes_total_pct'])} | "
+                     f"{_pct(r['churnclv_total_pct'])} | {_interval(r)} | {_pct(r['lifetimes_total_pct'])} | "
                      f"{r['churnclv_auc']:.3f}{unjudged} | {r['churn_by']}{' + events' if r['events'] else ''} | "
                      f"{r['best_simple_auc']:.3f} "
                      f"({r['best_simple']}) | {_season(r)} |")
@@ -140,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     misses = verdict(table)
     print(f"\nChurn AUC below the best simple BG/NBD ranking - 0.005 (judgeable windows): {misses['auc'] or 'none'}")
     print(f"Total purchases outside ±15% (season seen, >= {MIN_TOTAL} purchases): {misses['total'] or 'none'}")
+    print(f"Realised total outside the stated 80% interval: {misses['interval'] or 'none'} "
+          f"(of {table['churnclv_auc'].notna().sum()} cuts)")
     if args.out:
         table.to_csv(args.out, index=False)
 
