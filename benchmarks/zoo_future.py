@@ -71,10 +71,14 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd
                 "churn_by": j.churn_method, "events": shape.events is not None,
                 "interval_low": m["churnclv"]["purchases_interval_low"],
                 "interval_high": m["churnclv"]["purchases_interval_high"],
+                "interval_inside": (m["churnclv"]["purchases_interval_low"] <= j.actual_purchases
+                                    <= m["churnclv"]["purchases_interval_high"]),
                 # the product's own rule: a window with fewer than 50 customers of the rarer outcome cannot judge a
                 # ranking; a total of n purchases is itself uncertain to about 1/sqrt(n) (n < 100: over 10%)
                 "auc_judgeable": can_judge(future) == "",
                 "total_judgeable": j.actual_purchases >= MIN_TOTAL,
+                # a factor measured a year earlier on a base under a year old: the run calls it uncertain
+                "season_young": "uncertain" in season,
                 "season_seen": bool(season) and "not adjusted" not in season and "uncertain" not in season,
                 "seconds": time.perf_counter() - started,
                 "note": season.split(",")[0].removeprefix("season ahead: "),
@@ -98,7 +102,7 @@ def verdict(table: pd.DataFrame) -> dict[str, list[str]]:
     done = table.loc[table["churnclv_auc"].notna()]
     auc = done.loc[done["auc_judgeable"] & (done["churnclv_auc"] < done["best_simple_auc"] - 0.005)]
     total = done.loc[done["total_judgeable"] & done["season_seen"] & (done["churnclv_total_pct"].abs() > 15)]
-    outside = done.loc[~done["actual_purchases"].between(done["interval_low"], done["interval_high"])]
+    outside = done.loc[~done["interval_inside"].astype(bool)]
     return {"auc": [f"{r.shape} {r.as_of}" for r in auc.itertuples()],
             "total": [f"{r.shape} {r.as_of}" for r in total.itertuples()],
             "interval": [f"{r.shape} {r.as_of}" for r in outside.itertuples()]}
@@ -106,9 +110,7 @@ def verdict(table: pd.DataFrame) -> dict[str, list[str]]:
 
 def _interval(row: dict) -> str:
     """The stated 80% interval of the total, and whether what happened fell inside it."""
-    low, high = row["interval_low"], row["interval_high"]
-    inside = "inside" if low <= row["actual_purchases"] <= high else "**outside**"
-    return f"{low:,.0f}–{high:,.0f} {inside}"
+    return f"{row['interval_low']:,.0f}–{row['interval_high']:,.0f} {'inside' if row['interval_inside'] else '**outside**'}"
 
 
 def _season(row: dict) -> str:
@@ -116,8 +118,7 @@ def _season(row: dict) -> str:
     year-earlier window was measured on a base under a year old)."""
     if not row["note"]:
         return "not seen"
-    young = not row["season_seen"] and "not adjusted" not in row["note"]
-    return row["note"] + (" (young base: uncertain)" if young else "")
+    return row["note"] + (" (young base: uncertain)" if row["season_young"] else "")
 
 
 def markdown(table: pd.DataFrame) -> str:
