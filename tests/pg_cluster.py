@@ -12,11 +12,12 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.ports import free_port
 
 #: Where Debian puts each major version's binaries.
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
@@ -30,12 +31,6 @@ def binaries() -> Path | None:
         return found[-1]
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
     return Path(initdb).parent if initdb and pg_ctl and Path(initdb).parent == Path(pg_ctl).parent else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _runner() -> tuple[dict, object | None]:
@@ -65,7 +60,7 @@ def throwaway_cluster() -> Iterator[str]:
     kwargs, user = _runner()
     if user is not None:
         os.chown(base, user.pw_uid, user.pw_gid)
-    data, port = base / "data", _free_port()
+    data, port = base / "data", free_port()
     run = {"check": True, "capture_output": True, "text": True, "timeout": 120, **kwargs}
     started = False
     try:

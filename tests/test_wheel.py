@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving.test_server import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,8 @@ from churnclv.contract import ChurnclvError
 from churnclv.contract.defaults import MODEL_NAME, MODEL_URI
 from churnclv.scoring.registry import connect, downloaded
 from churnclv.serving.bento import ALIAS, import_model, packaged_model
-from tests.serving.test_server import BEARER, KEY, free_port, server_env, until_ready
+from tests.ports import free_port
+from tests.serving.test_server import BEARER, KEY, server_env, until_ready
 from tests.serving.test_service import NUMBERS, history
 
 BIN = Path(sys.executable).parent

@@ -25,7 +25,8 @@ import pytest
 from churnclv.contract import ChurnclvError
 from churnclv.serving.cli_serve import SSL_CIPHERS, plan_server
 from churnclv.serving.lifecycle import EXIT_MARGIN, watch_parent
-from tests.serving.test_server import BEARER, KEY, free_port, server_env
+from tests.ports import free_port
+from tests.serving.test_server import BEARER, KEY, server_env
 from tests.serving.test_service import history
 
 BIN = Path(sys.executable).parent

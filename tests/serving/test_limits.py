@@ -43,7 +43,7 @@ def in_one_window(seconds: float = 15.0) -> None:
 
 
 def refusals(url: str) -> dict[str, float]:
-    text = httpx.get(f"{url}/metrics").text
+    text = httpx.get(f"{url}/metrics", timeout=30).text
     return {m[0]: float(m[1]) for m in re.findall(r'^churnclv_refusals_total\{reason="(\w+)"\} (\S+)$', text, re.M)}
 
 

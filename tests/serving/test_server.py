@@ -19,14 +19,9 @@ import pytest
 from churnclv.contract.settings import SettingsError
 from churnclv.serving.auth import AccessError
 from churnclv.serving.cli_serve import plan_server, serve
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 KEY = "real-key-0123456789abcdef"
