@@ -94,7 +94,7 @@ def test_the_bento_serves_the_registered_bundle_without_the_registry(built, trai
                      CHURNCLV_SCORES_PATH=str(trained_home.scores_path))
     command = [BIN / "bentoml", "serve", built.bento, "--host", "127.0.0.1", "--port", str(port)]
     with until_ready([str(c) for c in command], env, tmp_path, port) as url:  # the model can only be the Bento's
-        info = httpx.get(f"{url}/model", headers=BEARER).json()
+        info = httpx.get(f"{url}/model", headers=BEARER, timeout=30).json()
         assert (info["version"], info["warnings"]) == (trained_home.version, [])
         as_of = trained_home.as_of
         rows = [r for cid in batch["customer_id"].iloc[[3, 300]] for r in history(seed_transactions, cid, as_of)]

@@ -85,7 +85,7 @@ def test_sign_in_refuses_a_wrong_key_then_shows_the_overview(page, url, trained_
     expect(page.locator("#scores-as-of")).to_have_text("2025-12-31")
     expect(page.locator("#total-customers")).to_have_text(f"{len(batch):,}")
     expect(page.locator("#stale-banner")).to_contain_text("longer ago than the model's 90-day horizon")
-    lift = httpx.get(f"{url}/model", headers=BEARER).json()["metrics"]["lift_top_decile"]
+    lift = httpx.get(f"{url}/model", headers=BEARER, timeout=30).json()["metrics"]["lift_top_decile"]
     expect(page.locator("#grade-sentence")).to_contain_text(f"caught {lift:.1f}× as many churners as random")
     rows = page.locator("#segments tbody tr")
     expect(rows).to_have_count(batch["segment"].nunique())
@@ -146,7 +146,7 @@ def test_a_plan_by_budget_changes_with_the_budget_and_downloads_what_prioritise_
     download.value.save_as(path)
     rows = list(csv.DictReader(path.open()))
     expected = httpx.post(f"{url}/prioritise", headers=BEARER,
-                          json={"limit": 200, "contact_cost": 2, "save_rate": 0.15}).json()["customers"]
+                          json={"limit": 200, "contact_cost": 2, "save_rate": 0.15}, timeout=30).json()["customers"]
     assert len(rows) == len(expected) == 200
     for row, want in zip(rows, expected):
         assert {k: row[k] for k in ("customer_id", "segment", "recommended_action")} == \
@@ -202,7 +202,7 @@ def test_campaigns_record_a_plan_list_it_and_show_a_measured_effect_with_both_li
     expect(page.locator("#effect-table tbody tr")).to_have_count(5)  # four segments and all of them
     expect(page.locator("#effect-chart circle.harmful")).to_have_count(1)  # the loyal sleeping dogs
     shoot(page, "campaigns.png", tmp_path)
-    detail = httpx.get(f"{url}/campaigns/seed-autumn-2025", headers=BEARER).json()
+    detail = httpx.get(f"{url}/campaigns/seed-autumn-2025", headers=BEARER, timeout=30).json()
     with page.expect_download() as download:
         page.locator("#download-controls").click()
     path = tmp_path / "controls.csv"
@@ -216,7 +216,7 @@ def test_campaigns_record_a_plan_list_it_and_show_a_measured_effect_with_both_li
     page.get_by_role("button", name="Record the plan as a campaign").click()
     expect(page.locator("#campaign-created")).to_have_text("Recorded.")
     expect(page.locator("#campaign-list tr", has_text="browser-made").locator(".status")).to_have_text("running")
-    made = httpx.get(f"{url}/campaigns/browser-made", headers=BEARER).json()
+    made = httpx.get(f"{url}/campaigns/browser-made", headers=BEARER, timeout=30).json()
     assert made["n_treated"] + made["n_control"] + made["n_held_out"] <= 150 and made["control_share"] == 0.2
     assert made["holdout_share"] == 0.1 and made["n_held_out"] > 0
     expect(page.locator("#campaign-holdout")).to_contain_text(f"{made['n_held_out']} in the global holdout (10%")

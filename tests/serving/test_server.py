@@ -95,15 +95,15 @@ def test_real_server_answers_with_a_key_only(server, trained_home):
 
     cid = pd.read_parquet(trained_home.scores_path)["customer_id"].iloc[0]
     key = BEARER
-    r = httpx.post(f"{server}/score", json={"customer_ids": [cid, "nobody"]}, headers=key)
+    r = httpx.post(f"{server}/score", json={"customer_ids": [cid, "nobody"]}, headers=key, timeout=30)
     assert r.status_code == 200 and r.json()["scores"][0]["customer_id"] == cid
     assert r.json()["unknown_ids"] == ["nobody"]
-    r = httpx.post(f"{server}/score", json={"customer_ids": [cid]})
+    r = httpx.post(f"{server}/score", json={"customer_ids": [cid]}, timeout=30)
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
-    r = httpx.post(f"{server}/score", content=b"{oops", headers={**key, "Content-Type": "application/json"})
+    r = httpx.post(f"{server}/score", content=b"{oops", headers={**key, "Content-Type": "application/json"}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
-    assert httpx.get(f"{server}/model", headers=key).json()["version"] == trained_home.version
-    assert httpx.get(f"{server}/metrics").status_code == 200
+    assert httpx.get(f"{server}/model", headers=key, timeout=30).json()["version"] == trained_home.version
+    assert httpx.get(f"{server}/metrics", timeout=30).status_code == 200
 
 
 def test_serve_refuses_to_start_without_a_key_or_open_off_loopback(monkeypatch, tmp_path):
