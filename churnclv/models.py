@@ -128,7 +128,8 @@ def _say_what_was_trained(outcome, *, horizon_days: int, caught: list[warnings.W
     stacked = (f"{len(meta['cutoffs'])} stacked cutoffs ({meta['cutoffs'][0]} .. {meta['cutoffs'][-1]})"
                if meta["cutoffs"] else "no stacked cutoffs (BG/NBD alone)")
     aucs = ", ".join(f"{m} {auc:.3f}" for m, auc in meta["churn_rankings"].items() if auc == auc)
-    console.print(f"Churn by: {meta['churn_method']}; expected purchases by: {meta['purchases_method']}; {stacked}; "
+    level = " (total: the LightGBM Poisson model's own)" if meta.get("purchases_level") == "lightgbm" else ""
+    console.print(f"Churn by: {meta['churn_method']}; expected purchases by: {meta['purchases_method']}{level}; {stacked}; "
                   f"{meta['judging_window']}; churn AUC there: {aucs} (in-sample for this choice: churnclv backtest "
                   "judges on the real future)")
     if meta.get("population"):

@@ -81,6 +81,7 @@ def to_manifest(bundle: ChurnCLVBundle) -> dict:
         "season_factor": float(models.season_factor),
         "poisson_scale": float(models.poisson_scale),
         "season_seen": bool(models.season_seen),
+        "level_factor": float(models.level_factor),
         "clv": CLVParams.to_dict(models.clv),
         "churn": None if churn is None else {
             "features": list(churn.features),
@@ -205,6 +206,7 @@ def load_bundle_dir(path: str | os.PathLike) -> ChurnCLVBundle:
         season_factor=float(data["season_factor"]),
         poisson_scale=float(data["poisson_scale"]),
         season_seen=bool(data.get("season_seen", True)),  # bundles saved before the intervals: not said
+        level_factor=float(data.get("level_factor", 1.0)),  # bundles saved before the level's choice: BG/NBD's
     )
     return ChurnCLVBundle(models=models, purchases_method=data["purchases_method"], policy=Policy(**data["policy"]),
                           metadata=data["metadata"], churn_method=data["churn_method"],

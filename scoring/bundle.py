@@ -55,6 +55,13 @@ class Models:
     season_factor: float = 1.0  # the season ahead vs the BG/NBD forecast (training.season)
     poisson_scale: float = 1.0  # brings the LightGBM forecast's total to the BG/NBD total at as_of
     season_seen: bool = True  # False: the season ahead was never observed (the population interval widens)
+    level_factor: float = 1.0  # the total level the judging window chose: 1 BG/NBD's x the season, else the
+    # factor to the LightGBM Poisson model's own total (training.pipeline.choose_level, own_level)
+
+    @property
+    def own_level(self) -> float:
+        """The :attr:`level_factor` that makes the total the LightGBM Poisson model's own (1 without that model)."""
+        return 1.0 / (self.poisson_scale * self.season_factor) if self.purchases is not None else 1.0
 
     @property
     def purchase_methods(self) -> tuple[str, ...]:
@@ -76,16 +83,18 @@ def expected_purchases(models: Models, table: pd.DataFrame, method: str, *,
                        predicted: Predicted | None = None) -> np.ndarray:
     """Purchases expected in the horizon by one of :data:`PURCHASE_METHODS`.
 
-    The total level is BG/NBD's, times the factor of the season ahead; ``lightgbm_poisson`` spreads it
-    over customers by the LightGBM Poisson model (its scale fixed at training, so one customer's
-    forecast never depends on who else is scored). ``predicted`` holds that model's output for ``table``
-    if it was computed already.
+    The total level is BG/NBD's, times the factor of the season ahead, or the LightGBM Poisson model's own
+    where the judging window chose it (:attr:`Models.level_factor`); ``lightgbm_poisson`` spreads it over
+    customers by the LightGBM Poisson model (its scale fixed at training, so one customer's forecast never
+    depends on who else is scored). ``predicted`` holds that model's output for ``table`` if it was computed
+    already.
     """
+    level = models.season_factor * models.level_factor
     if method == "bgnbd":
-        return _floats(table, "bgnbd_expected_purchases") * models.season_factor
+        return _floats(table, "bgnbd_expected_purchases") * level
     if method == "lightgbm_poisson" and models.purchases is not None:
         raw = models.purchases.predict(table) if predicted is None else predicted.purchases
-        return raw * models.poisson_scale * models.season_factor
+        return raw * models.poisson_scale * level
     raise ValueError(f"unknown purchases method {method!r}; use one of {models.purchase_methods}")
 
 

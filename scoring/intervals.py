@@ -27,7 +27,7 @@ top-k list is under the same draws.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -305,6 +305,13 @@ class PopulationInterval:
     def to_dict(self) -> dict:
         return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in self.__dict__.items()}
 
+    def scaled(self, factor: float, note: str) -> PopulationInterval:
+        """The forecast and its ends times ``factor`` (another total level, the same relative width); ``note`` is
+        added to this one's."""
+        keys = ("purchases", "purchases_low", "purchases_high", "spend", "spend_low", "spend_high")
+        return replace(self, **{k: getattr(self, k) * factor for k in keys},
+                       note="; ".join(n for n in (self.note, note) if n))
+
     def describe(self) -> str:
         """One line, e.g. 'total purchases in the next 91 days: 1,234 (80% interval 1,100–1,380); spend ...'."""
         pct = f"{self.level:.0%}"
@@ -384,11 +391,21 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
 
 def population_forecast(models, table: pd.DataFrame) -> PopulationInterval:
     """:func:`population_interval` of a bundle's ``Models`` on its as-of snapshot (features with RFM): the
-    horizon, the season's factor and whether the season ahead was ever observed come from ``models``."""
-    return population_interval(models.clv, table, horizon_days=models.horizon_days, season_factor=models.season_factor,
-                               season_log_sd=seasonal_log_sd(season_seen=models.season_seen,
-                                                             horizon_days=models.horizon_days),
-                               season_seen=models.season_seen)
+    horizon, the season's factor and whether the season ahead was ever observed come from ``models``. The interval
+    is centred on the scores' own total (the sum of their ``expected_purchases``, whichever level the judging window
+    chose), keeping its relative width: the mixture's mean differs from it by the season's effect on BG/NBD's
+    clock (a factor applied as a longer or shorter horizon, not as a multiple) and the draws' skew."""
+    interval = population_interval(models.clv, table, horizon_days=models.horizon_days,
+                                   season_factor=models.season_factor,
+                                   season_log_sd=seasonal_log_sd(season_seen=models.season_seen,
+                                                                 horizon_days=models.horizon_days),
+                                   season_seen=models.season_seen)
+    shipped = float(np.asarray(table["bgnbd_expected_purchases"], dtype=np.float64).sum()) * models.season_factor \
+        * models.level_factor  # the scores' own total (scoring.bundle.expected_purchases)
+    level = "" if models.level_factor == 1.0 else (f"the total is the LightGBM Poisson model's own, chosen on the "
+                                                   f"judging window (x{models.level_factor:.2f} BG/NBD's with the "
+                                                   "season)")
+    return interval.scaled(shipped / interval.purchases, level)
 
 
 # --------------------------------------------------------------------------------------------------

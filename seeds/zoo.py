@@ -52,6 +52,7 @@ __all__ = [
     "Shape",
     "main",
     "make_all_drop",
+    "make_bursts",
     "make_donations",
     "make_events",
     "make_grocery",
@@ -81,6 +82,7 @@ DESCRIPTIONS = {
     "donations": "charity: giving in two one-week events a year (January, July); about 60% give once; quiet between",
     "retail_q4": "retailer over six years: November and December 2-3x the January lull; BG/NBD dropout",
     "subscription": "monthly box on a steady rhythm until a lapse that e-mails, complaints and NPS announce",
+    "bursts": "home improvement: each purchase occasion brings more orders within a week (mean 2.2); BG/NBD between",
 }
 
 
@@ -314,7 +316,7 @@ def _mean_order_value(spend: GammaGammaParams) -> float:
 
 
 # --------------------------------------------------------------------------------------------------
-# BG/NBD variants: one_time, no_dropout, all_drop, young, returns, grocery
+# BG/NBD variants: one_time, no_dropout, all_drop, young, returns, grocery, bursts
 # --------------------------------------------------------------------------------------------------
 
 ONE_TIME_SHARE = 0.9
@@ -486,6 +488,41 @@ def make_grocery(*, seed: int = 0, n_customers: int = 1500) -> Shape:
     return _bgnbd_shape(
         "grocery", GROCERY_BGNBD, seed=seed, n_customers=n_customers, start="2024-07-01",
         as_ofs=("2025-12-31",), style=style, truth=truth,
+    )  # fmt: skip
+
+
+BURSTS_BGNBD = BGNBDParams(r=0.4, alpha=60.0, a=0.6, b=4.0)
+#: After each BG/NBD purchase occasion, Geometric(BURST_P) - 1 more purchases (mean 1.2), each BURST_DAYS later.
+BURST_P = 0.45
+BURST_DAYS = (0.5, 7.0)
+
+
+def make_bursts(*, seed: int = 0, n_customers: int = 4000) -> Shape:
+    """Buying in bursts: BG/NBD purchase occasions, each followed by more purchases within a week, 2023-01-01 to
+    2025-09-30 + 90 days, as of 2025-03-31, 2025-06-30 and 2025-09-30.
+
+    The occasions are BG/NBD (``lambda ~ Gamma(0.4, rate 60)`` per day, ``p ~ Beta(0.6, 4)`` after each); each
+    brings Geometric(0.45) - 1 more purchases (mean 1.2), each 0.5 to 7 days after it, uniformly. A project, a
+    trip or a refit: beyond BG/NBD's assumptions of one purchase at a time at a steady rate.
+
+    Parameters
+    ----------
+    seed : seeds the shape's one numpy Generator.
+    n_customers : customers in the whole log (some are first seen after an as-of date).
+    """
+    rng = np.random.default_rng(seed)
+    first, dates, end = _calendar("2023-01-01", ("2025-03-31", "2025-06-30", "2025-09-30"), HORIZON_DAYS)
+    occasions = _from_bgnbd(simulate_bgnbd(n_customers, **asdict(BURSTS_BGNBD), start=0.0, end=end, rng=rng))
+    more = rng.geometric(BURST_P, len(occasions)) - 1
+    burst = occasions.loc[np.repeat(occasions.index, more)]  # each later purchase alive or not as its occasion
+    burst = burst.assign(day=burst["day"].to_numpy() + rng.uniform(*BURST_DAYS, int(more.sum())))
+    purchases = pd.concat([occasions, burst.loc[burst["day"] < end]], ignore_index=True)
+    truth = {"model": "BG/NBD occasions, each a burst of purchases", "bgnbd": _bgnbd_truth(BURSTS_BGNBD),
+             "burst": {"more_purchases": f"Geometric({BURST_P}) - 1", "mean_more": (1 - BURST_P) / BURST_P,
+                       "days_after": list(BURST_DAYS)}}
+    return _shape(
+        "bursts", purchases.sort_values(["customer", "day"], kind="stable", ignore_index=True),
+        n_customers=n_customers, seed=seed, start=first, as_ofs=dates, end=end, style=RETAIL, truth=truth, rng=rng,
     )  # fmt: skip
 
 
@@ -952,6 +989,7 @@ SHAPES: dict[str, Callable[..., Shape]] = {
     "donations": make_donations,
     "retail_q4": make_retail_q4,
     "subscription": make_subscription,
+    "bursts": make_bursts,
 }
 
 

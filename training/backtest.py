@@ -106,7 +106,7 @@ def churn_metrics(y_true: np.ndarray, score: np.ndarray, *, probabilities: bool 
     return out
 
 
-def _pct_error(predicted: float, actual: float) -> float:
+def pct_error(predicted: float, actual: float) -> float:
     return float(100.0 * (predicted - actual) / actual) if actual else float("nan")
 
 
@@ -116,7 +116,7 @@ def forecast_metrics(predicted: pd.Series, actual: pd.Series, *, name: str) -> d
     a = actual.reindex(predicted.index).to_numpy(dtype=float)
     constant = np.ptp(p) == 0 or np.ptp(a) == 0
     return {
-        f"{name}_total_error_pct": _pct_error(p.sum(), a.sum()),
+        f"{name}_total_error_pct": pct_error(p.sum(), a.sum()),
         f"{name}_mae": float(np.mean(np.abs(p - a))),
         f"{name}_spearman": float("nan") if constant else float(spearmanr(p, a).statistic),
     }

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from churnclv.contract.dates import SEASON_YEAR_DAYS, iso
 from churnclv.scoring.bundle import CHURN_METHODS, MIN_EXPECTED
-from churnclv.training.backtest import auc_difference, roc_auc
+from churnclv.training.backtest import auc_difference, pct_error, roc_auc
 
 #: The simple rankings: BG/NBD's own, no model fitted on past snapshots.
 SIMPLE = ("bgnbd", "bgnbd_expected")
@@ -39,6 +39,10 @@ YEAR_WEEKS = 52
 #: A ranking is told apart from another on a window only when their AUCs differ by more than this many standard
 #: errors of the difference (DeLong; 1.96: 95%); closer, the run says the window could not tell them apart.
 SEPARATES = 1.96
+#: Purchases a judging window needs to choose the total level: its own count's Poisson noise is then at most 10%.
+MIN_LEVEL_PURCHASES = 100
+#: The total levels a run can ship: BG/NBD's times the season's factor, or the LightGBM Poisson model's own.
+LEVELS = ("bgnbd", "lightgbm")
 #: Days between the earlier windows tried when the backtest window cannot judge.
 SLIDE_DAYS = 14
 #: Days of history a judging fit needs before its origin (as the backtest's: ``training.eligibility``).
@@ -172,6 +176,29 @@ def plan_judging(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: 
         return Judging(window)
     # the season judges the simple rankings; the others too where a recent window can judge them
     return Judging(window, simple=season) if window.origin is not None else Judging(season)
+
+
+def choose_level(*, actual: float, bgnbd: float, lightgbm: float | None, season_seen: bool) -> tuple[str, str]:
+    """The total level that ships (:data:`LEVELS`) and a line saying why, from the purchases the judging window
+    held (``actual``) and the totals the judging fit forecast for it: BG/NBD's times the season's factor and the
+    LightGBM Poisson model's own (None: no such model).
+
+    BG/NBD extrapolates its fitted process; the Poisson model learns the level of the recent label windows from
+    the stacked snapshots, which holds where buying comes in bursts or fades with age (beyond BG/NBD's
+    assumptions) and misses a season it never sees. The closer total on the window ships, where the window can
+    judge: it holds :data:`MIN_LEVEL_PURCHASES`, and the judging fit measured its own season (a fit without that
+    factor is not the forecaster that ships, which has it). Otherwise BG/NBD's."""
+    if lightgbm is None:
+        return "bgnbd", ""
+    errors = f"{pct_error(lightgbm, actual):+.1f}% against {pct_error(bgnbd, actual):+.1f}% for BG/NBD with the season"
+    if abs(lightgbm - actual) >= abs(bgnbd - actual):
+        return "bgnbd", ""
+    if actual < MIN_LEVEL_PURCHASES or not season_seen:
+        why = (f"the window held {actual:,.0f} purchases (needs {MIN_LEVEL_PURCHASES})" if actual < MIN_LEVEL_PURCHASES
+               else "its fit had no season's factor to be judged with")
+        return "bgnbd", f"total level: BG/NBD's with the season; the LightGBM Poisson total was closer on the " \
+                        f"judging window ({errors}), but {why}"
+    return "lightgbm", f"total level: the LightGBM Poisson model's own, closer on the judging window ({errors})"
 
 
 def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,

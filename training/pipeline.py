@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Protocol
 
@@ -44,6 +44,7 @@ from churnclv.training.choice import (
     SIMPLE,
     Judging,
     calendar_concentration,
+    choose_level,
     choose_ranking,
     daily_purchases,
     is_concentrated,
@@ -366,7 +367,8 @@ class Evaluation:
     churn_method: str
     churn_calibration: tuple[float, float] | None
     rankings: dict[str, float]  # every candidate churn ranking's AUC on the window
-    notes: tuple[str, ...] = ()  # what the window could not tell apart (training.choice.told_apart)
+    notes: tuple[str, ...] = ()  # the level's choice; what the window could not tell apart (choice.told_apart)
+    purchases_level: str = "bgnbd"  # the total level that ships (training.choice.LEVELS)
 
 
 def rankings(fit: Fit) -> dict[str, np.ndarray]:
@@ -397,10 +399,13 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
     (:attr:`training.choice.Judging.simple`). ``ship``: the rankings that may ship (the simple ones only
     where this fit stacks its snapshots unlike the fit that ships: :func:`stacking`).
     """
-    models, table = fit.models, fit.table
+    table, plain = fit.table, fit.models
     log = as_log(transactions)
     actual = log.labels(as_of=origin, horizon_days=config.horizon_days).reindex(table.index)
     y = actual["churned"].to_numpy(dtype=float)
+    level, level_note = judged_level(fit, actual["purchases"]) if judged else ("bgnbd", "")
+    fit = leveled(fit, level)  # every figure of the window below on the level that ships
+    models = fit.models
     errors = {
         m: purchase_metrics(pd.Series(expected_purchases(models, table, m, predicted=fit.predicted), index=table.index),
                             actual["purchases"])
@@ -434,7 +439,8 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
         },
         "bgnbd": {
             **churn_metrics(y, candidates["bgnbd"]),
-            **errors["bgnbd"],
+            **purchase_metrics(pd.Series(expected_purchases(plain, table, "bgnbd"), index=table.index),
+                               actual["purchases"]),
             **forecast_metrics(table["bgnbd_expected_spend"], actual["spend"], name="spend"),
         },
         "rfm_logistic": churn_metrics(y, candidates["rfm_logistic"]) if "rfm_logistic" in candidates else {},
@@ -442,7 +448,18 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
     backtest = scored.join(actual[["purchases", "spend", "churned"]].add_prefix("actual_")).join(
         table[["frequency", "recency", "T", "bgnbd_p_no_purchase", "bgnbd_expected_purchases"]]
     )
-    return Evaluation(metrics, backtest, method, churn_method, calibration, aucs, (close,) if close else ())
+    notes = tuple(n for n in (level_note, close) if n)
+    return Evaluation(metrics, backtest, method, churn_method, calibration, aucs, notes, purchases_level=level)
+
+
+def judged_level(fit: Fit, purchases: pd.Series) -> tuple[str, str]:
+    """The total level a fit's judging window chose (:func:`training.choice.choose_level`) and why, from the
+    purchases each customer made there."""
+    models = fit.models
+    bgnbd = float(expected_purchases(models, fit.table, "bgnbd").sum())
+    return choose_level(actual=float(purchases.sum()), bgnbd=bgnbd,
+                        lightgbm=bgnbd * models.own_level if models.purchases is not None else None,
+                        season_seen=models.season_seen)
 
 
 def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp,
@@ -461,10 +478,15 @@ def window_metrics(bundle: ChurnCLVBundle, transactions: pd.DataFrame | Log, *, 
 def refitted(bundle: ChurnCLVBundle, log: Log, *, as_of: pd.Timestamp, config: TrainConfig) -> ChurnCLVBundle:
     """``bundle``'s choices (purchase forecast, churn ranking and its calibration, policy) on models fitted at
     ``as_of``: what the same training would have shipped then, to judge it on a window after ``as_of``."""
-    fit = fit_models(log, as_of=as_of, config=config)
+    fit = leveled(fit_models(log, as_of=as_of, config=config), bundle.metadata.get("purchases_level", "bgnbd"))
     return ChurnCLVBundle(models=fit.models, policy=bundle.policy, purchases_method=bundle.purchases_method,
                           churn_method=bundle.churn_method, churn_calibration=bundle.churn_calibration,
                           metadata={k: v for k, v in bundle.metadata.items() if k == "events"})
+
+
+def leveled(fit: Fit, level: str) -> Fit:
+    """``fit`` with the total level a judging window chose (:data:`training.choice.LEVELS`)."""
+    return replace(fit, models=replace(fit.models, level_factor=fit.models.own_level)) if level == "lightgbm" else fit
 
 
 def eligibility(transactions: pd.DataFrame | Log, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility:
@@ -507,7 +529,7 @@ def train(
     without = None
     if events is not None:
         without = backtest(InMemoryLog(visible.transactions), plan, as_of=as_of, config=config, progress=progress)[2]
-    final = fit_models(visible, as_of=as_of, config=config, progress=progress)
+    final = leveled(fit_models(visible, as_of=as_of, config=config, progress=progress), judged.purchases_level)
     shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
                    churn_calibration=judged.churn_calibration)
     current = ChurnCLVBundle(models=final.models, policy=config.policy, **shipped).values(
@@ -519,6 +541,7 @@ def train(
         "backtest_origin": iso(origin),
         "judging_window": plan.describe(config.horizon_days),
         "purchases_method": judged.purchases_method,
+        "purchases_level": judged.purchases_level,
         "churn_method": judged.churn_method,
         "churn_rankings": judged.rankings,
         "metrics": judged.metrics["model"],

@@ -19,6 +19,7 @@ HISTORY_DAYS = {
     "no_dropout": 730,
     "all_drop": 730,
     "seasonal_q4": 1095,
+    "bursts": 1003,
     "young": 213,
     "events": 1095,
     "wholesale": 305,
@@ -53,7 +54,7 @@ def days_after(timestamps: pd.Series, start: str) -> np.ndarray:
 
 
 def test_registry_matches_descriptions():
-    assert list(SHAPES) == list(DESCRIPTIONS) and len(SHAPES) == 12
+    assert list(SHAPES) == list(DESCRIPTIONS) and len(SHAPES) == 13
     assert all(len(d) <= 110 and "\n" not in d for d in DESCRIPTIONS.values())
 
 

@@ -10,10 +10,12 @@ from churnclv.contract.dates import until
 from churnclv.scoring.bundle import ranked_probability
 from churnclv.seeds import zoo
 from churnclv.training.choice import (
+    MIN_LEVEL_PURCHASES,
     MIN_OUTCOME,
     Window,
     calendar_concentration,
     can_judge,
+    choose_level,
     choose_ranking,
     daily_purchases,
     plan_judging,
@@ -170,3 +172,18 @@ def test_a_backtest_window_without_purchases_is_a_named_gate_and_the_choice_is_m
 def test_window_describes_what_was_skipped():
     w = Window(pd.Timestamp("2025-01-01"), "the horizon before the as-of day", ("2025-01-15: no purchase",))
     assert w.describe(90) == "2025-01-01 + 90 days (the horizon before the as-of day; skipped 2025-01-15: no purchase)"
+
+
+def test_the_total_level_ships_where_the_judging_window_found_it_closer_and_could_judge_it():
+    # 1,000 purchases happened; BG/NBD with the season said 1,200 (+20.0%), the Poisson model's own 1,030 (+3.0%)
+    level, said = choose_level(actual=1000, bgnbd=1200, lightgbm=1030, season_seen=True)
+    assert level == "lightgbm" and said.endswith("(+3.0% against +20.0% for BG/NBD with the season)")
+    assert choose_level(actual=1000, bgnbd=1010, lightgbm=1030, season_seen=True) == ("bgnbd", "")  # BG/NBD closer
+    assert choose_level(actual=1000, bgnbd=970, lightgbm=1030, season_seen=True) == ("bgnbd", "")  # a tie: BG/NBD
+    assert choose_level(actual=1000, bgnbd=1200, lightgbm=None, season_seen=True) == ("bgnbd", "")  # no such model
+    # closer, but the window cannot judge it: too few purchases, or a judging fit without the season's factor
+    few = MIN_LEVEL_PURCHASES - 1
+    level, said = choose_level(actual=few, bgnbd=few * 2, lightgbm=few, season_seen=True)
+    assert level == "bgnbd" and f"held {few} purchases (needs {MIN_LEVEL_PURCHASES})" in said
+    level, said = choose_level(actual=1000, bgnbd=1200, lightgbm=1030, season_seen=False)
+    assert level == "bgnbd" and "no season's factor" in said and "+3.0% against +20.0%" in said
