@@ -1,4 +1,4 @@
-"""What ships is chosen on a window that can judge it: the judging window and the churn ranking.
+"""What ships is chosen on a window that can judge it: the judging window, the churn ranking and the total level.
 
 A training run chooses its churn ranking and purchase forecast on a past window whose outcomes it knows.
 A window judges only when it holds purchases, both outcomes, and enough customers of the rarer one for
