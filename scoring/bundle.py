@@ -56,7 +56,13 @@ class Models:
     poisson_scale: float = 1.0  # brings the LightGBM forecast's total to the BG/NBD total at as_of
     season_seen: bool = True  # False: the season ahead was never observed (the population interval widens)
     level_factor: float = 1.0  # the total level the judging window chose: 1 BG/NBD's x the season, else the
-    # factor to the LightGBM Poisson model's own total (training.pipeline.choose_level, own_level)
+    # factor to the LightGBM Poisson model's own total (training.choice.choose_level, own_level)
+
+    @property
+    def total_factor(self) -> float:
+        """What BG/NBD's expected purchases are multiplied by for the shipped total: the season's factor times the
+        chosen level."""
+        return self.season_factor * self.level_factor
 
     @property
     def own_level(self) -> float:
@@ -89,12 +95,11 @@ def expected_purchases(models: Models, table: pd.DataFrame, method: str, *,
     depends on who else is scored). ``predicted`` holds that model's output for ``table`` if it was computed
     already.
     """
-    level = models.season_factor * models.level_factor
     if method == "bgnbd":
-        return _floats(table, "bgnbd_expected_purchases") * level
+        return _floats(table, "bgnbd_expected_purchases") * models.total_factor
     if method == "lightgbm_poisson" and models.purchases is not None:
         raw = models.purchases.predict(table) if predicted is None else predicted.purchases
-        return raw * models.poisson_scale * level
+        return raw * models.poisson_scale * models.total_factor
     raise ValueError(f"unknown purchases method {method!r}; use one of {models.purchase_methods}")
 
 

@@ -392,16 +392,17 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
 def population_forecast(models, table: pd.DataFrame) -> PopulationInterval:
     """:func:`population_interval` of a bundle's ``Models`` on its as-of snapshot (features with RFM): the
     horizon, the season's factor and whether the season ahead was ever observed come from ``models``. The interval
-    is centred on the scores' own total (the sum of their ``expected_purchases``, whichever level the judging window
-    chose), keeping its relative width: the mixture's mean differs from it by the season's effect on BG/NBD's
-    clock (a factor applied as a longer or shorter horizon, not as a multiple) and the draws' skew."""
+    is centred on the shipped total, BG/NBD's expected purchases times ``models.total_factor`` (whichever level the
+    judging window chose; on the table a model was trained at, the sum of its scores' ``expected_purchases``, the
+    Poisson model being scaled to it there), keeping its relative width: the mixture's mean differs from it by the
+    season's effect on BG/NBD's clock (a factor applied as a longer or shorter horizon, not as a multiple) and the
+    draws' skew."""
     interval = population_interval(models.clv, table, horizon_days=models.horizon_days,
                                    season_factor=models.season_factor,
                                    season_log_sd=seasonal_log_sd(season_seen=models.season_seen,
                                                                  horizon_days=models.horizon_days),
                                    season_seen=models.season_seen)
-    shipped = float(np.asarray(table["bgnbd_expected_purchases"], dtype=np.float64).sum()) * models.season_factor \
-        * models.level_factor  # the scores' own total (scoring.bundle.expected_purchases)
+    shipped = float(np.asarray(table["bgnbd_expected_purchases"], dtype=np.float64).sum()) * models.total_factor
     level = "" if models.level_factor == 1.0 else (f"the total is the LightGBM Poisson model's own, chosen on the "
                                                    f"judging window (x{models.level_factor:.2f} BG/NBD's with the "
                                                    "season)")

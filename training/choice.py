@@ -188,11 +188,9 @@ def choose_level(*, actual: float, bgnbd: float, lightgbm: float | None, season_
     assumptions) and misses a season it never sees. The closer total on the window ships, where the window can
     judge: it holds :data:`MIN_LEVEL_PURCHASES`, and the judging fit measured its own season (a fit without that
     factor is not the forecaster that ships, which has it). Otherwise BG/NBD's."""
-    if lightgbm is None:
+    if lightgbm is None or abs(lightgbm - actual) >= abs(bgnbd - actual):
         return "bgnbd", ""
     errors = f"{pct_error(lightgbm, actual):+.1f}% against {pct_error(bgnbd, actual):+.1f}% for BG/NBD with the season"
-    if abs(lightgbm - actual) >= abs(bgnbd - actual):
-        return "bgnbd", ""
     if actual < MIN_LEVEL_PURCHASES or not season_seen:
         why = (f"the window held {actual:,.0f} purchases (needs {MIN_LEVEL_PURCHASES})" if actual < MIN_LEVEL_PURCHASES
                else "its fit had no season's factor to be judged with")

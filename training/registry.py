@@ -183,7 +183,8 @@ def log_training(result, *, dataset: str, params: dict, figures: dict, client: M
     with using_store(client), store_lock(client.tracking_uri), \
             mlflow.start_run(experiment_id=exp, run_name=f"train as of {meta['as_of']}", tags=process_tags()) as run:
         mlflow.log_params({**params, "as_of": meta["as_of"], "purchases_method": meta["purchases_method"],
-                           "purchases_level": meta.get("purchases_level", "bgnbd"), "backtest_origin": meta["backtest_origin"], "dataset": dataset,
+                           "purchases_level": meta.get("purchases_level", "bgnbd"),
+                           "backtest_origin": meta["backtest_origin"], "dataset": dataset,
                            "n_cutoffs": len(meta["cutoffs"]), **clv_params(bundle.models.clv),
                            **{f"data.{k}": v for k, v in meta["data"].items()}})
         mlflow.log_metrics(flat_metrics(result.metrics))
