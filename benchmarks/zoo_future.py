@@ -46,10 +46,10 @@ def as_of_dates(shape: zoo.Shape, earlier: list[int], *, quarter_years: int = 0)
     return sorted(d for d in dates if d > shape.transactions["timestamp"].min())
 
 
-def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3) -> pd.DataFrame:
+def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3, seed: int = 0) -> pd.DataFrame:
     rows = []
     for name in names:
-        shape = zoo.SHAPES[name]()
+        shape = zoo.SHAPES[name](seed=seed)
         for as_of in as_of_dates(shape, earlier, quarter_years=quarter_years if name in QUARTERLY else 0):
             started = time.perf_counter()
             try:
@@ -144,11 +144,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--earlier", default="91,182", help="days before each own as-of date to train at too")
     parser.add_argument("--quarter-years", type=int, default=3,
                         help=f"years of quarter ends to judge {', '.join(QUARTERLY)} at (0: none)")
+    parser.add_argument("--seed", type=int, default=0, help="draw every shape with this seed (0: the zoo's own)")
     parser.add_argument("--out", type=Path, help="write the table as CSV here")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     table = sweep(args.shapes.split(","), [int(d) for d in args.earlier.split(",") if d],
-                  quarter_years=args.quarter_years)
+                  quarter_years=args.quarter_years, seed=args.seed)
     print(markdown(table))
     misses = verdict(table)
     print(f"\nChurn AUC below the best simple BG/NBD ranking - 0.005 (judgeable windows): {misses['auc'] or 'none'}")

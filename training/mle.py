@@ -343,9 +343,10 @@ def _robust(problem: Problem, starts: Sequence[Start], centre: np.ndarray) -> tu
 
 
 def _ran_to_no_dropout(attempts: list[dict]) -> bool:
-    """Did a maximum-likelihood attempt run to the a -> 0 boundary (dropout probability -> 0)?"""
+    """Did a maximum-likelihood attempt run to the a -> 0 boundary (mean dropout probability a / (a + b) under
+    1e-3)? Not where a and b both ran to 0 (both underflow): the mean is then unknown."""
     return any(a["stage"] == "mle" and a["params"].get("a", 1.0) < SHAPE_RANGE[0]
-               and a["params"]["a"] / (a["params"]["a"] + a["params"].get("b", 0.0)) < 1e-3 for a in attempts)
+               and 999 * a["params"]["a"] < a["params"].get("b", 0.0) for a in attempts)
 
 
 # --------------------------------------------------------------------------------------------------

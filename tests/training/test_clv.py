@@ -208,6 +208,21 @@ def test_prior_keeps_a_runaway_estimate_finite_where_lifetimes_raises():
     assert any("prior" in w for w in model.fit_report_["warnings"])
 
 
+def test_dropout_shapes_that_both_run_to_zero_fall_to_the_prior_not_a_crash():
+    """The no_dropout shape drawn with seed 1, at the stacked cutoff 2024-04-25 (343 customers): the maximum
+    likelihood runs a and b both to 0, where a / (a + b), the mean dropout probability, is 0 / 0 (it raised
+    ZeroDivisionError). Not known to be no dropout, so the posterior mode under the prior answers."""
+    from churnclv.features.build import build_features
+    from churnclv.seeds import zoo
+
+    features = build_features(zoo.make_no_dropout(seed=1).transactions, as_of=pd.Timestamp("2024-04-25"))
+    model = CLVModel().fit(features)
+    report, p = model.fit_report_["bgnbd"], model.bgnbd_params_
+    both = [a for a in report["attempts"] if a["stage"] == "mle" and a["params"].get("a") == 0.0 == a["params"]["b"]]
+    assert both and report["method"].startswith("map_prior")
+    assert all(mle.SHAPE_RANGE[0] < p[k] < mle.SHAPE_RANGE[1] for k in ("r", "a", "b"))
+
+
 def test_no_dropout_is_the_nbd_limit_not_an_error():
     """Nobody drops out (p ~ Beta(1e-4, 100)): the likelihood runs to a -> 0 (the NBD limit); we fit the
     limiting NBD model, recover r and alpha, and say so."""
