@@ -328,7 +328,7 @@ def fit_models(
     purchases = fit_purchases(stacked, settings=config.boost, horizon_days=config.horizon_days)
     churn = fit_churn(stacked, settings=config.boost, horizon_days=config.horizon_days)
     predicted = Predicted(churn=churn.predict_proba(current), purchases=purchases.predict(current))
-    lightgbm_total = float(predicted.purchases.sum())
+    lightgbm_total, bgnbd_total = float(predicted.purchases.sum()), float(current["bgnbd_expected_purchases"].sum())
     models = Models(
         as_of=as_of,
         horizon_days=config.horizon_days,
@@ -337,7 +337,7 @@ def fit_models(
         purchases=purchases,
         season_factor=season.factor,
         season_seen=bool(season.windows),
-        poisson_scale=float(current["bgnbd_expected_purchases"].sum() / lightgbm_total) if lightgbm_total > 0 else 1.0,
+        poisson_scale=bgnbd_total / lightgbm_total if min(lightgbm_total, bgnbd_total) > 0 else 1.0,
     )
     return Fit(models, current, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()),
                notes=notes, predicted=predicted)

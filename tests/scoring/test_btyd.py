@@ -14,6 +14,7 @@ import pytest
 
 from churnclv.contract.columns import PREDICTION_COLUMNS
 from churnclv.scoring.btyd import (
+    QUADRATURE_FROM_A,
     bgnbd_expected_purchases,
     bgnbd_expected_purchases_if_alive,
     bgnbd_p_alive,
@@ -47,6 +48,41 @@ def test_no_dropout_is_the_nbd_forecast():
 def test_a_equal_one_is_the_limit_from_either_side():
     near = [bgnbd_expected_purchases_if_alive(39.0, 2.0, 38.86, **{**BG, "a": a}) for a in (1 - 1e-6, 1.0, 1 + 1e-6)]
     assert np.isfinite(near).all() and max(near) - min(near) < 1e-4
+
+
+def test_a_dropout_probability_nearly_the_same_for_everyone_still_forecasts():
+    """a and b in the thousands (a fit on one_time drawn with seed 1: a = 7504, b = 88,647) made scipy's 2F1
+    NaN, and every forecast with it. Then p is nearly a constant mu = a / (a + b), and given the rate the
+    expected purchases are (1 - exp(-lambda mu t)) / mu, so E[Y(t) | alive] is by hand
+    g(mu) = (1 - ((alpha+T)/(alpha+T+mu t))^(r+x)) / mu, plus g''(mu) Var(p) / 2 for p's small spread, mu and Var
+    those of Beta(a, b+x); the closed form and the quadrature agree where both hold."""
+    x, T, t = np.array([0.0, 1.0, 2.0, 5.0, 14.0]), np.array([52.0, 40.0, 30.0, 20.0, 52.0]), 13.0
+    r, alpha = 0.0376, 0.467
+    g = lambda p: -np.expm1(-(r + x) * np.log1p(p * t / (alpha + T))) / p  # noqa: E731
+    for a, b in ((7503.68, 88647.3), (2e4, 2e4)):
+        mu, n = a / (a + b + x), a + b + x
+        curvature = (g(mu + 1e-4) - 2 * g(mu) + g(mu - 1e-4)) / 1e-8
+        by_hand = g(mu) + curvature * mu * (1 - mu) / (n + 1) / 2
+        got = bgnbd_expected_purchases_if_alive(t, x, T, r=r, alpha=alpha, a=a, b=b)
+        np.testing.assert_allclose(got, by_hand, rtol=1e-5)
+    months = bgnbd_expected_purchases_if_alive(np.array([[4.0], [13.0]]), x[None, :], T[None, :], r=r, alpha=alpha,
+                                               a=7503.68, b=88647.3)  # the discounting's months by pairs
+    assert months.shape == (2, 5) and (months[0] < months[1]).all()
+    sides = [bgnbd_expected_purchases_if_alive(t, x, T, **{**BG, "a": a, "b": 40.0})
+             for a in (QUADRATURE_FROM_A * (1 - 1e-9), QUADRATURE_FROM_A)]  # the closed form, the quadrature
+    np.testing.assert_allclose(sides[0], sides[1], rtol=1e-5)
+
+
+def test_expected_purchases_are_finite_and_below_the_no_dropout_forecast_for_any_parameters():
+    """Property over 500 parameter sets (a, b from 0.01 to 100,000): dropping out only takes purchases away, so
+    0 <= E[Y(t) | alive] <= (r+x) t / (alpha+T), the NBD's; and never NaN."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        a, b, r, alpha = 10 ** rng.uniform([-2, -2, -2, -1], [5, 5, 1, 2])
+        x, T, t = rng.integers(0, 60, 8).astype(float), rng.uniform(1, 150, 8), rng.uniform(1, 60)
+        got = bgnbd_expected_purchases_if_alive(t, x, T, r=r, alpha=alpha, a=a, b=b)
+        assert np.isfinite(got).all() and (got >= 0).all(), (a, b, r, alpha)
+        assert (got <= (r + x) * t / (alpha + T) * (1 + 1e-9)).all(), (a, b, r, alpha)
 
 
 def test_no_purchase_is_a_probability_that_falls_with_the_horizon():
