@@ -179,7 +179,8 @@ class BoostSettings:
 
 def _fit_boosted(make, stacked: pd.DataFrame, target: str, columns: list[str], settings: BoostSettings,
                  horizon_days: int):
-    """Pick the number of rounds by early stopping on a later, non-overlapping cutoff, then refit on all cutoffs.
+    """Pick the number of rounds by early stopping on a later, non-overlapping cutoff, then refit on all cutoffs
+    (fixed rounds on all of them where there is no later cutoff, or the earlier ones hold a single outcome).
 
     ``make(n_estimators, large)`` builds the estimator. At scale (:meth:`BoostSettings.at_scale`) the
     early-stopped model is the model: at a million customers the refit on every cutoff moved the backtest
@@ -189,7 +190,7 @@ def _fit_boosted(make, stacked: pd.DataFrame, target: str, columns: list[str], s
     """
     large = settings.at_scale(len(stacked))
     train, valid = time_split(stacked, horizon_days=horizon_days)
-    if valid is None:
+    if valid is None or train[target].nunique() < 2:  # one outcome before the later cutoff: nothing to learn there
         return make(settings.fixed_rounds, large).fit(stacked[columns], stacked[target],
                                                       sample_weight=_weights(stacked)), None
     held_out = make(settings.n_estimators, large).fit(

@@ -137,3 +137,15 @@ def test_at_scale_the_early_stopped_model_is_kept_with_the_larger_learning_rate(
     frame = stacked.iloc[:50]
     np.testing.assert_array_equal(again.booster.predict(frame[list(again.features)]),
                                   booster.predict(frame[list(scorer.features)]))
+
+
+@pytest.mark.parametrize("fit", [fit_churn, fit_purchases])
+def test_earlier_cutoffs_with_a_single_outcome_train_on_every_cutoff(fit):
+    """Nobody bought in the label windows of the cutoffs before the validation one (the events shape at a tenth
+    of its customers, drawn with seed 4, as of 2024-05-01: LightGBM refused, "[poisson]: sum of labels is
+    zero"): nothing to learn there, so the model is fitted on every cutoff with fixed rounds."""
+    stacked = _stacked()
+    latest = stacked["cutoff"] == stacked["cutoff"].max()
+    stacked.loc[~latest, ["purchases", "churned"]] = [0, True]
+    scorer = fit(stacked, settings=SMALL_BOOST, horizon_days=30)
+    assert scorer.booster.best_iteration == 0 and scorer.booster.current_iteration() == SMALL_BOOST.fixed_rounds
