@@ -81,13 +81,17 @@ def _expected_if_alive_by_quadrature(t, x, T, *, r: float, alpha: float, a: floa
     """E[Y(t) | alive at T, x, T] as the mean over the dropout probability p ~ Beta(a, b+x) (given x repeats and
     alive) of ``(1 - ((alpha+T)/(alpha+T+p t))^(r+x)) / p``: the expected purchases in t of a customer who drops
     out after each with probability p, ``(1 - exp(-lambda p t)) / p``, averaged over the rate lambda ~
-    Gamma(r+x, alpha+T) given the history. Gauss-Legendre over the Beta's quantiles; p depends on x alone."""
+    Gamma(r+x, alpha+T) given the history. Gauss-Legendre over the Beta's quantiles (p depends on x alone), a
+    node at a time: memory of one result."""
     u, w = roots_legendre(QUADRATURE_NODES)
     t, x, T = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (t, x, T)))
     x_u, codes = np.unique(x, return_inverse=True)
-    p = np.maximum(betaincinv(a, b + x_u[:, None], (u + 1.0) / 2.0), 1e-300)[codes.reshape(x.shape)]
-    rate = -np.expm1(-(r + x)[..., None] * np.log1p(p * (t / (alpha + T))[..., None])) / p
-    return rate @ (w / 2.0)
+    p = np.maximum(betaincinv(a, b + x_u[:, None], (u + 1.0) / 2.0), 1e-300)  # (distinct x, nodes)
+    codes, z, total = codes.reshape(x.shape), t / (alpha + T), np.zeros(x.shape)
+    for k in range(QUADRATURE_NODES):
+        p_k = p[codes, k]
+        total += w[k] / 2.0 * -np.expm1(-(r + x) * np.log1p(p_k * z)) / p_k
+    return total
 
 
 def bgnbd_expected_purchases(t, x, t_x, T, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:
