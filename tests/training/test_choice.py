@@ -187,3 +187,21 @@ def test_the_total_level_ships_where_the_judging_window_found_it_closer_and_coul
     assert level == "bgnbd" and f"held {few} purchases (needs {MIN_LEVEL_PURCHASES})" in said
     level, said = choose_level(actual=1000, bgnbd=1200, lightgbm=1030, season_seen=False)
     assert level == "bgnbd" and "no season's factor" in said and "+3.0% against +20.0%" in said
+
+
+def test_a_judging_fit_with_a_nearly_fixed_dropout_probability_still_forecasts():
+    """one_time drawn with seed 1, as of 2025-12-31: the judging fit (as of 2025-01-01) has a and b in the thousands
+    (its dropout probability nearly the same for everyone), where the closed form's 2F1 was NaN, the Poisson scale
+    0, and train raised ZeroDivisionError. Now the judging window's forecast and every score are finite."""
+    from churnclv.features import build_features
+    from churnclv.scoring.btyd import QUADRATURE_FROM_A
+    from churnclv.training.clv import CLVModel
+
+    tx, as_of = zoo.make_one_time(seed=1).transactions, pd.Timestamp("2025-12-31")
+    result = train(until(tx, as_of), as_of=as_of, config=fast_config())
+    origin = pd.Timestamp(result.bundle.metadata["backtest_origin"])
+    judging = CLVModel().fit(build_features(until(tx, origin), as_of=origin)).bgnbd_params_
+    assert origin == pd.Timestamp("2025-01-01") and judging["a"] >= QUADRATURE_FROM_A
+    assert np.isfinite(result.metrics["model"]["purchases_total_error_pct"])
+    scores = result.bundle.score(until(tx, as_of), as_of=as_of)
+    assert np.isfinite(scores[["expected_purchases", "clv", "churn_probability"]].to_numpy()).all()
