@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from churnclv.contract.dates import until
+from churnclv.features import build_features
+from churnclv.scoring.btyd import QUADRATURE_FROM_A
 from churnclv.scoring.bundle import ranked_probability
 from churnclv.seeds import zoo
 from churnclv.training.choice import (
@@ -22,6 +24,7 @@ from churnclv.training.choice import (
     rank_calibration,
     told_apart,
 )
+from churnclv.training.clv import CLVModel
 from churnclv.training.pipeline import train
 from tests.conftest import fast_config
 
@@ -193,10 +196,6 @@ def test_a_judging_fit_with_a_nearly_fixed_dropout_probability_still_forecasts()
     """one_time drawn with seed 1, as of 2025-12-31: the judging fit (as of 2025-01-01) has a and b in the thousands
     (its dropout probability nearly the same for everyone), where the closed form's 2F1 was NaN, the Poisson scale
     0, and train raised ZeroDivisionError. Now the judging window's forecast and every score are finite."""
-    from churnclv.features import build_features
-    from churnclv.scoring.btyd import QUADRATURE_FROM_A
-    from churnclv.training.clv import CLVModel
-
     tx, as_of = zoo.make_one_time(seed=1).transactions, pd.Timestamp("2025-12-31")
     result = train(until(tx, as_of), as_of=as_of, config=fast_config())
     origin = pd.Timestamp(result.bundle.metadata["backtest_origin"])

@@ -16,6 +16,7 @@ import pytest
 from scipy.optimize import OptimizeResult
 
 from churnclv.contract.columns import PREDICTION_COLUMNS
+from churnclv.features.build import build_features
 from churnclv.scoring.btyd import (
     bgnbd_expected_purchases,
     bgnbd_p_alive,
@@ -23,6 +24,7 @@ from churnclv.scoring.btyd import (
     gamma_gamma_expected_spend,
 )
 from churnclv.scoring.clv import CLVParams
+from churnclv.seeds import zoo
 from churnclv.training import mle
 from churnclv.training.clv import N_DRAWS, CLVModel
 from churnclv.training.mle import CLVFitError, compress_bgnbd
@@ -212,9 +214,6 @@ def test_dropout_shapes_that_both_run_to_zero_fall_to_the_prior_not_a_crash():
     """The no_dropout shape drawn with seed 1, at the stacked cutoff 2024-04-25 (343 customers): the maximum
     likelihood runs a and b both to 0, where a / (a + b), the mean dropout probability, is 0 / 0 (it raised
     ZeroDivisionError). Not known to be no dropout, so the posterior mode under the prior answers."""
-    from churnclv.features.build import build_features
-    from churnclv.seeds import zoo
-
     features = build_features(zoo.make_no_dropout(seed=1).transactions, as_of=pd.Timestamp("2024-04-25"))
     model = CLVModel().fit(features)
     report, p = model.fit_report_["bgnbd"], model.bgnbd_params_
