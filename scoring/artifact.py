@@ -31,6 +31,7 @@ from churnclv.contract import ChurnclvError
 from churnclv.contract.files import ORPHAN_SECONDS
 from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer
 from churnclv.scoring.bundle import ChurnCLVBundle, Models
+from churnclv.scoring.clock import ClockedBGNBD
 from churnclv.scoring.clv import CLVParams
 from churnclv.scoring.segments import Policy
 
@@ -82,6 +83,7 @@ def to_manifest(bundle: ChurnCLVBundle) -> dict:
         "poisson_scale": float(models.poisson_scale),
         "season_seen": bool(models.season_seen),
         "level_factor": float(models.level_factor),
+        "clocked": None if models.clocked is None else models.clocked.to_dict(),
         "clv": CLVParams.to_dict(models.clv),
         "churn": None if churn is None else {
             "features": list(churn.features),
@@ -207,6 +209,7 @@ def load_bundle_dir(path: str | os.PathLike) -> ChurnCLVBundle:
         poisson_scale=float(data["poisson_scale"]),
         season_seen=bool(data.get("season_seen", True)),  # bundles saved before the intervals: not said
         level_factor=float(data.get("level_factor", 1.0)),  # bundles saved before the level's choice: BG/NBD's
+        clocked=ClockedBGNBD.from_dict(data.get("clocked")),  # bundles saved before the clock: none
     )
     return ChurnCLVBundle(models=models, purchases_method=data["purchases_method"], policy=Policy(**data["policy"]),
                           metadata=data["metadata"], churn_method=data["churn_method"],

@@ -17,6 +17,7 @@ from churnclv.contract.columns import RFM_COLUMNS, SCORE_COLUMNS, SCORE_INTERVAL
 from churnclv.features import build_features
 from churnclv.features.events import no_events
 from churnclv.scoring.boosters import ChurnScorer, PurchaseScorer, top_drivers
+from churnclv.scoring.clock import CLOCK_COLUMN, ClockedBGNBD
 from churnclv.scoring.clv import CLVParams
 from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN, customer_interval_values, value_at_risk_draws
 from churnclv.scoring.segments import Policy, action_values
@@ -24,9 +25,10 @@ from churnclv.scoring.snapshot import Columns, clv_outputs
 
 PURCHASE_METHODS = ("bgnbd", "lightgbm_poisson")
 #: The churn scores a bundle can ship, simplest first: BG/NBD's P(no purchase in the horizon); fewest
-#: expected purchases by BG/NBD or by the LightGBM Poisson model (a ranking, turned into a probability by
-#: a Platt calibration on log expected purchases, :func:`ranked_probability`); the LightGBM classifier.
-CHURN_METHODS = ("bgnbd", "bgnbd_expected", "lightgbm_poisson", "lightgbm")
+#: expected purchases by BG/NBD; P(no purchase) of BG/NBD on the log's seasonal clock (``scoring.clock``); fewest
+#: expected purchases by the LightGBM Poisson model (a ranking, turned into a probability by a Platt calibration on
+#: log expected purchases, :func:`ranked_probability`, as BG/NBD's); the LightGBM classifier.
+CHURN_METHODS = ("bgnbd", "bgnbd_expected", "bgnbd_clock", "lightgbm_poisson", "lightgbm")
 #: The purchase forecast each ranking by expected purchases reads.
 RANKED_BY = {"bgnbd_expected": "bgnbd", "lightgbm_poisson": "lightgbm_poisson"}
 #: Expected purchases are floored here before the log (a customer forecast to buy nothing at all).
@@ -57,6 +59,7 @@ class Models:
     season_seen: bool = True  # False: the season ahead was never observed (the population interval widens)
     level_factor: float = 1.0  # the total level the judging window chose: 1 BG/NBD's x the season, else the
     # factor to the LightGBM Poisson model's own total (training.choice.choose_level, own_level)
+    clocked: ClockedBGNBD | None = None  # BG/NBD on the log's seasonal clock (None: the months did not differ)
 
     @property
     def total_factor(self) -> float:
@@ -118,7 +121,7 @@ class ChurnCLVBundle:
                  churn_method: str = "lightgbm", churn_calibration: tuple[float, float] | None = None):
         if churn_method not in CHURN_METHODS:
             raise ValueError(f"unknown churn method {churn_method!r}; use one of {CHURN_METHODS}")
-        needs = {"lightgbm": models.churn, "lightgbm_poisson": models.purchases}
+        needs = {"lightgbm": models.churn, "lightgbm_poisson": models.purchases, "bgnbd_clock": models.clocked}
         self.models = models
         self.purchases_method = purchases_method
         self.churn_method = churn_method if needs.get(churn_method, True) is not None else "bgnbd"
@@ -145,7 +148,11 @@ class ChurnCLVBundle:
         if events is None and self.metadata.get("events"):
             events = no_events()
         features = build_features(transactions, as_of=pd.Timestamp(as_of), events=events)
-        return Columns(features, clv_outputs(features, clv=self.models.clv, horizon_days=self.horizon_days))
+        outputs = clv_outputs(features, clv=self.models.clv, horizon_days=self.horizon_days)
+        if self.churn_method == "bgnbd_clock":
+            outputs[CLOCK_COLUMN] = self.models.clocked.p_no_purchase(features, as_of=as_of,
+                                                                      horizon_days=self.horizon_days)
+        return Columns(features, outputs)
 
     def values(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> pd.DataFrame:
         """The numeric scores of a :func:`snapshot`, indexed by customer_id (``predicted``: the LightGBM
@@ -197,8 +204,8 @@ class ChurnCLVBundle:
 
     def churn(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> np.ndarray:
         """P(no purchase in the horizon) of each customer of a :func:`snapshot` by :attr:`churn_method`."""
-        if self.churn_method == "bgnbd":
-            return _floats(table, "bgnbd_p_no_purchase")
+        if self.churn_method in ("bgnbd", "bgnbd_clock"):
+            return _floats(table, "bgnbd_p_no_purchase" if self.churn_method == "bgnbd" else CLOCK_COLUMN)
         if self.churn_method in RANKED_BY:
             expected = expected_purchases(self.models, table, RANKED_BY[self.churn_method], predicted=predicted)
             return ranked_probability(expected, self.churn_calibration)

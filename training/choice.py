@@ -25,8 +25,9 @@ from churnclv.contract.dates import SEASON_YEAR_DAYS, iso
 from churnclv.scoring.bundle import CHURN_METHODS, MIN_EXPECTED
 from churnclv.training.backtest import auc_difference, pct_error, roc_auc
 
-#: The simple rankings: BG/NBD's own, no model fitted on past snapshots.
-SIMPLE = ("bgnbd", "bgnbd_expected")
+#: The simple rankings: BG/NBD's own (on the calendar, and on the log's seasonal clock where it has one), no model
+#: fitted on past snapshots.
+SIMPLE = ("bgnbd", "bgnbd_expected", "bgnbd_clock")
 
 #: Customers of the rarer outcome a window needs to judge a churn ranking: with 50 the AUC's standard error
 #: is at most about 0.04 at an AUC of 0.75 (Hanley & McNeil 1982), however many of the other outcome.
@@ -207,7 +208,7 @@ def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,
     RFM logistic, which are measured and not shipped). A more complex ranking ships only when strictly better.
 
     ``simple``: the outcomes and scores of a second window (:attr:`Judging.simple`) where the simple rankings
-    (:data:`SIMPLE`) are chosen instead; the others then must beat that choice on the judging window.
+    (:data:`SIMPLE`) it holds are chosen instead; the others then must beat that choice on the judging window.
     ``ship``: the rankings that may ship (measured or not, the others are only reported).
     """
     aucs = {name: roc_auc(y, score) for name, score in scores.items()}
@@ -215,11 +216,22 @@ def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,
     if simple is not None:  # the simple rankings' AUCs there are reported as "<method>@season"
         y_simple, simple_scores = simple
         simple_aucs = {m: roc_auc(y_simple, simple_scores[m]) for m in SIMPLE if m in simple_scores}
-        best_simple = _best([m for m in SIMPLE if np.isfinite(simple_aucs.get(m, np.nan))], simple_aucs)
-        if best_simple in shippable:
-            shippable = [best_simple] + [m for m in shippable if m not in SIMPLE]
+        there = [m for m in SIMPLE if np.isfinite(simple_aucs.get(m, np.nan))]
+        best_simple = _best(there, simple_aucs)
+        if best_simple in shippable:  # a simple ranking the second window lacks (no clock there) competes here
+            shippable = [best_simple] + [m for m in shippable if m not in there]
         aucs |= {f"{m}@season": auc for m, auc in simple_aucs.items()}
     return _best(shippable, aucs) or "bgnbd", aucs
+
+
+def clock_verdict(y: np.ndarray, scores: dict[str, np.ndarray], *, against: str, window: str) -> tuple[bool, str]:
+    """Whether BG/NBD on the seasonal clock (``scores["bgnbd_clock"]``) ranks the outcomes ``y`` of ``window``
+    strictly better than the simple ranking ``against`` chosen on the judging window, and a line saying so."""
+    clock, simple = roc_auc(y, scores["bgnbd_clock"]), roc_auc(y, scores[against])
+    wins = bool(clock > simple)
+    return wins, (f"seasonal clock judged on {window} (the judging fit had no clock): BG/NBD on the clock ranks it "
+                  f"{'better' if wins else 'no better'} than {against} (AUC {clock:.4f} against {simple:.4f})"
+                  f"{', and ships' if wins else ''}")
 
 
 def _best(methods: list[str], aucs: dict[str, float]) -> str:

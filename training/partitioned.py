@@ -33,6 +33,7 @@ from distributed import Client
 from churnclv.contract.columns import RFM_COLUMNS
 from churnclv.contract.dates import AsOf, iso, until
 from churnclv.features import build_features, encode, make_labels
+from churnclv.features.tracking import Tracking, tracking
 from churnclv.scoring.bundle import ChurnCLVBundle, draws_column, score_table
 from churnclv.scoring.drift import bundle_drift_counts, bundle_drift_of_counts
 from churnclv.scoring.intervals import RANK_CANDIDATES, VALUE_DRAWS_COLUMN, top_positions
@@ -98,6 +99,10 @@ def _window(part: pd.DataFrame, cutoffs: list[pd.Timestamp], models: list[CLVMod
 
 def _daily(part: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
     return daily_purchases(part, as_of=as_of)
+
+
+def _tracking(part: pd.DataFrame, as_of: pd.Timestamp) -> Tracking:
+    return tracking(part, as_of=as_of)
 
 
 def _labels(part: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
@@ -266,6 +271,9 @@ class PartitionedLog:
     def daily_purchases(self, *, as_of: pd.Timestamp) -> pd.Series:
         parts = [p for p in self._each(_daily, as_of) if len(p)]
         return pd.concat(parts).groupby(level=0).sum().sort_index() if parts else pd.Series(dtype="int64")
+
+    def tracking(self, *, as_of: pd.Timestamp) -> Tracking:
+        return Tracking.merge(self._each(_tracking, as_of))
 
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
         return to_pandas(self._each(_labels, as_of, horizon_days)).sort_index()

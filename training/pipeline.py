@@ -22,6 +22,7 @@ from churnclv.contract.dates import as_of_day, iso, until
 from churnclv.contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
 from churnclv.features import Encoded, build_features, encode, make_labels
 from churnclv.features.events import event_coverage
+from churnclv.features.tracking import Tracking, tracking
 from churnclv.scoring.bundle import (
     CHURN_METHODS,
     PURCHASE_METHODS,
@@ -31,6 +32,7 @@ from churnclv.scoring.bundle import (
     Predicted,
     expected_purchases,
 )
+from churnclv.scoring.clock import CLOCK_COLUMN
 from churnclv.scoring.clv import INTERVAL_LEVEL
 from churnclv.scoring.drift import model_inputs, reference
 from churnclv.scoring.intervals import population_forecast
@@ -44,8 +46,10 @@ from churnclv.training.choice import (
     SIMPLE,
     Judging,
     calendar_concentration,
+    can_judge,
     choose_level,
     choose_ranking,
+    clock_verdict,
     daily_purchases,
     is_concentrated,
     outcome_counts,
@@ -63,6 +67,7 @@ from churnclv.training.churn import (
     fit_rfm_logistic,
     sample_customers,
 )
+from churnclv.training.clock import fit_clocked
 from churnclv.training.clv import CLVModel
 from churnclv.training.eligibility import Eligibility, Gate, check
 from churnclv.training.mle import CLVFitError
@@ -201,6 +206,7 @@ class Log(Protocol):
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]: ...
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame: ...
     def daily_purchases(self, *, as_of: pd.Timestamp) -> pd.Series: ...
+    def tracking(self, *, as_of: pd.Timestamp) -> Tracking: ...
     def scores(self, bundle: ChurnCLVBundle, *, as_of: pd.Timestamp) -> pd.DataFrame: ...
     def fingerprint(self) -> dict: ...
 
@@ -252,6 +258,9 @@ class InMemoryLog:
 
     def daily_purchases(self, *, as_of: pd.Timestamp) -> pd.Series:
         return daily_purchases(self.transactions, as_of=as_of)
+
+    def tracking(self, *, as_of: pd.Timestamp) -> Tracking:
+        return tracking(self.enc, as_of=as_of)
 
     def scores(self, bundle: ChurnCLVBundle, *, as_of: pd.Timestamp) -> pd.DataFrame:
         return bundle.score(self.transactions, as_of=as_of, events=self.events)
@@ -313,6 +322,12 @@ def fit_models(
     current, clv = visible.snapshot(as_of=as_of, config=config)
     season = visible.season(as_of=as_of, config=config)
     notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.note else [])
+    clocked, clock_note = fit_clocked(visible.tracking(as_of=as_of), current, as_of=as_of, clv=clv,
+                                      clv_model=config.clv_model)
+    if clocked is not None:  # a column of the as-of table only: the stacked snapshots (the boosters' inputs) lack it
+        current = current.assign(**{CLOCK_COLUMN: clocked.p_no_purchase(current, as_of=as_of,
+                                                                        horizon_days=config.horizon_days)})
+        notes.append(f"{clock_note} (as of {as_of:%Y-%m-%d})")
     cutoffs, why = _cutoffs(visible, as_of=as_of, config=config)
     stacked, degraded = (visible.stacked(cutoffs=cutoffs, config=config, progress=progress)
                          if cutoffs else (None, []))
@@ -322,7 +337,8 @@ def fit_models(
     if stacked is None:
         notes.append(f"BG/NBD alone for churn and purchases at {as_of:%Y-%m-%d}: {why}")
         return Fit(Models(as_of=as_of, horizon_days=config.horizon_days, clv=clv, churn=None, purchases=None,
-                          season_factor=season.factor, season_seen=bool(season.windows)), current, notes=notes)
+                          season_factor=season.factor, season_seen=bool(season.windows), clocked=clocked),
+                   current, notes=notes)
     if progress:
         progress("LightGBM churn and purchase models")
     purchases = fit_purchases(stacked, settings=config.boost, horizon_days=config.horizon_days)
@@ -338,6 +354,7 @@ def fit_models(
         season_factor=season.factor,
         season_seen=bool(season.windows),
         poisson_scale=bgnbd_total / lightgbm_total if min(lightgbm_total, bgnbd_total) > 0 else 1.0,
+        clocked=clocked,
     )
     return Fit(models, current, rfm_logistic=fit_rfm_logistic(stacked), cutoffs=sorted(stacked["cutoff"].unique()),
                notes=notes, predicted=predicted)
@@ -377,6 +394,8 @@ def rankings(fit: Fit) -> dict[str, np.ndarray]:
     models, table = fit.models, fit.table
     out = {"bgnbd": table["bgnbd_p_no_purchase"].to_numpy(dtype=float),
            "bgnbd_expected": -expected_purchases(models, table, "bgnbd")}
+    if models.clocked is not None:
+        out["bgnbd_clock"] = table[CLOCK_COLUMN].to_numpy(dtype=float)
     if models.purchases is not None:
         out["lightgbm_poisson"] = -expected_purchases(models, table, "lightgbm_poisson", predicted=fit.predicted)
     if models.churn is not None:
@@ -421,7 +440,7 @@ def evaluate(fit: Fit, transactions: pd.DataFrame | Log, *, origin: pd.Timestamp
     churn_method, aucs = choose_ranking(y, candidates, simple=second, ship=ship)
     churn_method = churn_method if judged else "bgnbd"
     # the simple rankings were compared on the season's window where it chose them, the others on this one
-    where = second if second is not None and churn_method in SIMPLE else (y, candidates)
+    where = second if second is not None and churn_method in SIMPLE and churn_method in second[1] else (y, candidates)
     rivals = [m for m in (SIMPLE if where is second else ship) if m in CHURN_METHODS]
     close = told_apart(*where, chosen=churn_method, rivals=rivals) if judged else ""
     calibration = (rank_calibration(y, -candidates[churn_method]) if churn_method in RANKED_BY else None)
@@ -532,6 +551,10 @@ def train(
     final = leveled(fit_models(visible, as_of=as_of, config=config, progress=progress), judged.purchases_level)
     shipped = dict(purchases_method=judged.purchases_method, churn_method=judged.churn_method,
                    churn_calibration=judged.churn_calibration)
+    trial = ""
+    if final.models.clocked is not None and "bgnbd_clock" not in judged.rankings and judged.churn_method in SIMPLE:
+        wins, trial = clock_trial(visible, as_of=as_of, config=config, against=judged.churn_method)
+        shipped |= dict(churn_method="bgnbd_clock", churn_calibration=None) if wins else {}
     current = ChurnCLVBundle(models=final.models, policy=config.policy, **shipped).values(
         final.table, predicted=final.predicted)
     data_print = visible.fingerprint()
@@ -542,7 +565,7 @@ def train(
         "judging_window": plan.describe(config.horizon_days),
         "purchases_method": judged.purchases_method,
         "purchases_level": judged.purchases_level,
-        "churn_method": judged.churn_method,
+        "churn_method": shipped["churn_method"],
         "churn_rankings": judged.rankings,
         "metrics": judged.metrics["model"],
         "baselines": {k: v for k, v in judged.metrics.items() if k != "model"},
@@ -553,7 +576,8 @@ def train(
         "clv_fit": final.models.clv.fit_report_,
         "population": population_forecast(final.models, final.table).to_dict(),  # totals with their interval
         "eligibility": gates.to_dict(),
-        "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes + list(judged.notes),
+        "notes": gates.warnings + [f"backtest: {n}" for n in backtest_fit.notes] + final.notes + list(judged.notes)
+        + ([trial] if trial else []),
     }
     if without is not None:
         metadata["events"] = event_coverage(visible.events, as_of=as_of, customers=final.table.index)
@@ -561,10 +585,34 @@ def train(
                                       "churn_rankings": without.rankings}
     bundle = ChurnCLVBundle(models=final.models, policy=config.policy.fit(current), metadata=metadata, **shipped)
     log.info("trained: %s cutoffs, purchases by %s, churn by %s", len(final.cutoffs), judged.purchases_method,
-             judged.churn_method)
+             shipped["churn_method"])
     metrics = judged.metrics | ({"without_events": without.metrics["model"]} if without is not None else {})
     return TrainResult(bundle=bundle, metrics=metrics, backtest=judged.backtest, backtest_fit=backtest_fit,
                        fingerprint=data_print)
+
+
+def clock_trial(log: Log, *, as_of: pd.Timestamp, config: TrainConfig, against: str) -> tuple[bool, str]:
+    """Where the fit at ``as_of`` has a seasonal clock and the judging fit had none (too young a log there):
+    whether BG/NBD on the clock ranks the horizon before ``as_of`` better than ``against``, the simple ranking
+    the judging window chose (:func:`training.choice.clock_verdict`), and a line saying so."""
+    origin = as_of - pd.Timedelta(days=config.horizon_days)
+    labels = log.labels(as_of=origin, horizon_days=config.horizon_days)
+    why = can_judge(labels) if origin - log.first_day() >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS) else \
+        "too little history before it"
+    try:
+        table, clv = log.snapshot(as_of=origin, config=config) if not why else (None, None)
+    except CLVFitError as exc:
+        why = f"no BG/NBD fit there: {exc}"
+    if why:
+        return False, f"seasonal clock not shipped: the horizon before the as-of day cannot judge it ({why})"
+    clocked, note = fit_clocked(log.tracking(as_of=origin), table, as_of=origin, clv=clv, clv_model=config.clv_model)
+    if clocked is None:
+        return False, f"seasonal clock not shipped: a fit at {iso(origin)} has none to judge it by ({note})"
+    y = labels.reindex(table.index)["churned"].to_numpy(dtype=float)
+    scores = {"bgnbd": table["bgnbd_p_no_purchase"].to_numpy(dtype=float),
+              "bgnbd_expected": -table["bgnbd_expected_purchases"].to_numpy(dtype=float),
+              "bgnbd_clock": clocked.p_no_purchase(table, as_of=origin, horizon_days=config.horizon_days)}
+    return clock_verdict(y, scores, against=against, window=f"{iso(origin)} + {config.horizon_days} days")
 
 
 def backtest(log: Log, plan: Judging, *, as_of: pd.Timestamp, config: TrainConfig,

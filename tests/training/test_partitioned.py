@@ -113,6 +113,15 @@ def test_the_eligibility_report_is_measured_alike(log, seed_transactions):
 
 
 @pytest.mark.slow
+def test_the_tracking_counts_are_counted_alike(log, seed_transactions):
+    """What the seasonal clock is fitted on (``training.clock``): the partitions' counts merged."""
+    got, want = log.tracking(as_of=SEED_AS_OF), InMemoryLog(seed_transactions).tracking(as_of=SEED_AS_OF)
+    assert (got.first_day, got.clump_squares, got.clump_days) == (want.first_day, want.clump_squares, want.clump_days)
+    np.testing.assert_array_equal(got.new, want.new)
+    np.testing.assert_array_equal(got.repeats, want.repeats)
+
+
+@pytest.mark.slow
 def test_training_on_the_cluster_gives_the_single_process_model(trained, seed_transactions):
     single, spread = trained
     a, b = single.bundle, spread.bundle
