@@ -61,9 +61,12 @@ def tracking(transactions: pd.DataFrame | Encoded, *, as_of: AsOf) -> Tracking:
         return Tracking(h.as_of, np.zeros(1), np.zeros(1))
     start, span = int(h.first_day.min()), h.as_of - int(h.first_day.min()) + 1
     repeat = h.pair_day > h.first_day[h.pair_cust]
-    day = h.pair_day[repeat]
-    month = pd.to_datetime(day, unit="D").to_period("M").asi8  # months since 1970-01
-    _, per_customer_month = np.unique(np.stack([h.pair_cust[repeat], month]), axis=1, return_counts=True)
+    day, customer = h.pair_day[repeat] - start, h.pair_cust[repeat]
+    month = pd.to_datetime(start + np.arange(span), unit="D").to_period("M").asi8[day]  # months since 1970-01
+    # the pairs are sorted by customer and day: each customer's months come in runs
+    new_run = np.ones(len(day), dtype=bool)
+    new_run[1:] = (customer[1:] != customer[:-1]) | (month[1:] != month[:-1])
+    per_customer_month = np.diff(np.flatnonzero(np.r_[new_run, True])).astype(float)
     return Tracking(start, np.bincount(h.first_day - start, minlength=span).astype(float),
-                    np.bincount(day - start, minlength=span).astype(float),
-                    float((per_customer_month.astype(float) ** 2).sum()), float(per_customer_month.sum()))
+                    np.bincount(day, minlength=span).astype(float),
+                    float((per_customer_month**2).sum()), float(per_customer_month.sum()))
