@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from churnclv.contract import ChurnclvError
+from churnclv.contract import ChurnclvError, first_line
 from churnclv.contract.columns import RFM_COLUMNS, TRANSACTION_REQUIRED
 from churnclv.contract.dates import as_of_day, iso, until
 from churnclv.contract.defaults import CLV_HORIZON_DAYS, DISCOUNT_RATE, HORIZON_DAYS
@@ -599,10 +599,11 @@ def clock_trial(log: Log, *, as_of: pd.Timestamp, config: TrainConfig, against: 
     labels = log.labels(as_of=origin, horizon_days=config.horizon_days)
     why = can_judge(labels) if origin - log.first_day() >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS) else \
         "too little history before it"
-    try:
-        table, clv = log.snapshot(as_of=origin, config=config) if not why else (None, None)
-    except CLVFitError as exc:
-        why = f"no BG/NBD fit there: {exc}"
+    if not why:
+        try:
+            table, clv = log.snapshot(as_of=origin, config=config)
+        except CLVFitError as exc:
+            why = f"no BG/NBD fit there: {first_line(exc)}"
     if why:
         return False, f"seasonal clock not shipped: the horizon before the as-of day cannot judge it ({why})"
     clocked, note = fit_clocked(log.tracking(as_of=origin), table, as_of=origin, clv=clv, clv_model=config.clv_model)

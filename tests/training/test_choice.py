@@ -19,6 +19,7 @@ from churnclv.training.choice import (
     can_judge,
     choose_level,
     choose_ranking,
+    clock_verdict,
     daily_purchases,
     plan_judging,
     rank_calibration,
@@ -116,6 +117,29 @@ def test_the_simple_rankings_are_chosen_on_the_season_and_the_rest_must_beat_tha
     assert method == "bgnbd_expected" and aucs["bgnbd_expected@season"] == 1.0
     method, _ = choose_ranking(y, {"bgnbd": good, "bgnbd_expected": bad, "lightgbm": fair}, simple=season)
     assert method == "lightgbm"  # LightGBM beats the season's choice where both can be measured
+
+
+def test_a_simple_ranking_the_season_lacks_competes_on_the_judging_window():
+    """A season a year earlier too young for a seasonal clock: BG/NBD on the clock must beat the season's choice
+    on the judging window, as the LightGBM candidates must."""
+    y = np.array([1, 1, 0, 0, 1, 0.0])
+    good, fair, bad = (np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.3]), np.array([0.9, 0.2, 0.1, 0.8, 0.7, 0.3]),
+                       np.array([0.1, 0.9, 0.8, 0.2, 0.3, 0.7]))
+    season = (y, {"bgnbd": good, "bgnbd_expected": bad})  # no clock there
+    method, aucs = choose_ranking(y, {"bgnbd": fair, "bgnbd_expected": bad, "bgnbd_clock": good}, simple=season)
+    assert method == "bgnbd_clock" and "bgnbd_clock@season" not in aucs
+    method, _ = choose_ranking(y, {"bgnbd": fair, "bgnbd_expected": bad, "bgnbd_clock": fair}, simple=season)
+    assert method == "bgnbd"  # a tie on the judging window: the season's choice, the simpler
+
+
+def test_the_clocks_trial_ships_it_only_when_strictly_better():
+    y = np.array([1, 1, 0, 0, 1, 0.0])
+    good, fair = np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.3]), np.array([0.9, 0.2, 0.1, 0.8, 0.7, 0.3])
+    wins, said = clock_verdict(y, {"bgnbd_clock": good, "bgnbd": fair}, against="bgnbd", window="W")
+    assert wins and said == ("seasonal clock judged on W (the judging fit had no clock): BG/NBD on the clock ranks it "
+                             "better than bgnbd (AUC 1.0000 against 0.6667), and ships")
+    wins, said = clock_verdict(y, {"bgnbd_clock": fair, "bgnbd_expected": fair}, against="bgnbd_expected", window="W")
+    assert not wins and "ranks it no better than bgnbd_expected (AUC 0.6667 against 0.6667)" in said
 
 
 def test_the_run_says_when_the_judging_window_cannot_tell_two_rankings_apart():
