@@ -85,7 +85,7 @@ def real_future_table(rows: pd.DataFrame) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    from churnclv.training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS
+    from churnclv.training.realfuture import CHURN_KEYS, MODEL_LABELS, MODEL_METRICS, MODELS, OPTIONAL_MODELS
 
     first = rows.iloc[0]
     start = pd.Timestamp(first["as_of"]) + pd.Timedelta(days=1)
@@ -96,6 +96,8 @@ def real_future_table(rows: pd.DataFrame) -> Table:
         table.add_column(CHURN_COLUMNS[key], justify="right")
     by_model = rows.set_index("model")
     for m in MODELS:
+        if m in OPTIONAL_MODELS and pd.isna(by_model.at[m, "roc_auc"]):
+            continue  # a candidate this log does not have
         label = f"churnclv ({first['churn_method']})" if m == "churnclv" else MODEL_LABELS[m]
         table.add_row(escape(label), *(_cell(by_model, m, key, MODEL_METRICS) for key in CHURN_KEYS))
     return table

@@ -37,10 +37,13 @@ from churnclv.training.pipeline import TrainConfig, planned_steps, train
 
 Progress = Callable[[str], None]
 
-MODELS = ("churnclv", "bgnbd", "bgnbd_expected", "lifetimes_bgnbd", "lifetimes_expected", "rfm_logistic")
+MODELS = ("churnclv", "bgnbd", "bgnbd_expected", "bgnbd_clock", "lifetimes_bgnbd", "lifetimes_expected",
+          "rfm_logistic")
 MODEL_LABELS = {"churnclv": "churnclv", "bgnbd": "BG/NBD P(none)", "bgnbd_expected": "BG/NBD E[buys]",
-                "lifetimes_bgnbd": "lifetimes BG/NBD", "lifetimes_expected": "lifetimes E[buys]",
-                "rfm_logistic": "RFM logistic"}
+                "bgnbd_clock": "BG/NBD on the clock", "lifetimes_bgnbd": "lifetimes BG/NBD",
+                "lifetimes_expected": "lifetimes E[buys]", "rfm_logistic": "RFM logistic"}
+#: Candidates only some logs have (the seasonal clock: ``scoring.clock``); NaN, and not shown, where absent.
+OPTIONAL_MODELS = ("bgnbd_clock",)
 #: The simple BG/NBD rankings (churnclv's own fit and lifetimes'): churnclv must rank at least as well as the
 #: best of them. ``*_expected`` ranks by fewest expected purchases in the window (a ranking, not a probability).
 SIMPLE_RANKINGS = ("bgnbd", "bgnbd_expected", "lifetimes_bgnbd", "lifetimes_expected")
@@ -59,6 +62,7 @@ MODEL_METRICS = {
     "churnclv": CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS + INTERVAL_KEYS,
     "bgnbd": CHURN_KEYS,
     "bgnbd_expected": RANK_KEYS,
+    "bgnbd_clock": CHURN_KEYS,
     "lifetimes_bgnbd": CHURN_KEYS + PURCHASE_KEYS + SPEND_KEYS,
     "lifetimes_expected": RANK_KEYS,
     "rfm_logistic": CHURN_KEYS,
@@ -399,6 +403,8 @@ def judge(transactions: pd.DataFrame, *, as_of: pd.Timestamp | str, horizon_days
                      "spend": scores["expected_spend"]},
         "bgnbd": {"churn": table["bgnbd_p_no_purchase"]},
         "bgnbd_expected": {"rank": -table["bgnbd_expected_purchases"]},
+        "bgnbd_clock": {} if (clocked := result.bundle.models.clocked) is None else {"churn": pd.Series(
+            clocked.p_no_purchase(table, as_of=as_of, horizon_days=horizon_days), index=table.index)},
         "lifetimes_bgnbd": {"churn": bg["churn"], "purchases": bg["purchases"], "spend": bg["spend"]},
         "lifetimes_expected": {"rank": -bg["purchases"]},
         "rfm_logistic": {"churn": logistic},
