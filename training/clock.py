@@ -10,7 +10,7 @@ month over up to two years before the as-of day, is the season, once two other t
   offset) separates the two. That needs a month seen twice: 13 months of history at least.
 - **noise.** The month effects shrink toward none by their own precision (positive-part James-Stein on the
   log scale, the count's variance inflated by customers buying several times a month): a log whose months
-  differ no more than their noise gets no clock at all.
+  spread less than twice what their noise alone would give gets no clock at all (:data:`MIN_KEPT`).
 """
 
 from __future__ import annotations
