@@ -45,6 +45,10 @@ MIN_EFFECT = 0.05
 #: The slowest a month may run (as the season factor's floor, ``training.season.FACTOR_RANGE``): a month without
 #: a repeat purchase does not stop the clock.
 MIN_RATE = 0.02
+#: Repeat purchase days the fitted months need, 30 a month on average (the season factor's precision,
+#: ``training.season.MIN_WINDOW_PURCHASES``): a log with a handful has no season to tell, and a Poisson fit on
+#: months of zeros runs its effects off to any value.
+MIN_REPEATS = MONTHS * 30
 DAYS_IN_MONTH = np.array([31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
@@ -84,6 +88,9 @@ def fit_clock(track: Tracking, *, bgnbd: dict, time_unit_days: float) -> ClockFi
     if len(cells) < MIN_MONTH_CELLS or cells["month"].nunique() < MONTHS:
         return ClockFit(None, f"no seasonal clock: {len(cells)} months of history after the first {SKIP_DAYS} days "
                               f"(a clock needs {MIN_MONTH_CELLS}, to tell a season from a trend)")
+    if cells["actual"].sum() < MIN_REPEATS:
+        return ClockFit(None, f"no seasonal clock: {cells['actual'].sum():,.0f} repeat purchase days in the last "
+                              f"{len(cells)} months (a clock needs {MIN_REPEATS})")
     design = np.column_stack([(cells["month"].to_numpy()[:, None] == np.arange(1, MONTHS + 1)).astype(float),
                               cells["day"].to_numpy() / SEASON_YEAR_DAYS])
     glm = PoissonRegressor(alpha=0.0, fit_intercept=False, max_iter=1000)
@@ -93,8 +100,8 @@ def fit_clock(track: Tracking, *, bgnbd: dict, time_unit_days: float) -> ClockFi
     noise = track.clumping / np.maximum(bought, 1.0)  # each month effect's variance, about
     spread = float((effect**2).sum())
     keep = max(0.0, 1.0 - (MONTHS - 1) * float(noise.mean()) / spread) if spread > 0 else 0.0
-    rate = np.exp(np.maximum(keep * effect, np.log(MIN_RATE)))
-    rate = rate / (rate @ DAYS_IN_MONTH / DAYS_IN_MONTH.sum())  # a year's mean 1
+    rate = year_mean_one(np.exp(keep * effect))
+    rate = year_mean_one(np.maximum(rate, MIN_RATE))  # floored, a year's mean 1 again (the floor barely moves)
     if keep < MIN_KEPT or np.abs(rate - 1).max() < MIN_EFFECT:
         return ClockFit(None, f"no seasonal clock: the months differ too little beyond their noise (kept {keep:.0%} "
                               f"of their effects, needs {MIN_KEPT:.0%}; largest move {np.abs(rate - 1).max():.0%})",
@@ -104,6 +111,11 @@ def fit_clock(track: Tracking, *, bgnbd: dict, time_unit_days: float) -> ClockFi
     return ClockFit(Clock(tuple(float(r) for r in rate)),
                     f"seasonal clock from {len(cells)} months (kept {keep:.0%} of the month effects): busiest {names}",
                     keep)
+
+
+def year_mean_one(rate: np.ndarray) -> np.ndarray:
+    """Monthly rates scaled to a mean of 1 over a year's days."""
+    return rate / (rate @ DAYS_IN_MONTH / DAYS_IN_MONTH.sum())
 
 
 def fit_clocked(track: Tracking, rfm: pd.DataFrame, *, as_of: pd.Timestamp, clv,

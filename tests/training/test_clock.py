@@ -11,11 +11,11 @@ import pytest
 
 from churnclv.contract.dates import until
 from churnclv.features import build_features, make_labels
-from churnclv.features.tracking import tracking
+from churnclv.features.tracking import Tracking, tracking
 from churnclv.scoring.artifact import load_bundle_dir, save_bundle
 from churnclv.seeds import zoo
 from churnclv.training.backtest import roc_auc
-from churnclv.training.clock import MIN_MONTH_CELLS, expected_repeats, fit_clock
+from churnclv.training.clock import DAYS_IN_MONTH, MIN_MONTH_CELLS, MIN_RATE, expected_repeats, fit_clock
 from churnclv.training.clv import CLVModel
 from churnclv.training.pipeline import train
 from tests.conftest import fast_config
@@ -100,3 +100,23 @@ def test_a_young_seasonal_log_ships_bgnbd_on_its_clock_where_it_ranked_better(tm
     one = whole["customer_id"].iloc[17]
     alone = back.score(until(tx[tx["customer_id"] == one], later), as_of=later)
     pd.testing.assert_frame_equal(alone, whole.iloc[[17]].reset_index(drop=True))
+
+
+def test_no_clock_from_a_handful_of_repeat_purchases():
+    """Two repeat purchases in two years: a Poisson fit on months of zeros would run its effects anywhere."""
+    days = 800
+    repeats = np.zeros(days)
+    repeats[[500, 799]] = 1.0
+    fitted = fit_clock(Tracking(19_000, np.full(days, 5.0), repeats), bgnbd=BGNBD, time_unit_days=7.0)
+    assert fitted.clock is None and "2 repeat purchase days in the last 25 months (a clock needs 360)" in fitted.note
+
+
+def test_a_month_without_repeat_purchases_slows_the_clock_to_its_floor_not_to_a_stop():
+    first = 19_000  # 2022-01-08
+    dates = pd.to_datetime(first + np.arange(800), unit="D")
+    rng = np.random.default_rng(0)
+    repeats = np.where(dates.month == 6, 0.0, rng.poisson(40.0, 800).astype(float))  # every June: nobody
+    fitted = fit_clock(Tracking(first, np.full(800, 50.0), repeats, 1.0, 1.0), bgnbd=BGNBD, time_unit_days=7.0)
+    rate = np.array(fitted.clock.rate)
+    assert rate[5] == pytest.approx(MIN_RATE, rel=0.05) and rate.min() == rate[5]
+    assert rate @ DAYS_IN_MONTH / DAYS_IN_MONTH.sum() == pytest.approx(1.0)
