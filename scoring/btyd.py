@@ -18,15 +18,19 @@ from scipy.special import betaincinv, expit, hyp2f1, roots_legendre
 from churnclv.contract.dates import DISCOUNT_YEAR_DAYS
 
 __all__ = [
+    "BGNBD_PARAMS",
     "bgnbd_expected_purchases",
     "bgnbd_expected_purchases_if_alive",
     "bgnbd_p_alive",
     "bgnbd_p_no_purchase",
+    "bgnbd_shape",
     "discount_schedule",
     "gamma_gamma_expected_spend",
 ]
 
 MONTH_DAYS = DISCOUNT_YEAR_DAYS / 12.0
+#: The BG/NBD parameters every closed form here takes (a fit's params also hold its ``time_unit_days``).
+BGNBD_PARAMS = ("r", "alpha", "a", "b")
 #: From this dropout shape ``a`` on, scipy's 2F1 in the closed form of E[Y(t) | alive] loses its digits (NaN from
 #: a of about 250, 0 beyond: a fit with a and b in the thousands, a dropout probability nearly the same for
 #: everyone); the mean over the dropout probability is then taken by quadrature (agrees to 1e-5 from a = 50).
@@ -42,6 +46,11 @@ def _log_death_odds(x, t_x, T, *, r, alpha, a, b) -> np.ndarray:
             np.log(alpha + np.asarray(T, dtype=np.float64)) - np.log(alpha + np.asarray(t_x, dtype=np.float64))
         )
     return np.where((x > 0) & (a > 0), odds, -np.inf)
+
+
+def bgnbd_shape(params: dict) -> dict[str, float]:
+    """The :data:`BGNBD_PARAMS` of a fit's parameters, as the closed forms take them (``**bgnbd_shape(p)``)."""
+    return {k: params[k] for k in BGNBD_PARAMS}
 
 
 def bgnbd_p_alive(x, t_x, T, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from churnclv.contract.dates import AsOf
 from churnclv.features._prep import day_number
-from churnclv.scoring.btyd import bgnbd_p_no_purchase
+from churnclv.scoring.btyd import bgnbd_p_no_purchase, bgnbd_shape
 
 MONTHS = 12
 #: The snapshot column of the clocked BG/NBD's P(no purchase in the horizon) (:meth:`ClockedBGNBD.p_no_purchase`).
@@ -88,7 +88,7 @@ class ClockedBGNBD:
         unit = self.bgnbd["time_unit_days"]
         return bgnbd_p_no_purchase(self.clock.horizon(as_of, horizon_days) / unit,
                                    np.asarray(table["frequency"], dtype=np.float64), recency / unit, T / unit,
-                                   **{k: self.bgnbd[k] for k in ("r", "alpha", "a", "b")})
+                                   **bgnbd_shape(self.bgnbd))
 
     def to_dict(self) -> dict:
         return {"clock": self.clock.to_dict(), "bgnbd": {k: float(v) for k, v in self.bgnbd.items()}}

@@ -16,6 +16,7 @@ from churnclv.scoring.btyd import (
     bgnbd_expected_purchases_if_alive,
     bgnbd_p_alive,
     bgnbd_p_no_purchase,
+    bgnbd_shape,
     discount_schedule,
     gamma_gamma_expected_spend,
 )
@@ -172,7 +173,7 @@ class CLVParams:
             raise ValueError(f"horizon_days must be a positive number of days, not {horizon_days}")
         x = values["frequency"].astype(np.int64)
         unit = self.bgnbd_params_["time_unit_days"]
-        bg = {k: self.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")}
+        bg = bgnbd_shape(self.bgnbd_params_)
         t_x, T = values["recency"] / unit, values["T"] / unit
         p_alive = bgnbd_p_alive(x, t_x, T, **bg)
         # E[Y(t) | alive] depends on (x, T) only, which many customers share: evaluate 2F1 once per pair.

@@ -34,7 +34,13 @@ import pandas as pd
 
 from churnclv.contract.columns import RFM_COLUMNS
 from churnclv.contract.dates import SEASON_YEAR_DAYS
-from churnclv.scoring.btyd import bgnbd_expected_purchases_if_alive, bgnbd_p_alive, gamma_gamma_expected_spend
+from churnclv.scoring.btyd import (
+    BGNBD_PARAMS,
+    bgnbd_expected_purchases_if_alive,
+    bgnbd_p_alive,
+    bgnbd_shape,
+    gamma_gamma_expected_spend,
+)
 from churnclv.scoring.clv import DRAW_KEYS, CLVParams, _rfm_arrays
 
 __all__ = [
@@ -164,7 +170,7 @@ def count_interval(x, t_x, T, *, t: float, clv: CLVParams, level: float, draws: 
     and the (x, T) pairs they need.
     """
     x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
-    bg = {k: clv.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")}
+    bg = bgnbd_shape(clv.bgnbd_params_)
     p_alive = bgnbd_p_alive(x, t_x, T, **bg)
     codes, x_u, T_u = _pairs(x, T) if pairs is None else pairs
     steps = _alive_steps(t, x_u, T_u, _draw_arrays(clv, draws))
@@ -245,7 +251,7 @@ def customer_interval_values(clv: CLVParams, values: dict[str, np.ndarray], *, h
 def _discount_share(clv: CLVParams, pairs: tuple) -> np.ndarray:
     """Discounted over undiscounted expected purchases over the CLV horizon, given alive, per customer of the
     (x, T) ``pairs`` (:func:`_pairs`, times in units)."""
-    bg = {k: clv.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")}
+    bg = bgnbd_shape(clv.bgnbd_params_)
     codes, x_u, T_u = pairs
     unit = clv.bgnbd_params_["time_unit_days"]
     total = bgnbd_expected_purchases_if_alive(clv.clv_horizon_days / unit, x_u, T_u, **bg)
@@ -438,7 +444,7 @@ def clv_by_draw(clv: CLVParams, rfm: pd.DataFrame, *, draws: int | None = None) 
     for k in range(len(table["r"])):
         model = CLVParams(time_unit_days=clv.time_unit_days, discount_rate=clv.discount_rate,
                           clv_horizon_days=clv.clv_horizon_days, interval_level=clv.interval_level)
-        model.bgnbd_params_ = {key: float(table[key][k]) for key in ("r", "alpha", "a", "b")} | {
+        model.bgnbd_params_ = {key: float(table[key][k]) for key in BGNBD_PARAMS} | {
             "time_unit_days": clv.bgnbd_params_["time_unit_days"]}
         model.gg_params_ = {key: float(table[key][k]) for key in ("p", "q", "v")}
         rows.append(model.predict(rfm, horizon_days=1)["clv"].to_numpy())

@@ -26,7 +26,7 @@ from churnclv.contract import first_line
 from churnclv.contract.columns import RFM_COLUMNS
 from churnclv.contract.dates import SEASON_YEAR_DAYS
 from churnclv.features.tracking import Tracking
-from churnclv.scoring.btyd import bgnbd_expected_purchases
+from churnclv.scoring.btyd import bgnbd_expected_purchases, bgnbd_shape
 from churnclv.scoring.clock import MONTHS, Clock, ClockedBGNBD
 from churnclv.training.mle import CLVFitError
 
@@ -67,7 +67,7 @@ def expected_repeats(new: np.ndarray, *, bgnbd: dict, time_unit_days: float) -> 
     purchases of a new customer on each later day (the first purchase day counts none)."""
     days = np.arange(len(new) + 1, dtype=np.float64) / time_unit_days
     zero = np.zeros_like(days)
-    cumulative = bgnbd_expected_purchases(days, zero, zero, zero, **{k: bgnbd[k] for k in ("r", "alpha", "a", "b")})
+    cumulative = bgnbd_expected_purchases(days, zero, zero, zero, **bgnbd_shape(bgnbd))
     return np.convolve(new, np.diff(cumulative, prepend=0.0))[: len(new)]
 
 

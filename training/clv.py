@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnclv.scoring.btyd import BGNBD_PARAMS, bgnbd_shape
 from churnclv.scoring.clv import DRAW_KEYS, CLVParams, _rfm_arrays, validate_rfm
 from churnclv.training.mle import (
     bgnbd_log_covariance,
@@ -50,7 +51,7 @@ def parameter_draws(bgnbd: dict, gg: dict, *, bg_cov: np.ndarray, gg_cov: np.nda
     log-parameter by more than :data:`MAX_LOG_SHIFT`."""
     rng = np.random.default_rng(seed)
     out = {}
-    for names, point, cov in ((("r", "alpha", "a", "b"), bgnbd, bg_cov), (("p", "q", "v"), gg, gg_cov)):
+    for names, point, cov in ((BGNBD_PARAMS, bgnbd, bg_cov), (("p", "q", "v"), gg, gg_cov)):
         centre = np.array([point[k] for k in names], dtype=np.float64)
         shift = np.clip(rng.multivariate_normal(np.zeros(len(names)), cov, size=n, method="eigh"),
                         -MAX_LOG_SHIFT, MAX_LOG_SHIFT)
@@ -161,7 +162,7 @@ class CLVModel(CLVParams):
         bg_cov = bgnbd_log_covariance(counts.bgnbd, bgnbd, method=bg_report["method"])
         gg_cov = gamma_gamma_log_covariance(counts.gamma_gamma, gg, method=gg_report["method"])
         self.param_draws_ = parameter_draws(bgnbd, gg, bg_cov=bg_cov, gg_cov=gg_cov)
-        bg_report = bg_report | {"log_sd": dict(zip(("r", "alpha", "a", "b"), np.sqrt(np.diag(bg_cov)).tolist()))}
+        bg_report = bg_report | {"log_sd": dict(zip(BGNBD_PARAMS, np.sqrt(np.diag(bg_cov)).tolist()))}
         gg_report = gg_report | {"log_sd": dict(zip(("p", "q", "v"), np.sqrt(np.diag(gg_cov)).tolist()))}
         excluded = counts.excluded
         self.fit_report_ = {
@@ -181,6 +182,6 @@ class CLVModel(CLVParams):
         with warnings.catch_warnings():
             from lifetimes import BetaGeoFitter, GammaGammaFitter
         bgf, ggf = BetaGeoFitter(), GammaGammaFitter()
-        bgf.params_ = pd.Series({k: self.bgnbd_params_[k] for k in ("r", "alpha", "a", "b")})
+        bgf.params_ = pd.Series(bgnbd_shape(self.bgnbd_params_))
         ggf.params_ = pd.Series(self.gg_params_)
         return bgf, ggf
