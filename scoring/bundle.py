@@ -31,6 +31,8 @@ PURCHASE_METHODS = ("bgnbd", "lightgbm_poisson")
 CHURN_METHODS = ("bgnbd", "bgnbd_expected", "bgnbd_clock", "lightgbm_poisson", "lightgbm")
 #: The purchase forecast each ranking by expected purchases reads.
 RANKED_BY = {"bgnbd_expected": "bgnbd", "lightgbm_poisson": "lightgbm_poisson"}
+#: The snapshot column of each ranking that is a BG/NBD P(no purchase) already.
+P_NO_PURCHASE = {"bgnbd": "bgnbd_p_no_purchase", "bgnbd_clock": CLOCK_COLUMN}
 #: Expected purchases are floored here before the log (a customer forecast to buy nothing at all).
 MIN_EXPECTED = 1e-6
 
@@ -204,8 +206,8 @@ class ChurnCLVBundle:
 
     def churn(self, table: pd.DataFrame, *, predicted: Predicted | None = None) -> np.ndarray:
         """P(no purchase in the horizon) of each customer of a :func:`snapshot` by :attr:`churn_method`."""
-        if self.churn_method in ("bgnbd", "bgnbd_clock"):
-            return _floats(table, "bgnbd_p_no_purchase" if self.churn_method == "bgnbd" else CLOCK_COLUMN)
+        if self.churn_method in P_NO_PURCHASE:
+            return _floats(table, P_NO_PURCHASE[self.churn_method])
         if self.churn_method in RANKED_BY:
             expected = expected_purchases(self.models, table, RANKED_BY[self.churn_method], predicted=predicted)
             return ranked_probability(expected, self.churn_calibration)

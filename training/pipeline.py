@@ -553,7 +553,8 @@ def train(
                    churn_calibration=judged.churn_calibration)
     trial = ""
     if final.models.clocked is not None and "bgnbd_clock" not in judged.rankings and judged.churn_method in SIMPLE:
-        wins, trial = clock_trial(visible, as_of=as_of, config=config, against=judged.churn_method)
+        wins, trial = clock_trial(visible, as_of=as_of, config=config, against=judged.churn_method,
+                                  judged_at=origin)
         shipped |= dict(churn_method="bgnbd_clock", churn_calibration=None) if wins else {}
     current = ChurnCLVBundle(models=final.models, policy=config.policy, **shipped).values(
         final.table, predicted=final.predicted)
@@ -591,11 +592,14 @@ def train(
                        fingerprint=data_print)
 
 
-def clock_trial(log: Log, *, as_of: pd.Timestamp, config: TrainConfig, against: str) -> tuple[bool, str]:
-    """Where the fit at ``as_of`` has a seasonal clock and the judging fit had none (too young a log there):
-    whether BG/NBD on the clock ranks the horizon before ``as_of`` better than ``against``, the simple ranking
-    the judging window chose (:func:`training.choice.clock_verdict`), and a line saying so."""
+def clock_trial(log: Log, *, as_of: pd.Timestamp, config: TrainConfig, against: str,
+                judged_at: pd.Timestamp) -> tuple[bool, str]:
+    """Where the fit at ``as_of`` has a seasonal clock and the judging fit (at ``judged_at``) had none (too young a
+    log there): whether BG/NBD on the clock ranks the horizon before ``as_of`` better than ``against``, the simple
+    ranking the judging window chose (:func:`training.choice.clock_verdict`), and a line saying so."""
     origin = as_of - pd.Timedelta(days=config.horizon_days)
+    if origin == judged_at:  # that very fit had no clock: fitting it again would find none
+        return False, f"seasonal clock not shipped: the judging fit at {iso(origin)} had none to judge it by"
     labels = log.labels(as_of=origin, horizon_days=config.horizon_days)
     why = can_judge(labels) if origin - log.first_day() >= pd.Timedelta(days=MIN_ORIGIN_HISTORY_DAYS) else \
         "too little history before it"
