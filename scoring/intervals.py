@@ -72,8 +72,9 @@ TAIL = 1e-10
 #: population's totals are multiplied by a log-normal factor. Where the season ahead was never observed (no same
 #: window a year earlier, so the forecast is BG/NBD's stationary rate) its sd on the log scale is
 #: SEASON_UNSEEN_LOG_SD: a part of the year may run a quarter above or below the year's average (an 80% interval
-#: from x0.73 to x1.38). Where it was observed, the factor measured a year earlier may itself have moved since
-#: (the customer base ages, the calendar shifts): SEASON_SEEN_LOG_SD (x0.88 to x1.14 at 80%).
+#: from x0.73 to x1.38). Where it was observed, the factor measured on an earlier window (a year earlier; the
+#: horizon before as-of on a log without a season, ``training.season``) may itself have moved since (the customer
+#: base ages, the calendar shifts): SEASON_SEEN_LOG_SD (x0.88 to x1.14 at 80%).
 SEASON_UNSEEN_LOG_SD = 0.25
 SEASON_SEEN_LOG_SD = 0.10
 #: Monte Carlo draws of the population's totals (seeded).
@@ -387,7 +388,7 @@ def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int,
     low, high = np.quantile(totals, probs, axis=1)
     spread = f"x{np.exp(-1.2816 * widen):.2f} to x{np.exp(1.2816 * widen):.2f} at 80%"
     note = ("" if not widen else f"the season ahead was never observed: the interval is widened by the stated "
-            f"seasonal rule ({spread})" if not season_seen else f"the season's factor, measured a year earlier, "
+            f"seasonal rule ({spread})" if not season_seen else f"the season's factor, measured on an earlier window, "
             f"may have moved since: the interval is widened by the stated seasonal rule ({spread})")
     return PopulationInterval(horizon_days=int(horizon_days), level=float(clv.interval_level),
                               purchases=float(mean[0].mean()), purchases_low=float(low[0]),

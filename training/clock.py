@@ -16,7 +16,7 @@ month over up to two years before the as-of day, is the season, once two other t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,7 @@ class ClockFit:
     clock: Clock | None
     note: str
     shrinkage: float = 0.0  # the share of the month effects kept (1: all, 0: none)
+    flat: bool = False  # the months were tested and show no season (not merely too few to tell)
 
 
 def expected_repeats(new: np.ndarray, *, bgnbd: dict, time_unit_days: float) -> np.ndarray:
@@ -105,7 +106,7 @@ def fit_clock(track: Tracking, *, bgnbd: dict, time_unit_days: float) -> ClockFi
     if keep < MIN_KEPT or np.abs(rate - 1).max() < MIN_EFFECT:
         return ClockFit(None, f"no seasonal clock: the months differ too little beyond their noise (kept {keep:.0%} "
                               f"of their effects, needs {MIN_KEPT:.0%}; largest move {np.abs(rate - 1).max():.0%})",
-                        keep)
+                        keep, flat=True)
     busiest = np.argsort(rate)[::-1][:3]
     names = ", ".join(f"{pd.Timestamp(2001, m + 1, 1):%b} x{rate[m]:.2f}" for m in sorted(busiest))
     return ClockFit(Clock(tuple(float(r) for r in rate)),
@@ -119,15 +120,15 @@ def year_mean_one(rate: np.ndarray) -> np.ndarray:
 
 
 def fit_clocked(track: Tracking, rfm: pd.DataFrame, *, as_of: pd.Timestamp, clv,
-                clv_model: Callable) -> tuple[ClockedBGNBD | None, str]:
+                clv_model: Callable) -> tuple[ClockedBGNBD | None, ClockFit]:
     """The clock of a log (its :class:`Tracking` up to ``as_of``, against its calendar fit ``clv``) and a BG/NBD
-    model ``clv_model()`` fitted on its RFM table ``rfm`` at ``as_of`` in the clock's operational days, with a
-    line saying why or why not."""
+    model ``clv_model()`` fitted on its RFM table ``rfm`` at ``as_of`` in the clock's operational days (None:
+    none), with the :class:`ClockFit` that says why or why not."""
     fitted = fit_clock(track, bgnbd=clv.bgnbd_params_, time_unit_days=clv.bgnbd_params_["time_unit_days"])
     if fitted.clock is None:
-        return None, fitted.note
+        return None, fitted
     try:
         model = clv_model().fit(fitted.clock.rfm(rfm[list(RFM_COLUMNS)], as_of=as_of))
     except CLVFitError as exc:
-        return None, f"no seasonal clock: BG/NBD could not be fitted on it ({first_line(exc)})"
-    return ClockedBGNBD(fitted.clock, dict(model.bgnbd_params_)), fitted.note
+        return None, replace(fitted, note=f"no seasonal clock: BG/NBD could not be fitted on it ({first_line(exc)})")
+    return ClockedBGNBD(fitted.clock, dict(model.bgnbd_params_)), fitted

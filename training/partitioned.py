@@ -51,7 +51,7 @@ from churnclv.training.eligibility import (
 )
 from churnclv.training.mle import CLVFitError
 from churnclv.training.pipeline import Progress, TrainConfig, fingerprint_of, fingerprint_part
-from churnclv.training.season import Season, same_season_cutoffs, season_of, window_totals
+from churnclv.training.season import EVERY_SEASON, Season, season_cutoffs, season_of, window_totals
 
 #: The values per parameter draw in Parquet, as the single process writes them (stated for the cluster's parts:
 #: Dask cannot infer a column of arrays, and a part may hold none of them).
@@ -237,9 +237,12 @@ class PartitionedLog:
         table = to_pandas(self._each(_as_of_table, as_of, clv, config.horizon_days))
         return table.sort_index(), clv
 
-    def season(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Season:
+    def season(self, *, as_of: pd.Timestamp, config: TrainConfig, flat: bool = False) -> Season:
         first_day = self.first_day()
-        cutoffs = same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=config.plan.min_history_days)
+        cutoffs = season_cutoffs(as_of=as_of, first_day=first_day, horizon_days=config.horizon_days,
+                                 min_history_days=config.plan.min_history_days, flat=flat)
+        if cutoffs is None:
+            return Season(note=EVERY_SEASON.format(config.horizon_days))
         if not cutoffs:
             return Season()
         models = [clv for clv, _ in self._fit(config, cutoffs)[0]]
@@ -247,7 +250,7 @@ class PartitionedLog:
         measured = [None if clv is None else {"cutoff": iso(c), "actual": sum(s[j][1] for s in sums),
                                                "forecast": sum(s[j][0] for s in sums)}
                     for j, (c, clv) in enumerate(zip(cutoffs, models))]
-        return season_of(measured, horizon_days=config.horizon_days, first_day=first_day)
+        return season_of(measured, horizon_days=config.horizon_days, first_day=first_day, flat=flat)
 
     def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]:

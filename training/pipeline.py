@@ -201,7 +201,7 @@ class Log(Protocol):
     def first_day(self) -> pd.Timestamp: ...
     def eligibility(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Eligibility: ...
     def snapshot(self, *, as_of: pd.Timestamp, config: TrainConfig) -> tuple[pd.DataFrame, CLVModel]: ...
-    def season(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Season: ...
+    def season(self, *, as_of: pd.Timestamp, config: TrainConfig, flat: bool = False) -> Season: ...
     def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]: ...
     def labels(self, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame: ...
@@ -245,9 +245,9 @@ class InMemoryLog:
         clv = config.clv_model().fit(features)
         return with_clv(features, clv=clv, horizon_days=config.horizon_days), clv
 
-    def season(self, *, as_of: pd.Timestamp, config: TrainConfig) -> Season:
+    def season(self, *, as_of: pd.Timestamp, config: TrainConfig, flat: bool = False) -> Season:
         return season_ahead(self.enc, as_of=as_of, horizon_days=config.horizon_days,
-                            min_history_days=config.plan.min_history_days, clv_model=config.clv_model)
+                            min_history_days=config.plan.min_history_days, clv_model=config.clv_model, flat=flat)
 
     def stacked(self, *, cutoffs: list[pd.Timestamp], config: TrainConfig,
                 progress: Progress | None = None) -> tuple[pd.DataFrame, list[dict]]:
@@ -320,14 +320,16 @@ def fit_models(
     if progress:
         progress(f"CLV model at {as_of:%Y-%m-%d}")
     current, clv = visible.snapshot(as_of=as_of, config=config)
-    season = visible.season(as_of=as_of, config=config)
+    clocked, clock = fit_clocked(visible.tracking(as_of=as_of), current, as_of=as_of, clv=clv,
+                                 clv_model=config.clv_model)
+    # a log tested for a season that shows none measures BG/NBD's level on the latest window (training.season)
+    season = visible.season(as_of=as_of, config=config,
+                            flat=clock.flat and not concentrated(visible, as_of=as_of))
     notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.note else [])
-    clocked, clock_note = fit_clocked(visible.tracking(as_of=as_of), current, as_of=as_of, clv=clv,
-                                      clv_model=config.clv_model)
     if clocked is not None:  # a column of the as-of table only: the stacked snapshots (the boosters' inputs) lack it
         current = current.assign(**{CLOCK_COLUMN: clocked.p_no_purchase(current, as_of=as_of,
                                                                         horizon_days=config.horizon_days)})
-        notes.append(f"{clock_note} (as of {as_of:%Y-%m-%d})")
+        notes.append(f"{clock.note} (as of {as_of:%Y-%m-%d})")
     cutoffs, why = _cutoffs(visible, as_of=as_of, config=config)
     stacked, degraded = (visible.stacked(cutoffs=cutoffs, config=config, progress=progress)
                          if cutoffs else (None, []))
@@ -610,9 +612,9 @@ def clock_trial(log: Log, *, as_of: pd.Timestamp, config: TrainConfig, against: 
             why = f"no BG/NBD fit there: {first_line(exc)}"
     if why:
         return False, f"seasonal clock not shipped: the horizon before the as-of day cannot judge it ({why})"
-    clocked, note = fit_clocked(log.tracking(as_of=origin), table, as_of=origin, clv=clv, clv_model=config.clv_model)
+    clocked, clock = fit_clocked(log.tracking(as_of=origin), table, as_of=origin, clv=clv, clv_model=config.clv_model)
     if clocked is None:
-        return False, f"seasonal clock not shipped: a fit at {iso(origin)} has none to judge it by ({note})"
+        return False, f"seasonal clock not shipped: a fit at {iso(origin)} has none to judge it by ({clock.note})"
     y = labels.reindex(table.index)["churned"].to_numpy(dtype=float)
     scores = {"bgnbd": table["bgnbd_p_no_purchase"].to_numpy(dtype=float),
               "bgnbd_expected": -table["bgnbd_expected_purchases"].to_numpy(dtype=float),

@@ -11,6 +11,14 @@ of the latest year-on-year change in the ratio (a damped trend, in log scale). A
 younger base is not used for the trend: it mixes the base's youth into the season (a donor base whose
 first December gave 9.8x, then 2.3x, gave 2.1x the next year, and the trend would have said 1.1x).
 Years are 52 weeks (364 days), so weekdays line up.
+
+A log whose months were tested for a season and show none (``training.clock``: no clock, the month effects
+within their noise) and whose buying is not concentrated in a few weeks has nothing to learn from a year
+earlier that the window just before the as-of day does not hold: there the ratio is BG/NBD's misfit of how the
+log buys (bursts, an ageing base), and it drifts with the base's age. Such a log takes the ratio of the horizon
+before the as-of day, measured on the base closest to today's (:func:`season_cutoffs`). On the zoo's seven
+steady shapes (four draws, 99 cuts) its error against the ratio that held next is 5.9% against 9.5% for the
+year-earlier window's (mean absolute log), and 6 cuts miss by over 15% against 25.
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ MIN_WINDOW_PURCHASES = 30
 TREND_DAMPING = 0.5
 
 
+#: Where a log without a season (:func:`season_cutoffs`) measures its factor, as the notes say it.
+FLAT_WINDOW = "the horizon before the as-of day (the log's months show no season)"
+
+
 @dataclass(frozen=True)
 class Season:
     """The seasonal factor for the window after ``as_of`` and the earlier windows it rests on."""
@@ -50,21 +62,38 @@ def same_season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, min_his
     return [c for c in years if (c - first_day).days >= min_history_days]
 
 
+def season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int, min_history_days: int,
+                   flat: bool) -> list[pd.Timestamp] | None:
+    """The cutoffs whose windows measure the factor, latest first: the same window of earlier years, or with
+    ``flat`` (a log without a season) the horizon before ``as_of``. None where a ``horizon_days`` horizon covers
+    every season (its window a year earlier would reach past ``as_of``, where nothing is read)."""
+    if horizon_days > SEASON_YEAR_DAYS:
+        return None
+    if flat:
+        return [as_of - pd.Timedelta(days=horizon_days)]
+    return same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days)
+
+
+#: The note where a horizon holds every season (:func:`season_cutoffs` is None).
+EVERY_SEASON = "season ahead: a {}-day horizon covers every season; the forecast is not adjusted"
+
+
 def season_ahead(transactions: pd.DataFrame | Encoded, *, as_of: pd.Timestamp, horizon_days: int, min_history_days: int,
-                 clv_model: Callable) -> Season:
-    """The :class:`Season` of the window ``(as_of, as_of + horizon_days]`` from rows on or before ``as_of``.
+                 clv_model: Callable, flat: bool = False) -> Season:
+    """The :class:`Season` of the window ``(as_of, as_of + horizon_days]`` from rows on or before ``as_of``
+    (``flat``: the log shows no season, :func:`season_cutoffs`).
 
     ``clv_model()`` makes an unfitted CLV model. Each earlier window's BG/NBD model is fitted on the rows
     up to its own cutoff; its window ends before ``as_of``, so nothing after ``as_of`` is read.
     """
-    if horizon_days > SEASON_YEAR_DAYS:  # its window a year earlier would reach past as_of, where nothing is read
-        return Season(note=f"season ahead: a {horizon_days}-day horizon covers every season; the forecast is "
-                           "not adjusted")
-    enc = encode(transactions)  # once for every earlier year
+    enc = encode(transactions)  # once for every earlier window
     first_day = enc.frame["timestamp"].min().normalize()
-    cutoffs = same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days)
+    cutoffs = season_cutoffs(as_of=as_of, first_day=first_day, horizon_days=horizon_days,
+                             min_history_days=min_history_days, flat=flat)
+    if cutoffs is None:
+        return Season(note=EVERY_SEASON.format(horizon_days))
     return season_of([window_forecast(enc, cutoff=c, horizon_days=horizon_days, clv_model=clv_model) for c in cutoffs],
-                     horizon_days=horizon_days, first_day=first_day)
+                     horizon_days=horizon_days, first_day=first_day, flat=flat)
 
 
 def window_forecast(transactions: pd.DataFrame | Encoded, *, cutoff: pd.Timestamp, horizon_days: int,
@@ -89,15 +118,16 @@ def window_totals(transactions: pd.DataFrame | Encoded, features: pd.DataFrame, 
     return forecast, int(make_labels(transactions, as_of=cutoff, horizon_days=horizon_days)["purchases"].sum())
 
 
-def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.Timestamp) -> Season:
+def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.Timestamp, flat: bool = False) -> Season:
     """The :class:`Season` from the :func:`window_forecast` of each earlier year (latest first) of a log
-    that starts on ``first_day``."""
+    that starts on ``first_day`` (``flat``: of the horizon before the as-of day, :func:`season_cutoffs`)."""
+    where = FLAT_WINDOW if flat else "the same window a year earlier"
     windows = [m | {"ratio": float(max(m["actual"], 0.5) / m["forecast"])} for m in measured  # 0: under one
                if m is not None and max(m["actual"], m["forecast"]) >= MIN_WINDOW_PURCHASES and m["forecast"] > 0]
     if not windows:  # no year earlier (the eligibility report says so) or too few purchases there (said here)
         few = next((m for m in measured if m is not None), None)
         return Season(note="" if few is None else
-                      f"season ahead: not adjusted, the same window a year earlier ({few['cutoff']} + {horizon_days} "
+                      f"season ahead: not adjusted, {where} ({few['cutoff']} + {horizon_days} "
                       f"days) held {few['actual']:,} purchases against a forecast of {few['forecast']:,.0f}, too few "
                       f"to measure it (needs {MIN_WINDOW_PURCHASES})")
     latest, *older = windows
@@ -113,7 +143,7 @@ def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.T
         precision += (f"; measured on a base {age} days old, whose ratio mixes its youth with the season: "
                       "uncertain")
     return Season(factor=factor, windows=windows,
-                  note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier{trend} "
+                  note=f"season ahead: forecast x {factor:.2f}, from {where}{trend} "
                        f"({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, "
                        f"BG/NBD forecast {latest['forecast']:,.0f}, ratio {latest['ratio']:.2f}{precision})")
 

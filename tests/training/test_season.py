@@ -4,7 +4,7 @@ before had seen every other season (hand-computed)."""
 import pandas as pd
 import pytest
 
-from churnclv.training.season import damped_trend, same_season_cutoffs, season_of
+from churnclv.training.season import damped_trend, same_season_cutoffs, season_cutoffs, season_of
 
 
 def test_one_year_gives_its_own_ratio():
@@ -75,3 +75,17 @@ def test_a_horizon_over_52_weeks_is_not_adjusted_and_reads_nothing_after_as_of(s
     long = season_ahead(until(seed_transactions, as_of), as_of=as_of, horizon_days=400, min_history_days=56,
                         clv_model=CLVModel)
     assert long.factor == 1.0 and "400-day horizon covers every season" in long.note
+
+
+def test_a_log_without_a_season_measures_its_factor_on_the_horizon_before_the_as_of_day():
+    as_of, first = pd.Timestamp("2026-03-31"), pd.Timestamp("2024-01-01")
+    plan = dict(as_of=as_of, first_day=first, horizon_days=90, min_history_days=56)
+    assert season_cutoffs(**plan, flat=True) == [pd.Timestamp("2025-12-31")]
+    assert season_cutoffs(**plan, flat=False) == same_season_cutoffs(as_of=as_of, first_day=first, min_history_days=56)
+    assert season_cutoffs(**(plan | {"horizon_days": 400}), flat=True) is None  # a horizon that holds every season
+    flat = season_of([_window("2025-12-31", 1748, 1483.0)], horizon_days=90, first_day=first, flat=True)
+    assert flat.factor == pytest.approx(1748 / 1483)  # 1.178692
+    assert flat.note == ("season ahead: forecast x 1.18, from the horizon before the as-of day (the log's months show "
+                         "no season) (2025-12-31 + 90 days: 1,748 purchases, BG/NBD forecast 1,483, ratio 1.18)")
+    few = season_of([_window("2025-12-31", 20, 25.0)], horizon_days=90, first_day=first, flat=True)
+    assert few.factor == 1.0 and few.note.startswith("season ahead: not adjusted, the horizon before the as-of day")

@@ -94,17 +94,19 @@ def test_where_touchpoints_announce_the_lapse_the_model_with_them_ranks_churn_ab
     assert judged.churn_method == "lightgbm" and ours >= simple + 0.02, (ours, best, simple)
 
 
-def test_where_purchases_come_in_bursts_the_total_is_the_poisson_model_s_own(shapes, trained):
-    """Bursts of purchases within a week, beyond BG/NBD's assumptions: on the judging window the LightGBM Poisson
-    model's own total was closer than BG/NBD's with the season, so it ships (the note says so), as the sum of that
-    model's forecasts, in the scores and the population's forecast alike; on the generated future it is closer too."""
-    shape = shapes["bursts"]
-    as_of = shape.as_ofs[0]
-    result, scores = trained("bursts")
-    bundle = result.bundle
+@pytest.mark.slow
+def test_where_purchases_come_in_bursts_the_total_is_the_poisson_model_s_own():
+    """Bursts of purchases within a week, beyond BG/NBD's assumptions (drawn with seed 1, as of 2024-12-30): on the
+    judging window the LightGBM Poisson model's own total was closer than BG/NBD's with its factor (-1.7% against
+    +14.7%), so it ships (the note says so), as the sum of that model's forecasts, in the scores and the population's
+    forecast alike; on the generated future it is closer too (1,949 and 1,889 for 1,955 that happened)."""
+    shape, as_of = zoo.make_bursts(seed=1), pd.Timestamp("2024-12-30")
+    seen = until(shape.transactions, as_of)
+    bundle = train(seen, as_of=as_of, config=QUICK).bundle
     assert bundle.metadata["purchases_level"] == "lightgbm"
     assert any(n.startswith("total level: the LightGBM Poisson model's own") for n in bundle.metadata["notes"])
-    table = bundle.snapshot(until(shape.transactions, as_of), as_of=as_of).reindex(scores.index)
+    scores = bundle.score(seen, as_of=as_of).set_index("customer_id")
+    table = bundle.snapshot(seen, as_of=as_of).reindex(scores.index)
     own = bundle.models.purchases.predict(table).sum()
     assert scores["expected_purchases"].sum() == pytest.approx(own, rel=1e-9)
     assert bundle.metadata["population"]["purchases"] == pytest.approx(own, rel=0.01)  # its mean over the draws
