@@ -27,6 +27,7 @@ from churnclv.training import realfuture
 from churnclv.training.choice import can_judge
 from churnclv.training.eligibility import EligibilityError
 from churnclv.training.realfuture import judge
+from churnclv.training.season import FLAT_WINDOW
 
 #: Purchases a window needs for its total to judge a forecast to ±15%: the count's own Poisson noise is then
 #: at most 10% (1 / sqrt(100)).
@@ -69,6 +70,8 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3, seed:
                 "churnclv_auc": m["churnclv"]["roc_auc"], "lifetimes_auc": m["lifetimes_bgnbd"]["roc_auc"],
                 "best_simple_auc": best_auc, "best_simple": realfuture.MODEL_LABELS.get(best, ""),
                 "churn_by": j.churn_method, "events": shape.events is not None,
+                "level": "lightgbm" if any(n.startswith("total level: the LightGBM") for n in j.training_notes)
+                else "bgnbd",
                 "interval_low": m["churnclv"]["purchases_interval_low"],
                 "interval_high": m["churnclv"]["purchases_interval_high"],
                 "interval_inside": (m["churnclv"]["purchases_interval_low"] <= j.actual_purchases
@@ -79,6 +82,8 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3, seed:
                 "total_judgeable": j.actual_purchases >= MIN_TOTAL,
                 # a factor measured a year earlier on a base under a year old: the run calls it uncertain
                 "season_young": "uncertain" in season,
+                # a log without a season measures its factor on the horizon before as-of (training.season)
+                "season_recent": FLAT_WINDOW in season,
                 "season_seen": bool(season) and "not adjusted" not in season and "uncertain" not in season,
                 "seconds": time.perf_counter() - started,
                 "note": season.split(",")[0].removeprefix("season ahead: "),
@@ -118,7 +123,8 @@ def _season(row: dict) -> str:
     year-earlier window was measured on a base under a year old)."""
     if not row["note"]:
         return "not seen"
-    return row["note"] + (" (young base: uncertain)" if row["season_young"] else "")
+    return row["note"] + (" (the quarter before: no season)" if row.get("season_recent") else "") + \
+        (" (young base: uncertain)" if row["season_young"] else "")
 
 
 def markdown(table: pd.DataFrame) -> str:

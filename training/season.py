@@ -140,8 +140,8 @@ def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.T
                  if latest["actual"] < MIN_WINDOW_PURCHASES else "")
     age = (pd.Timestamp(latest["cutoff"]) - first_day).days
     if age < SEASON_YEAR_DAYS:  # a base that had not lived a year: its ratio mixes its youth with the season
-        precision += (f"; measured on a base {age} days old, whose ratio mixes its youth with the season: "
-                      "uncertain")
+        precision += (f"; measured on a base {age} days old, whose ratio "
+                      f"{'still carries its youth' if flat else 'mixes its youth with the season'}: uncertain")
     return Season(factor=factor, windows=windows,
                   note=f"season ahead: forecast x {factor:.2f}, from {where}{trend} "
                        f"({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, "
