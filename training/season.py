@@ -15,11 +15,10 @@ Years are 52 weeks (364 days), so weekdays line up.
 A log whose months were tested for a season and show none (``training.clock``: no clock, the month effects
 within their noise) and whose buying is not concentrated in a few weeks has nothing to learn from a year
 earlier that the window just before the as-of day does not hold: there the ratio is BG/NBD's misfit of how the
-log buys (bursts, an ageing base), and it drifts with the base's age. Such a log takes the ratio of the two
-horizons before the as-of day, measured on the bases closest to today's, their purchases and forecasts pooled
-(:func:`season_cutoffs`, :func:`pooled`). On the zoo's seven steady shapes (four draws, 99 cuts) its error
-against the ratio that held next is 5.0% against 9.5% for the year-earlier window's (mean absolute log; 5.9% from
-the one horizon before), and 6 cuts miss by over 15% against 25.
+log buys (bursts, an ageing base), and it drifts with the base's age. Such a log takes the ratio of the horizon
+before the as-of day, measured on the base closest to today's (:func:`season_cutoffs`). On the zoo's seven
+steady shapes (four draws, 99 cuts) its error against the ratio that held next is 5.9% against 9.5% for the
+year-earlier window's (mean absolute log), and 6 cuts miss by over 15% against 25.
 """
 
 from __future__ import annotations
@@ -44,10 +43,8 @@ MIN_WINDOW_PURCHASES = 30
 TREND_DAMPING = 0.5
 
 
-#: Where a log without a season (:func:`season_cutoffs`) measures its factor, as the notes say it, and how many
-#: horizons before the as-of day it pools (two: 5.0% against 5.9% for one on the zoo's steady shapes, above).
-FLAT_WINDOW = "the horizons before the as-of day (the log's months show no season)"
-FLAT_WINDOWS = 2
+#: Where a log without a season (:func:`season_cutoffs`) measures its factor, as the notes say it.
+FLAT_WINDOW = "the horizon before the as-of day (the log's months show no season)"
 
 
 @dataclass(frozen=True)
@@ -68,15 +65,13 @@ def same_season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, min_his
 def season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon_days: int, min_history_days: int,
                    flat: bool) -> list[pd.Timestamp] | None:
     """The cutoffs whose windows measure the factor, latest first: the same window of earlier years, or with
-    ``flat`` (a log without a season) the :data:`FLAT_WINDOWS` horizons before ``as_of``; each keeps
-    ``min_history_days`` of history. None where a ``horizon_days`` horizon covers every season (its window a year
-    earlier would reach past ``as_of``, where nothing is read)."""
+    ``flat`` (a log without a season) the horizon before ``as_of``. None where a ``horizon_days`` horizon covers
+    every season (its window a year earlier would reach past ``as_of``, where nothing is read)."""
     if horizon_days > SEASON_YEAR_DAYS:
         return None
-    if not flat:
-        return same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days)
-    cutoffs = [as_of - pd.Timedelta(days=horizon_days * k) for k in range(1, FLAT_WINDOWS + 1)]
-    return [c for c in cutoffs if (c - first_day).days >= min_history_days]
+    if flat:
+        return [as_of - pd.Timedelta(days=horizon_days)]
+    return same_season_cutoffs(as_of=as_of, first_day=first_day, min_history_days=min_history_days)
 
 
 #: The note where a horizon holds every season (:func:`season_cutoffs` is None).
@@ -125,16 +120,15 @@ def window_totals(transactions: pd.DataFrame | Encoded, features: pd.DataFrame, 
 
 def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.Timestamp, flat: bool = False) -> Season:
     """The :class:`Season` from the :func:`window_forecast` of each earlier year (latest first) of a log
-    that starts on ``first_day`` (``flat``: of the horizons before the as-of day, :func:`season_cutoffs`, measured
-    as one: :func:`pooled`)."""
+    that starts on ``first_day`` (``flat``: of the horizon before the as-of day, :func:`season_cutoffs`)."""
     where = FLAT_WINDOW if flat else "the same window a year earlier"
-    measured = pooled(measured) if flat else measured
     windows = [m | {"ratio": float(max(m["actual"], 0.5) / m["forecast"])} for m in measured  # 0: under one
                if m is not None and max(m["actual"], m["forecast"]) >= MIN_WINDOW_PURCHASES and m["forecast"] > 0]
     if not windows:  # no year earlier (the eligibility report says so) or too few purchases there (said here)
         few = next((m for m in measured if m is not None), None)
         return Season(note="" if few is None else
-                      f"season ahead: not adjusted, {where} ({_span(few, horizon_days)}) held {few['actual']:,} purchases against a forecast of {few['forecast']:,.0f}, too few "
+                      f"season ahead: not adjusted, {where} ({few['cutoff']} + {horizon_days} "
+                      f"days) held {few['actual']:,} purchases against a forecast of {few['forecast']:,.0f}, too few "
                       f"to measure it (needs {MIN_WINDOW_PURCHASES})")
     latest, *older = windows
     before = pd.Timestamp(latest["cutoff"]) - pd.Timedelta(days=SEASON_YEAR_DAYS)
@@ -144,30 +138,14 @@ def season_of(measured: list[dict | None], *, horizon_days: int, first_day: pd.T
     trend = f", 2 years' trend (ratio {mature[0]['ratio']:.2f} a year before)" if mature else ""
     precision = (f"; measured on {latest['actual']} purchases, ±{1 / np.sqrt(max(latest['actual'], 1)):.0%}"
                  if latest["actual"] < MIN_WINDOW_PURCHASES else "")
-    age = (pd.Timestamp(latest.get("first", latest["cutoff"])) - first_day).days
+    age = (pd.Timestamp(latest["cutoff"]) - first_day).days
     if age < SEASON_YEAR_DAYS:  # a base that had not lived a year: its ratio mixes its youth with the season
         precision += (f"; measured on a base {age} days old, whose ratio "
                       f"{'still carries its youth' if flat else 'mixes its youth with the season'}: uncertain")
     return Season(factor=factor, windows=windows,
                   note=f"season ahead: forecast x {factor:.2f}, from {where}{trend} "
-                       f"({_span(latest, horizon_days)}: {latest['actual']:,} purchases, "
+                       f"({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, "
                        f"BG/NBD forecast {latest['forecast']:,.0f}, ratio {latest['ratio']:.2f}{precision})")
-
-
-def pooled(measured: list[dict | None]) -> list[dict | None]:
-    """The :func:`window_forecast` of consecutive windows (latest first) as one: purchases and forecasts summed,
-    ``first`` its earliest cutoff and ``windows`` how many; ``[None]`` when none was measured."""
-    got = [m for m in measured if m is not None]
-    if not got:
-        return [None]
-    return [{"cutoff": got[0]["cutoff"], "first": got[-1]["cutoff"], "windows": len(got),
-             "actual": sum(m["actual"] for m in got), "forecast": sum(m["forecast"] for m in got)}]
-
-
-def _span(window: dict, horizon_days: int) -> str:
-    """``2025-07-04 + 2 x 90 days`` for pooled windows, ``2025-10-02 + 90 days`` for one."""
-    k = window.get("windows", 1)
-    return f"{window.get('first', window['cutoff'])} + {f'{k} x ' if k > 1 else ''}{horizon_days} days"
 
 
 def damped_trend(ratios: list[float]) -> float:
