@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 
 import pytest
 from starlette.applications import Starlette
@@ -145,16 +144,18 @@ def test_refuses_to_start_without_a_key_or_open_off_loopback():
     check_access(keys=["k"], open_=False, host="0.0.0.0")
 
 
-def access_of(environ: dict, home=None) -> Access:
-    """The access of these variables only, with CHURNCLV_HOME in an empty folder unless given."""
-    home = home or tempfile.mkdtemp(prefix="churnclv-home-")
-    return Access.from_settings(Settings.load({"CHURNCLV_HOME": str(home), **environ}))
+@pytest.fixture
+def access_of(tmp_path):
+    """The access of these variables only, with CHURNCLV_HOME in an empty folder unless they name one."""
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    return lambda environ: Access.from_settings(Settings.load({"CHURNCLV_HOME": str(empty), **environ}))
 
 
 A, B, FROM_FILE, LOCAL = "a" * 16, "b" * 20, "from-file-0123456789", "local-key-0123456789"
 
 
-def test_access_from_the_settings_reads_env_and_key_file(tmp_path):
+def test_access_from_the_settings_reads_env_and_key_file(tmp_path, access_of):
     keys = tmp_path / "keys.txt"
     keys.write_text(f"# ours\n{FROM_FILE}\n")
     access = access_of({"CHURNCLV_API_KEYS": f"{A},{B}", "CHURNCLV_API_KEYS_FILE": str(keys)})
@@ -168,14 +169,14 @@ def test_access_from_the_settings_reads_env_and_key_file(tmp_path):
     assert access_of({"CHURNCLV_API_KEYS": A, "CHURNCLV_MAX_BODY_BYTES": "2048"}).max_body_bytes == 2048
 
 
-def test_the_local_key_is_used_when_no_file_is_named(tmp_path):
+def test_the_local_key_is_used_when_no_file_is_named(tmp_path, access_of):
     with pytest.raises(AccessError, match="no API key"):
         access_of({"CHURNCLV_HOME": str(tmp_path)})
     (tmp_path / ".churnclv_api_key").write_text(f"{LOCAL}\n")
     assert access_of({"CHURNCLV_HOME": str(tmp_path)}).keys == (LOCAL.encode(),)
 
 
-def test_keys_set_in_the_environment_revoke_the_local_key(tmp_path):
+def test_keys_set_in_the_environment_revoke_the_local_key(tmp_path, access_of):
     (tmp_path / ".churnclv_api_key").write_text(f"{LOCAL}\n")
     access = access_of({"CHURNCLV_HOME": str(tmp_path), "CHURNCLV_API_KEYS": A})
     assert access.keys == (A.encode(),)
@@ -188,7 +189,7 @@ def test_keys_set_in_the_environment_revoke_the_local_key(tmp_path):
         FROM_FILE.encode(),)
 
 
-def test_a_short_key_is_refused_with_one_line_naming_where_it_was_set(tmp_path):
+def test_a_short_key_is_refused_with_one_line_naming_where_it_was_set(tmp_path, access_of):
     for keys in ("x", f"{A},short-key"):
         with pytest.raises(AccessError, match=r"^CHURNCLV_API_KEYS: 1 API key\(s\) shorter than 16 characters") as e:
             access_of({"CHURNCLV_API_KEYS": keys})
@@ -202,7 +203,7 @@ def test_a_short_key_is_refused_with_one_line_naming_where_it_was_set(tmp_path):
         access_of({"CHURNCLV_HOME": str(tmp_path)})
 
 
-def test_the_key_file_is_read_once_when_the_access_is_built(tmp_path):
+def test_the_key_file_is_read_once_when_the_access_is_built(tmp_path, access_of):
     keys = tmp_path / "keys.txt"
     keys.write_text(f"first-{A}\n")
     access = access_of({"CHURNCLV_API_KEYS_FILE": str(keys)})
@@ -216,7 +217,7 @@ def test_the_key_file_is_read_once_when_the_access_is_built(tmp_path):
     assert built == [access]  # a function is called once, when the middleware is built
 
 
-def test_an_unreadable_key_file_is_a_message(tmp_path):
+def test_an_unreadable_key_file_is_a_message(tmp_path, access_of):
     keys = tmp_path / "keys.txt"
     keys.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(AccessError, match="cannot read the API keys file"):
