@@ -14,6 +14,7 @@ commands, so that ``churnclv --help`` answers at once.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from types import ModuleType
 
@@ -46,7 +47,20 @@ def build_app() -> typer.Typer:
     )
     for group in GROUPS:
         group.register(app)
+    _reflowed_help(app)
     return app
+
+
+def _reflowed_help(app: typer.Typer) -> None:
+    """Each command's help is its docstring with every paragraph on one line, for rich to wrap to the terminal:
+    typer's rich help keeps the docstring's own line breaks in a list of commands and in every paragraph after
+    the first, which breaks them mid-sentence."""
+    for info in app.registered_commands:
+        if info.help is None:
+            doc = inspect.getdoc(info.callback) or ""
+            info.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in doc.split("\n\n"))
+    for group in app.registered_groups:
+        _reflowed_help(group.typer_instance)
 
 
 app = build_app()

@@ -54,14 +54,16 @@ def backtest(
     bad_rows: BadRows = BAD_ROWS,
     rejected: Rejected = None,
 ) -> None:
-    """Judge the model on the real future: for each --as-of day D, train as `train` does on the
-    transactions up to and including D only, then compare its scores with what really happened in the
-    next --horizon-days, (D, D + horizon], beside lifetimes' BG/NBD + Gamma-Gamma (fitted at D) and an RFM
-    logistic regression (trained on the horizon before D): no model sees a row after D. E.g. --as-of
-    1997-09-30 --horizon-days 91 trains on data to 1997-09-30 and judges on 1997-10-01 .. 1997-12-30. The
-    data must run to the end of each window. With --events churnclv learns from the touchpoints too (run it
-    without to compare). `train` instead reports a backtest on the horizon before its
-    as-of day, the window its purchase forecast is chosen on. Nothing is logged or registered here.
+    """Judge the model on the real future: train at each --as-of day D and compare its scores with what
+    really happened next, beside lifetimes' BG/NBD and an RFM logistic regression.
+
+    For each D, churnclv is trained as `train` does on the transactions up to and including D only, and
+    judged on the next --horizon-days, (D, D + horizon], beside lifetimes' BG/NBD + Gamma-Gamma (fitted at
+    D) and an RFM logistic regression (trained on the horizon before D): no model sees a row after D. E.g.
+    --as-of 1997-09-30 --horizon-days 91 trains on data to 1997-09-30 and judges on 1997-10-01 ..
+    1997-12-30. The data must run to the end of each window. With --events churnclv learns from the
+    touchpoints too (run it without to compare). `train` instead reports a backtest on the horizon before
+    its as-of day, the window its purchase forecast is chosen on. Nothing is logged or registered here.
     """
     from churnclv.contract import write_table
     from churnclv.training.churn import CutoffPlan

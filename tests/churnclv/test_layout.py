@@ -56,6 +56,19 @@ def test_every_command_explains_itself(words):
     assert "Usage" in result.output and "Traceback" not in result.output
 
 
+def test_help_paragraphs_are_wrapped_by_the_terminal_not_broken_where_the_docstring_broke():
+    """The list of commands and a command's later paragraphs flow as sentences: the docstring of ``backtest`` breaks
+    its second paragraph after "up to and", which must not end a line of its help at 80 columns."""
+    listing = runner.invoke(app, ["--help"], terminal_width=80).output
+    assert "features    Build point-in-time customer features (RFM, behaviour windows," in listing
+    assert "cohort; touchpoints with --events) and write them." in listing
+    for words in COMMANDS:  # every paragraph one line; paragraphs apart
+        command = typer.main.get_command(app)
+        for word in words:
+            command = command.commands[word]
+        assert all(paragraph and "\n" not in paragraph for paragraph in (command.help or "x").split("\n\n"))
+
+
 @pytest.mark.parametrize("command", ["features", "cohorts", "train", "backtest", "score"])
 def test_the_input_options_come_first_and_last_in_one_order(command):
     params = [p.opts[0] for p in typer.main.get_command(app).commands[command].params if p.opts[0] != "--help"]
