@@ -84,6 +84,8 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3, seed:
                 "season_young": "uncertain" in season,
                 # a log without a season measures its factor on the horizon before as-of (training.season)
                 "season_recent": FLAT_WINDOW in season,
+                # a log with a seasonal clock measures its factor on the clock (training.season.season_on_clock)
+                "season_clock": "on the seasonal clock" in season,
                 "season_seen": bool(season) and "not adjusted" not in season and "uncertain" not in season,
                 "seconds": time.perf_counter() - started,
                 "note": season.split(",")[0].removeprefix("season ahead: "),
@@ -124,7 +126,7 @@ def _season(row: dict) -> str:
     if not row["note"]:
         return "not seen"
     return row["note"] + (" (the quarter before: no season)" if row.get("season_recent") else "") + \
-        (" (young base: uncertain)" if row["season_young"] else "")
+        (" (on the clock)" if row.get("season_clock") else "") + (" (young base: uncertain)" if row["season_young"] else "")
 
 
 def markdown(table: pd.DataFrame) -> str:

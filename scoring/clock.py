@@ -16,7 +16,7 @@ import pandas as pd
 
 from churnclv.contract.dates import AsOf
 from churnclv.features._prep import day_number
-from churnclv.scoring.btyd import bgnbd_p_no_purchase, bgnbd_shape
+from churnclv.scoring.btyd import bgnbd_expected_purchases, bgnbd_p_no_purchase, bgnbd_shape
 
 MONTHS = 12
 #: The snapshot column of the clocked BG/NBD's P(no purchase in the horizon) (:meth:`ClockedBGNBD.p_no_purchase`).
@@ -84,11 +84,20 @@ class ClockedBGNBD:
     def p_no_purchase(self, table, *, as_of: AsOf, horizon_days: int) -> np.ndarray:
         """P(no purchase in the ``horizon_days`` after ``as_of``) of each customer of a feature table (frequency,
         recency, T in calendar days; a frame or ``scoring.snapshot.Columns``)."""
+        return bgnbd_p_no_purchase(*self._arguments(table, as_of=as_of, horizon_days=horizon_days),
+                                   **bgnbd_shape(self.bgnbd))
+
+    def expected_purchases(self, table, *, as_of: AsOf, horizon_days: int) -> np.ndarray:
+        """Expected purchases in the ``horizon_days`` after ``as_of`` of each customer of a feature table."""
+        return bgnbd_expected_purchases(*self._arguments(table, as_of=as_of, horizon_days=horizon_days),
+                                        **bgnbd_shape(self.bgnbd))
+
+    def _arguments(self, table, *, as_of: AsOf, horizon_days: int) -> tuple:
+        """(t, x, t_x, T) of the closed forms: the horizon, recency and age in the fit's operational units."""
         recency, T = self.clock.durations(table["recency"], table["T"], as_of=as_of)
         unit = self.bgnbd["time_unit_days"]
-        return bgnbd_p_no_purchase(self.clock.horizon(as_of, horizon_days) / unit,
-                                   np.asarray(table["frequency"], dtype=np.float64), recency / unit, T / unit,
-                                   **bgnbd_shape(self.bgnbd))
+        return (self.clock.horizon(as_of, horizon_days) / unit, np.asarray(table["frequency"], dtype=np.float64),
+                recency / unit, T / unit)
 
     def to_dict(self) -> dict:
         return {"clock": self.clock.to_dict(), "bgnbd": {k: float(v) for k, v in self.bgnbd.items()}}

@@ -128,7 +128,13 @@ def fit_clocked(track: Tracking, rfm: pd.DataFrame, *, as_of: pd.Timestamp, clv,
     if fitted.clock is None:
         return None, fitted
     try:
-        model = clv_model().fit(fitted.clock.rfm(rfm[list(RFM_COLUMNS)], as_of=as_of))
+        return fit_on_clock(fitted.clock, rfm, as_of=as_of, clv_model=clv_model), fitted
     except CLVFitError as exc:
         return None, replace(fitted, note=f"no seasonal clock: BG/NBD could not be fitted on it ({first_line(exc)})")
-    return ClockedBGNBD(fitted.clock, dict(model.bgnbd_params_)), fitted
+
+
+def fit_on_clock(clock: Clock, rfm: pd.DataFrame, *, as_of: pd.Timestamp, clv_model: Callable) -> ClockedBGNBD:
+    """BG/NBD ``clv_model()`` fitted on the RFM table ``rfm`` (calendar days, as of ``as_of``) in ``clock``'s
+    operational days. Raises :class:`CLVFitError` where it cannot be fitted."""
+    model = clv_model().fit(clock.rfm(rfm[list(RFM_COLUMNS)], as_of=as_of))
+    return ClockedBGNBD(clock, dict(model.bgnbd_params_))

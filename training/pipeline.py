@@ -71,7 +71,7 @@ from churnclv.training.clock import fit_clocked
 from churnclv.training.clv import CLVModel
 from churnclv.training.eligibility import Eligibility, Gate, check
 from churnclv.training.mle import CLVFitError
-from churnclv.training.season import Season, season_ahead
+from churnclv.training.season import Season, season_ahead, season_on_clock
 
 log = logging.getLogger("churnclv.training")
 Progress = Callable[[str], None]
@@ -322,9 +322,14 @@ def fit_models(
     current, clv = visible.snapshot(as_of=as_of, config=config)
     clocked, clock = fit_clocked(visible.tracking(as_of=as_of), current, as_of=as_of, clv=clv,
                                  clv_model=config.clv_model)
-    # a log tested for a season that shows none measures BG/NBD's level on the latest window (training.season)
-    season = visible.season(as_of=as_of, config=config,
-                            flat=clock.flat and not concentrated(visible, as_of=as_of))
+    # a log tested for a season that shows none measures BG/NBD's level on the latest window, one with a seasonal
+    # clock measures it on the clock (training.season); buying concentrated in a few weeks keeps the calendar's
+    steady = (clock.flat or clocked is not None) and not concentrated(visible, as_of=as_of)
+    season = visible.season(as_of=as_of, config=config, flat=clock.flat and steady)
+    if clocked is not None and steady:
+        season = season_on_clock(season, clocked, now=current, as_of=as_of, horizon_days=config.horizon_days,
+                                 features=lambda cutoff: visible.snapshot(as_of=cutoff, config=config)[0],
+                                 first_day=visible.first_day(), clv_model=config.clv_model)
     notes = [f"CLV at {as_of:%Y-%m-%d}: {w}" for w in clv.fit_report_["warnings"]] + ([season.note] if season.note else [])
     if clocked is not None:  # a column of the as-of table only: the stacked snapshots (the boosters' inputs) lack it
         current = current.assign(**{CLOCK_COLUMN: clocked.p_no_purchase(current, as_of=as_of,

@@ -19,6 +19,15 @@ log buys (bursts, an ageing base), and it drifts with the base's age. Such a log
 before the as-of day, measured on the base closest to today's (:func:`season_cutoffs`). On the zoo's seven
 steady shapes (four draws, 99 cuts) its error against the ratio that held next is 5.9% against 9.5% for the
 year-earlier window's (mean absolute log), and 6 cuts miss by over 15% against 25.
+
+A log with a seasonal clock (``training.clock``) whose buying is not concentrated in a few weeks measures the
+ratio on the clock instead (:func:`season_on_clock`): BG/NBD fitted on the clock's operational days a year
+earlier against what happened in the window, times how far the clock moves today's forecast from the calendar
+fit's. A calendar fit just after a peak reads the peak as the customers' own rate, and by how much depends on how
+much of its history the peak is: a ratio measured on a base one year old, applied to a base two years old,
+carries the difference (the quiet quarter after a strong fourth quarter was forecast 7% to 21% short). On the clock
+the peak is a busy stretch of time, not a faster customer. On the zoo's seasonal_q4 and retail_q4 shapes (four
+draws, 104 cuts whose year-earlier base had lived a year) ...
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ import pandas as pd
 
 from churnclv.contract.dates import SEASON_YEAR_DAYS, iso
 from churnclv.features import Encoded, build_features, encode, make_labels
+from churnclv.scoring.clock import ClockedBGNBD
+from churnclv.training.clock import fit_on_clock
 from churnclv.training.mle import CLVFitError
 
 MAX_YEARS = 2  # the latest year and the one before it (for the trend)
@@ -154,3 +165,41 @@ def damped_trend(ratios: list[float]) -> float:
     if len(ratios) < 2:
         return ratios[0]
     return ratios[0] * (ratios[0] / ratios[1]) ** TREND_DAMPING
+
+
+def season_on_clock(season: Season, clocked: ClockedBGNBD, *, now: pd.DataFrame, as_of: pd.Timestamp,
+                    horizon_days: int, features: Callable[[pd.Timestamp], pd.DataFrame], first_day: pd.Timestamp,
+                    clv_model: Callable) -> Season:
+    """``season`` measured on the seasonal clock of ``clocked`` (the BG/NBD model fitted on it at ``as_of``):
+    BG/NBD fitted on the same clock at the cutoff of the window a year earlier (on ``features(cutoff)``, the
+    customer features there) against what happened in that window, times the clocked forecast over the calendar
+    one now (``now``: the as-of table, with ``bgnbd_expected_purchases``). The factor stays a multiple of the
+    calendar forecast.
+
+    ``season`` is returned as it is where it rests on no year-earlier window, where that window's base had not
+    lived a year (its ratio mixes its youth with the season) or where BG/NBD cannot be fitted on the clock there.
+    """
+    if not season.windows:
+        return season
+    latest = season.windows[0]
+    cutoff = pd.Timestamp(latest["cutoff"])
+    if (cutoff - first_day).days < SEASON_YEAR_DAYS or cutoff + pd.Timedelta(days=SEASON_YEAR_DAYS) != as_of:
+        return season
+    then = features(cutoff)
+    try:
+        earlier = fit_on_clock(clocked.clock, then, as_of=cutoff, clv_model=clv_model)
+    except CLVFitError:
+        return season
+    forecast = float(earlier.expected_purchases(then, as_of=cutoff, horizon_days=horizon_days).sum())
+    calendar = float(np.sum(now["bgnbd_expected_purchases"]))
+    moved = float(clocked.expected_purchases(now, as_of=as_of, horizon_days=horizon_days).sum()) / calendar \
+        if calendar > 0 else 0.0
+    if forecast <= 0 or moved <= 0:
+        return season
+    ratio = max(latest["actual"], 0.5) / forecast
+    factor = float(np.clip(ratio * moved, *FACTOR_RANGE))
+    return Season(factor=factor, windows=season.windows,
+                  note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier on the seasonal "
+                       f"clock ({latest['cutoff']} + {horizon_days} days: {latest['actual']:,} purchases, BG/NBD on "
+                       f"the clock forecast {forecast:,.0f}, ratio {ratio:.2f}; the clock puts today's forecast at "
+                       f"x {moved:.2f} the calendar's)")

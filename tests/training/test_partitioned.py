@@ -19,10 +19,12 @@ from sklearn.metrics import roc_auc_score
 from churnclv.features import build_features
 from churnclv.features.io import TransactionsError
 from churnclv.scoring.bundle import score_table
+from churnclv.scoring.clock import Clock
 from churnclv.scoring.drift import bundle_drift
 from churnclv.scoring.intervals import VALUE_DRAWS_COLUMN, top_positions
 from churnclv.scoring.scores import dated_name, keep_dated_copy, read_score_metadata, score_metadata
 from churnclv.training.churn import fit_churn
+from churnclv.training.clock import fit_on_clock
 from churnclv.training.cluster import (
     cluster,
     compute,
@@ -35,6 +37,7 @@ from churnclv.training.cluster import (
 from churnclv.training.clv import CLVCounts, CLVModel
 from churnclv.training.partitioned import PartitionedLog, score_partitions
 from churnclv.training.pipeline import InMemoryLog, fingerprint, fingerprint_of, fingerprint_part, train
+from churnclv.training.season import season_on_clock
 from tests.conftest import SEED_AS_OF, fast_config
 
 PARTITIONS = 4
@@ -144,6 +147,25 @@ def test_training_on_the_cluster_gives_the_single_process_model(trained, seed_tr
     np.testing.assert_allclose(b.models.purchases.predict(table), a.models.purchases.predict(table), rtol=1e-9)
     bars_a, bars_b = dataclasses.asdict(a.policy), dataclasses.asdict(b.policy)
     assert bars_b == pytest.approx(bars_a, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_the_season_on_a_clock_is_measured_alike(log, seed_transactions):
+    """``training.season.season_on_clock`` reads the log through its snapshots only: on a clock whose fourth
+    quarter runs twice as fast, the cluster's factor is the single process's."""
+    config, as_of = fast_config(), pd.Timestamp("2025-12-31")
+    clock = Clock((0.8,) * 9 + (1.6,) * 3)
+    factors = []
+    for each in (log, InMemoryLog(seed_transactions)):
+        season = each.until(as_of).season(as_of=as_of, config=config)
+        now = each.until(as_of).snapshot(as_of=as_of, config=config)[0]
+        clocked = fit_on_clock(clock, now, as_of=as_of, clv_model=config.clv_model)
+        factors.append(season_on_clock(
+            season, clocked, now=now, as_of=as_of, horizon_days=config.horizon_days, first_day=each.first_day(),
+            features=lambda cutoff, each=each: each.until(as_of).snapshot(as_of=cutoff, config=config)[0],
+            clv_model=config.clv_model))
+    assert "on the seasonal clock" in factors[1].note and factors[1].factor != factors[1].windows[0]["ratio"]
+    assert factors[0].factor == pytest.approx(factors[1].factor, rel=1e-9) and factors[0].note == factors[1].note
 
 
 @pytest.mark.slow

@@ -4,7 +4,21 @@ before had seen every other season (hand-computed)."""
 import pandas as pd
 import pytest
 
-from churnclv.training.season import damped_trend, same_season_cutoffs, season_cutoffs, season_of
+from churnclv.contract.dates import SEASON_YEAR_DAYS, until
+from churnclv.features import build_features
+from churnclv.scoring.clock import Clock
+from churnclv.scoring.snapshot import with_clv
+from churnclv.seeds.generate import make_seed_transactions
+from churnclv.training.clock import fit_on_clock
+from churnclv.training.clv import CLVModel
+from churnclv.training.season import (
+    damped_trend,
+    same_season_cutoffs,
+    season_ahead,
+    season_cutoffs,
+    season_of,
+    season_on_clock,
+)
 
 
 def test_one_year_gives_its_own_ratio():
@@ -67,10 +81,6 @@ def test_a_quiet_window_a_year_earlier_measures_the_season_when_the_forecast_was
 def test_a_horizon_over_52_weeks_is_not_adjusted_and_reads_nothing_after_as_of(seed_transactions):
     """Its window a year earlier would run past the as-of day, where the rows are cut: the count would be
     short and the factor too low."""
-    from churnclv.contract.dates import until
-    from churnclv.training.clv import CLVModel
-    from churnclv.training.season import season_ahead
-
     as_of = pd.Timestamp("2025-12-31")
     long = season_ahead(until(seed_transactions, as_of), as_of=as_of, horizon_days=400, min_history_days=56,
                         clv_model=CLVModel)
@@ -89,3 +99,38 @@ def test_a_log_without_a_season_measures_its_factor_on_the_horizon_before_the_as
                          "no season) (2025-12-31 + 90 days: 1,748 purchases, BG/NBD forecast 1,483, ratio 1.18)")
     few = season_of([_window("2025-12-31", 20, 25.0)], horizon_days=90, first_day=first, flat=True)
     assert few.factor == 1.0 and few.note.startswith("season ahead: not adjusted, the horizon before the as-of day")
+
+
+def _clock_case():
+    """The seed log two years in (as of 2025-12-31: the window a year earlier starts on a base a year old), its
+    calendar Season, and BG/NBD on a clock that does not move (every month's rate 1), which is the calendar's."""
+    tx = make_seed_transactions(800, seed=5)
+    as_of, first = pd.Timestamp("2025-12-31"), tx["timestamp"].min().normalize()
+
+    def features(cutoff):
+        table = build_features(tx, as_of=cutoff)
+        return with_clv(table, clv=CLVModel().fit(table), horizon_days=90)
+
+    now = features(as_of)
+    season = season_ahead(until(tx, as_of), as_of=as_of, horizon_days=90, min_history_days=56, clv_model=CLVModel)
+    clocked = fit_on_clock(Clock((1.0,) * 12), now, as_of=as_of, clv_model=CLVModel)
+    return season, clocked, now, features, as_of, first
+
+
+def test_on_a_clock_that_does_not_move_the_factor_is_the_calendar_s_ratio_a_year_earlier():
+    season, clocked, now, features, as_of, first = _clock_case()
+    assert len(season.windows) == 1  # one year earlier: the calendar factor is that window's ratio
+    on_clock = season_on_clock(season, clocked, now=now, as_of=as_of, horizon_days=90, features=features,
+                               first_day=first, clv_model=CLVModel)
+    assert on_clock.factor == pytest.approx(season.factor, rel=1e-6)
+    assert "on the seasonal clock" in on_clock.note and "x 1.00 the calendar's" in on_clock.note
+
+
+def test_the_clock_is_not_used_on_a_window_whose_base_had_not_lived_a_year():
+    season, clocked, now, features, as_of, first = _clock_case()
+    young = season_on_clock(season, clocked, now=now, as_of=as_of, horizon_days=90, features=features,
+                            first_day=first + pd.Timedelta(days=SEASON_YEAR_DAYS), clv_model=CLVModel)
+    assert young is season
+    shifted = season_on_clock(season, clocked, now=now, as_of=as_of + pd.Timedelta(days=1), horizon_days=90,
+                              features=features, first_day=first, clv_model=CLVModel)
+    assert shifted is season  # its window is not the same window a year earlier
