@@ -27,7 +27,9 @@ fit's. A calendar fit just after a peak reads the peak as the customers' own rat
 much of its history the peak is: a ratio measured on a base one year old, applied to a base two years old,
 carries the difference (the quiet quarter after a strong fourth quarter was forecast 7% to 21% short). On the clock
 the peak is a busy stretch of time, not a faster customer. On the zoo's seasonal_q4 and retail_q4 shapes (four
-draws, 104 cuts whose year-earlier base had lived a year) ...
+draws, 48 and 68 cuts) the factor's error against the ratio that held next falls from 7.9% to 5.7% and from 3.6%
+to 2.4% (mean absolute log). Where the year-earlier base had not lived a year, or buying is concentrated in a few
+weeks (a month's rate averages a one-week event away), the calendar ratio stays.
 """
 
 from __future__ import annotations
