@@ -179,7 +179,8 @@ def season_on_clock(season: Season, clocked: ClockedBGNBD, *, now: pd.DataFrame,
     calendar forecast.
 
     ``season`` is returned as it is where it rests on no year-earlier window, where that window's base had not
-    lived a year (its ratio mixes its youth with the season) or where BG/NBD cannot be fitted on the clock there.
+    lived a year (its ratio mixes its youth with the season), or where BG/NBD cannot be fitted on the clock there
+    or forecasts no finite, positive total.
     """
     if not season.windows:
         return season
@@ -196,7 +197,7 @@ def season_on_clock(season: Season, clocked: ClockedBGNBD, *, now: pd.DataFrame,
     calendar = float(np.sum(now["bgnbd_expected_purchases"]))
     moved = float(clocked.expected_purchases(now, as_of=as_of, horizon_days=horizon_days).sum()) / calendar \
         if calendar > 0 else 0.0
-    if forecast <= 0 or moved <= 0:
+    if not (np.isfinite(forecast) and forecast > 0 and np.isfinite(moved) and moved > 0):
         return season
     ratio = max(latest["actual"], 0.5) / forecast
     factor = float(np.clip(ratio * moved, *FACTOR_RANGE))

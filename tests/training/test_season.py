@@ -1,12 +1,13 @@
 """The season factor: the latest year's ratio, moved by half its year-on-year change when the model of the year
 before had seen every other season (hand-computed)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from churnclv.contract.dates import SEASON_YEAR_DAYS, until
 from churnclv.features import build_features
-from churnclv.scoring.clock import Clock
+from churnclv.scoring.clock import Clock, ClockedBGNBD
 from churnclv.scoring.snapshot import with_clv
 from churnclv.seeds.generate import make_seed_transactions
 from churnclv.training.clock import fit_on_clock
@@ -134,3 +135,11 @@ def test_the_clock_is_not_used_on_a_window_whose_base_had_not_lived_a_year():
     shifted = season_on_clock(season, clocked, now=now, as_of=as_of + pd.Timedelta(days=1), horizon_days=90,
                               features=features, first_day=first, clv_model=CLVModel)
     assert shifted is season  # its window is not the same window a year earlier
+
+
+def test_a_clocked_forecast_that_is_not_a_positive_number_leaves_the_calendar_season():
+    season, clocked, now, features, as_of, first = _clock_case()
+    broken = ClockedBGNBD(clocked.clock, clocked.bgnbd | {"r": float("nan")})
+    kept = season_on_clock(season, broken, now=now, as_of=as_of, horizon_days=90, features=features,
+                           first_day=first, clv_model=CLVModel)
+    assert kept is season and np.isfinite(kept.factor)
