@@ -194,12 +194,11 @@ def season_on_clock(season: Season, clocked: ClockedBGNBD, *, now: pd.DataFrame,
     except CLVFitError:
         return season
     forecast = float(earlier.expected_purchases(then, as_of=cutoff, horizon_days=horizon_days).sum())
+    clock_now = float(clocked.expected_purchases(now, as_of=as_of, horizon_days=horizon_days).sum())
     calendar = float(np.sum(now["bgnbd_expected_purchases"]))
-    moved = float(clocked.expected_purchases(now, as_of=as_of, horizon_days=horizon_days).sum()) / calendar \
-        if calendar > 0 else 0.0
-    if not (np.isfinite(forecast) and forecast > 0 and np.isfinite(moved) and moved > 0):
+    if not all(np.isfinite(total) and total > 0 for total in (forecast, clock_now, calendar)):
         return season
-    ratio = max(latest["actual"], 0.5) / forecast
+    ratio, moved = max(latest["actual"], 0.5) / forecast, clock_now / calendar
     factor = float(np.clip(ratio * moved, *FACTOR_RANGE))
     return Season(factor=factor, windows=season.windows,
                   note=f"season ahead: forecast x {factor:.2f}, from the same window a year earlier on the seasonal "
