@@ -13,6 +13,8 @@ Database failures leave every public function of this package as one-line errors
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +38,8 @@ from churnclv.campaigns.errors import (
     StoreUrlError,
 )
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "DB_FILE", "default_url", "describe", "make_engine", "store_errors", "writing"]
+__all__ = ["BUSY_TIMEOUT_SECONDS", "DB_FILE", "default_url", "describe", "into_wal", "make_engine", "store_errors",
+           "writing"]
 
 #: The SQLite file under ``$CHURNCLV_HOME`` when ``CHURNCLV_DB_URL`` is not set.
 DB_FILE = "churnclv.db"
@@ -45,6 +48,7 @@ BUSY_TIMEOUT_SECONDS = 30.0
 #: Seconds to wait for a database server to answer a connection (PostgreSQL).
 CONNECT_TIMEOUT_SECONDS = 10
 _WRITE = "churnclv_write"
+_WAL_RETRY_SECONDS = 0.01
 
 
 def default_url(home: str | Path) -> str:
@@ -72,12 +76,30 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(url.database).expanduser()
 
 
+def into_wal(db: sqlite3.Connection | sqlite3.Cursor, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, retried until ``busy_timeout`` while another connection converts the file.
+
+    SQLite answers "database is locked" at once, without its busy handler, to a connection that asks for
+    WAL while another is converting the same fresh file (two processes opening a new store at once); a
+    moment later the file is in WAL and the pragma is a no-op.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY_SECONDS)
+
+
 def _on_sqlite_connect(busy_timeout: float):
     def connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own: _on_sqlite_begin does
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        into_wal(cursor, busy_timeout)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()

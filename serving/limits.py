@@ -46,8 +46,12 @@ from limits.storage import Storage
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from churnclv.campaigns.store import into_wal
+
 log = logging.getLogger("churnclv.serving")
 
+#: Seconds a worker waits for another's lock on the counters file.
+_BUSY_SECONDS = 2.0
 #: Expired counters are swept after this many increments of a process.
 SWEEP_EVERY = 1024
 #: A worker takes at most this many of a key's requests from the shared counter at once (see the module).
@@ -92,8 +96,8 @@ class SQLiteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+            into_wal(db, _BUSY_SECONDS)  # two workers opening a fresh file at once: the second retries
             db.execute("PRAGMA synchronous=OFF")
             db.execute(SCHEMA)
             self._db = db
