@@ -82,6 +82,7 @@ def to_manifest(bundle: ChurnCLVBundle) -> dict:
         "season_factor": float(models.season_factor),
         "poisson_scale": float(models.poisson_scale),
         "season_seen": bool(models.season_seen),
+        "season_measured_on": int(models.season_measured_on),
         "level_factor": float(models.level_factor),
         "clocked": None if models.clocked is None else models.clocked.to_dict(),
         "clv": CLVParams.to_dict(models.clv),
@@ -208,6 +209,7 @@ def load_bundle_dir(path: str | os.PathLike) -> ChurnCLVBundle:
         season_factor=float(data["season_factor"]),
         poisson_scale=float(data["poisson_scale"]),
         season_seen=bool(data.get("season_seen", True)),  # bundles saved before the intervals: not said
+        season_measured_on=int(data.get("season_measured_on", 0)),  # saved before it: the rule alone
         level_factor=float(data.get("level_factor", 1.0)),  # bundles saved before the level's choice: BG/NBD's
         clocked=ClockedBGNBD.from_dict(data.get("clocked")),  # bundles saved before the clock: none
     )

@@ -59,6 +59,8 @@ class Models:
     season_factor: float = 1.0  # the season ahead vs the BG/NBD forecast (training.season)
     poisson_scale: float = 1.0  # brings the LightGBM forecast's total to the BG/NBD total at as_of
     season_seen: bool = True  # False: the season ahead was never observed (the population interval widens)
+    season_measured_on: int = 0  # purchases of the window the season's factor was measured on (0: none); the
+    # population interval carries their count's noise
     level_factor: float = 1.0  # the total level the judging window chose: 1 BG/NBD's x the season, else the
     # factor to the LightGBM Poisson model's own total (training.choice.choose_level, own_level)
     clocked: ClockedBGNBD | None = None  # BG/NBD on the log's seasonal clock (None: the months did not differ)

@@ -344,7 +344,7 @@ def fit_models(
     if stacked is None:
         notes.append(f"BG/NBD alone for churn and purchases at {as_of:%Y-%m-%d}: {why}")
         return Fit(Models(as_of=as_of, horizon_days=config.horizon_days, clv=clv, churn=None, purchases=None,
-                          season_factor=season.factor, season_seen=bool(season.windows), clocked=clocked),
+                          clocked=clocked, **season.fields()),
                    current, notes=notes)
     if progress:
         progress("LightGBM churn and purchase models")
@@ -358,8 +358,7 @@ def fit_models(
         clv=clv,
         churn=churn,
         purchases=purchases,
-        season_factor=season.factor,
-        season_seen=bool(season.windows),
+        **season.fields(),
         poisson_scale=bgnbd_total / lightgbm_total if min(lightgbm_total, bgnbd_total) > 0 else 1.0,
         clocked=clocked,
     )

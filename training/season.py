@@ -68,6 +68,12 @@ class Season:
     windows: list[dict] = field(default_factory=list)
     note: str = ""
 
+    def fields(self) -> dict:
+        """The season's fields of ``scoring.bundle.Models``: the factor, whether it was measured, and on how many
+        purchases (the latest window's)."""
+        return {"season_factor": self.factor, "season_seen": bool(self.windows),
+                "season_measured_on": int(self.windows[0]["actual"]) if self.windows else 0}
+
 
 def same_season_cutoffs(*, as_of: pd.Timestamp, first_day: pd.Timestamp, min_history_days: int) -> list[pd.Timestamp]:
     """``as_of`` minus 1, 2, ... 52-week years, as long as each keeps ``min_history_days`` of history."""

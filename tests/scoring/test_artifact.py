@@ -56,6 +56,9 @@ def test_a_saved_bundle_scores_identically_and_its_json_is_plain(bundle, seed_tr
     assert sorted(p.name for p in path.iterdir()) == ["bundle.json", "churn.txt", "purchases.txt"]
     assert type(loaded.models.clv) is CLVParams and loaded.policy == bundle.policy
     assert loaded.metadata["as_of"] == bundle.metadata["as_of"] and loaded.churn_method == bundle.churn_method
+    assert bundle.models.season_measured_on > 0  # the season's factor and the purchases it was measured on
+    assert (loaded.models.season_factor, loaded.models.season_measured_on) == (
+        bundle.models.season_factor, bundle.models.season_measured_on)
 
 
 def test_a_bundle_without_boosters_round_trips(bundle, seed_transactions, tmp_path):

@@ -180,6 +180,15 @@ def test_population_interval_widens_by_the_seasonal_rule():
     assert width(unseen) == pytest.approx(2 * 1.2816 * SEASON_UNSEEN_LOG_SD, rel=0.25)  # the rule dominates
 
 
+def test_a_factor_measured_on_few_purchases_carries_their_count_noise():
+    """The seasonal rule's log-sd and a count's Poisson log-sd 1/sqrt(n) add in quadrature (hand-computed)."""
+    assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=25) == pytest.approx(np.sqrt(0.01 + 0.04))
+    assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=0) == SEASON_SEEN_LOG_SD
+    assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=10_000) == pytest.approx(
+        np.sqrt(SEASON_SEEN_LOG_SD**2 + 1e-4))
+    assert seasonal_log_sd(season_seen=True, horizon_days=365, measured_on=25) == 0.0  # no season to measure
+
+
 def test_draws_are_seeded_and_stored_as_data():
     rfm, _ = simulate(1500, seed=4)
     first, second = CLVModel().fit(rfm), CLVModel().fit(rfm)

@@ -34,7 +34,7 @@ def population_check(tx: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int):
     season = season_ahead(seen, as_of=as_of, horizon_days=horizon_days, min_history_days=config.plan.min_history_days,
                           clv_model=config.clv_model)
     models = Models(as_of=as_of, horizon_days=horizon_days, clv=clv, churn=None, purchases=None,
-                    season_factor=season.factor, season_seen=bool(season.windows))
+                    **season.fields())
     interval = population_forecast(models, with_clv(features, clv=clv, horizon_days=horizon_days))
     realised = make_labels(tx, as_of=as_of, horizon_days=horizon_days)["purchases"].sum()
     half_width = (interval.purchases_high - interval.purchases_low) / 2 / interval.purchases
