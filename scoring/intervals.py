@@ -74,8 +74,8 @@ TAIL = 1e-10
 #: SEASON_UNSEEN_LOG_SD: a part of the year may run a quarter above or below the year's average (an 80% interval
 #: from x0.73 to x1.38). Where it was observed, the factor measured on an earlier window (a year earlier; the
 #: horizon before as-of on a log without a season, ``training.season``) may itself have moved since (the customer
-#: base ages, the calendar shifts): SEASON_SEEN_LOG_SD (x0.88 to x1.14 at 80%), and the window's count itself was
-#: noisy: a log-sd of 1/sqrt(n) for n purchases is added in quadrature (:func:`seasonal_log_sd`).
+#: base ages, the calendar shifts): SEASON_SEEN_LOG_SD (x0.88 to x1.14 at 80%), or the noise of the count it was
+#: measured on where that is larger (a log-sd of 1/sqrt(n) for n purchases: under 100; :func:`seasonal_log_sd`).
 SEASON_UNSEEN_LOG_SD = 0.25
 SEASON_SEEN_LOG_SD = 0.10
 #: Monte Carlo draws of the population's totals (seeded).
@@ -343,11 +343,12 @@ def _spend_terms(clv_draw: dict, x: np.ndarray, m: np.ndarray) -> tuple[np.ndarr
 def seasonal_log_sd(*, season_seen: bool, horizon_days: int, measured_on: int = 0) -> float:
     """The stated seasonal rule (:data:`SEASON_UNSEEN_LOG_SD`, :data:`SEASON_SEEN_LOG_SD`); 0 for a horizon of a
     year or more (it holds every season). A factor measured on a window of ``measured_on`` purchases (0: none)
-    also carries that count's Poisson noise, a log-sd of 1/sqrt(n) (30 purchases: 0.18; 1,000: 0.03)."""
+    is at least as uncertain as that count, whose Poisson log-sd is 1/sqrt(n): the rule covers a window of 100
+    purchases or more; a smaller one's own noise is larger (25 purchases: 0.20)."""
     if horizon_days >= SEASON_YEAR_DAYS:
         return 0.0
     rule = SEASON_SEEN_LOG_SD if season_seen else SEASON_UNSEEN_LOG_SD
-    return float(np.sqrt(rule**2 + (1.0 / measured_on if measured_on > 0 else 0.0)))
+    return float(max(rule, 1.0 / np.sqrt(measured_on) if measured_on > 0 else 0.0))
 
 
 def population_interval(clv: CLVParams, rfm: pd.DataFrame, *, horizon_days: int, season_factor: float = 1.0,

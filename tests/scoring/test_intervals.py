@@ -181,11 +181,11 @@ def test_population_interval_widens_by_the_seasonal_rule():
 
 
 def test_a_factor_measured_on_few_purchases_carries_their_count_noise():
-    """The seasonal rule's log-sd and a count's Poisson log-sd 1/sqrt(n) add in quadrature (hand-computed)."""
-    assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=25) == pytest.approx(np.sqrt(0.01 + 0.04))
+    """The larger of the seasonal rule's log-sd and the count's Poisson log-sd 1/sqrt(n) (hand-computed)."""
+    assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=25) == pytest.approx(0.2)
+    assert seasonal_log_sd(season_seen=False, horizon_days=HORIZON, measured_on=4) == pytest.approx(0.5)
     assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=0) == SEASON_SEEN_LOG_SD
-    assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=10_000) == pytest.approx(
-        np.sqrt(SEASON_SEEN_LOG_SD**2 + 1e-4))
+    assert seasonal_log_sd(season_seen=True, horizon_days=HORIZON, measured_on=400) == SEASON_SEEN_LOG_SD
     assert seasonal_log_sd(season_seen=True, horizon_days=365, measured_on=25) == 0.0  # no season to measure
 
 
