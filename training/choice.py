@@ -278,7 +278,7 @@ def told_apart(y: np.ndarray, scores: dict[str, np.ndarray], *, chosen: str, riv
         return ""
     _, rival, diff, se = min(close)
     simpler = (f"; {rival} ranked it better by less than {ONE_SE:g} standard error ({se:.4f}), so the simpler "
-               "ships") if diff < 0 else ""
+               "ships") if diff < 0 and chosen in SIMPLE and rival not in SIMPLE else ""
     return (f"a coin flip: {chosen} and {rival} rank the judging window alike (AUC {diff:+.4f}, within its "
             f"precision of ±{SEPARATES * se:.4f} at 95%): the window cannot tell them apart, and the horizon ahead "
             f"may favour either{simpler}")

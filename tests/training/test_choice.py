@@ -124,6 +124,8 @@ def test_a_model_whose_win_is_inside_the_windows_noise_does_not_ship():
     assert aucs["lightgbm"] > aucs["bgnbd"] and method == "bgnbd"
     note = told_apart(y, scores, chosen=method, rivals=["lightgbm"])
     assert "lightgbm ranked it better by less than 1 standard error" in note and note.endswith("the simpler ships")
+    both_simple = told_apart(y, {"bgnbd": good, "bgnbd_expected": nudged}, chosen="bgnbd", rivals=["bgnbd_expected"])
+    assert "a coin flip" in both_simple and "simpler ships" not in both_simple  # no rule sent it back
     clear = good + np.where(y == 1, 0.3, 0.0)  # a real gain, many standard errors wide
     assert choose_ranking(y, {"bgnbd": good, "lightgbm": clear})[0] == "lightgbm"
 
