@@ -70,6 +70,10 @@ def sweep(names: list[str], earlier: list[int], *, quarter_years: int = 3, seed:
                 "churnclv_auc": m["churnclv"]["roc_auc"], "lifetimes_auc": m["lifetimes_bgnbd"]["roc_auc"],
                 "best_simple_auc": best_auc, "best_simple": realfuture.MODEL_LABELS.get(best, ""),
                 "churn_by": j.churn_method, "events": shape.events is not None,
+                # the two calendar BG/NBD rankings on the future, and whether the one-standard-error rule sent a
+                # proxy's window win back to P(no purchase) (training.choice.PROXIES)
+                "p_none_auc": m["bgnbd"]["roc_auc"], "expected_auc": m["bgnbd_expected"]["roc_auc"],
+                "proxy_sent_back": any("the model's own probability of churn" in n for n in j.training_notes),
                 "level": "lightgbm" if any(n.startswith("total level: the LightGBM") for n in j.training_notes)
                 else "bgnbd",
                 "interval_low": m["churnclv"]["purchases_interval_low"],

@@ -46,6 +46,12 @@ SEPARATES = 1.96
 #: 1984; Hastie, Tibshirani & Friedman, ESL 7.10). Over the zoo's four draws it keeps LightGBM at 40 of the 46 cuts
 #: whose window it won (bursts, subscription) and sends back 6 wins within the noise, 4 of which lost on the future.
 ONE_SE = 1.0
+#: The simple ranking that ships unless another beats it by more than :data:`ONE_SE`: BG/NBD's probability of no
+#: purchase over the horizon, the model's own probability of the label.
+LABEL_RANKING = "bgnbd"
+#: Simple rankings that stand in for the label (fewest expected purchases: it wins where the model's rates are off,
+#: and loses where a busy season lies ahead): they ship over :data:`LABEL_RANKING` only on that evidence too.
+PROXIES = ("bgnbd_expected",)
 #: Purchases a judging window needs to choose the total level: its own count's Poisson noise is then at most 10%.
 MIN_LEVEL_PURCHASES = 100
 #: The total levels a run can ship: BG/NBD's times the season's factor, or the LightGBM Poisson model's own.
@@ -213,7 +219,8 @@ def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,
     window's outcomes ``y`` (1 = churned), and every candidate's AUC there (``scores`` may hold others, e.g. the
     RFM logistic, which are measured and not shipped). A model fitted on past snapshots ships only when it ranks
     the window better than the best simple ranking by more than :data:`ONE_SE` standard error of the difference:
-    a win within the window's noise is no evidence, and the simpler ships.
+    a win within the window's noise is no evidence, and the simpler ships. Likewise a proxy of the label
+    (:data:`PROXIES`) ships over BG/NBD's P(no purchase) only when it beats it by more than that.
 
     ``simple``: the outcomes and scores of a second window (:attr:`Judging.simple`) where the simple rankings
     (:data:`SIMPLE`) it holds are chosen instead; the others then must beat that choice on the judging window.
@@ -231,7 +238,11 @@ def choose_ranking(y: np.ndarray, scores: dict[str, np.ndarray], *,
         aucs |= {f"{m}@season": auc for m, auc in simple_aucs.items()}
     best, simplest = _best(shippable, aucs) or "bgnbd", _best([m for m in shippable if m in SIMPLE], aucs)
     if best not in SIMPLE and simplest and not separates(y, scores[best], scores[simplest], by=ONE_SE):
-        return simplest, aucs
+        best = simplest
+    if best in PROXIES and LABEL_RANKING in ship:  # judged where it was chosen: the season's window, or this one
+        y_best, at = simple if simple is not None and best in there else (y, scores)
+        if LABEL_RANKING in at and not separates(y_best, at[best], at[LABEL_RANKING], by=ONE_SE):
+            best = LABEL_RANKING
     return best, aucs
 
 
@@ -277,8 +288,10 @@ def told_apart(y: np.ndarray, scores: dict[str, np.ndarray], *, chosen: str, riv
     if not close:
         return ""
     _, rival, diff, se = min(close)
-    simpler = (f"; {rival} ranked it better by less than {ONE_SE:g} standard error ({se:.4f}), so the simpler "
-               "ships") if diff < 0 and chosen in SIMPLE and rival not in SIMPLE else ""
+    why = ("the simpler" if chosen in SIMPLE and rival not in SIMPLE else
+           f"{chosen}, the model's own probability of churn," if chosen == LABEL_RANKING and rival in PROXIES else "")
+    simpler = (f"; {rival} ranked it better by less than {ONE_SE:g} standard error ({se:.4f}), so {why} "
+               "ships") if diff < 0 and why else ""
     return (f"a coin flip: {chosen} and {rival} rank the judging window alike (AUC {diff:+.4f}, within its "
             f"precision of ±{SEPARATES * se:.4f} at 95%): the window cannot tell them apart, and the horizon ahead "
             f"may favour either{simpler}")

@@ -59,7 +59,11 @@ def until_ready(command: list[str], env: dict, tmp_path: Path, port: int, *, pre
             time.sleep(0.1)
         else:
             pytest.fail("the server was not ready in 90 s:\n" + (tmp_path / "server.log").read_text())
-        yield url
+        try:
+            yield url
+        except BaseException:  # a failing test shows what the server said (pytest prints captured output)
+            print("server.log (last 8,000 characters):\n" + (tmp_path / "server.log").read_text()[-8000:])
+            raise
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
