@@ -50,7 +50,8 @@ ONE_SE = 1.0
 #: purchase over the horizon, the model's own probability of the label.
 LABEL_RANKING = "bgnbd"
 #: Simple rankings that stand in for the label (fewest expected purchases: it wins where the model's rates are off,
-#: and loses where a busy season lies ahead): they ship over :data:`LABEL_RANKING` only on that evidence too.
+#: and loses where a busy season lies ahead): they ship over :data:`LABEL_RANKING` only on that evidence too. Over the
+#: zoo's four draws this sends 16 window wins back: 6 gained on the future (by up to 0.013), 10 lost (at most 0.0017).
 PROXIES = ("bgnbd_expected",)
 #: Purchases a judging window needs to choose the total level: its own count's Poisson noise is then at most 10%.
 MIN_LEVEL_PURCHASES = 100
