@@ -9,8 +9,9 @@ it cannot judge, the latest earlier window that can.
 
 On the judging window every churn ranking the models can ship (:data:`scoring.bundle.CHURN_METHODS`) is
 measured, beside the RFM logistic baseline; the best AUC ships, ties going to the simpler ranking, so the
-product never ships a ranking that a simple one beat on the window it was judged on. A model fitted on past
-snapshots (LightGBM) must beat the best simple ranking by more than one standard error (:data:`ONE_SE`).
+product never ships a LightGBM ranking that a simple one beat on the window it was judged on. A model fitted on
+past snapshots (LightGBM) must beat the best simple ranking by more than one standard error (:data:`ONE_SE`), and
+a stand-in for the label (:data:`PROXIES`) must beat BG/NBD's P(no purchase) by as much.
 """
 
 from __future__ import annotations
@@ -291,8 +292,8 @@ def told_apart(y: np.ndarray, scores: dict[str, np.ndarray], *, chosen: str, riv
     _, rival, diff, se = min(close)
     why = ("the simpler" if chosen in SIMPLE and rival not in SIMPLE else
            f"{chosen}, the model's own probability of churn," if chosen == LABEL_RANKING and rival in PROXIES else "")
-    simpler = (f"; {rival} ranked it better by less than {ONE_SE:g} standard error ({se:.4f}), so {why} "
-               "ships") if diff < 0 and why else ""
+    sent_back = (f"; {rival} ranked it better by less than {ONE_SE:g} standard error ({se:.4f}), so {why} "
+                 "ships") if diff < 0 and why else ""
     return (f"a coin flip: {chosen} and {rival} rank the judging window alike (AUC {diff:+.4f}, within its "
             f"precision of ±{SEPARATES * se:.4f} at 95%): the window cannot tell them apart, and the horizon ahead "
-            f"may favour either{simpler}")
+            f"may favour either{sent_back}")
